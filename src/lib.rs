@@ -1,0 +1,34 @@
+//! unionsnap: snapshot the followers and contacts of every WeChat account bound
+//! to one Open Platform account, dedupe people on UnionID, and write
+//! Hive-partitioned Parquet to object storage.
+//!
+//! The data takes one road, and the modules follow it:
+//!
+//! ```text
+//!  job ──► wechat ──► extract ──► transform ──► load
+//!  (what)  (API client) (one snapshotter  (polars:      (Parquet, object store,
+//!                        per account kind) identities,   manifest commit)
+//!                                          people, ...)
+//! ```
+//!
+//! - [`job`]: the job file: parsing, strict validation with file/line errors, defaults.
+//! - [`secret`]: secrets and access tokens that cannot leak through `Debug`/`Display`.
+//! - [`wechat`]: the HTTP client for WeChat's server APIs: tokens, retries, one
+//!   table classifying every error code, redaction of tokens in every error.
+//! - [`extract`]: per-account snapshotters turning API pages into raw tables.
+//! - [`transform`]: pure polars functions: identities, people, audience, overlap.
+//! - [`load`]: the warehouse layout, Parquet encoding and the manifest commit protocol.
+//! - [`pipeline`]: one run of a job from extract to commit, and its outcome (exit code).
+//! - [`report`]: the terminal audience summary read back from the warehouse.
+//! - [`simulator`]: the built-in WeChat API simulator with a seeded population and
+//!   its ground truth; used by the demo, the tests and the benchmarks.
+
+pub mod extract;
+pub mod job;
+pub mod load;
+pub mod pipeline;
+pub mod report;
+pub mod secret;
+pub mod simulator;
+pub mod transform;
+pub mod wechat;

@@ -1,0 +1,3 @@
+//! The WeChat API client.
+pub mod config;
+pub use config::ApiConfig;
