@@ -1,1 +1,70 @@
-//! TODO
+//! The load: the warehouse layout, Parquet encoding, and the commit protocol
+//! that makes a snapshot date visible whole or not at all.
+//!
+//! - [`store`]: the output location as an object store (local, S3, GCS, Azure, memory);
+//! - [`layout`]: table names and Hive partition paths (SPEC §4);
+//! - [`parquet`]: zstd Parquet with statistics and bounded row groups;
+//! - [`commit`]: files first, stale files removed, `manifest.json` last.
+
+pub mod commit;
+pub mod layout;
+pub mod parquet;
+pub mod store;
+
+pub use commit::{complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter};
+pub use store::{open, Store};
+
+use std::path::PathBuf;
+
+/// A failure to read or write the warehouse.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot open output {location}: {source}")]
+    Open {
+        location: String,
+        source: object_store::Error,
+    },
+    #[error("cannot create output folder {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("output scheme {scheme}:// is not supported")]
+    Scheme { scheme: String },
+    #[error("object store error at {path}: {source}")]
+    Store {
+        path: String,
+        source: object_store::Error,
+    },
+    #[error("upload of {path} failed: {source}")]
+    Upload {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot encode table {table} as Parquet: {source}")]
+    Encode {
+        table: String,
+        source: polars::prelude::PolarsError,
+    },
+    #[error("cannot decode Parquet file {path}: {source}")]
+    Decode {
+        path: String,
+        source: polars::prelude::PolarsError,
+    },
+    #[error("cannot serialize the manifest: {0}")]
+    ManifestJson(serde_json::Error),
+    #[error("manifest {path} is not valid: {source}")]
+    BadManifest {
+        path: String,
+        source: serde_json::Error,
+    },
+}
+
+impl LoadError {
+    fn store(path: &object_store::path::Path, source: object_store::Error) -> Self {
+        LoadError::Store {
+            path: path.to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! The commit protocol: how a snapshot date becomes visible, whole or not at all.
+//!
+//! 1. [`SnapshotWriter::begin`] deletes the date's manifest, so from then on no
+//!    reader takes the date for complete while its files are being replaced.
+//! 2. Every table file is written whole: a single PUT, or a multipart upload
+//!    that only becomes visible when completed (`object_store::buffered`).
+//!    Local files are written to a temporary name and renamed.
+//! 3. [`SnapshotWriter::commit`] deletes the date's files that this run did not
+//!    write (an account removed from the job, say), then writes
+//!    `_manifests/snapshot_date=D/manifest.json` listing every file with its
+//!    row count — last. A reader that sees the manifest sees exactly those files.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use object_store::{buffered::BufWriter, path::Path, ObjectStoreExt, PutPayload};
+use polars::prelude::DataFrame;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::{layout, parquet, store::Store, LoadError};
+
+/// Version of the manifest format; bumped only by incompatible changes.
+pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// Uploads larger than this go as multipart uploads (completed atomically).
+const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
+
+/// `manifest.json`: what makes a snapshot date complete.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub job: String,
+    pub snapshot_date: NaiveDate,
+    pub run_id: String,
+    pub committed_at: DateTime<Utc>,
+    pub accounts: Vec<ManifestAccount>,
+    pub files: Vec<ManifestFile>,
+}
+
+/// One account of a complete snapshot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestAccount {
+    pub account_id: String,
+    pub account_kind: String,
+    pub members: i64,
+}
+
+/// One file of a complete snapshot, relative to the output root.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub table: String,
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+}
+
+/// Writes the files of one snapshot date and commits them with a manifest.
+pub struct SnapshotWriter {
+    store: Store,
+    date: NaiveDate,
+    files: Vec<ManifestFile>,
+}
+
+impl SnapshotWriter {
+    /// Starts (re)writing `date`: its manifest is removed first.
+    pub async fn begin(store: Store, date: NaiveDate) -> Result<Self, LoadError> {
+        let manifest = layout::manifest_file(date);
+        match store.delete(&manifest).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => return Err(LoadError::store(&manifest, source)),
+        }
+        Ok(SnapshotWriter {
+            store,
+            date,
+            files: Vec::new(),
+        })
+    }
+
+    pub fn date(&self) -> NaiveDate {
+        self.date
+    }
+
+    /// The files written so far.
+    pub fn files(&self) -> &[ManifestFile] {
+        &self.files
+    }
+
+    /// Writes `table/snapshot_date=D/account_id=A/part-0.parquet`.
+    pub async fn write_account_table(
+        &mut self,
+        table: &str,
+        account_id: &str,
+        df: &mut DataFrame,
+    ) -> Result<(), LoadError> {
+        let path = layout::account_file(table, self.date, account_id);
+        self.write(table, path, df).await
+    }
+
+    /// Writes `table/snapshot_date=D/part-0.parquet`.
+    pub async fn write_date_table(
+        &mut self,
+        table: &str,
+        df: &mut DataFrame,
+    ) -> Result<(), LoadError> {
+        let path = layout::date_file(table, self.date);
+        self.write(table, path, df).await
+    }
+
+    async fn write(&mut self, table: &str, path: Path, df: &mut DataFrame) -> Result<(), LoadError> {
+        let rows = df.height() as u64;
+        let bytes = parquet::encode(df).map_err(|source| LoadError::Encode {
+            table: table.to_string(),
+            source,
+        })?;
+        let size = bytes.len() as u64;
+        put_whole(&self.store, &path, bytes).await?;
+        self.files.retain(|f| f.path != path.as_ref());
+        self.files.push(ManifestFile {
+            table: table.to_string(),
+            path: path.to_string(),
+            rows,
+            bytes: size,
+        });
+        Ok(())
+    }
+
+    /// Deletes the date's files this run did not write, then writes the manifest.
+    pub async fn commit(
+        self,
+        job: &str,
+        run_id: &str,
+        accounts: Vec<ManifestAccount>,
+        tables: &[&str],
+    ) -> Result<Manifest, LoadError> {
+        for table in tables {
+            let prefix = layout::date_prefix(table, self.date);
+            let existing: Vec<_> = self
+                .store
+                .list(Some(&prefix))
+                .try_collect()
+                .await
+                .map_err(|source| LoadError::store(&prefix, source))?;
+            for object in existing {
+                if !self.files.iter().any(|f| f.path == object.location.as_ref()) {
+                    tracing::info!(path = %object.location, "deleting a file the new snapshot does not list");
+                    match self.store.delete(&object.location).await {
+                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                        Err(source) => return Err(LoadError::store(&object.location, source)),
+                    }
+                }
+            }
+        }
+        let mut files = self.files;
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let manifest = Manifest {
+            format_version: MANIFEST_FORMAT_VERSION,
+            job: job.to_string(),
+            snapshot_date: self.date,
+            run_id: run_id.to_string(),
+            committed_at: Utc::now(),
+            accounts,
+            files,
+        };
+        let json = serde_json::to_vec_pretty(&manifest).map_err(LoadError::ManifestJson)?;
+        put_whole(&self.store, &layout::manifest_file(self.date), json).await?;
+        Ok(manifest)
+    }
+}
+
+/// Puts `bytes` so that the object appears whole or not at all.
+async fn put_whole(store: &Store, path: &Path, bytes: Vec<u8>) -> Result<(), LoadError> {
+    if bytes.len() <= MULTIPART_THRESHOLD {
+        store
+            .put(path, PutPayload::from(bytes))
+            .await
+            .map_err(|source| LoadError::store(path, source))?;
+        return Ok(());
+    }
+    let mut writer = BufWriter::with_capacity(store.clone(), path.clone(), MULTIPART_THRESHOLD);
+    let io = |source: std::io::Error| LoadError::Upload {
+        path: path.to_string(),
+        source,
+    };
+    if let Err(source) = writer.write_all(&bytes).await {
+        let _ = writer.abort().await;
+        return Err(io(source));
+    }
+    writer.shutdown().await.map_err(io)
+}
+
+/// Reads the manifest of `date`, if the date is complete.
+pub async fn read_manifest(store: &Store, date: NaiveDate) -> Result<Option<Manifest>, LoadError> {
+    let path = layout::manifest_file(date);
+    let bytes = match store.get(&path).await {
+        Ok(result) => result
+            .bytes()
+            .await
+            .map_err(|source| LoadError::store(&path, source))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(LoadError::store(&path, source)),
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| LoadError::BadManifest {
+            path: path.to_string(),
+            source,
+        })
+}
+
+/// The dates that have a manifest, oldest first.
+pub async fn complete_dates(store: &Store) -> Result<Vec<NaiveDate>, LoadError> {
+    let prefix = Path::from(layout::MANIFESTS);
+    let objects: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| LoadError::store(&prefix, source))?;
+    let mut dates: Vec<NaiveDate> = objects
+        .iter()
+        .filter(|o| o.location.filename() == Some("manifest.json"))
+        .filter_map(|o| layout::snapshot_date_of(&o.location))
+        .collect();
+    dates.sort();
+    dates.dedup();
+    Ok(dates)
+}
+
+/// Reads one table file listed in a manifest.
+pub async fn read_file(store: &Store, path: &str) -> Result<DataFrame, LoadError> {
+    let path = Path::from(path);
+    let bytes = store
+        .get(&path)
+        .await
+        .map_err(|source| LoadError::store(&path, source))?
+        .bytes()
+        .await
+        .map_err(|source| LoadError::store(&path, source))?;
+    parquet::decode(bytes).map_err(|source| LoadError::Decode {
+        path: path.to_string(),
+        source,
+    })
+}

@@ -1,0 +1,72 @@
+//! Opening the output (or any input) location as an object store.
+//!
+//! Every table goes through `object_store`, so the same code writes a local
+//! folder, S3 (and S3-compatible servers), GCS, Azure or memory. Credentials
+//! and endpoints come from the usual environment variables (`AWS_*`,
+//! `GOOGLE_*`, `AZURE_*`), never from the job file.
+
+use std::sync::Arc;
+
+use object_store::{
+    aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, gcp::GoogleCloudStorageBuilder,
+    local::LocalFileSystem, memory::InMemory, path::Path, prefix::PrefixStore, ObjectStore,
+};
+
+use crate::job::OutputLocation;
+
+use super::LoadError;
+
+/// An object store rooted at the output location: paths are relative to it.
+pub type Store = Arc<dyn ObjectStore>;
+
+/// Opens `location`. Local folders are created if missing.
+pub fn open(location: &OutputLocation) -> Result<Store, LoadError> {
+    let err = |source: object_store::Error| LoadError::Open {
+        location: location.to_string(),
+        source,
+    };
+    match location {
+        OutputLocation::Local(dir) => {
+            std::fs::create_dir_all(dir).map_err(|source| LoadError::CreateDir {
+                dir: dir.clone(),
+                source,
+            })?;
+            let fs = LocalFileSystem::new_with_prefix(dir).map_err(err)?;
+            Ok(Arc::new(fs))
+        }
+        OutputLocation::Url(url) => {
+            let store: Arc<dyn ObjectStore> = match url.scheme() {
+                "memory" => return Ok(Arc::new(InMemory::new())),
+                "s3" | "s3a" => Arc::new(
+                    AmazonS3Builder::from_env()
+                        .with_url(url.as_str())
+                        .build()
+                        .map_err(err)?,
+                ),
+                "gs" => Arc::new(
+                    GoogleCloudStorageBuilder::from_env()
+                        .with_url(url.as_str())
+                        .build()
+                        .map_err(err)?,
+                ),
+                "az" | "azure" | "abfs" | "abfss" => Arc::new(
+                    MicrosoftAzureBuilder::from_env()
+                        .with_url(url.as_str())
+                        .build()
+                        .map_err(err)?,
+                ),
+                other => {
+                    return Err(LoadError::Scheme {
+                        scheme: other.to_string(),
+                    })
+                }
+            };
+            let prefix = url.path().trim_matches('/');
+            if prefix.is_empty() {
+                Ok(store)
+            } else {
+                Ok(Arc::new(PrefixStore::new(store, Path::from(prefix))))
+            }
+        }
+    }
+}

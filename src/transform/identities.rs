@@ -1,0 +1,100 @@
+//! `identities` (one row per account × member) and `people` (one row per person).
+
+use polars::prelude::*;
+
+use super::timestamp_type;
+
+/// One account's members in the `identities` shape, from its raw table.
+///
+/// `member_col` is the raw column holding the member id (openid,
+/// external_userid), `joined_col` the one holding when they joined (may hold
+/// several rows per member, e.g. one per WeCom staff member: the earliest wins).
+pub fn member_identities(
+    account_id: &str,
+    account_kind: &str,
+    raw: LazyFrame,
+    member_col: &str,
+    joined_col: &str,
+) -> LazyFrame {
+    raw.group_by([col(member_col).alias("member_id")])
+        .agg([
+            col("unionid").drop_nulls().first().alias("unionid"),
+            col(joined_col)
+                .cast(timestamp_type())
+                .min()
+                .alias("joined_at"),
+        ])
+        .select([
+            lit(account_id).alias("account_id"),
+            lit(account_kind).alias("account_kind"),
+            col("member_id"),
+            col("unionid"),
+            col("joined_at"),
+        ])
+}
+
+/// Concatenates the accounts' identities, deduplicated on (account, member)
+/// and sorted, so the table is the same whatever order the accounts finished in.
+pub fn identities(parts: Vec<LazyFrame>) -> PolarsResult<LazyFrame> {
+    if parts.is_empty() {
+        return Ok(empty_identities().lazy());
+    }
+    let all = concat(parts, UnionArgs::default())?;
+    Ok(all
+        .unique(
+            Some(cols(["account_id", "member_id"])),
+            UniqueKeepStrategy::First,
+        )
+        .sort(
+            ["account_id", "member_id"],
+            SortMultipleOptions::default().with_maintain_order(true),
+        ))
+}
+
+fn empty_identities() -> DataFrame {
+    DataFrame::new(
+        0,
+        vec![
+            Column::new_empty("account_id".into(), &DataType::String),
+            Column::new_empty("account_kind".into(), &DataType::String),
+            Column::new_empty("member_id".into(), &DataType::String),
+            Column::new_empty("unionid".into(), &DataType::String),
+            Column::new_empty("joined_at".into(), &timestamp_type()),
+        ],
+    )
+    .expect("static schema")
+}
+
+/// The person a member is: their UnionID, or `account_id/member_id` when the
+/// UnionID is unknown (such a member can only ever be matched with itself).
+pub fn person_id() -> Expr {
+    when(col("unionid").is_not_null())
+        .then(col("unionid"))
+        .otherwise(col("account_id") + lit("/") + col("member_id"))
+        .alias("person_id")
+}
+
+/// `people`: one row per person with the accounts they are a member of.
+pub fn people(identities: LazyFrame) -> LazyFrame {
+    identities
+        .with_column(person_id())
+        .group_by([col("person_id")])
+        .agg([
+            col("unionid").drop_nulls().first().alias("unionid"),
+            col("account_id")
+                .unique()
+                .sort(SortOptions::default())
+                .alias("accounts"),
+            col("account_id").n_unique().cast(DataType::Int64).alias("n_accounts"),
+            col("joined_at").min().alias("first_joined_at"),
+        ])
+        .select([
+            col("person_id"),
+            col("unionid"),
+            col("unionid").is_not_null().alias("resolved"),
+            col("accounts"),
+            col("n_accounts"),
+            col("first_joined_at"),
+        ])
+        .sort(["person_id"], SortMultipleOptions::default())
+}

@@ -1,0 +1,235 @@
+//! Test harness: the simulator in-process on 127.0.0.1, the real `unionsnap`
+//! binary as a child process, DuckDB (Python) reading the Parquet back.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use unionsnap::simulator::{self, Scenario, SimServer};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_unionsnap");
+pub const DATE: &str = "2026-11-21";
+
+/// A simulator serving `scenario`, and a temp dir holding the job file.
+pub struct Fixture {
+    pub scenario: Scenario,
+    pub server: SimServer,
+    pub dir: tempfile::TempDir,
+}
+
+impl Fixture {
+    pub async fn start(scenario: Scenario) -> Fixture {
+        let server = simulator::start(scenario.clone(), "127.0.0.1:0".parse().unwrap())
+            .await
+            .unwrap();
+        Fixture {
+            scenario,
+            server,
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn output_dir(&self) -> PathBuf {
+        self.dir.path().join("warehouse")
+    }
+
+    /// Writes the scenario's job file (output = a local folder) and returns its path.
+    pub fn write_job(&self) -> PathBuf {
+        self.write_job_with_output(&self.output_dir().display().to_string())
+    }
+
+    pub fn write_job_with_output(&self, output: &str) -> PathBuf {
+        let text = self.scenario.job_toml(&self.server.base_url(), output);
+        self.write_job_text(&text)
+    }
+
+    pub fn write_job_text(&self, text: &str) -> PathBuf {
+        let path = self.dir.path().join("job.toml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    /// Runs `unionsnap ARGS` with the scenario's secrets in the environment.
+    pub async fn unionsnap(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.args(args)
+            .env_remove("RUST_LOG")
+            .envs(self.scenario.secret_env())
+            .envs(extra_env.iter().copied())
+            .kill_on_drop(true);
+        cmd.output().await.unwrap()
+    }
+
+    pub async fn run_job(&self, job: &Path, extra_env: &[(&str, &str)]) -> Output {
+        self.unionsnap(
+            &["run", job.to_str().unwrap(), "--date", DATE],
+            extra_env,
+        )
+        .await
+    }
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[track_caller]
+pub fn assert_exit(out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "expected exit {code}\n--- stdout\n{}\n--- stderr\n{}",
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Runs a DuckDB query (Python) and returns the rows as JSON arrays.
+pub fn duckdb(sql: &str) -> Vec<serde_json::Value> {
+    let script = r#"
+import duckdb, json, sys
+rows = duckdb.sql(sys.stdin.read()).fetchall()
+print(json.dumps([list(r) for r in rows], default=str))
+"#;
+    let mut child = std::process::Command::new("python3")
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 with duckdb (make test installs it)");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "duckdb failed: {}\nSQL: {sql}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Every file under `dir`, relative, sorted.
+pub fn files_under(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                out.push(path.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
+
+/// A scenario of Official Accounts: (id, reach, bound) each.
+pub fn scenario(seed: u64, people: u64, accounts: &[(&str, f64, bool)]) -> Scenario {
+    let mut scenario = Scenario::demo();
+    scenario.seed = seed;
+    scenario.people = people;
+    scenario.accounts = accounts
+        .iter()
+        .enumerate()
+        .map(|(i, (id, reach, bound))| simulator::SimAccount {
+            id: id.to_string(),
+            appid: format!("wx{:016x}", seed.wrapping_mul(1000) + i as u64),
+            secret: format!("testsecret{seed:x}{i:x}{:016x}", seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            bound: *bound,
+            reach: *reach,
+            leave_during_crawl: 0.003,
+            daily_churn: 0.01,
+        })
+        .collect();
+    scenario
+}
+
+/// The committed snapshot of `DATE` in a local output folder.
+pub async fn read_snapshot(output: &Path) -> unionsnap::report::Snapshot {
+    let location = unionsnap::job::OutputLocation::Local(output.to_path_buf());
+    let store = unionsnap::load::open(&location).unwrap();
+    unionsnap::report::read_snapshot(&store, Some(DATE.parse().unwrap()))
+        .await
+        .unwrap()
+}
+
+/// Asserts that the committed snapshot equals the simulator's ground truth.
+pub async fn assert_matches_truth(fixture: &Fixture) {
+    let snapshot = read_snapshot(&fixture.output_dir()).await;
+    let truth = fixture.scenario.truth();
+    assert_eq!(
+        simulator::audience_rows(&snapshot.audience).unwrap(),
+        truth.audience
+    );
+    assert_eq!(
+        simulator::overlap_rows(&snapshot.overlap).unwrap(),
+        truth.overlap
+    );
+}
+
+/// Every object of a warehouse: (path, Parquet decoded without
+/// `profile_fetched_at` — the time of the crawl — or None for JSON).
+pub type Tables = Vec<(String, Option<polars::prelude::DataFrame>)>;
+
+fn decode_for_compare(path: &str, bytes: Vec<u8>) -> Option<polars::prelude::DataFrame> {
+    if !path.ends_with(".parquet") {
+        return None;
+    }
+    let df = unionsnap::load::parquet::decode(bytes.into()).unwrap();
+    Some(match df.get_column_index("profile_fetched_at") {
+        Some(_) => df.drop("profile_fetched_at").unwrap(),
+        None => df,
+    })
+}
+
+pub fn read_local_tables(root: &Path) -> Tables {
+    files_under(root)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(root.join(&f)).unwrap();
+            let df = decode_for_compare(&f, bytes);
+            (f, df)
+        })
+        .collect()
+}
+
+pub async fn read_store_tables(store: &unionsnap::load::Store) -> Tables {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let mut objects: Vec<_> = store.list(None).try_collect().await.unwrap();
+    objects.sort_by(|a, b| a.location.cmp(&b.location));
+    let mut out = Vec::new();
+    for object in objects {
+        let bytes = store.get(&object.location).await.unwrap().bytes().await.unwrap();
+        let path = object.location.to_string();
+        let df = decode_for_compare(&path, bytes.to_vec());
+        out.push((path, df));
+    }
+    out
+}
+
+/// Same objects, and the same rows in each Parquet file.
+#[track_caller]
+pub fn assert_same_tables(a: &Tables, b: &Tables) {
+    let names = |t: &Tables| t.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>();
+    assert_eq!(names(a), names(b));
+    for ((path, x), (_, y)) in a.iter().zip(b) {
+        if let (Some(x), Some(y)) = (x, y) {
+            assert!(x.equals_missing(y), "{path} differs:\n{x}\n{y}");
+        }
+    }
+}
