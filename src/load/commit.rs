@@ -239,3 +239,81 @@ pub async fn read_file(store: &Store, path: &str) -> Result<DataFrame, LoadError
         source,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use polars::prelude::*;
+
+    use super::*;
+
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
+    }
+
+    async fn paths(store: &Store) -> Vec<String> {
+        let mut all: Vec<String> = store
+            .list(None)
+            .map_ok(|o| o.location.to_string())
+            .try_collect()
+            .await
+            .unwrap();
+        all.sort();
+        all
+    }
+
+    #[tokio::test]
+    async fn the_manifest_lists_every_file_with_its_rows_and_comes_last() {
+        let store: Store = Arc::new(InMemory::new());
+        let mut writer = SnapshotWriter::begin(store.clone(), date(21)).await.unwrap();
+        let mut followers = df!("openid" => ["o1", "o2", "o3"]).unwrap();
+        writer
+            .write_account_table(layout::FOLLOWERS, "brand_oa", &mut followers)
+            .await
+            .unwrap();
+        assert!(read_manifest(&store, date(21)).await.unwrap().is_none());
+        let manifest = writer
+            .commit("acme", "run-1", vec![], &layout::ALL_TABLES)
+            .await
+            .unwrap();
+        assert_eq!(manifest.files.len(), 1);
+        assert_eq!(manifest.files[0].rows, 3);
+        assert_eq!(read_manifest(&store, date(21)).await.unwrap(), Some(manifest));
+        assert_eq!(complete_dates(&store).await.unwrap(), vec![date(21)]);
+        let back = read_file(&store, "followers/snapshot_date=2026-11-21/account_id=brand_oa/part-0.parquet")
+            .await
+            .unwrap();
+        assert!(back.equals(&followers));
+    }
+
+    #[tokio::test]
+    async fn a_rerun_removes_the_manifest_first_and_stale_files_at_commit() {
+        let store: Store = Arc::new(InMemory::new());
+        for (day, accounts) in [(21, vec!["a", "b"]), (22, vec!["a", "b"])] {
+            let mut writer = SnapshotWriter::begin(store.clone(), date(day)).await.unwrap();
+            for account in accounts {
+                let mut df = df!("openid" => ["o1"]).unwrap();
+                writer.write_account_table(layout::FOLLOWERS, account, &mut df).await.unwrap();
+            }
+            writer.commit("acme", "run-1", vec![], &layout::ALL_TABLES).await.unwrap();
+        }
+        let mut writer = SnapshotWriter::begin(store.clone(), date(21)).await.unwrap();
+        assert!(read_manifest(&store, date(21)).await.unwrap().is_none(), "manifest removed first");
+        let mut df = df!("openid" => ["o1", "o2"]).unwrap();
+        writer.write_account_table(layout::FOLLOWERS, "a", &mut df).await.unwrap();
+        writer.commit("acme", "run-2", vec![], &layout::ALL_TABLES).await.unwrap();
+        assert_eq!(
+            paths(&store).await,
+            [
+                "_manifests/snapshot_date=2026-11-21/manifest.json",
+                "_manifests/snapshot_date=2026-11-22/manifest.json",
+                "followers/snapshot_date=2026-11-21/account_id=a/part-0.parquet",
+                "followers/snapshot_date=2026-11-22/account_id=a/part-0.parquet",
+                "followers/snapshot_date=2026-11-22/account_id=b/part-0.parquet",
+            ],
+            "b's file of the 21st is gone, the 22nd untouched"
+        );
+    }
+}

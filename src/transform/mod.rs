@@ -55,3 +55,6 @@ pub fn derive(accounts: &[AccountRef], identities: DataFrame) -> PolarsResult<De
 pub fn timestamp_type() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
 }
+
+#[cfg(test)]
+mod tests;
