@@ -1,0 +1,317 @@
+//! The job file (`jobs/*.toml`, SPEC §3): what to snapshot, where to write it,
+//! and how to talk to WeChat.
+//!
+//! A job file is read once, at start, and checked strictly: unknown keys,
+//! missing secrets, a bad cron expression, a bad URL or duplicate account ids
+//! stop the run with the file, the line and the fix ([`JobError`]), before
+//! anything is written. The whole schema of SPEC §3 is recognised; what this
+//! version cannot run yet is rejected in one place (`not_supported`).
+//!
+//! - `raw`: the serde structs, as written;
+//! - `validate`: from those to the runtime [`Job`], and the order of the checks;
+//! - `accounts`: the `[[accounts]]` tables, their shape, then their values;
+//! - `output`: the `output` location; `secrets`: `{ env }` / `{ file }` secrets;
+//! - `error`: [`JobError`] and line/column bookkeeping.
+
+mod accounts;
+mod error;
+mod not_supported;
+mod output;
+mod raw;
+mod secrets;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::secret::Secret;
+use crate::wechat::ApiConfig;
+
+pub use error::JobError;
+pub use output::OutputLocation;
+
+/// Columns that `[privacy] drop` may name: descriptive columns that are not
+/// needed to count or dedupe people. Ids and join dates are not among them.
+pub const DROPPABLE_COLUMNS: &[&str] = &[
+    "remark",
+    "qr_scene",
+    "qr_scene_str",
+    "subscribe_scene",
+    "language",
+    "tagid_list",
+    "state",
+    "tag_ids",
+    "add_way",
+];
+
+/// A validated job: everything a run needs, secrets already read.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// The job file, as given.
+    pub path: PathBuf,
+    pub name: String,
+    /// For `serve`; cron with seconds first.
+    pub schedule: Option<cron::Schedule>,
+    /// `snapshot_date` is the local date in this zone (default UTC).
+    pub timezone: chrono_tz::Tz,
+    pub output: OutputLocation,
+    pub api: ApiConfig,
+    pub privacy: Privacy,
+    /// In file order; at least one.
+    pub accounts: Vec<Account>,
+}
+
+/// `[privacy]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Privacy {
+    /// HMAC every openid/unionid/external_userid (not supported yet: always false).
+    pub pseudonymize: bool,
+    /// The HMAC key; read only when `pseudonymize` is true, `None` otherwise.
+    pub key: Option<Secret>,
+    /// Columns never to write, from [`DROPPABLE_COLUMNS`], without duplicates.
+    pub drop: Vec<String>,
+}
+
+/// One `[[accounts]]` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Stable id, `[a-z0-9_-]+`: the `account_id` partition value.
+    pub id: String,
+    /// Line of its `[[accounts]]` header in the job file, for later messages.
+    pub line: usize,
+    pub spec: AccountSpec,
+}
+
+impl Account {
+    pub fn kind(&self) -> AccountKind {
+        match self.spec {
+            AccountSpec::OfficialAccount { .. } => AccountKind::OfficialAccount,
+        }
+    }
+}
+
+/// The kinds of account SPEC §3 knows (not all supported by this version).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AccountKind {
+    OfficialAccount,
+    Wecom,
+    MiniProgram,
+    MobileApp,
+    Website,
+}
+
+impl AccountKind {
+    /// Every kind, in the order the help texts list them.
+    pub const ALL: [AccountKind; 5] = [
+        AccountKind::OfficialAccount,
+        AccountKind::Wecom,
+        AccountKind::MiniProgram,
+        AccountKind::MobileApp,
+        AccountKind::Website,
+    ];
+
+    /// The `kind = "..."` value (also the `account_kind` column).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::OfficialAccount => "official_account",
+            AccountKind::Wecom => "wecom",
+            AccountKind::MiniProgram => "mini_program",
+            AccountKind::MobileApp => "mobile_app",
+            AccountKind::Website => "website",
+        }
+    }
+}
+
+impl fmt::Display for AccountKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What is needed to snapshot one account, per kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountSpec {
+    /// An Official Account with its own AppSecret.
+    OfficialAccount {
+        appid: String,
+        secret: Secret,
+        refresh: Refresh,
+    },
+}
+
+/// Which followers get a `user/info` profile call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Refresh {
+    /// Only OpenIDs not seen in the previous snapshot (an OpenID→UnionID pair never changes).
+    #[default]
+    New,
+    /// Every follower.
+    Full,
+}
+
+impl Refresh {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Refresh::New => "new",
+            Refresh::Full => "full",
+        }
+    }
+}
+
+impl fmt::Display for Refresh {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads and validates a job file; secrets come from the process environment
+/// and from files.
+pub fn load(path: &Path) -> Result<Job, JobError> {
+    let text = std::fs::read_to_string(path).map_err(|err| {
+        JobError::whole_file(
+            path,
+            format!("cannot read the job file: {err}"),
+            Some("check the path given on the command line".to_string()),
+        )
+    })?;
+    parse(&text, path, &|name| std::env::var(name).ok())
+}
+
+/// Validates the text of a job file. `path` places errors and anchors
+/// relative paths; `env` looks up environment variables (tests pass their own).
+pub fn parse(
+    text: &str,
+    path: &Path,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Job, JobError> {
+    let src = error::Source { path, text };
+    let raw: raw::RawJob = toml::from_str(text).map_err(|err| toml_error(&err, &src))?;
+    let cx = validate::Context {
+        src,
+        job_dir: validate::job_dir(path),
+        env,
+    };
+    validate::job(raw, &cx)
+}
+
+/// Syntax errors, unknown keys and wrong types, as the TOML parser found them.
+/// Its message is kept: for an unknown key it lists the expected ones.
+fn toml_error(err: &toml::de::Error, src: &error::Source<'_>) -> JobError {
+    let message = err.message().trim_end().to_string();
+    let help = if message.starts_with("unknown field") {
+        "remove the key or fix its spelling"
+    } else if message.starts_with("duplicate key") {
+        "a key may appear only once in a table: remove one of them"
+    } else if message.starts_with("invalid type") {
+        r#"write the value with the type expected: text in quotes, numbers bare, durations as text ("20s"), secrets as { env = "NAME" }"#
+    } else {
+        "fix the TOML syntax (https://toml.io)"
+    };
+    let problem = error::Problem::new(message, help);
+    match err.span() {
+        Some(span) => src.at(span, problem),
+        None => src.whole_file(problem),
+    }
+}
+
+impl Job {
+    /// Today's date in the job's timezone: the `snapshot_date` of a run started now.
+    pub fn snapshot_date_today(&self) -> chrono::NaiveDate {
+        chrono::Utc::now()
+            .with_timezone(&self.timezone)
+            .date_naive()
+    }
+
+    /// Keeps only the accounts named (for `--accounts a,b`), in file order.
+    pub fn filter_accounts(&mut self, ids: &[String]) -> Result<(), JobError> {
+        let known: Vec<&str> = self.accounts.iter().map(|a| a.id.as_str()).collect();
+        let unknown: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !known.contains(id))
+            .collect();
+        if !unknown.is_empty() || ids.is_empty() {
+            let message = if ids.is_empty() {
+                "--accounts names no account".to_string()
+            } else {
+                format!(
+                    "--accounts names unknown account(s): {}",
+                    unknown.join(", ")
+                )
+            };
+            return Err(JobError::whole_file(
+                &self.path,
+                message,
+                Some(format!("accounts in this job: {}", known.join(", "))),
+            ));
+        }
+        self.accounts.retain(|a| ids.contains(&a.id));
+        Ok(())
+    }
+
+    /// A human summary for `unionsnap validate`. Names where things are and
+    /// how they are set, never a secret.
+    pub fn summary(&self) -> String {
+        let mut out = format!("job {} ({})\n", self.name, self.path.display());
+        out.push_str(&format!("  output:    {}\n", self.output));
+        out.push_str(&format!(
+            "  timezone:  {} (snapshot_date today: {})\n",
+            self.timezone.name(),
+            self.snapshot_date_today()
+        ));
+        match &self.schedule {
+            Some(schedule) => {
+                let next = schedule
+                    .upcoming(self.timezone)
+                    .next()
+                    .map_or("never".to_string(), |t| {
+                        t.format("%Y-%m-%d %H:%M:%S %Z").to_string()
+                    });
+                out.push_str(&format!(
+                    "  schedule:  {} (next run {next})\n",
+                    schedule.source()
+                ));
+            }
+            None => out.push_str("  schedule:  none (serve needs one; run, merge work without)\n"),
+        }
+        let api = &self.api;
+        out.push_str(&format!(
+            "  api:       base_url {}, wecom_base_url {}\n             concurrency {}, {} requests/s, timeout {}, max_retries {}, backoff {}, rate_limit_wait {}\n",
+            api.base_url,
+            api.wecom_base_url,
+            api.concurrency,
+            api.requests_per_second,
+            humantime::format_duration(api.timeout),
+            api.max_retries,
+            humantime::format_duration(api.backoff),
+            humantime::format_duration(api.rate_limit_wait),
+        ));
+        let drop = if self.privacy.drop.is_empty() {
+            "nothing".to_string()
+        } else {
+            self.privacy.drop.join(", ")
+        };
+        out.push_str(&format!(
+            "  privacy:   pseudonymize {}, drop {drop}\n",
+            if self.privacy.pseudonymize {
+                "on"
+            } else {
+                "off"
+            }
+        ));
+        out.push_str(&format!("  accounts:  {}\n", self.accounts.len()));
+        for account in &self.accounts {
+            match &account.spec {
+                AccountSpec::OfficialAccount { appid, refresh, .. } => out.push_str(&format!(
+                    "    {:<20} {:<18} appid {appid}, refresh {refresh}\n",
+                    account.id,
+                    account.kind()
+                )),
+            }
+        }
+        out
+    }
+}
