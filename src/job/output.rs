@@ -105,3 +105,18 @@ fn file_url(url: &Url) -> Result<OutputLocation, Problem> {
         )),
     }
 }
+
+impl OutputLocation {
+    /// Parses an output location given on the command line (`unionsnap report
+    /// OUTPUT`): the same forms as the job file's `output`, relative paths
+    /// against the current directory.
+    pub fn parse_cli(written: &str) -> Result<OutputLocation, super::JobError> {
+        parse(written, Path::new(".")).map_err(|problem| super::JobError {
+            path: PathBuf::from("<command line>"),
+            line: None,
+            column: None,
+            message: problem.message,
+            help: problem.help,
+        })
+    }
+}
