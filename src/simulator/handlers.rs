@@ -239,7 +239,9 @@ fn token_account(
 }
 
 fn token_reply(state: &SimState, account: usize, issued: Issued) -> Reply {
-    state.count_token_issued(account);
+    if issued.new {
+        state.count_token_issued(account);
+    }
     let body = json!({"access_token": issued.access_token, "expires_in": issued.expires_in});
     Reply::ok(body.to_string(), account)
 }

@@ -4,6 +4,7 @@
 //! same followers, profiles and ground truth.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -20,8 +21,8 @@ pub const DEMO_SEED: u64 = 20_261_121;
 /// People in the demo scenario.
 pub const DEMO_PEOPLE: u64 = 30_000;
 
-/// One simulated Official Account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One simulated Official Account. Its `Debug` output hides the secret.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct SimAccount {
     /// The job file's account id (`brand_oa`).
     pub id: String,
@@ -41,6 +42,20 @@ pub struct SimAccount {
     /// Per day after day 0: the fraction of followers who unfollow; about as
     /// many people follow anew.
     pub daily_churn: f64,
+}
+
+impl fmt::Debug for SimAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SimAccount")
+            .field("id", &self.id)
+            .field("appid", &self.appid)
+            .field("secret", &"[REDACTED]")
+            .field("bound", &self.bound)
+            .field("reach", &self.reach)
+            .field("leave_during_crawl", &self.leave_during_crawl)
+            .field("daily_churn", &self.daily_churn)
+            .finish()
+    }
 }
 
 impl SimAccount {
@@ -278,6 +293,14 @@ mod tests {
         );
         assert_eq!((demo.seed, demo.people), (20_261_121, 30_000));
         assert!(demo.accounts.iter().all(|a| a.secret.len() == 32));
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let demo = Scenario::demo();
+        let printed = format!("{demo:?}");
+        assert!(demo.accounts.iter().all(|a| !printed.contains(&a.secret)));
+        assert!(printed.contains("brand_oa"));
     }
 
     #[test]

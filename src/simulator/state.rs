@@ -29,7 +29,8 @@ pub struct SimStats {
     pub errcodes: BTreeMap<i64, u64>,
     /// Injected faults, per kind name (`busy`, `drop`, ...).
     pub faults: BTreeMap<String, u64>,
-    /// Tokens handed out (new or repeated), per account id.
+    /// Tokens minted, per account id (a stable token handed out again is
+    /// not counted; see `ok_calls` for token calls).
     pub tokens_issued: BTreeMap<String, u64>,
 }
 

@@ -253,3 +253,21 @@ async fn a_million_people_over_two_accounts_build_and_serve() {
     assert!((490_000..510_000).contains(&total), "{total}");
     assert_eq!(page["count"], 10_000);
 }
+
+#[tokio::test]
+async fn sim_day_endpoint_moves_the_population() {
+    let sim = sim(small_world()).await;
+    let answer: serde_json::Value = sim
+        .http
+        .post(sim.url("/_sim/day"))
+        .json(&serde_json::json!({"day": 3}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["day"], 3);
+    assert_eq!(sim.server.day(), 3);
+    assert_eq!(sim.server.scenario().day, 3);
+}

@@ -271,6 +271,8 @@ async fn stable_token_repeats_until_force_refresh() {
         .user_get(first["access_token"].as_str().unwrap(), "")
         .await;
     assert_eq!(errcode(&old), 40001);
+    // Repeats are not new tokens: only the first and the forced one count.
+    assert_eq!(sim.server.stats().tokens_issued["solo_oa"], 2);
 }
 
 #[tokio::test]
@@ -381,4 +383,14 @@ async fn stats_count_calls_successes_and_errcodes() {
         .await
         .unwrap();
     assert_eq!(over_http, stats);
+}
+
+#[tokio::test]
+async fn shutdown_stops_serving() {
+    let sim = sim(one_account(100, 0.5)).await;
+    sim.token(0).await;
+    let url = sim.url("/_sim/stats");
+    let http = sim.http.clone();
+    sim.server.shutdown().await;
+    assert!(http.get(url).send().await.is_err());
 }

@@ -39,6 +39,8 @@ pub(crate) enum TokenCheck {
 pub(crate) struct Issued {
     pub(crate) access_token: String,
     pub(crate) expires_in: u64,
+    /// Minted by this call (not a repeat of the current stable token).
+    pub(crate) new: bool,
 }
 
 /// Every token issued so far (a few per account per run; never pruned).
@@ -91,7 +93,8 @@ impl TokenStore {
         self.current.insert((account, kind), access_token.clone());
         Issued {
             access_token,
-            expires_in: self.ttl.as_secs(),
+            expires_in: whole_seconds_left(now + self.ttl, now),
+            new: true,
         }
     }
 
@@ -125,6 +128,7 @@ impl TokenStore {
                 return Issued {
                     access_token: token.clone(),
                     expires_in: whole_seconds_left(record.expires_at, now),
+                    new: false,
                 };
             }
             if force_refresh {
