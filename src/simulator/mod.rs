@@ -1,1 +1,46 @@
-//! TODO
+//! The built-in WeChat API simulator (SPEC §6).
+//!
+//! No WeChat server is reachable from development or CI machines, so the
+//! demo, the tests and the benchmarks run against this one: a seeded
+//! synthetic population of people following Official Accounts, served over
+//! real HTTP with WeChat's wire formats, paging quirks, token rules, error
+//! codes and quotas, plus injected faults. Because the population is a pure
+//! function of the seed, the simulator also knows the exact `audience` and
+//! `overlap` figures a correct snapshot must produce ([`Scenario::truth`]).
+//!
+//! - [`scenario`](Scenario): the population, accounts, faults and limits (plain data);
+//! - `population`, `ids`, `profile`: membership per day, OpenIDs/UnionIDs and
+//!   profiles derived from small integers (10M people fit in memory);
+//! - `truth`: the ground truth, computed independently of the pipeline;
+//! - `server`, `handlers`, `tokens`, `state`: the axum server and endpoints;
+//! - `faults`: what goes wrong and how often;
+//! - [`cli`]: `unionsnap simulate`.
+
+pub mod cli;
+mod faults;
+mod handlers;
+mod ids;
+mod population;
+mod profile;
+mod scenario;
+mod server;
+mod state;
+mod tokens;
+mod truth;
+
+#[cfg(test)]
+mod test_client;
+#[cfg(test)]
+mod tests_faults;
+#[cfg(test)]
+mod tests_http;
+
+pub use cli::{run, SimulateArgs};
+pub use faults::{parse_fault_kinds, FaultKind, Faults, UnknownFaultKind};
+pub use scenario::{
+    Scenario, ScenarioError, SimAccount, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_TTL, DEMO_PEOPLE,
+    DEMO_SEED,
+};
+pub use server::{start, SimServer};
+pub use state::{SimStats, UNLIMITED_DAILY_LIMIT};
+pub use truth::{AudienceRow, OverlapRow, Truth, ALL_ACCOUNTS};

@@ -1,0 +1,290 @@
+//! The HTTP face of the simulator: an axum server on a local port serving the
+//! Official Account endpoints, with faults, latency and statistics wrapped
+//! around every call, plus `/_sim/*` endpoints for tests and benchmarks.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use serde::Deserialize;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use super::faults::{FaultKind, Faults, BAD_GATEWAY_HTML, NON_JSON_HTML};
+use super::handlers::{self, errcode, ApiRequest, Endpoint, Reply};
+use super::scenario::Scenario;
+use super::state::{lock, SimState, SimStats};
+use super::truth::Truth;
+
+/// WeChat's own (odd) content type for JSON answers.
+const JSON_CONTENT_TYPE: &str = "application/json; encoding=utf-8";
+const HTML_CONTENT_TYPE: &str = "text/html; charset=utf-8";
+
+/// How long [`SimServer::shutdown`] lets open connections finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// A running simulator. Dropping it also stops the server (without waiting).
+pub struct SimServer {
+    addr: SocketAddr,
+    state: Arc<SimState>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<io::Result<()>>,
+}
+
+/// Binds `addr` (use `127.0.0.1:0` in tests), builds the population and
+/// serves the scenario until [`SimServer::shutdown`].
+pub async fn start(scenario: Scenario, addr: SocketAddr) -> io::Result<SimServer> {
+    scenario
+        .validate()
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let state = tokio::task::spawn_blocking(move || SimState::new(scenario))
+        .await
+        .map_err(io::Error::other)?;
+    let state = Arc::new(state);
+    let (stop, stopped) = oneshot::channel::<()>();
+    let app = router(Arc::clone(&state));
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                // A dropped sender means the SimServer is gone: stop too.
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Ok(SimServer {
+        addr,
+        state,
+        stop: Some(stop),
+        task,
+    })
+}
+
+impl SimServer {
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://127.0.0.1:PORT`: the job file's `[api] base_url`.
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// What has been served so far.
+    pub fn stats(&self) -> SimStats {
+        self.state.stats()
+    }
+
+    /// The simulated day currently served.
+    pub fn day(&self) -> u32 {
+        self.state.day()
+    }
+
+    /// Moves the population to `day` (follows and unfollows happen) and
+    /// starts a new quota day. Blocks while the follower lists are rebuilt.
+    pub fn set_day(&self, day: u32) {
+        self.state.set_day(day);
+    }
+
+    /// Replaces the faults and latency from now on (e.g. after the tokens a
+    /// test needs were fetched cleanly).
+    pub fn set_faults(&self, faults: Faults) {
+        self.state.set_faults(&faults);
+    }
+
+    /// The scenario as served now (its `day` is the current day).
+    pub fn scenario(&self) -> Scenario {
+        Scenario {
+            day: self.state.day(),
+            faults: self.state.faults(),
+            ..self.state.scenario.clone()
+        }
+    }
+
+    /// The ground truth of the current day.
+    pub fn truth(&self) -> Truth {
+        self.scenario().truth()
+    }
+
+    /// Stops accepting connections and waits (briefly) for open ones.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task)
+            .await
+            .is_err()
+        {
+            self.task.abort();
+        }
+    }
+}
+
+fn router(state: Arc<SimState>) -> Router {
+    let endpoint = |endpoint: Endpoint| {
+        move |State(state): State<Arc<SimState>>, RawQuery(query): RawQuery, body: Bytes| {
+            serve(state, endpoint, query, body)
+        }
+    };
+    Router::new()
+        .route(Endpoint::Token.path(), get(endpoint(Endpoint::Token)))
+        .route(
+            Endpoint::StableToken.path(),
+            post(endpoint(Endpoint::StableToken)),
+        )
+        .route(Endpoint::UserGet.path(), get(endpoint(Endpoint::UserGet)))
+        .route(Endpoint::UserInfo.path(), get(endpoint(Endpoint::UserInfo)))
+        .route(
+            Endpoint::BatchGet.path(),
+            post(endpoint(Endpoint::BatchGet)),
+        )
+        .route(
+            Endpoint::QuotaGet.path(),
+            post(endpoint(Endpoint::QuotaGet)),
+        )
+        .route("/_sim/stats", get(sim_stats))
+        .route("/_sim/day", post(sim_set_day))
+        .with_state(state)
+}
+
+fn json_response(status: StatusCode, body: impl Into<Body>) -> Response {
+    (status, [(CONTENT_TYPE, JSON_CONTENT_TYPE)], body.into()).into_response()
+}
+
+/// One API call: count it, maybe inject a fault, answer, count quota and
+/// errcodes, then wait the configured latency.
+async fn serve(
+    state: Arc<SimState>,
+    endpoint: Endpoint,
+    query: Option<String>,
+    body: Bytes,
+) -> Response {
+    let path = endpoint.path();
+    state.record(|stats| *stats.calls.entry(path.to_string()).or_insert(0) += 1);
+    let request = ApiRequest::new(endpoint, query.as_deref(), body);
+    let response = match state.roll_fault() {
+        None => {
+            let reply = handlers::handle(&state, &request);
+            if reply.errcode == 0 {
+                if let Some(account) = reply.account {
+                    state.count_quota(account, path);
+                }
+                state.record(|stats| *stats.ok_calls.entry(path.to_string()).or_insert(0) += 1);
+            }
+            record_errcode(&state, reply.errcode);
+            json_response(StatusCode::OK, reply.body)
+        }
+        Some(kind) => {
+            state.record(|stats| *stats.faults.entry(kind.name().to_string()).or_insert(0) += 1);
+            faulted(&state, kind, &request)
+        }
+    };
+    let latency = state.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    response
+}
+
+fn record_errcode(state: &SimState, code: i64) {
+    if code != 0 {
+        state.record(|stats| *stats.errcodes.entry(code).or_insert(0) += 1);
+    }
+}
+
+/// The answer to a request that drew a fault. Faulted requests never count
+/// against quotas and never change the population.
+fn faulted(state: &SimState, kind: FaultKind, request: &ApiRequest) -> Response {
+    let error = |code: i64| {
+        record_errcode(state, code);
+        json_response(StatusCode::OK, Reply::error(code).body)
+    };
+    match kind {
+        FaultKind::Busy => error(errcode::BUSY),
+        FaultKind::MinuteLimit => error(errcode::MINUTE_QUOTA),
+        // A token request carries no token to knock out, and a 40001 there
+        // means "wrong AppSecret" (a permanent error): answer busy instead.
+        FaultKind::TokenInvalid | FaultKind::TokenExpired if request.endpoint.issues_tokens() => {
+            error(errcode::BUSY)
+        }
+        FaultKind::TokenInvalid => {
+            if let Some(token) = request.param("access_token") {
+                lock(&state.tokens).invalidate(token);
+            }
+            error(errcode::INVALID_CREDENTIAL)
+        }
+        FaultKind::TokenExpired => {
+            if let Some(token) = request.param("access_token") {
+                lock(&state.tokens).expire(token);
+            }
+            error(errcode::ACCESS_TOKEN_EXPIRED)
+        }
+        FaultKind::Http502 => (
+            StatusCode::BAD_GATEWAY,
+            [(CONTENT_TYPE, HTML_CONTENT_TYPE)],
+            BAD_GATEWAY_HTML,
+        )
+            .into_response(),
+        FaultKind::NonJson => (
+            StatusCode::OK,
+            [(CONTENT_TYPE, HTML_CONTENT_TYPE)],
+            NON_JSON_HTML,
+        )
+            .into_response(),
+        FaultKind::Truncate => {
+            let body = Bytes::from(handlers::handle(state, request).body);
+            json_response(StatusCode::OK, body.slice(..body.len() / 2))
+        }
+        FaultKind::Drop => {
+            let body = Bytes::from(handlers::handle(state, request).body);
+            let full_length = body.len().to_string();
+            // Promise the whole body, send half, then fail the stream: hyper
+            // aborts the connection mid-body, as a reset would.
+            let chunks: Vec<Result<Bytes, io::Error>> = vec![
+                Ok(body.slice(..body.len() / 2)),
+                Err(io::Error::new(
+                    io::ErrorKind::ConnectionReset,
+                    "simulated dropped connection",
+                )),
+            ];
+            (
+                StatusCode::OK,
+                [
+                    (CONTENT_TYPE, JSON_CONTENT_TYPE.to_string()),
+                    (CONTENT_LENGTH, full_length),
+                ],
+                Body::from_stream(futures::stream::iter(chunks)),
+            )
+                .into_response()
+        }
+    }
+}
+
+async fn sim_stats(State(state): State<Arc<SimState>>) -> Json<SimStats> {
+    Json(state.stats())
+}
+
+#[derive(Deserialize)]
+struct SetDay {
+    day: u32,
+}
+
+/// `POST /_sim/day {"day":N}`: moves a `unionsnap simulate` server to
+/// another day between two runs.
+async fn sim_set_day(State(state): State<Arc<SimState>>, Json(set): Json<SetDay>) -> Response {
+    let rebuilt = tokio::task::spawn_blocking(move || state.set_day(set.day)).await;
+    match rebuilt {
+        Ok(()) => json_response(StatusCode::OK, format!(r#"{{"day":{}}}"#, set.day)),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
