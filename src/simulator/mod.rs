@@ -17,6 +17,7 @@
 //! - [`cli`]: `unionsnap simulate`.
 
 pub mod cli;
+mod compare;
 mod faults;
 mod handlers;
 mod ids;
@@ -36,6 +37,7 @@ mod tests_faults;
 mod tests_http;
 
 pub use cli::{run, SimulateArgs};
+pub use compare::{audience_rows, overlap_rows, truth_matches};
 pub use faults::{parse_fault_kinds, FaultKind, Faults, UnknownFaultKind};
 pub use scenario::{
     Scenario, ScenarioError, SimAccount, DEFAULT_PAGE_SIZE, DEFAULT_TOKEN_TTL, DEMO_PEOPLE,

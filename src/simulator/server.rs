@@ -85,6 +85,11 @@ impl SimServer {
         self.state.stats()
     }
 
+    /// Every access token issued so far, for tests that check none leaked.
+    pub fn issued_tokens(&self) -> Vec<String> {
+        super::state::lock(&self.state.tokens).all_issued()
+    }
+
     /// The simulated day currently served.
     pub fn day(&self) -> u32 {
         self.state.day()

@@ -154,6 +154,13 @@ impl TokenStore {
     }
 
     /// Knocks a token out, as another process fetching a classic token does.
+    /// Every token ever issued (for tests that grep outputs for leaks).
+    pub(crate) fn all_issued(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.records.keys().cloned().collect();
+        all.sort();
+        all
+    }
+
     pub(crate) fn invalidate(&mut self, access_token: &str) {
         if let Some(record) = self.records.get_mut(access_token) {
             record.invalidated = true;
