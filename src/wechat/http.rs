@@ -125,19 +125,19 @@ impl WeChatHttp {
             match (verdict.action, tokens, &lease) {
                 (Action::RefreshToken, Some(source), Some(lease)) => {
                     tracing::info!(account = %scope.account_id, endpoint = request.endpoint,
-                        attempt = attempts, %failure, "stale access token; refreshing and retrying");
+                        attempt = attempts, %failure, reason = verdict.reason, "stale access token; refreshing and retrying");
                     source.invalidate(lease).await;
                 }
                 (Action::WaitRateLimit, _, _) => {
                     tracing::warn!(account = %scope.account_id, endpoint = request.endpoint,
-                        attempt = attempts, %failure, wait_ms = config.rate_limit_wait.as_millis() as u64,
+                        attempt = attempts, %failure, reason = verdict.reason, wait_ms = config.rate_limit_wait.as_millis() as u64,
                         "rate limited; waiting before retrying");
                     tokio::time::sleep(config.rate_limit_wait).await;
                 }
                 _ => {
                     let delay = backoff_delay(config.backoff, attempts - 1, rand::random());
                     tracing::warn!(account = %scope.account_id, endpoint = request.endpoint,
-                        attempt = attempts, %failure, delay_ms = delay.as_millis() as u64,
+                        attempt = attempts, %failure, reason = verdict.reason, delay_ms = delay.as_millis() as u64,
                         "call failed; retrying");
                     tokio::time::sleep(delay).await;
                 }

@@ -29,6 +29,6 @@ pub use config::ApiConfig;
 pub use errcode::{classify, Action, CallKind, Classification};
 pub use error::{ApiError, Failure};
 pub use http::{backoff_delay, WeChatHttp};
-pub use official_account::{FollowerPage, OfficialAccountClient, Quota, UserInfo};
+pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Quota, UserInfo};
 pub use stats::{CallStats, StatsSnapshot};
 pub use token::REFRESH_MARGIN;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use super::errcode::CallKind;
 use super::error::ApiError;
-use super::http::{AccountScope, Request, WeChatHttp};
+use super::http::{AccountScope, Request, TokenSource, WeChatHttp};
 use super::stats::{CallStats, StatsSnapshot};
 use super::token::{TokenCache, TokenGrant};
 use super::wire::{
@@ -177,11 +177,19 @@ impl OfficialAccountClient {
     /// Fetches (or reuses) the access token: proves appid, secret and IP
     /// whitelist without reading any data (`validate --online`).
     pub async fn verify_credentials(&self) -> Result<(), ApiError> {
-        use super::http::TokenSource;
         self.tokens.lease().await.map(|_| ())
     }
 
     /// One page of followers, starting after `next_openid` (None: from the start).
+    ///
+    /// Quirk (wechat-api.md §1.3): the page carrying the last OpenIDs still
+    /// returns `next_openid = <its last OpenID>`, and only the following call
+    /// answers `count:0`, no `data`, `next_openid:""`. A page can only be
+    /// followed by more when it is full, so `next_openid` is None when the
+    /// page holds fewer than 10,000 OpenIDs or WeChat sent none: the caller
+    /// saves the empty call except when the list length is an exact multiple
+    /// of 10,000. `total` is not used to stop early: followers come and go
+    /// while paging, and stopping at an old `total` could drop the tail.
     pub async fn user_get_page(&self, next_openid: Option<&str>) -> Result<FollowerPage, ApiError> {
         let mut request = Request::get(USER_GET_PATH, CallKind::DATA);
         if let Some(cursor) = next_openid.filter(|cursor| !cursor.is_empty()) {
@@ -189,52 +197,36 @@ impl OfficialAccountClient {
         }
         let response: UserGetResponse = self.call(&request).await?;
         let openids = response.data.map(|data| data.openid).unwrap_or_default();
-        // A page without OpenIDs has nothing to continue from.
-        let next_openid = response.next_openid.filter(|_| !openids.is_empty());
+        let full = openids.len() >= USER_GET_PAGE_MAX;
         Ok(FollowerPage {
             total: response.total,
+            next_openid: response.next_openid.filter(|_| full),
             openids,
-            next_openid,
         })
     }
 
-    /// Every follower's OpenID, in WeChat's order.
-    ///
-    /// Termination, for WeChat's end-of-list quirk (§1.3): the page carrying
-    /// the last OpenIDs still returns `next_openid = <its last OpenID>`, and
-    /// only the following call answers `count:0`, no `data`, `next_openid:""`.
-    /// So paging stops as soon as a page holds fewer than 10,000 OpenIDs
-    /// (it cannot be followed by more) or carries no next_openid; a list whose
-    /// length is an exact multiple of 10,000 costs that one extra empty call.
-    /// `total` is not used to stop early: followers come and go while paging,
-    /// and stopping at the first page's `total` could drop the tail.
-    /// A server that hands back a next_openid it already gave (repeating a
-    /// page) ends in [`ApiError::RepeatedPage`], never in an endless loop.
-    /// The list can shift while paging, so an OpenID may appear twice.
-    pub async fn list_followers(&self) -> Result<Vec<String>, ApiError> {
-        let mut openids = Vec::new();
-        let mut cursors_seen: HashSet<String> = HashSet::new();
-        let mut cursor: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let page = self.user_get_page(cursor.as_deref()).await?;
-            pages += 1;
-            let full = page.openids.len() >= USER_GET_PAGE_MAX;
-            openids.extend(page.openids);
-            match page.next_openid {
-                Some(next) if full => {
-                    if !cursors_seen.insert(next.clone()) {
-                        return Err(ApiError::RepeatedPage {
-                            account_id: self.scope.account_id.clone(),
-                            endpoint: USER_GET_PATH,
-                            pages,
-                        });
-                    }
-                    cursor = Some(next);
-                }
-                _ => return Ok(openids),
-            }
+    /// Pages through the follower list one `user/get` call at a time, for
+    /// callers that stream (see [`FollowerPager`]).
+    pub fn followers(&self) -> FollowerPager {
+        FollowerPager {
+            client: self.clone(),
+            cursor: None,
+            cursors_seen: HashSet::new(),
+            pages: 0,
+            done: false,
         }
+    }
+
+    /// Every follower's OpenID, in WeChat's order, paging with
+    /// [`FollowerPager`]. The list can shift while paging, so an OpenID may
+    /// appear twice; deduplicate downstream.
+    pub async fn list_followers(&self) -> Result<Vec<String>, ApiError> {
+        let mut pager = self.followers();
+        let mut openids = Vec::new();
+        while let Some(page) = pager.next_page().await? {
+            openids.extend(page.openids);
+        }
+        Ok(openids)
     }
 
     /// User info for up to [`BATCHGET_MAX`] OpenIDs, in one call
@@ -283,5 +275,49 @@ impl OfficialAccountClient {
         self.http
             .call(&self.scope, request, Some(self.tokens.as_ref()))
             .await
+    }
+}
+
+/// The follower list, page by page: follows `next_openid` until
+/// [`OfficialAccountClient::user_get_page`] signals the end. A server that
+/// hands back a next_openid it already gave (repeating a page) ends in
+/// [`ApiError::RepeatedPage`], never in an endless loop.
+#[derive(Debug)]
+pub struct FollowerPager {
+    client: OfficialAccountClient,
+    cursor: Option<String>,
+    cursors_seen: HashSet<String>,
+    pages: usize,
+    done: bool,
+}
+
+impl FollowerPager {
+    /// The next page, or None once the list is over.
+    pub async fn next_page(&mut self) -> Result<Option<FollowerPage>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.client.user_get_page(self.cursor.as_deref()).await?;
+        self.pages += 1;
+        match &page.next_openid {
+            None => self.done = true,
+            Some(next) => {
+                if !self.cursors_seen.insert(next.clone()) {
+                    self.done = true;
+                    return Err(ApiError::RepeatedPage {
+                        account_id: self.client.account_id().to_string(),
+                        endpoint: USER_GET_PATH,
+                        pages: self.pages,
+                    });
+                }
+                self.cursor = Some(next.clone());
+            }
+        }
+        Ok(Some(page))
+    }
+
+    /// `user/get` calls made so far.
+    pub fn pages(&self) -> usize {
+        self.pages
     }
 }

@@ -173,3 +173,20 @@ async fn a_connection_hung_up_before_the_answer_is_retried() {
     );
     assert_eq!(client.stats().count(USER_GET, "transport"), 1);
 }
+
+#[tokio::test]
+async fn calls_are_paced_by_the_per_account_rate_limit() {
+    let fake = Fake::with_followers(3).await;
+    let mut config = test_config(&fake.base_url);
+    config.requests_per_second = 10; // a burst of 10, then one every 100 ms
+    let client = fake.client_with(config);
+    let started = Instant::now();
+    for _ in 0..14 {
+        client.user_get_page(None).await.unwrap(); // + 1 token call = 15 requests
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+}

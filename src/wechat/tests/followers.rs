@@ -18,6 +18,37 @@ async fn a_full_page_carries_its_last_openid_as_cursor() {
 }
 
 #[tokio::test]
+async fn a_short_page_is_the_last_one_even_though_wechat_sends_a_cursor() {
+    let fake = Fake::with_followers(23_001).await;
+    let client = fake.client();
+    let first = client.user_get_page(None).await.unwrap();
+    let second = client
+        .user_get_page(first.next_openid.as_deref())
+        .await
+        .unwrap();
+    let third = client
+        .user_get_page(second.next_openid.as_deref())
+        .await
+        .unwrap();
+    assert_eq!(third.openids.len(), 3_001);
+    assert_eq!(third.next_openid, None);
+}
+
+#[tokio::test]
+async fn the_pager_streams_pages_and_counts_its_calls() {
+    let fake = Fake::with_followers(10_005).await;
+    let mut pager = fake.client().followers();
+    assert_eq!(
+        pager.next_page().await.unwrap().unwrap().openids.len(),
+        10_000
+    );
+    assert_eq!(pager.next_page().await.unwrap().unwrap().openids.len(), 5);
+    assert_eq!(pager.next_page().await.unwrap(), None);
+    assert_eq!(pager.pages(), 2);
+    assert_eq!(fake.hits(USER_GET), 2);
+}
+
+#[tokio::test]
 async fn the_call_after_the_last_page_has_no_data_and_ends_the_list() {
     let fake = Fake::with_followers(5).await;
     let client = fake.client();
