@@ -1,3 +1,34 @@
-//! The WeChat API client.
+//! The client for WeChat's server APIs: everything the extractors need to
+//! talk to WeChat, and nothing about tables or files.
+//!
+//! - [`config`]: the `[api]` settings (hosts, rate, timeout, retry policy).
+//! - [`errcode`]: every errcode classified once, in one table ([`Action`]).
+//! - [`error`]: [`ApiError`], what a call returns when it fails for good.
+//! - `http`: the single send path (rate limit, timeout, retry, backoff,
+//!   decode, classify, redact, count) behind [`WeChatHttp`].
+//! - `token`: one shared, compare-and-refreshed access token per account.
+//! - [`official_account`]: the Official Account endpoints.
+//! - [`stats`]: per-account call counters.
+//!
+//! Access tokens travel in URL query strings and secrets in request bodies;
+//! neither can reach an error or a log: errors carry the endpoint path only.
+
 pub mod config;
+pub mod errcode;
+pub mod error;
+mod http;
+pub mod official_account;
+pub mod stats;
+mod token;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
 pub use config::ApiConfig;
+pub use errcode::{classify, Action, CallKind, Classification};
+pub use error::{ApiError, Failure};
+pub use http::{backoff_delay, WeChatHttp};
+pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Quota, UserInfo};
+pub use stats::{CallStats, StatsSnapshot};
+pub use token::REFRESH_MARGIN;

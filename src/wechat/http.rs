@@ -1,0 +1,543 @@
+//! The one road every WeChat request takes: rate limit, send with a timeout,
+//! read the body, check the errcode, classify, retry with backoff or refresh
+//! the token, decode, count.
+//!
+//! Retried (within `max_retries`, exponential backoff from `backoff`,
+//! doubling, equal jitter, capped at [`MAX_BACKOFF`]): timeouts, connection
+//! failures, connections dropped before or during the response, HTTP 429 and
+//! 5xx, bodies that are not JSON (truncated, HTML with status 200), and the
+//! errcodes the table marks [`Action::Retry`]. 45011 waits `rate_limit_wait`
+//! instead; a stale token is compare-and-refreshed. Both count as retries.
+//! Everything else ends the call with an [`ApiError`].
+//!
+//! Redaction by construction: the request URL (which carries
+//! `access_token=`) and the request itself are never formatted; errors are
+//! built from the endpoint path; a `reqwest::Error` is stripped of its URL
+//! and reduced to scrubbed text at once; text that comes back from the server
+//! (errmsg) is scrubbed of the token and any secret of the request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::Url;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::config::{ApiConfig, MAX_BACKOFF};
+use super::errcode::{Action, CallKind, Classification};
+use super::error::{ApiError, Failure};
+use super::stats::{CallStats, OUTCOME_OK};
+use crate::secret::AccessToken;
+
+/// Longest errmsg / transport detail kept in an error.
+const MAX_DETAIL_CHARS: usize = 300;
+const REDACTED: &str = "[REDACTED]";
+
+/// The HTTP side shared by every account of a run: one connection pool and
+/// the `[api]` configuration. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct WeChatHttp {
+    inner: Arc<HttpInner>,
+}
+
+#[derive(Debug)]
+struct HttpInner {
+    client: reqwest::Client,
+    config: ApiConfig,
+    base_url: Url,
+    wecom_base_url: Url,
+}
+
+impl WeChatHttp {
+    /// Builds the reqwest client (rustls, per-request `timeout`, no
+    /// redirects: WeChat never redirects an API call, and following one could
+    /// carry the token to another host).
+    pub fn new(config: &ApiConfig) -> Result<Self, ApiError> {
+        let base_url = parse_base_url("base_url", &config.base_url)?;
+        let wecom_base_url = parse_base_url("wecom_base_url", &config.wecom_base_url)?;
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("unionsnap/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|err| ApiError::Setup {
+                detail: error_chain(&err.without_url()),
+            })?;
+        Ok(WeChatHttp {
+            inner: Arc::new(HttpInner {
+                client,
+                config: config.clone(),
+                base_url,
+                wecom_base_url,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ApiConfig {
+        &self.inner.config
+    }
+
+    /// Makes one logical call: retries until success, a non-retried failure
+    /// or `max_retries` retries. `tokens` is None only for token requests.
+    pub(crate) async fn call<T: DeserializeOwned>(
+        &self,
+        scope: &AccountScope,
+        request: &Request<'_>,
+        tokens: Option<&dyn TokenSource>,
+    ) -> Result<T, ApiError> {
+        let config = &self.inner.config;
+        let mut attempts: u32 = 0;
+        loop {
+            let lease = match tokens {
+                Some(source) => Some(source.lease().await?),
+                None => None,
+            };
+            scope.limiter.until_ready().await;
+            attempts += 1;
+            let token = lease.as_ref().map(|lease| &lease.token);
+            let failure = match self.exchange(request, token).await {
+                Ok(body) => return self.decode(scope, request, &body, attempts),
+                Err(failure) => failure,
+            };
+            scope.stats.record(request.endpoint, &failure.outcome());
+            let verdict = failure.classify(request.kind);
+            let can_retry = match verdict.action {
+                Action::RefreshToken => lease.is_some(),
+                action => action.retries(),
+            };
+            if !can_retry {
+                return Err(final_error(scope, request, failure, verdict, attempts));
+            }
+            if attempts > config.max_retries {
+                return Err(ApiError::RetriesExhausted {
+                    account_id: scope.account_id.clone(),
+                    endpoint: request.endpoint,
+                    attempts,
+                    last: failure,
+                });
+            }
+            scope.stats.record_retry();
+            match (verdict.action, tokens, &lease) {
+                (Action::RefreshToken, Some(source), Some(lease)) => {
+                    tracing::info!(account = %scope.account_id, endpoint = request.endpoint,
+                        attempt = attempts, %failure, reason = verdict.reason, "stale access token; refreshing and retrying");
+                    source.invalidate(lease).await;
+                }
+                (Action::WaitRateLimit, _, _) => {
+                    tracing::warn!(account = %scope.account_id, endpoint = request.endpoint,
+                        attempt = attempts, %failure, reason = verdict.reason, wait_ms = config.rate_limit_wait.as_millis() as u64,
+                        "rate limited; waiting before retrying");
+                    tokio::time::sleep(config.rate_limit_wait).await;
+                }
+                _ => {
+                    let delay = backoff_delay(config.backoff, attempts - 1, rand::random());
+                    tracing::warn!(account = %scope.account_id, endpoint = request.endpoint,
+                        attempt = attempts, %failure, reason = verdict.reason, delay_ms = delay.as_millis() as u64,
+                        "call failed; retrying");
+                    tokio::time::sleep(delay).await;
+                }
+            }
+        }
+    }
+
+    /// One HTTP exchange. Ok holds a JSON body without a non-zero errcode.
+    async fn exchange(
+        &self,
+        request: &Request<'_>,
+        token: Option<&AccessToken>,
+    ) -> Result<Bytes, Failure> {
+        let mut sensitive: Vec<&str> = request.sensitive.to_vec();
+        if let Some(token) = token {
+            sensitive.push(token.expose());
+        }
+        let url = self.url(request, token);
+        let builder = match &request.body {
+            None => self.inner.client.get(url),
+            Some(body) => self
+                .inner
+                .client
+                .post(url)
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.clone()),
+        };
+        let response = builder
+            .send()
+            .await
+            .map_err(|err| transport_failure(err, &sensitive))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Failure::Http(status.as_u16()));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| transport_failure(err, &sensitive))?;
+        check_envelope(&body, &sensitive)?;
+        Ok(body)
+    }
+
+    /// The full URL. It carries the token: it is handed to reqwest and to
+    /// nothing else.
+    fn url(&self, request: &Request<'_>, token: Option<&AccessToken>) -> Url {
+        let base = if request.kind.wecom {
+            &self.inner.wecom_base_url
+        } else {
+            &self.inner.base_url
+        };
+        let mut url = base.clone();
+        let path = format!("{}{}", base.path().trim_end_matches('/'), request.endpoint);
+        url.set_path(&path);
+        if !request.query.is_empty() || token.is_some() {
+            let mut pairs = url.query_pairs_mut();
+            for (key, value) in &request.query {
+                pairs.append_pair(key, value);
+            }
+            if let Some(token) = token {
+                pairs.append_pair("access_token", token.expose());
+            }
+        }
+        url
+    }
+
+    fn decode<T: DeserializeOwned>(
+        &self,
+        scope: &AccountScope,
+        request: &Request<'_>,
+        body: &[u8],
+        attempts: u32,
+    ) -> Result<T, ApiError> {
+        match serde_json::from_slice::<T>(body) {
+            Ok(value) => {
+                scope.stats.record(request.endpoint, OUTCOME_OK);
+                Ok(value)
+            }
+            Err(err) => {
+                scope.stats.record(request.endpoint, "unexpected_body");
+                Err(ApiError::UnexpectedBody {
+                    account_id: scope.account_id.clone(),
+                    endpoint: request.endpoint,
+                    detail: shape_error(&err),
+                    attempts,
+                })
+            }
+        }
+    }
+}
+
+fn parse_base_url(key: &str, value: &str) -> Result<Url, ApiError> {
+    let url = Url::parse(value).map_err(|err| ApiError::Setup {
+        detail: format!("[api] {key} = {value:?} is not a URL: {err}"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || url.cannot_be_a_base() {
+        return Err(ApiError::Setup {
+            detail: format!("[api] {key} = {value:?} must be an http(s) URL"),
+        });
+    }
+    Ok(url)
+}
+
+/// What one account's calls share: its id (for errors and logs), its rate
+/// limiter and its counters.
+pub(crate) struct AccountScope {
+    pub account_id: String,
+    pub limiter: DefaultDirectRateLimiter,
+    pub stats: Arc<CallStats>,
+}
+
+impl AccountScope {
+    pub fn new(account_id: String, requests_per_second: u32) -> Self {
+        // 0 would mean "never": job validation rejects it; be safe anyway.
+        let rate =
+            std::num::NonZeroU32::new(requests_per_second).unwrap_or(std::num::NonZeroU32::MIN);
+        AccountScope {
+            account_id,
+            limiter: RateLimiter::direct(Quota::per_second(rate)),
+            stats: Arc::new(CallStats::default()),
+        }
+    }
+}
+
+/// One request, described without its token.
+pub(crate) struct Request<'a> {
+    /// The path, e.g. "/cgi-bin/user/get": the only part of the URL that
+    /// errors and logs may show.
+    pub endpoint: &'static str,
+    pub kind: CallKind,
+    /// Query parameters other than `access_token` (never secret).
+    pub query: Vec<(&'static str, String)>,
+    /// A JSON body makes the request a POST.
+    pub body: Option<Bytes>,
+    /// Raw values carried by the body that must never come back in an error
+    /// (the secret of a token request).
+    pub sensitive: &'a [&'a str],
+}
+
+impl Request<'_> {
+    pub fn get(endpoint: &'static str, kind: CallKind) -> Self {
+        Request {
+            endpoint,
+            kind,
+            query: Vec::new(),
+            body: None,
+            sensitive: &[],
+        }
+    }
+
+    pub fn post_json(endpoint: &'static str, kind: CallKind, body: &Value) -> Self {
+        Request {
+            body: Some(Bytes::from(body.to_string())),
+            ..Request::get(endpoint, kind)
+        }
+    }
+}
+
+/// The access token a request was sent with; `generation` identifies the
+/// fetch that produced it, for compare-and-refresh.
+pub(crate) struct TokenLease {
+    pub token: AccessToken,
+    pub generation: u64,
+}
+
+/// Where the retry loop gets tokens from. Boxed futures: a token source
+/// itself calls [`WeChatHttp::call`] (without a token source), and the boxes
+/// break that cycle in the future types.
+pub(crate) trait TokenSource: Send + Sync {
+    /// A token believed valid, fetched if needed.
+    fn lease(&self) -> BoxFuture<'_, Result<TokenLease, ApiError>>;
+    /// WeChat rejected `failed`: drop it unless it was already replaced.
+    fn invalidate<'a>(&'a self, failed: &'a TokenLease) -> BoxFuture<'a, ()>;
+}
+
+/// The delay before retry number `retry` (0-based): `base · 2^retry`, capped
+/// at [`MAX_BACKOFF`], then "equal jitter": a uniform point in the upper half
+/// of that, so concurrent tasks spread out. `jitter` is in [0, 1].
+pub fn backoff_delay(base: Duration, retry: u32, jitter: f64) -> Duration {
+    let factor = 2u32.saturating_pow(retry.min(31));
+    let capped = base.saturating_mul(factor).min(MAX_BACKOFF);
+    let half = capped / 2;
+    half + half.mul_f64(jitter.clamp(0.0, 1.0))
+}
+
+fn final_error(
+    scope: &AccountScope,
+    request: &Request<'_>,
+    failure: Failure,
+    verdict: Classification,
+    attempts: u32,
+) -> ApiError {
+    let account_id = scope.account_id.clone();
+    let endpoint = request.endpoint;
+    match failure {
+        Failure::ErrCode { errcode, errmsg } => ApiError::ErrCode {
+            account_id,
+            endpoint,
+            errcode,
+            errmsg,
+            action: verdict.action,
+            reason: verdict.reason,
+            attempts,
+        },
+        Failure::Http(status) => ApiError::HttpStatus {
+            account_id,
+            endpoint,
+            status,
+            reason: verdict.reason,
+            attempts,
+        },
+        // Transport failures are always retried; they end as RetriesExhausted.
+        last => ApiError::RetriesExhausted {
+            account_id,
+            endpoint,
+            attempts,
+            last,
+        },
+    }
+}
+
+/// Reduces a reqwest error to scrubbed text at once: the URL is stripped
+/// before anything is formatted.
+fn transport_failure(err: reqwest::Error, sensitive: &[&str]) -> Failure {
+    let err = err.without_url();
+    let detail = scrub(&error_chain(&err), sensitive);
+    if err.is_timeout() {
+        Failure::Timeout
+    } else if err.is_connect() {
+        Failure::Connect(detail)
+    } else if err.is_body() || err.is_decode() {
+        Failure::Body(detail)
+    } else {
+        Failure::Transport(detail)
+    }
+}
+
+/// "error sending request: client error (SendRequest): connection closed
+/// before message completed": the chain of sources, which is where reqwest
+/// keeps the useful part.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// Replaces every sensitive value by `[REDACTED]` and bounds the length.
+fn scrub(text: &str, sensitive: &[&str]) -> String {
+    let mut clean = text.to_string();
+    for value in sensitive.iter().filter(|value| !value.is_empty()) {
+        clean = clean.replace(value, REDACTED);
+    }
+    match clean.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &clean[..cut]),
+        None => clean,
+    }
+}
+
+/// The fields every WeChat body may carry. Tolerant: errcode as a number or
+/// a string, both absent on MP success bodies (wechat-api.md §0).
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    errcode: Option<Value>,
+    #[serde(default)]
+    errmsg: Option<Value>,
+}
+
+fn check_envelope(body: &[u8], sensitive: &[&str]) -> Result<(), Failure> {
+    let envelope: Envelope = serde_json::from_slice(body)
+        .map_err(|err| Failure::Decode(describe_non_json(&err, body)))?;
+    let errcode = match &envelope.errcode {
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    };
+    match errcode {
+        None | Some(0) => Ok(()),
+        Some(errcode) => {
+            let errmsg = match envelope.errmsg {
+                Some(Value::String(text)) => text,
+                Some(other) => other.to_string(),
+                None => String::new(),
+            };
+            Err(Failure::ErrCode {
+                errcode,
+                errmsg: scrub(&errmsg, sensitive),
+            })
+        }
+    }
+}
+
+/// Says what kind of non-JSON arrived, without quoting it.
+fn describe_non_json(err: &serde_json::Error, body: &[u8]) -> String {
+    let start = body.iter().find(|b| !b.is_ascii_whitespace());
+    match start {
+        None => "empty body".to_string(),
+        Some(b'<') => format!(
+            "an HTML/XML page of {} bytes (an error page of WeChat or a proxy?)",
+            body.len()
+        ),
+        Some(_) if err.is_eof() => format!("truncated JSON after {} bytes", body.len()),
+        Some(_) => format!(
+            "syntax error at line {} column {}",
+            err.line(),
+            err.column()
+        ),
+    }
+}
+
+/// Where a JSON body missed the documented shape. serde's message may quote
+/// values (OpenIDs, tokens), so only the missing-field form is kept.
+fn shape_error(err: &serde_json::Error) -> String {
+    let message = err.to_string();
+    let location = format!("line {} column {}", err.line(), err.column());
+    if message.starts_with("missing field") {
+        message
+    } else {
+        format!("unexpected value at {location}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BASE: Duration = Duration::from_millis(500);
+
+    #[test]
+    fn backoff_doubles_from_the_configured_base() {
+        let upper: Vec<u64> = (0..5)
+            .map(|retry| backoff_delay(BASE, retry, 1.0).as_millis() as u64)
+            .collect();
+        assert_eq!(upper, vec![500, 1000, 2000, 4000, 8000]);
+    }
+
+    #[test]
+    fn backoff_jitter_stays_in_the_upper_half() {
+        for retry in 0..10 {
+            let full = backoff_delay(BASE, retry, 1.0);
+            let low = backoff_delay(BASE, retry, 0.0);
+            let mid = backoff_delay(BASE, retry, 0.5);
+            assert_eq!(low, full / 2);
+            assert!(low <= mid && mid <= full);
+        }
+    }
+
+    #[test]
+    fn backoff_is_capped_even_after_many_retries() {
+        for retry in [6, 7, 20, 31, 32, u32::MAX] {
+            assert!(backoff_delay(BASE, retry, 1.0) <= MAX_BACKOFF);
+        }
+        assert_eq!(backoff_delay(BASE, 100, 1.0), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn scrub_removes_sensitive_values_and_bounds_length() {
+        let text = format!("invalid token tok-123 {}", "x".repeat(1000));
+        let clean = scrub(&text, &["tok-123", ""]);
+        assert!(!clean.contains("tok-123"));
+        assert!(clean.starts_with("invalid token [REDACTED]"));
+        assert!(clean.chars().count() <= MAX_DETAIL_CHARS + 1);
+    }
+
+    #[test]
+    fn envelope_accepts_success_bodies_without_errcode_and_with_errcode_0() {
+        assert!(check_envelope(br#"{"total":0,"count":0,"next_openid":""}"#, &[]).is_ok());
+        assert!(check_envelope(br#"{"errcode":0,"errmsg":"ok","quota":{}}"#, &[]).is_ok());
+    }
+
+    #[test]
+    fn envelope_reports_errcodes_given_as_numbers_or_strings() {
+        let failure = check_envelope(br#"{"errcode":"45009","errmsg":"quota"}"#, &[]);
+        assert_eq!(
+            failure,
+            Err(Failure::ErrCode {
+                errcode: 45009,
+                errmsg: "quota".into()
+            })
+        );
+    }
+
+    #[test]
+    fn non_json_bodies_are_described_not_quoted() {
+        let html = b"<html><body>502 Bad Gateway tok-1</body></html>";
+        match check_envelope(html, &[]) {
+            Err(Failure::Decode(detail)) => {
+                assert!(detail.contains("HTML"));
+                assert!(!detail.contains("tok-1"));
+            }
+            other => panic!("expected a decode failure, got {other:?}"),
+        }
+        match check_envelope(br#"{"total":23001,"count":10"#, &[]) {
+            Err(Failure::Decode(detail)) => assert!(detail.contains("truncated")),
+            other => panic!("expected a decode failure, got {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! The Official Account (公众号/服务号) endpoints a follower snapshot needs:
+//! the follower OpenID list, user info in batches of 100, and the quota.
+//!
+//! Responses are parsed tolerantly (wechat-api.md §1.3–1.5): `data` missing
+//! or null, legacy fields present-but-empty or absent, empty strings for
+//! absent values. Names and avatars are never read, so never stored.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::errcode::CallKind;
+use super::error::ApiError;
+use super::http::{AccountScope, Request, TokenSource, WeChatHttp};
+use super::stats::{CallStats, StatsSnapshot};
+use super::token::{TokenCache, TokenGrant};
+use super::wire::{
+    lenient_i32, lenient_i32_list, lenient_opt_i64, lenient_u64, nonempty_string, string_list,
+};
+use crate::secret::Secret;
+
+pub const USER_GET_PATH: &str = "/cgi-bin/user/get";
+pub const BATCHGET_PATH: &str = "/cgi-bin/user/info/batchget";
+pub const QUOTA_PATH: &str = "/cgi-bin/openapi/quota/get";
+
+/// Most OpenIDs `user/get` returns per page.
+pub const USER_GET_PAGE_MAX: usize = 10_000;
+/// Most OpenIDs per `user/info/batchget` call (more → 40032).
+pub const BATCHGET_MAX: usize = 100;
+
+/// One Official Account's API client. Clone it freely: clones share the
+/// token, the rate limiter and the counters, and may be used concurrently.
+#[derive(Clone)]
+pub struct OfficialAccountClient {
+    http: WeChatHttp,
+    scope: Arc<AccountScope>,
+    tokens: Arc<TokenCache>,
+    appid: Arc<str>,
+}
+
+impl fmt::Debug for OfficialAccountClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OfficialAccountClient")
+            .field("account_id", &self.scope.account_id)
+            .field("appid", &self.appid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One page of `GET /cgi-bin/user/get`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct FollowerPage {
+    /// Follower count at the moment of this call (it moves while paging).
+    pub total: u64,
+    pub openids: Vec<String>,
+    /// The cursor for the next page; None when WeChat signals the end
+    /// (empty `next_openid`, or a page without OpenIDs).
+    pub next_openid: Option<String>,
+}
+
+/// One user of `user/info/batchget`. `{"subscribe":0,"openid":..}` rows
+/// (unfollowed since the list was read) come back as they are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserInfo {
+    /// 1 following, 0 not (then nothing else is filled in).
+    #[serde(default, deserialize_with = "lenient_i32")]
+    pub subscribe: i32,
+    pub openid: String,
+    /// Present only if the account is bound to an Open Platform account.
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pub unionid: Option<String>,
+    /// Unix seconds of the LAST follow.
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub subscribe_time: Option<i64>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pub language: Option<String>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pub remark: Option<String>,
+    #[serde(default, deserialize_with = "lenient_i32_list")]
+    pub tagid_list: Vec<i32>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pub subscribe_scene: Option<String>,
+    /// Parametric QR scene id; WeChat sends 0 when there is none.
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    pub qr_scene: Option<i64>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pub qr_scene_str: Option<String>,
+}
+
+/// Today's quota of one API for this account (`openapi/quota/get`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub struct Quota {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub daily_limit: u64,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub used: u64,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    pub remain: u64,
+}
+
+#[derive(Deserialize)]
+struct UserGetResponse {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    total: u64,
+    // Quirk (§1.3): the end-of-list page and a zero-follower account carry
+    // no `data` key at all; some servers send null.
+    #[serde(default)]
+    data: Option<OpenidList>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    next_openid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct OpenidList {
+    #[serde(default, deserialize_with = "string_list")]
+    openid: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct BatchgetResponse {
+    user_info_list: Vec<UserInfo>,
+}
+
+#[derive(Deserialize)]
+struct QuotaResponse {
+    quota: Quota,
+}
+
+impl OfficialAccountClient {
+    /// A client for the account `account_id` (the job file's id, used in
+    /// errors and logs) with its own AppSecret.
+    pub fn new(
+        http: WeChatHttp,
+        account_id: impl Into<String>,
+        appid: impl Into<String>,
+        secret: Secret,
+    ) -> Self {
+        let scope = Arc::new(AccountScope::new(
+            account_id.into(),
+            http.config().requests_per_second,
+        ));
+        let appid: String = appid.into();
+        let grant = TokenGrant::Stable {
+            appid: appid.clone(),
+            secret,
+        };
+        let tokens = Arc::new(TokenCache::new(http.clone(), scope.clone(), grant));
+        OfficialAccountClient {
+            http,
+            scope,
+            tokens,
+            appid: appid.into(),
+        }
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.scope.account_id
+    }
+
+    pub fn appid(&self) -> &str {
+        &self.appid
+    }
+
+    /// The live counters of this account (shared by all clones).
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.scope.stats
+    }
+
+    /// The counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        self.scope.stats.snapshot()
+    }
+
+    /// Fetches (or reuses) the access token: proves appid, secret and IP
+    /// whitelist without reading any data (`validate --online`).
+    pub async fn verify_credentials(&self) -> Result<(), ApiError> {
+        self.tokens.lease().await.map(|_| ())
+    }
+
+    /// One page of followers, starting after `next_openid` (None: from the start).
+    ///
+    /// Quirk (wechat-api.md §1.3): the page carrying the last OpenIDs still
+    /// returns `next_openid = <its last OpenID>`, and only the following call
+    /// answers `count:0`, no `data`, `next_openid:""`. A page can only be
+    /// followed by more when it is full, so `next_openid` is None when the
+    /// page holds fewer than 10,000 OpenIDs or WeChat sent none: the caller
+    /// saves the empty call except when the list length is an exact multiple
+    /// of 10,000. `total` is not used to stop early: followers come and go
+    /// while paging, and stopping at an old `total` could drop the tail.
+    pub async fn user_get_page(&self, next_openid: Option<&str>) -> Result<FollowerPage, ApiError> {
+        let mut request = Request::get(USER_GET_PATH, CallKind::DATA);
+        if let Some(cursor) = next_openid.filter(|cursor| !cursor.is_empty()) {
+            request.query.push(("next_openid", cursor.to_string()));
+        }
+        let response: UserGetResponse = self.call(&request).await?;
+        let openids = response.data.map(|data| data.openid).unwrap_or_default();
+        let full = openids.len() >= USER_GET_PAGE_MAX;
+        Ok(FollowerPage {
+            total: response.total,
+            next_openid: response.next_openid.filter(|_| full),
+            openids,
+        })
+    }
+
+    /// Pages through the follower list one `user/get` call at a time, for
+    /// callers that stream (see [`FollowerPager`]).
+    pub fn followers(&self) -> FollowerPager {
+        FollowerPager {
+            client: self.clone(),
+            cursor: None,
+            cursors_seen: HashSet::new(),
+            pages: 0,
+            done: false,
+        }
+    }
+
+    /// Every follower's OpenID, in WeChat's order, paging with
+    /// [`FollowerPager`]. The list can shift while paging, so an OpenID may
+    /// appear twice; deduplicate downstream.
+    pub async fn list_followers(&self) -> Result<Vec<String>, ApiError> {
+        let mut pager = self.followers();
+        let mut openids = Vec::new();
+        while let Some(page) = pager.next_page().await? {
+            openids.extend(page.openids);
+        }
+        Ok(openids)
+    }
+
+    /// User info for up to [`BATCHGET_MAX`] OpenIDs, in one call
+    /// (`POST /cgi-bin/user/info/batchget`, lang zh_CN). An empty slice makes
+    /// no call. More than 100 is a caller bug: it panics in debug builds and
+    /// returns a Fatal [`ApiError::InvalidRequest`] otherwise (WeChat would
+    /// answer 40032).
+    pub async fn batchget(&self, openids: &[String]) -> Result<Vec<UserInfo>, ApiError> {
+        debug_assert!(
+            openids.len() <= BATCHGET_MAX,
+            "batchget takes at most 100 OpenIDs, got {}",
+            openids.len()
+        );
+        if openids.len() > BATCHGET_MAX {
+            return Err(ApiError::InvalidRequest {
+                account_id: self.scope.account_id.clone(),
+                endpoint: BATCHGET_PATH,
+                detail: format!("batchget takes at most 100 OpenIDs, got {}", openids.len()),
+            });
+        }
+        if openids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let user_list: Vec<_> = openids
+            .iter()
+            .map(|openid| json!({"openid": openid, "lang": "zh_CN"}))
+            .collect();
+        let body = json!({ "user_list": user_list });
+        let request = Request::post_json(BATCHGET_PATH, CallKind::DATA, &body);
+        let response: BatchgetResponse = self.call(&request).await?;
+        Ok(response.user_info_list)
+    }
+
+    /// Today's quota for `cgi_path` ("/cgi-bin/user/get": a path, no host).
+    pub async fn quota(&self, cgi_path: &str) -> Result<Quota, ApiError> {
+        let body = json!({ "cgi_path": cgi_path });
+        let request = Request::post_json(QUOTA_PATH, CallKind::DATA, &body);
+        let response: QuotaResponse = self.call(&request).await?;
+        Ok(response.quota)
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &Request<'_>,
+    ) -> Result<T, ApiError> {
+        self.http
+            .call(&self.scope, request, Some(self.tokens.as_ref()))
+            .await
+    }
+}
+
+/// The follower list, page by page: follows `next_openid` until
+/// [`OfficialAccountClient::user_get_page`] signals the end. A server that
+/// hands back a next_openid it already gave (repeating a page) ends in
+/// [`ApiError::RepeatedPage`], never in an endless loop.
+#[derive(Debug)]
+pub struct FollowerPager {
+    client: OfficialAccountClient,
+    cursor: Option<String>,
+    cursors_seen: HashSet<String>,
+    pages: usize,
+    done: bool,
+}
+
+impl FollowerPager {
+    /// The next page, or None once the list is over.
+    pub async fn next_page(&mut self) -> Result<Option<FollowerPage>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        let page = self.client.user_get_page(self.cursor.as_deref()).await?;
+        self.pages += 1;
+        match &page.next_openid {
+            None => self.done = true,
+            Some(next) => {
+                if !self.cursors_seen.insert(next.clone()) {
+                    self.done = true;
+                    return Err(ApiError::RepeatedPage {
+                        account_id: self.client.account_id().to_string(),
+                        endpoint: USER_GET_PATH,
+                        pages: self.pages,
+                    });
+                }
+                self.cursor = Some(next.clone());
+            }
+        }
+        Ok(Some(page))
+    }
+
+    /// `user/get` calls made so far.
+    pub fn pages(&self) -> usize {
+        self.pages
+    }
+}

@@ -1,0 +1,217 @@
+//! One access token per account, shared by every concurrent task.
+//!
+//! Tokens come from `POST /cgi-bin/stable_token` with `force_refresh:false`
+//! (wechat-api.md §1.2): repeat calls return the same token, so uncoordinated
+//! processes do not knock each other's tokens out as `cgi-bin/token` does.
+//!
+//! - Single flight: the cache is a tokio mutex held across the fetch, so N
+//!   tasks needing a token cause one request.
+//! - Proactive refresh: a token is replaced once less than
+//!   [`REFRESH_MARGIN`] of its `expires_in` remains (WeChat rotates stable
+//!   tokens 5 minutes before expiry and keeps both valid meanwhile). If that
+//!   early refresh fails, the old token is used until it really expires.
+//! - Compare-and-refresh: when a data call is refused with a token errcode,
+//!   the cached token is dropped only if it is still the one that failed
+//!   (same generation); a task whose failure raced with another task's
+//!   refresh just retries with the newer token. N concurrent failures cause
+//!   one refresh (the SDK bug class of wechat-api.md §8).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::Mutex;
+use tokio::time::Instant;
+
+use super::errcode::CallKind;
+use super::error::ApiError;
+use super::http::{AccountScope, Request, TokenLease, TokenSource, WeChatHttp};
+use super::wire::lenient_u64;
+use crate::secret::{AccessToken, Secret};
+
+/// Refresh a token once less than this much of its lifetime remains.
+pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+
+pub(crate) const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
+
+/// How an account gets its token.
+pub(crate) enum TokenGrant {
+    /// Official Account with its own AppSecret: `POST /cgi-bin/stable_token`.
+    Stable { appid: String, secret: Secret },
+}
+
+pub(crate) struct TokenCache {
+    http: WeChatHttp,
+    scope: Arc<AccountScope>,
+    grant: TokenGrant,
+    state: Mutex<CacheState>,
+}
+
+#[derive(Default)]
+struct CacheState {
+    current: Option<CachedToken>,
+    /// Bumped on every fetch: identifies which token a failure was about.
+    generation: u64,
+}
+
+struct CachedToken {
+    token: AccessToken,
+    generation: u64,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+/// `{"access_token":"...","expires_in":7200}`. No Debug: it holds the token.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    expires_in: u64,
+}
+
+impl TokenCache {
+    pub fn new(http: WeChatHttp, scope: Arc<AccountScope>, grant: TokenGrant) -> Self {
+        TokenCache {
+            http,
+            scope,
+            grant,
+            state: Mutex::new(CacheState::default()),
+        }
+    }
+
+    async fn lease_now(&self) -> Result<TokenLease, ApiError> {
+        let mut state = self.state.lock().await;
+        let now = Instant::now();
+        if let Some(cached) = &state.current {
+            if now < cached.refresh_at {
+                return Ok(cached.lease());
+            }
+        }
+        match self.fetch().await {
+            Ok((token, lifetime)) => {
+                self.scope.stats.record_token_fetched();
+                state.generation += 1;
+                let fetched_at = Instant::now();
+                let cached = CachedToken {
+                    token,
+                    generation: state.generation,
+                    refresh_at: fetched_at + refresh_after(lifetime),
+                    expires_at: fetched_at + lifetime,
+                };
+                let lease = cached.lease();
+                state.current = Some(cached);
+                Ok(lease)
+            }
+            Err(err) => match &state.current {
+                // An early refresh failed but the old token still works.
+                Some(cached) if Instant::now() < cached.expires_at => {
+                    tracing::warn!(account = %self.scope.account_id, error = %err,
+                        "token refresh failed; using the current token until it expires");
+                    Ok(cached.lease())
+                }
+                _ => Err(err),
+            },
+        }
+    }
+
+    async fn invalidate_if_current(&self, failed: &TokenLease) {
+        let mut state = self.state.lock().await;
+        let still_current = state
+            .current
+            .as_ref()
+            .is_some_and(|cached| cached.generation == failed.generation);
+        if still_current {
+            state.current = None;
+        }
+    }
+
+    async fn fetch(&self) -> Result<(AccessToken, Duration), ApiError> {
+        match &self.grant {
+            TokenGrant::Stable { appid, secret } => {
+                let body = json!({
+                    "grant_type": "client_credential",
+                    "appid": appid,
+                    "secret": secret.expose(),
+                    "force_refresh": false,
+                });
+                let sensitive = [secret.expose()];
+                let request = Request {
+                    sensitive: &sensitive,
+                    ..Request::post_json(STABLE_TOKEN_PATH, CallKind::TOKEN, &body)
+                };
+                let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
+                if response.access_token.is_empty() {
+                    return Err(ApiError::UnexpectedBody {
+                        account_id: self.scope.account_id.clone(),
+                        endpoint: STABLE_TOKEN_PATH,
+                        detail: "empty access_token".to_string(),
+                        attempts: 1,
+                    });
+                }
+                Ok((
+                    AccessToken::new(response.access_token),
+                    Duration::from_secs(response.expires_in),
+                ))
+            }
+        }
+    }
+}
+
+impl CachedToken {
+    fn lease(&self) -> TokenLease {
+        TokenLease {
+            token: self.token.clone(),
+            generation: self.generation,
+        }
+    }
+}
+
+impl TokenSource for TokenCache {
+    fn lease(&self) -> BoxFuture<'_, Result<TokenLease, ApiError>> {
+        Box::pin(self.lease_now())
+    }
+
+    fn invalidate<'a>(&'a self, failed: &'a TokenLease) -> BoxFuture<'a, ()> {
+        Box::pin(self.invalidate_if_current(failed))
+    }
+}
+
+/// How long a token of `lifetime` is used before an early refresh:
+/// `lifetime − 5 min`; for short lifetimes (a simulator, a token handed out
+/// just before rotation) half the lifetime, so a token is never refetched on
+/// every call.
+pub fn refresh_after(lifetime: Duration) -> Duration {
+    if lifetime > REFRESH_MARGIN * 2 {
+        lifetime - REFRESH_MARGIN
+    } else {
+        lifetime / 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_7200s_token_is_refreshed_5_minutes_before_expiry() {
+        assert_eq!(
+            refresh_after(Duration::from_secs(7200)),
+            Duration::from_secs(6900)
+        );
+    }
+
+    #[test]
+    fn a_short_lived_token_is_kept_for_half_its_lifetime() {
+        assert_eq!(
+            refresh_after(Duration::from_secs(400)),
+            Duration::from_secs(200)
+        );
+        assert_eq!(
+            refresh_after(Duration::from_secs(2)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
+    }
+}
