@@ -248,7 +248,11 @@ async fn demo(job_path: &Path) -> anyhow::Result<u8> {
     let matches = simulator::truth_matches(&truth, &snapshot.audience, &snapshot.overlap)?;
     println!(
         "\nsimulator ground truth: {}",
-        if matches { "every number matches" } else { "MISMATCH" }
+        if matches {
+            "every number matches"
+        } else {
+            "MISMATCH"
+        }
     );
     server.shutdown().await;
     Ok(if matches { 0 } else { 1 })

@@ -26,8 +26,15 @@ pub struct RunOptions {
 /// How one account fared.
 #[derive(Debug, Clone)]
 pub enum AccountOutcome {
-    Snapshotted { account_id: String, members: i64 },
-    Failed { account_id: String, error: String, quota: bool },
+    Snapshotted {
+        account_id: String,
+        members: i64,
+    },
+    Failed {
+        account_id: String,
+        error: String,
+        quota: bool,
+    },
 }
 
 /// The outcome of a run that got as far as the warehouse.
@@ -143,7 +150,9 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
     writer
         .write_date_table(layout::IDENTITIES, &mut derived.identities)
         .await?;
-    writer.write_date_table(layout::PEOPLE, &mut derived.people).await?;
+    writer
+        .write_date_table(layout::PEOPLE, &mut derived.people)
+        .await?;
     writer
         .write_date_table(layout::AUDIENCE, &mut derived.audience)
         .await?;
@@ -164,7 +173,12 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
         })
         .collect();
     let manifest = writer
-        .commit(&job.name, &opts.run_id, manifest_accounts, &layout::ALL_TABLES)
+        .commit(
+            &job.name,
+            &opts.run_id,
+            manifest_accounts,
+            &layout::ALL_TABLES,
+        )
         .await?;
     Ok(RunSummary {
         date: opts.date,
@@ -182,19 +196,19 @@ async fn extract_account(
 ) -> Result<RawTable, ApiError> {
     let span = tracing::info_span!("account", account_id = %account.id);
     async move {
-    match &account.spec {
-        AccountSpec::OfficialAccount { appid, secret, .. } => {
-            let client =
-                OfficialAccountClient::new(http.clone(), &account.id, appid, secret.clone());
-            let raw = extract::official_account::snapshot(&client, job.api.concurrency).await?;
-            tracing::info!(
-                account_id = %account.id,
-                followers = raw.frame.height(),
-                "account snapshotted"
-            );
-            Ok(raw)
+        match &account.spec {
+            AccountSpec::OfficialAccount { appid, secret, .. } => {
+                let client =
+                    OfficialAccountClient::new(http.clone(), &account.id, appid, secret.clone());
+                let raw = extract::official_account::snapshot(&client, job.api.concurrency).await?;
+                tracing::info!(
+                    account_id = %account.id,
+                    followers = raw.frame.height(),
+                    "account snapshotted"
+                );
+                Ok(raw)
+            }
         }
-    }
     }
     .instrument(span)
     .await

@@ -51,19 +51,15 @@ pub async fn snapshot(
 /// The `followers` table (SPEC §4) from user/info profiles.
 pub fn followers_frame(users: &[UserInfo], fetched_at_micros: i64) -> DataFrame {
     let n = users.len();
-    let strings = |f: fn(&UserInfo) -> Option<&str>| -> Vec<Option<&str>> {
-        users.iter().map(f).collect()
-    };
+    let strings =
+        |f: fn(&UserInfo) -> Option<&str>| -> Vec<Option<&str>> { users.iter().map(f).collect() };
     let mut tags =
         ListPrimitiveChunkedBuilder::<Int32Type>::new("tagid_list".into(), n, n, DataType::Int32);
     for user in users {
         tags.append_slice(&user.tagid_list);
     }
     let micros = |secs: Option<i64>| secs.map(|s| s.saturating_mul(1_000_000));
-    let subscribe_time: Int64Chunked = users
-        .iter()
-        .map(|u| micros(u.subscribe_time))
-        .collect();
+    let subscribe_time: Int64Chunked = users.iter().map(|u| micros(u.subscribe_time)).collect();
     let fetched: Int64Chunked = std::iter::repeat_n(Some(fetched_at_micros), n).collect();
     let qr_scene: Int64Chunked = users.iter().map(|u| u.qr_scene).collect();
     let as_timestamp = |name: &str, ca: Int64Chunked| -> Column {
@@ -71,17 +67,26 @@ pub fn followers_frame(users: &[UserInfo], fetched_at_micros: i64) -> DataFrame 
             .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
             .into_column()
     };
-    debug_assert_eq!(timestamp_type(), DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC)));
+    debug_assert_eq!(
+        timestamp_type(),
+        DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+    );
     let columns = vec![
         Column::new("openid".into(), strings(|u| Some(u.openid.as_str()))),
         Column::new("unionid".into(), strings(|u| u.unionid.as_deref())),
         as_timestamp("subscribe_time", subscribe_time),
-        Column::new("subscribe_scene".into(), strings(|u| u.subscribe_scene.as_deref())),
+        Column::new(
+            "subscribe_scene".into(),
+            strings(|u| u.subscribe_scene.as_deref()),
+        ),
         Column::new("language".into(), strings(|u| u.language.as_deref())),
         Column::new("remark".into(), strings(|u| u.remark.as_deref())),
         tags.finish().into_column(),
         qr_scene.with_name("qr_scene".into()).into_column(),
-        Column::new("qr_scene_str".into(), strings(|u| u.qr_scene_str.as_deref())),
+        Column::new(
+            "qr_scene_str".into(),
+            strings(|u| u.qr_scene_str.as_deref()),
+        ),
         as_timestamp("profile_fetched_at", fetched),
     ];
     DataFrame::new(n, columns).expect("columns of equal length")

@@ -105,7 +105,12 @@ impl SnapshotWriter {
         self.write(table, path, df).await
     }
 
-    async fn write(&mut self, table: &str, path: Path, df: &mut DataFrame) -> Result<(), LoadError> {
+    async fn write(
+        &mut self,
+        table: &str,
+        path: Path,
+        df: &mut DataFrame,
+    ) -> Result<(), LoadError> {
         let rows = df.height() as u64;
         let bytes = parquet::encode(df).map_err(|source| LoadError::Encode {
             table: table.to_string(),
@@ -140,7 +145,11 @@ impl SnapshotWriter {
                 .await
                 .map_err(|source| LoadError::store(&prefix, source))?;
             for object in existing {
-                if !self.files.iter().any(|f| f.path == object.location.as_ref()) {
+                if !self
+                    .files
+                    .iter()
+                    .any(|f| f.path == object.location.as_ref())
+                {
                     tracing::info!(path = %object.location, "deleting a file the new snapshot does not list");
                     match self.store.delete(&object.location).await {
                         Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
@@ -267,7 +276,9 @@ mod tests {
     #[tokio::test]
     async fn the_manifest_lists_every_file_with_its_rows_and_comes_last() {
         let store: Store = Arc::new(InMemory::new());
-        let mut writer = SnapshotWriter::begin(store.clone(), date(21)).await.unwrap();
+        let mut writer = SnapshotWriter::begin(store.clone(), date(21))
+            .await
+            .unwrap();
         let mut followers = df!("openid" => ["o1", "o2", "o3"]).unwrap();
         writer
             .write_account_table(layout::FOLLOWERS, "brand_oa", &mut followers)
@@ -280,11 +291,17 @@ mod tests {
             .unwrap();
         assert_eq!(manifest.files.len(), 1);
         assert_eq!(manifest.files[0].rows, 3);
-        assert_eq!(read_manifest(&store, date(21)).await.unwrap(), Some(manifest));
+        assert_eq!(
+            read_manifest(&store, date(21)).await.unwrap(),
+            Some(manifest)
+        );
         assert_eq!(complete_dates(&store).await.unwrap(), vec![date(21)]);
-        let back = read_file(&store, "followers/snapshot_date=2026-11-21/account_id=brand_oa/part-0.parquet")
-            .await
-            .unwrap();
+        let back = read_file(
+            &store,
+            "followers/snapshot_date=2026-11-21/account_id=brand_oa/part-0.parquet",
+        )
+        .await
+        .unwrap();
         assert!(back.equals(&followers));
     }
 
@@ -292,18 +309,37 @@ mod tests {
     async fn a_rerun_removes_the_manifest_first_and_stale_files_at_commit() {
         let store: Store = Arc::new(InMemory::new());
         for (day, accounts) in [(21, vec!["a", "b"]), (22, vec!["a", "b"])] {
-            let mut writer = SnapshotWriter::begin(store.clone(), date(day)).await.unwrap();
+            let mut writer = SnapshotWriter::begin(store.clone(), date(day))
+                .await
+                .unwrap();
             for account in accounts {
                 let mut df = df!("openid" => ["o1"]).unwrap();
-                writer.write_account_table(layout::FOLLOWERS, account, &mut df).await.unwrap();
+                writer
+                    .write_account_table(layout::FOLLOWERS, account, &mut df)
+                    .await
+                    .unwrap();
             }
-            writer.commit("acme", "run-1", vec![], &layout::ALL_TABLES).await.unwrap();
+            writer
+                .commit("acme", "run-1", vec![], &layout::ALL_TABLES)
+                .await
+                .unwrap();
         }
-        let mut writer = SnapshotWriter::begin(store.clone(), date(21)).await.unwrap();
-        assert!(read_manifest(&store, date(21)).await.unwrap().is_none(), "manifest removed first");
+        let mut writer = SnapshotWriter::begin(store.clone(), date(21))
+            .await
+            .unwrap();
+        assert!(
+            read_manifest(&store, date(21)).await.unwrap().is_none(),
+            "manifest removed first"
+        );
         let mut df = df!("openid" => ["o1", "o2"]).unwrap();
-        writer.write_account_table(layout::FOLLOWERS, "a", &mut df).await.unwrap();
-        writer.commit("acme", "run-2", vec![], &layout::ALL_TABLES).await.unwrap();
+        writer
+            .write_account_table(layout::FOLLOWERS, "a", &mut df)
+            .await
+            .unwrap();
+        writer
+            .commit("acme", "run-2", vec![], &layout::ALL_TABLES)
+            .await
+            .unwrap();
         assert_eq!(
             paths(&store).await,
             [

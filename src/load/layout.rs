@@ -46,7 +46,11 @@ pub fn manifest_file(date: NaiveDate) -> Path {
 /// Parses the date out of a `.../snapshot_date=D/...` path.
 pub fn snapshot_date_of(path: &Path) -> Option<NaiveDate> {
     path.parts()
-        .find_map(|part| part.as_ref().strip_prefix("snapshot_date=").map(str::to_owned))
+        .find_map(|part| {
+            part.as_ref()
+                .strip_prefix("snapshot_date=")
+                .map(str::to_owned)
+        })
         .and_then(|d| d.parse().ok())
 }
 

@@ -11,7 +11,9 @@ pub mod layout;
 pub mod parquet;
 pub mod store;
 
-pub use commit::{complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter};
+pub use commit::{
+    complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter,
+};
 pub use store::{open, Store};
 
 use std::path::PathBuf;

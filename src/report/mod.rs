@@ -32,7 +32,10 @@ pub enum ReportError {
 }
 
 /// Reads the snapshot of `date`, or of the latest complete date.
-pub async fn read_snapshot(store: &Store, date: Option<NaiveDate>) -> Result<Snapshot, ReportError> {
+pub async fn read_snapshot(
+    store: &Store,
+    date: Option<NaiveDate>,
+) -> Result<Snapshot, ReportError> {
     let date = match date {
         Some(date) => date,
         None => *load::complete_dates(store)
@@ -103,7 +106,14 @@ pub fn render_text(snapshot: &Snapshot) -> Result<String, PolarsError> {
         num("unique_people")?,
         num("duplicate_memberships")?,
     );
-    let header = ["account", "kind", "members", "resolved", "unresolved", "exclusive"];
+    let header = [
+        "account",
+        "kind",
+        "members",
+        "resolved",
+        "unresolved",
+        "exclusive",
+    ];
     let mut rows: Vec<[String; 6]> = Vec::new();
     let mut star = None;
     for i in 0..a.height() {

@@ -45,6 +45,10 @@ pub fn overlap_rows(overlap: &DataFrame) -> PolarsResult<Vec<OverlapRow>> {
 }
 
 /// True when both tables equal the truth, row for row.
-pub fn truth_matches(truth: &Truth, audience: &DataFrame, overlap: &DataFrame) -> PolarsResult<bool> {
+pub fn truth_matches(
+    truth: &Truth,
+    audience: &DataFrame,
+    overlap: &DataFrame,
+) -> PolarsResult<bool> {
     Ok(audience_rows(audience)? == truth.audience && overlap_rows(overlap)? == truth.overlap)
 }

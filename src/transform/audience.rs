@@ -26,21 +26,18 @@ pub fn audience(
         col("person_id"),
         col("person_id"),
     );
-    let per_account = with_person
-        .clone()
-        .group_by([col("account_id")])
-        .agg([
-            col("member_id").n_unique().alias("members"),
-            col("member_id")
-                .filter(col("unionid").is_not_null())
-                .n_unique()
-                .alias("resolved"),
-            // Unresolved members are people of their own (n_accounts = 1).
-            col("person_id")
-                .filter(col("n_accounts").eq(lit(1i64)))
-                .n_unique()
-                .alias("exclusive_people"),
-        ]);
+    let per_account = with_person.clone().group_by([col("account_id")]).agg([
+        col("member_id").n_unique().alias("members"),
+        col("member_id")
+            .filter(col("unionid").is_not_null())
+            .n_unique()
+            .alias("resolved"),
+        // Unresolved members are people of their own (n_accounts = 1).
+        col("person_id")
+            .filter(col("n_accounts").eq(lit(1i64)))
+            .n_unique()
+            .alias("exclusive_people"),
+    ]);
     let per_account = accounts_frame(accounts)?
         .lazy()
         .left_join(per_account, col("account_id"), col("account_id"))
@@ -58,7 +55,9 @@ pub fn audience(
                 .fill_null(lit(0i64)),
             lit(NULL).cast(DataType::Int64).alias("resolved_people"),
             lit(NULL).cast(DataType::Int64).alias("unique_people"),
-            lit(NULL).cast(DataType::Int64).alias("duplicate_memberships"),
+            lit(NULL)
+                .cast(DataType::Int64)
+                .alias("duplicate_memberships"),
             lit(NULL).cast(DataType::Int64).alias("joined"),
             lit(NULL).cast(DataType::Int64).alias("left"),
         ])
@@ -67,11 +66,16 @@ pub fn audience(
     let resolved_people = with_person
         .select([col("unionid").drop_nulls().n_unique().cast(DataType::Int64)])
         .collect()?;
-    let resolved_people = resolved_people.column("unionid")?.i64()?.get(0).unwrap_or(0);
+    let resolved_people = resolved_people
+        .column("unionid")?
+        .i64()?
+        .get(0)
+        .unwrap_or(0);
     let total = |name: &str| -> PolarsResult<i64> {
         Ok(per_account.column(name)?.i64()?.sum().unwrap_or(0))
     };
-    let (members, resolved, unresolved) = (total("members")?, total("resolved")?, total("unresolved")?);
+    let (members, resolved, unresolved) =
+        (total("members")?, total("resolved")?, total("unresolved")?);
     let unique_people = resolved_people + unresolved;
     let none = None::<i64>;
     let star = df!(

@@ -85,7 +85,10 @@ pub fn people(identities: LazyFrame) -> LazyFrame {
                 .unique()
                 .sort(SortOptions::default())
                 .alias("accounts"),
-            col("account_id").n_unique().cast(DataType::Int64).alias("n_accounts"),
+            col("account_id")
+                .n_unique()
+                .cast(DataType::Int64)
+                .alias("n_accounts"),
             col("joined_at").min().alias("first_joined_at"),
         ])
         .select([

@@ -60,11 +60,8 @@ impl Fixture {
     }
 
     pub async fn run_job(&self, job: &Path, extra_env: &[(&str, &str)]) -> Output {
-        self.unionsnap(
-            &["run", job.to_str().unwrap(), "--date", DATE],
-            extra_env,
-        )
-        .await
+        self.unionsnap(&["run", job.to_str().unwrap(), "--date", DATE], extra_env)
+            .await
     }
 }
 
@@ -148,7 +145,10 @@ pub fn scenario(seed: u64, people: u64, accounts: &[(&str, f64, bool)]) -> Scena
         .map(|(i, (id, reach, bound))| simulator::SimAccount {
             id: id.to_string(),
             appid: format!("wx{:016x}", seed.wrapping_mul(1000) + i as u64),
-            secret: format!("testsecret{seed:x}{i:x}{:016x}", seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            secret: format!(
+                "testsecret{seed:x}{i:x}{:016x}",
+                seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+            ),
             bound: *bound,
             reach: *reach,
             leave_during_crawl: 0.003,
@@ -214,7 +214,13 @@ pub async fn read_store_tables(store: &unionsnap::load::Store) -> Tables {
     objects.sort_by(|a, b| a.location.cmp(&b.location));
     let mut out = Vec::new();
     for object in objects {
-        let bytes = store.get(&object.location).await.unwrap().bytes().await.unwrap();
+        let bytes = store
+            .get(&object.location)
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
         let path = object.location.to_string();
         let df = decode_for_compare(&path, bytes.to_vec());
         out.push((path, df));

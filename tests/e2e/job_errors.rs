@@ -48,7 +48,10 @@ async fn run_broken(from: &str, to: &str) -> (String, bool) {
 #[track_caller]
 fn assert_names(message: &str, wrote: bool, line: usize, words: &[&str]) {
     assert!(!wrote, "nothing may be written; {message}");
-    assert!(message.contains(&format!("job.toml:{line}")), "line {line}: {message}");
+    assert!(
+        message.contains(&format!("job.toml:{line}")),
+        "line {line}: {message}"
+    );
     for word in words {
         assert!(message.contains(word), "{word:?} in {message}");
     }
@@ -95,7 +98,8 @@ async fn a_literal_secret_exits_2_without_echoing_it() {
 
 #[tokio::test]
 async fn an_unknown_kind_exits_2_listing_the_kinds() {
-    let (msg, wrote) = run_broken("kind = \"official_account\"", "kind = \"official_acount\"").await;
+    let (msg, wrote) =
+        run_broken("kind = \"official_account\"", "kind = \"official_acount\"").await;
     assert_names(&msg, wrote, 11, &["official_acount", "official_account"]);
 }
 

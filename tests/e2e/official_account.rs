@@ -107,13 +107,14 @@ async fn output_under_faults_equals_the_fault_free_run() {
         ("news_oa", 0.3, true),
         ("legacy_oa", 0.2, false),
     ];
-    let clean = Fixture::start(scenario(31, 6_000, &accounts)).await;
+    // Enough calls (~450) that each of the eight fault kinds is drawn many times.
+    let clean = Fixture::start(scenario(31, 40_000, &accounts)).await;
     assert_exit(&clean.run_job(&clean.write_job(), &[]).await, 0);
 
-    let mut faulty = scenario(31, 6_000, &accounts);
+    let mut faulty = scenario(31, 40_000, &accounts);
     faulty.faults = Faults {
         seed: 7,
-        rate: 0.08,
+        rate: 0.2,
         kinds: FaultKind::all().to_vec(),
         latency: std::time::Duration::ZERO,
     };
@@ -128,10 +129,16 @@ async fn output_under_faults_equals_the_fault_free_run() {
         "at least 5% of calls faulted: {injected} of {calls}"
     );
     for kind in FaultKind::all() {
-        assert!(stats.faults.contains_key(&kind.to_string()), "{kind} injected: {stats:?}");
+        assert!(
+            stats.faults.contains_key(&kind.to_string()),
+            "{kind} injected: {stats:?}"
+        );
     }
     assert_matches_truth(&faulty).await;
-    assert_same_tables(&read_local_tables(&clean.output_dir()), &read_local_tables(&faulty.output_dir()));
+    assert_same_tables(
+        &read_local_tables(&clean.output_dir()),
+        &read_local_tables(&faulty.output_dir()),
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -150,25 +157,45 @@ async fn a_rerun_replaces_the_date_and_removes_what_it_no_longer_writes() {
     // The second run leaves b_oa out: its partition of the date must go.
     let out = fixture
         .unionsnap(
-            &["run", job.to_str().unwrap(), "--date", DATE, "--accounts", "a_oa"],
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--date",
+                DATE,
+                "--accounts",
+                "a_oa",
+            ],
             &[],
         )
         .await;
     assert_exit(&out, 0);
     let after = files_under(&fixture.output_dir());
-    assert!(!after.iter().any(|f| f.contains("account_id=b_oa")), "{after:?}");
+    assert!(
+        !after.iter().any(|f| f.contains("account_id=b_oa")),
+        "{after:?}"
+    );
     let snapshot = read_snapshot(&fixture.output_dir()).await;
-    let listed: Vec<String> = snapshot.manifest.files.iter().map(|f| f.path.clone()).collect();
+    let listed: Vec<String> = snapshot
+        .manifest
+        .files
+        .iter()
+        .map(|f| f.path.clone())
+        .collect();
     let mut data_files: Vec<String> = after
         .iter()
         .filter(|f| f.ends_with(".parquet"))
         .cloned()
         .collect();
     data_files.sort();
-    assert_eq!(listed, data_files, "the manifest lists exactly the files of the date");
+    assert_eq!(
+        listed, data_files,
+        "the manifest lists exactly the files of the date"
+    );
     for file in &snapshot.manifest.files {
         let df = unionsnap::load::parquet::decode(
-            std::fs::read(fixture.output_dir().join(&file.path)).unwrap().into(),
+            std::fs::read(fixture.output_dir().join(&file.path))
+                .unwrap()
+                .into(),
         )
         .unwrap();
         assert_eq!(df.height() as u64, file.rows, "{}", file.path);
@@ -190,6 +217,8 @@ async fn an_account_with_a_wrong_secret_fails_alone_and_the_run_exits_3() {
     assert_exit(&out, 3);
     assert!(stderr(&out).contains("bad_oa"), "{}", stderr(&out));
     let files = files_under(&fixture.output_dir());
-    assert!(files.iter().any(|f| f.contains("followers/snapshot_date=2026-11-21/account_id=good_oa")));
+    assert!(files
+        .iter()
+        .any(|f| f.contains("followers/snapshot_date=2026-11-21/account_id=good_oa")));
     assert!(!files.iter().any(|f| f.contains("_manifests")), "{files:?}");
 }

@@ -18,7 +18,14 @@ async fn start_moto() -> Moto {
         .unwrap()
         .port();
     let child = tokio::process::Command::new("python3")
-        .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -88,7 +95,9 @@ async fn the_job_writes_the_same_objects_to_s3_as_to_a_folder() {
     let in_s3 = read_store_tables(&store).await;
     let in_folder = read_local_tables(&fixture.output_dir());
     assert_same_tables(&in_folder, &in_s3);
-    assert!(in_s3.iter().any(|(p, _)| p == "_manifests/snapshot_date=2026-11-21/manifest.json"));
+    assert!(in_s3
+        .iter()
+        .any(|(p, _)| p == "_manifests/snapshot_date=2026-11-21/manifest.json"));
 
     // The report reads S3 too.
     let report = fixture

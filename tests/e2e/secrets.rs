@@ -9,7 +9,11 @@ async fn no_secret_or_token_appears_in_logs_errors_or_outputs() {
     let mut scenario = scenario(
         71,
         3_000,
-        &[("brand_oa", 0.5, true), ("news_oa", 0.3, true), ("bad_oa", 0.2, true)],
+        &[
+            ("brand_oa", 0.5, true),
+            ("news_oa", 0.3, true),
+            ("bad_oa", 0.2, true),
+        ],
     );
     scenario.faults = Faults {
         seed: 3,
@@ -23,11 +27,16 @@ async fn no_secret_or_token_appears_in_logs_errors_or_outputs() {
     let run = fixture
         .run_job(
             &job,
-            &[("RUST_LOG", "trace"), ("UNIONSNAP_SIM_SECRET_BAD_OA", "wrong-secret-5555")],
+            &[
+                ("RUST_LOG", "trace"),
+                ("UNIONSNAP_SIM_SECRET_BAD_OA", "wrong-secret-5555"),
+            ],
         )
         .await;
     assert_exit(&run, 3);
-    let validate = fixture.unionsnap(&["validate", job.to_str().unwrap()], &[]).await;
+    let validate = fixture
+        .unionsnap(&["validate", job.to_str().unwrap()], &[])
+        .await;
     assert_exit(&validate, 0);
 
     let mut haystack = String::new();
@@ -35,12 +44,20 @@ async fn no_secret_or_token_appears_in_logs_errors_or_outputs() {
         haystack.push_str(&stdout(out));
         haystack.push_str(&stderr(out));
     }
-    assert!(haystack.contains("TRACE") || haystack.contains("\"level\":\"TRACE\""), "trace logs were on");
+    assert!(
+        haystack.contains("TRACE") || haystack.contains("\"level\":\"TRACE\""),
+        "trace logs were on"
+    );
     for (path, _) in read_local_tables(&fixture.output_dir()) {
         let bytes = std::fs::read(fixture.output_dir().join(&path)).unwrap();
         haystack.push_str(&String::from_utf8_lossy(&bytes));
     }
-    let mut secrets: Vec<String> = fixture.scenario.secret_env().into_iter().map(|(_, v)| v).collect();
+    let mut secrets: Vec<String> = fixture
+        .scenario
+        .secret_env()
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect();
     secrets.push("wrong-secret-5555".to_string());
     for secret in &secrets {
         assert!(!haystack.contains(secret.as_str()), "a secret leaked");
