@@ -1,19 +1,27 @@
 //! One run of a job for one snapshot date: extract every account, transform,
 //! load, commit — and the outcome that becomes the process exit code.
 //!
-//! Accounts are extracted concurrently and independently: an account that
+//! Accounts are snapshotted concurrently and independently: an account that
 //! fails (its quota is used up, its permission is missing) does not stop the
-//! others. Their raw partitions are written, but the snapshot is only
-//! committed (derived tables + manifest) when every account succeeded.
+//! others. Each account's crawl is checkpointed in the output store
+//! (`_state/`), so a re-run of the date resumes it; an account whose
+//! partition an earlier run already wrote is not crawled again. The snapshot
+//! is committed (derived tables, then the manifest) only when every account
+//! succeeded.
 
 use chrono::NaiveDate;
 use polars::prelude::*;
 use tracing::Instrument;
 
-use crate::extract::{self, RawTable};
-use crate::job::{Account, AccountSpec, Job};
-use crate::load::{self, layout, LoadError, ManifestAccount, SnapshotWriter};
+use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
+use crate::extract::known::KnownFollowers;
+use crate::extract::official_account::{self, CrawlError};
+use crate::job::{Account, AccountSpec, Job, Refresh};
+use crate::load::followers::{self as followers_load, CarryOver};
+use crate::load::state::{self, StateStore};
+use crate::load::{self, layout, LoadError, Manifest, ManifestAccount, SnapshotWriter, Store};
 use crate::transform::{self, AccountRef};
+use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
 use crate::wechat::{ApiError, OfficialAccountClient, WeChatHttp};
 
 /// What to run.
@@ -74,46 +82,53 @@ pub enum RunError {
     Transform(#[from] PolarsError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    State(#[from] StateError),
+}
+
+impl From<CrawlError> for RunError {
+    fn from(error: CrawlError) -> Self {
+        match error {
+            CrawlError::Api(e) => RunError::Api(e),
+            CrawlError::State(e) => RunError::State(e),
+            CrawlError::Rows(e) => RunError::Transform(e),
+        }
+    }
+}
+
+/// One account's part of the snapshot.
+struct AccountSnapshot {
+    file: load::commit::ManifestFile,
+    /// The account's rows of `identities`.
+    identities: DataFrame,
 }
 
 /// Runs `job` for `opts.date`.
 pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let store = load::open(&job.output)?;
-    let mut writer = SnapshotWriter::begin(store, opts.date).await?;
+    let previous = previous_snapshot(&store, opts.date).await?;
+    let mut writer = SnapshotWriter::begin(store.clone(), opts.date).await?;
     let http = WeChatHttp::new(&job.api)?;
 
-    let extracted = futures::future::join_all(
-        job.accounts
-            .iter()
-            .map(|account| extract_account(job, &http, account)),
-    )
+    let snapshots = futures::future::join_all(job.accounts.iter().map(|account| {
+        let span = tracing::info_span!("account", account_id = %account.id);
+        snapshot_account(job, &store, &http, account, opts.date, previous.as_ref()).instrument(span)
+    }))
     .await;
 
     let mut outcomes = Vec::new();
     let mut identities = Vec::new();
-    for (account, result) in job.accounts.iter().zip(extracted) {
+    for (account, result) in job.accounts.iter().zip(snapshots) {
         match result {
-            Ok(mut raw) => {
-                drop_private_columns(&mut raw.frame, &job.privacy.drop)?;
-                writer
-                    .write_account_table(raw.table, &account.id, &mut raw.frame)
-                    .await?;
-                let members = transform::member_identities(
-                    &account.id,
-                    account.kind().as_str(),
-                    raw.frame.lazy(),
-                    raw.member_col,
-                    raw.joined_col,
-                )
-                .collect()?;
+            Ok(snapshot) => {
+                writer.add_file(snapshot.file);
                 outcomes.push(AccountOutcome::Snapshotted {
                     account_id: account.id.clone(),
-                    members: members.height() as i64,
+                    members: snapshot.identities.height() as i64,
                 });
-                identities.push(members.lazy());
+                identities.push(snapshot.identities.lazy());
             }
-            Err(error) if error.is_fatal() => return Err(error.into()),
-            Err(error) => {
+            Err(RunError::Api(error)) if !error.is_fatal() => {
                 tracing::error!(account_id = %account.id, %error, "account failed");
                 outcomes.push(AccountOutcome::Failed {
                     account_id: account.id.clone(),
@@ -121,6 +136,7 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
                     error: error.to_string(),
                 });
             }
+            Err(error) => return Err(error),
         }
     }
 
@@ -180,6 +196,8 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
             &layout::ALL_TABLES,
         )
         .await?;
+    // The date is complete: its crawl state has served its purpose.
+    state::delete_date_state(&store, opts.date).await?;
     Ok(RunSummary {
         date: opts.date,
         run_id: opts.run_id.clone(),
@@ -189,37 +207,200 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
     })
 }
 
-async fn extract_account(
+/// The latest complete snapshot before `date`: the identity cache of
+/// `refresh = "new"`.
+async fn previous_snapshot(store: &Store, date: NaiveDate) -> Result<Option<Manifest>, LoadError> {
+    let dates = load::complete_dates(store).await?;
+    match dates.into_iter().rfind(|d| *d < date) {
+        Some(previous) => load::read_manifest(store, previous).await,
+        None => Ok(None),
+    }
+}
+
+async fn snapshot_account(
     job: &Job,
+    store: &Store,
     http: &WeChatHttp,
     account: &Account,
-) -> Result<RawTable, ApiError> {
-    let span = tracing::info_span!("account", account_id = %account.id);
-    async move {
-        match &account.spec {
-            AccountSpec::OfficialAccount { appid, secret, .. } => {
-                let client =
-                    OfficialAccountClient::new(http.clone(), &account.id, appid, secret.clone());
-                let raw = extract::official_account::snapshot(&client, job.api.concurrency).await?;
-                tracing::info!(
-                    account_id = %account.id,
-                    followers = raw.frame.height(),
-                    "account snapshotted"
-                );
-                Ok(raw)
+    date: NaiveDate,
+    previous: Option<&Manifest>,
+) -> Result<AccountSnapshot, RunError> {
+    match &account.spec {
+        AccountSpec::OfficialAccount {
+            appid,
+            secret,
+            refresh,
+        } => {
+            let client =
+                OfficialAccountClient::new(http.clone(), &account.id, appid, secret.clone());
+            let result =
+                snapshot_official_account(job, store, &client, account, *refresh, date, previous)
+                    .await;
+            tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
+            result
+        }
+    }
+}
+
+async fn snapshot_official_account(
+    job: &Job,
+    store: &Store,
+    client: &OfficialAccountClient,
+    account: &Account,
+    refresh: Refresh,
+    date: NaiveDate,
+    previous: Option<&Manifest>,
+) -> Result<AccountSnapshot, RunError> {
+    let state = StateStore::new(store.clone(), date, &account.id);
+    let partition = layout::account_file(layout::FOLLOWERS, date, &account.id).to_string();
+    let checkpoint = match state.load_checkpoint().await? {
+        Some(checkpoint) => {
+            tracing::info!(
+                account_id = %account.id,
+                pages = checkpoint.pages,
+                profiled = checkpoint.profiled,
+                complete = checkpoint.complete,
+                "resuming from the checkpoint of an earlier run"
+            );
+            checkpoint
+        }
+        None => {
+            let cache_date = match refresh {
+                Refresh::New => previous
+                    .filter(|m| {
+                        m.files
+                            .iter()
+                            .any(|f| f.path == previous_partition(m.snapshot_date, &account.id))
+                    })
+                    .map(|m| m.snapshot_date),
+                Refresh::Full => None,
+            };
+            Checkpoint::new(refresh.as_str(), cache_date)
+        }
+    };
+
+    if checkpoint.complete {
+        let (followers, bytes) = followers_load::read_identities(store, &partition).await?;
+        let rows = followers.height() as u64;
+        return Ok(AccountSnapshot {
+            file: load::commit::ManifestFile {
+                table: layout::FOLLOWERS.to_string(),
+                path: partition,
+                rows,
+                bytes,
+            },
+            identities: account_identities(account, followers)?,
+        });
+    }
+
+    let cache_path = checkpoint
+        .cache_date
+        .map(|d| previous_partition(d, &account.id));
+    let mut known = match &cache_path {
+        Some(path) => Some(KnownFollowers::new(
+            &followers_load::read_openids(store, path).await?,
+        )),
+        None => None,
+    };
+    plan_quota(
+        client,
+        previous,
+        &account.id,
+        known.as_ref().map_or(0, |k| k.len()),
+    )
+    .await;
+
+    let crawl = official_account::crawl(
+        client,
+        job.api.concurrency,
+        &state,
+        checkpoint,
+        known.as_mut(),
+    )
+    .await?;
+    let carry = match (&cache_path, &known) {
+        (Some(path), Some(known)) => Some(CarryOver {
+            path: path.clone(),
+            known,
+        }),
+        _ => None,
+    };
+    let written = followers_load::write_followers(
+        store,
+        date,
+        &account.id,
+        &state,
+        crawl.segments,
+        carry,
+        &job.privacy.drop,
+    )
+    .await?;
+    tracing::info!(
+        account_id = %account.id,
+        listed = crawl.listed,
+        carried_over = crawl.carried_over,
+        followers = written.file.rows,
+        "account snapshotted"
+    );
+    let mut done = state.load_checkpoint().await?.unwrap_or_default();
+    done.complete = true;
+    state.save_checkpoint(&done).await?;
+    state.delete_crawl_data().await?;
+    Ok(AccountSnapshot {
+        file: written.file,
+        identities: account_identities(account, written.identities)?,
+    })
+}
+
+fn previous_partition(date: NaiveDate, account_id: &str) -> String {
+    layout::account_file(layout::FOLLOWERS, date, account_id).to_string()
+}
+
+fn account_identities(account: &Account, followers: DataFrame) -> PolarsResult<DataFrame> {
+    transform::member_identities(
+        &account.id,
+        account.kind().as_str(),
+        followers.lazy(),
+        "openid",
+        "subscribe_time",
+    )
+    .collect()
+}
+
+/// Reads today's remaining user/get and batchget quota and says when the
+/// crawl will likely not finish today. The crawl goes ahead either way: what
+/// it fetches is kept, and the next run finishes it.
+async fn plan_quota(
+    client: &OfficialAccountClient,
+    previous: Option<&Manifest>,
+    account_id: &str,
+    known: usize,
+) {
+    let expected = previous
+        .and_then(|m| m.accounts.iter().find(|a| a.account_id == account_id))
+        .map(|a| a.members.max(0) as u64);
+    for (path, per_call) in [(USER_GET_PATH, 10_000u64), (BATCHGET_PATH, 100)] {
+        match client.quota(path).await {
+            Ok(quota) => {
+                let needed = expected.map(|n| {
+                    let to_fetch = if path == BATCHGET_PATH {
+                        n.saturating_sub(known as u64)
+                    } else {
+                        n
+                    };
+                    to_fetch.div_ceil(per_call) + 1
+                });
+                match needed {
+                    Some(needed) if quota.remain < needed => tracing::warn!(
+                        account_id, endpoint = path, remain = quota.remain, needed,
+                        "today's quota will likely run out before the crawl finishes; what is fetched is kept and the next run continues"
+                    ),
+                    _ => tracing::info!(account_id, endpoint = path, remain = quota.remain, daily_limit = quota.daily_limit, "quota"),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(account_id, endpoint = path, %error, "cannot read the quota; crawling anyway")
             }
         }
     }
-    .instrument(span)
-    .await
-}
-
-/// `privacy.drop`: free-text columns never to write.
-fn drop_private_columns(frame: &mut DataFrame, drop: &[String]) -> PolarsResult<()> {
-    for name in drop {
-        if frame.get_column_index(name).is_some() {
-            *frame = frame.drop(name)?;
-        }
-    }
-    Ok(())
 }

@@ -4,6 +4,8 @@
 //! Extractors call the network through [`crate::wechat`] and never write
 //! anything: the pipeline hands their tables to [`crate::load`].
 
+pub mod checkpoint;
+pub mod known;
 pub mod official_account;
 
 use polars::prelude::DataFrame;

@@ -1,55 +1,286 @@
 //! Official Account followers: user/get pages → batchget chunks of 100 →
-//! the `followers` table.
+//! follower rows, streamed and checkpointed.
+//!
+//! The follower list is the sequential critical path (each page needs the
+//! previous page's `next_openid`), so it runs in its own task and feeds the
+//! profile fetch over a bounded channel: batchget calls run `concurrency` at a
+//! time behind the listing instead of after it. OpenIDs needing a profile are
+//! packed into full chunks of 100 across page boundaries, so a crawl makes
+//! exactly ceil(new / 100) batchget calls. With `refresh = "new"`, OpenIDs of
+//! the previous snapshot ([`KnownFollowers`]) need no call at all.
+//!
+//! Every listed page and every segment of fetched rows is saved through a
+//! [`CrawlStore`] as it completes, with a [`Checkpoint`]; a crawl that stops
+//! (killed, crashed, out of quota) resumes from there.
+
+use std::collections::HashSet;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 
 use chrono::Utc;
-use futures::{StreamExt, TryStreamExt};
+use futures::stream::FuturesOrdered;
+use futures::StreamExt;
 use polars::prelude::*;
+use tokio::sync::{mpsc, Mutex};
 
-use crate::load::layout;
 use crate::transform::timestamp_type;
 use crate::wechat::{ApiError, OfficialAccountClient, UserInfo};
 
-use super::RawTable;
+use super::checkpoint::{Checkpoint, CrawlStore, StateError};
+use super::known::KnownFollowers;
 
 /// user/info/batchget takes at most 100 OpenIDs per call (wechat-api.md §1.5).
 pub const BATCHGET_MAX: usize = 100;
+/// Rows are saved as a segment once this many list positions are profiled
+/// (one user/get page): the most a kill makes a re-run fetch again.
+pub const SEGMENT_POSITIONS: u64 = 10_000;
+/// user/get pages buffered between the listing and the profile fetch.
+const PAGES_IN_FLIGHT: usize = 4;
 
-/// Snapshots the followers of one Official Account.
+/// Why a crawl stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum CrawlError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("cannot build the follower rows: {0}")]
+    Rows(#[from] PolarsError),
+}
+
+/// What a finished crawl produced, beyond the segments in its store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrawlSummary {
+    /// OpenIDs in the list (duplicates included).
+    pub listed: u64,
+    /// Profiles fetched over the whole crawl (all runs).
+    pub segments: u32,
+    /// Listed followers carried over from the identity cache.
+    pub carried_over: u64,
+}
+
+/// Crawls one account's followers into `store`, resuming from its checkpoint.
 ///
-/// Lists every OpenID, then fetches profiles with `concurrency` batchget calls
-/// in flight. Followers that batchget reports as `subscribe: 0` unfollowed
-/// during the crawl and are not members of the snapshot (SPEC §5).
-pub async fn snapshot(
+/// `known` is the identity cache of `refresh = "new"`; its listed rows are
+/// marked, and the caller carries them over when it writes the partition.
+pub async fn crawl<S: CrawlStore>(
     client: &OfficialAccountClient,
     concurrency: usize,
-) -> Result<RawTable, ApiError> {
-    let mut openids = client.list_followers().await?;
-    // The list moves while it is paged (follows, unfollows): an OpenID may
-    // show up on two pages. Keep the first occurrence, in list order.
-    let mut seen = std::collections::HashSet::with_capacity(openids.len());
-    openids.retain(|openid| seen.insert(openid.clone()));
-    drop(seen);
-
-    let profiles: Vec<Vec<UserInfo>> = futures::stream::iter(openids.chunks(BATCHGET_MAX))
-        .map(|chunk| client.batchget(chunk))
-        .buffered(concurrency.max(1))
-        .try_collect()
-        .await?;
-    let followers: Vec<UserInfo> = profiles
-        .into_iter()
-        .flatten()
-        .filter(|user| user.subscribe == 1)
-        .collect();
-    Ok(RawTable {
-        table: layout::FOLLOWERS,
-        member_col: "openid",
-        joined_col: "subscribe_time",
-        frame: followers_frame(&followers, Utc::now().timestamp_micros()),
+    store: &S,
+    checkpoint: Checkpoint,
+    mut known: Option<&mut KnownFollowers>,
+) -> Result<CrawlSummary, CrawlError> {
+    let checkpoint = Arc::new(Mutex::new(checkpoint));
+    let (pages_tx, pages_rx) = mpsc::channel::<Vec<String>>(PAGES_IN_FLIGHT);
+    let lister = list_pages(client, store, checkpoint.clone(), pages_tx);
+    let profiler = fetch_profiles(
+        client,
+        concurrency,
+        store,
+        checkpoint.clone(),
+        known.as_deref_mut(),
+        pages_rx,
+    );
+    // The profiler ends when the lister drops its sender; a listing error ends
+    // both, after the profiler has saved what it completed.
+    let (listed, profiled) = tokio::join!(lister, profiler);
+    listed?;
+    profiled?;
+    let done = checkpoint.lock().await.clone();
+    Ok(CrawlSummary {
+        listed: done.listed,
+        segments: done.segments,
+        carried_over: known.map_or(0, |k| k.listed_count()),
     })
 }
 
+/// Replays the saved pages, then lists the rest, saving each page first.
+async fn list_pages<S: CrawlStore>(
+    client: &OfficialAccountClient,
+    store: &S,
+    checkpoint: Arc<Mutex<Checkpoint>>,
+    pages: mpsc::Sender<Vec<String>>,
+) -> Result<(), CrawlError> {
+    let saved = checkpoint.lock().await.clone();
+    for page in 0..saved.pages {
+        let openids = store.load_page(page).await?;
+        if pages.send(openids).await.is_err() {
+            return Ok(());
+        }
+    }
+    if saved.list_done {
+        return Ok(());
+    }
+    let mut pager = client.followers_from(saved.next_openid.clone());
+    while let Some(page) = pager.next_page().await? {
+        let mut state = checkpoint.lock().await;
+        store.save_page(state.pages, &page.openids).await?;
+        state.pages += 1;
+        state.listed += page.openids.len() as u64;
+        state.next_openid = page.next_openid.clone();
+        state.list_done = page.next_openid.is_none();
+        store.save_checkpoint(&state).await?;
+        drop(state);
+        if pages.send(page.openids).await.is_err() {
+            return Ok(());
+        }
+    }
+    let mut state = checkpoint.lock().await;
+    if !state.list_done {
+        state.list_done = true;
+        store.save_checkpoint(&state).await?;
+    }
+    Ok(())
+}
+
+/// A batchget call to make: OpenIDs in list order, and the list position
+/// after the last OpenID it covers.
+struct Job {
+    openids: Vec<String>,
+    end: u64,
+}
+
+/// Exact-enough duplicate detection for OpenIDs that are not in the cache:
+/// a 128-bit hash (two independent 64-bit SipHashes) per OpenID seen.
+struct Seen {
+    keys: (
+        std::collections::hash_map::RandomState,
+        std::collections::hash_map::RandomState,
+    ),
+    hashes: HashSet<u128>,
+}
+
+impl Seen {
+    fn new() -> Self {
+        Seen {
+            keys: (Default::default(), Default::default()),
+            hashes: HashSet::new(),
+        }
+    }
+
+    fn insert(&mut self, openid: &str) -> bool {
+        let hash = |key: &std::collections::hash_map::RandomState| {
+            let mut hasher = key.build_hasher();
+            hasher.write(openid.as_bytes());
+            hasher.finish()
+        };
+        let wide = (u128::from(hash(&self.keys.0)) << 64) | u128::from(hash(&self.keys.1));
+        self.hashes.insert(wide)
+    }
+}
+
+/// Fetches profiles for the OpenIDs that need one, `concurrency` calls at a
+/// time, and saves the rows as segments in list order.
+async fn fetch_profiles<S: CrawlStore>(
+    client: &OfficialAccountClient,
+    concurrency: usize,
+    store: &S,
+    checkpoint: Arc<Mutex<Checkpoint>>,
+    mut known: Option<&mut KnownFollowers>,
+    mut pages: mpsc::Receiver<Vec<String>>,
+) -> Result<(), CrawlError> {
+    let resume_at = checkpoint.lock().await.profiled;
+    let mut seen = Seen::new();
+    let mut position: u64 = 0;
+    let mut pending: Vec<String> = Vec::new();
+    let mut jobs: Vec<Job> = Vec::new();
+    let mut in_flight = FuturesOrdered::new();
+    let mut rows: Vec<UserInfo> = Vec::new();
+    let mut rows_end = resume_at;
+    let mut saved_end = resume_at;
+    let mut list_open = true;
+
+    loop {
+        // Start queued jobs while there is room.
+        while in_flight.len() < concurrency.max(1) && !jobs.is_empty() {
+            let job = jobs.remove(0);
+            let client = client.clone();
+            in_flight.push_back(async move {
+                let users = client.batchget(&job.openids).await?;
+                Ok::<_, ApiError>((users, job.end))
+            });
+        }
+        tokio::select! {
+            page = pages.recv(), if list_open && jobs.len() < concurrency.max(1) => {
+                let Some(page) = page else {
+                    list_open = false;
+                    // The list is over: the last, partial chunk (or an empty
+                    // marker job that moves the saved position to the end).
+                    jobs.push(Job { openids: std::mem::take(&mut pending), end: position });
+                    continue;
+                };
+                for openid in page {
+                    let at = position;
+                    position += 1;
+                    let known_row = known.as_deref().and_then(|k| k.row_of(&openid));
+                    let is_new = match (known_row, known.as_deref_mut()) {
+                        (Some(row), Some(k)) => {
+                            k.mark_listed(row);
+                            false
+                        }
+                        _ => seen.insert(&openid),
+                    };
+                    if !is_new || at < resume_at {
+                        continue;
+                    }
+                    pending.push(openid);
+                    if pending.len() == BATCHGET_MAX {
+                        jobs.push(Job { openids: std::mem::take(&mut pending), end: position });
+                    }
+                }
+                if pending.is_empty() && position > resume_at {
+                    jobs.push(Job { openids: Vec::new(), end: position });
+                }
+            }
+            done = in_flight.next(), if !in_flight.is_empty() => {
+                let Some(done) = done else { continue };
+                match done {
+                    Ok((users, end)) => {
+                        rows.extend(users.into_iter().filter(|user| user.subscribe == 1));
+                        rows_end = end;
+                        if rows_end - saved_end >= SEGMENT_POSITIONS {
+                            save_segment(store, &checkpoint, &mut rows, rows_end).await?;
+                            saved_end = rows_end;
+                        }
+                    }
+                    Err(error) => {
+                        // Keep what completed before the failure (e.g. 45009).
+                        save_segment(store, &checkpoint, &mut rows, rows_end).await?;
+                        return Err(error.into());
+                    }
+                }
+            }
+            else => break,
+        }
+    }
+    save_segment(store, &checkpoint, &mut rows, rows_end).await?;
+    Ok(())
+}
+
+/// Saves `rows` as the next segment and moves the checkpoint to `end`.
+async fn save_segment<S: CrawlStore>(
+    store: &S,
+    checkpoint: &Mutex<Checkpoint>,
+    rows: &mut Vec<UserInfo>,
+    end: u64,
+) -> Result<(), CrawlError> {
+    let mut state = checkpoint.lock().await;
+    if end <= state.profiled && rows.is_empty() {
+        return Ok(());
+    }
+    if !rows.is_empty() {
+        let frame = followers_frame(rows, Utc::now().timestamp_micros())?;
+        store.save_segment(state.segments, frame).await?;
+        state.segments += 1;
+        rows.clear();
+    }
+    state.profiled = end;
+    store.save_checkpoint(&state).await?;
+    Ok(())
+}
+
 /// The `followers` table (SPEC §4) from user/info profiles.
-pub fn followers_frame(users: &[UserInfo], fetched_at_micros: i64) -> DataFrame {
+pub fn followers_frame(users: &[UserInfo], fetched_at_micros: i64) -> PolarsResult<DataFrame> {
     let n = users.len();
     let strings =
         |f: fn(&UserInfo) -> Option<&str>| -> Vec<Option<&str>> { users.iter().map(f).collect() };
@@ -62,19 +293,17 @@ pub fn followers_frame(users: &[UserInfo], fetched_at_micros: i64) -> DataFrame 
     let subscribe_time: Int64Chunked = users.iter().map(|u| micros(u.subscribe_time)).collect();
     let fetched: Int64Chunked = std::iter::repeat_n(Some(fetched_at_micros), n).collect();
     let qr_scene: Int64Chunked = users.iter().map(|u| u.qr_scene).collect();
-    let as_timestamp = |name: &str, ca: Int64Chunked| -> Column {
-        ca.with_name(name.into())
-            .into_datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-            .into_column()
+    let as_timestamp = |name: &str, ca: Int64Chunked| -> PolarsResult<Column> {
+        Ok(ca
+            .with_name(name.into())
+            .into_series()
+            .cast(&timestamp_type())?
+            .into_column())
     };
-    debug_assert_eq!(
-        timestamp_type(),
-        DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-    );
     let columns = vec![
         Column::new("openid".into(), strings(|u| Some(u.openid.as_str()))),
         Column::new("unionid".into(), strings(|u| u.unionid.as_deref())),
-        as_timestamp("subscribe_time", subscribe_time),
+        as_timestamp("subscribe_time", subscribe_time)?,
         Column::new(
             "subscribe_scene".into(),
             strings(|u| u.subscribe_scene.as_deref()),
@@ -87,7 +316,7 @@ pub fn followers_frame(users: &[UserInfo], fetched_at_micros: i64) -> DataFrame 
             "qr_scene_str".into(),
             strings(|u| u.qr_scene_str.as_deref()),
         ),
-        as_timestamp("profile_fetched_at", fetched),
+        as_timestamp("profile_fetched_at", fetched)?,
     ];
-    DataFrame::new(n, columns).expect("columns of equal length")
+    DataFrame::new(n, columns)
 }

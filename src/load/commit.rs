@@ -84,6 +84,17 @@ impl SnapshotWriter {
         &self.files
     }
 
+    /// Records a file written by a [`super::stream::PartitionWriter`].
+    pub fn add_file(&mut self, file: ManifestFile) {
+        self.files.retain(|f| f.path != file.path);
+        self.files.push(file);
+    }
+
+    /// The store the snapshot is written to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Writes `table/snapshot_date=D/account_id=A/part-0.parquet`.
     pub async fn write_account_table(
         &mut self,

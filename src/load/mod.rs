@@ -7,9 +7,12 @@
 //! - [`commit`]: files first, stale files removed, `manifest.json` last.
 
 pub mod commit;
+pub mod followers;
 pub mod layout;
 pub mod parquet;
+pub mod state;
 pub mod store;
+pub mod stream;
 
 pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter,
@@ -53,6 +56,8 @@ pub enum LoadError {
         path: String,
         source: polars::prelude::PolarsError,
     },
+    #[error(transparent)]
+    State(#[from] crate::extract::checkpoint::StateError),
     #[error("cannot serialize the manifest: {0}")]
     ManifestJson(serde_json::Error),
     #[error("manifest {path} is not valid: {source}")]
@@ -63,7 +68,7 @@ pub enum LoadError {
 }
 
 impl LoadError {
-    fn store(path: &object_store::path::Path, source: object_store::Error) -> Self {
+    pub(crate) fn store(path: &object_store::path::Path, source: object_store::Error) -> Self {
         LoadError::Store {
             path: path.to_string(),
             source,

@@ -208,9 +208,15 @@ impl OfficialAccountClient {
     /// Pages through the follower list one `user/get` call at a time, for
     /// callers that stream (see [`FollowerPager`]).
     pub fn followers(&self) -> FollowerPager {
+        self.followers_from(None)
+    }
+
+    /// Like [`followers`](Self::followers), continuing after `cursor` (the
+    /// `next_openid` of the last page a previous crawl saved).
+    pub fn followers_from(&self, cursor: Option<String>) -> FollowerPager {
         FollowerPager {
             client: self.clone(),
-            cursor: None,
+            cursor,
             cursors_seen: HashSet::new(),
             pages: 0,
             done: false,

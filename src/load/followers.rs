@@ -1,0 +1,227 @@
+//! Writing an Official Account's `followers` partition from a finished crawl:
+//! the rows fetched (the crawl's segments) plus, with `refresh = "new"`, the
+//! rows carried over from the previous snapshot for followers listed again.
+//! Streamed row group by row group; only the identity columns the dedupe
+//! needs are kept in memory.
+
+use std::io::Write as _;
+
+use chrono::NaiveDate;
+use futures::StreamExt;
+use object_store::{path::Path, ObjectStoreExt};
+use polars::prelude::*;
+
+use crate::extract::known::KnownFollowers;
+use crate::extract::official_account::followers_frame;
+
+use super::commit::ManifestFile;
+use super::state::StateStore;
+use super::stream::{PartitionWriter, STREAM_ROW_GROUP_ROWS};
+use super::{layout, store::Store, LoadError};
+
+/// The identity columns of the followers table: what the dedupe needs.
+pub const IDENTITY_COLUMNS: [&str; 3] = ["openid", "unionid", "subscribe_time"];
+
+/// Rows carried over from the previous snapshot's partition of the account.
+pub struct CarryOver<'a> {
+    /// The previous partition, relative to the output root.
+    pub path: String,
+    /// Which of its rows were listed again.
+    pub known: &'a KnownFollowers,
+}
+
+/// The written partition and its identity columns.
+pub struct WrittenFollowers {
+    pub file: ManifestFile,
+    pub identities: DataFrame,
+}
+
+/// The followers schema as written, without the `drop`ped columns.
+pub fn followers_schema(drop: &[String]) -> PolarsResult<Schema> {
+    let empty = followers_frame(&[], 0)?;
+    Ok(empty
+        .schema()
+        .iter()
+        .filter(|(name, _)| !drop.iter().any(|d| d == name.as_str()))
+        .map(|(name, dtype)| (name.clone(), dtype.clone()))
+        .collect())
+}
+
+/// Brings `rows` to `schema`: dropped columns removed, columns missing from an
+/// older file added as nulls, in schema order.
+fn align(rows: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
+    let height = rows.height();
+    let columns = schema
+        .iter()
+        .map(|(name, dtype)| match rows.column(name) {
+            Ok(column) => column.cast(dtype),
+            Err(_) => Ok(Column::full_null(name.clone(), height, dtype)),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(height, columns)
+}
+
+/// Writes `followers/snapshot_date=D/account_id=A/part-0.parquet`.
+pub async fn write_followers(
+    store: &Store,
+    date: NaiveDate,
+    account_id: &str,
+    state: &StateStore,
+    segments: u32,
+    carry: Option<CarryOver<'_>>,
+    drop: &[String],
+) -> Result<WrittenFollowers, LoadError> {
+    let encode = |source: PolarsError| LoadError::Encode {
+        table: layout::FOLLOWERS.to_string(),
+        source,
+    };
+    let schema = followers_schema(drop).map_err(encode)?;
+    let path = layout::account_file(layout::FOLLOWERS, date, account_id);
+    let mut writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
+    let mut identities = Vec::new();
+    let result = async {
+        for segment in 0..segments {
+            let rows = state
+                .read_segment(segment)
+                .await
+                .map_err(LoadError::State)?;
+            let rows = align(rows, &schema).map_err(encode)?;
+            identities.push(rows.select(IDENTITY_COLUMNS).map_err(encode)?);
+            writer.write(rows).await?;
+        }
+        if let Some(carry) = carry {
+            let local = LocalCopy::fetch(store, &carry.path).await?;
+            let total = carry.known.len();
+            let mut offset = 0;
+            while offset < total {
+                let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
+                let rows = local.read_slice(offset, len).map_err(encode)?;
+                let rows = rows
+                    .filter(&carry.known.listed_mask(offset, len))
+                    .map_err(encode)?;
+                let rows = align(rows, &schema).map_err(encode)?;
+                identities.push(rows.select(IDENTITY_COLUMNS).map_err(encode)?);
+                writer.write(rows).await?;
+                offset += len;
+            }
+        }
+        Ok::<_, LoadError>(())
+    }
+    .await;
+    if let Err(error) = result {
+        writer.abort().await;
+        return Err(error);
+    }
+    let file = writer.finish().await?;
+    let identities = concat_identities(identities).map_err(encode)?;
+    Ok(WrittenFollowers { file, identities })
+}
+
+fn concat_identities(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let mut parts = parts.into_iter();
+    let Some(mut out) = parts.next() else {
+        let schema = followers_schema(&[])?;
+        return DataFrame::empty_with_schema(&schema).select(IDENTITY_COLUMNS);
+    };
+    for part in parts {
+        out.vstack_mut(&part)?;
+    }
+    out.rechunk_mut();
+    Ok(out)
+}
+
+/// Reads the identity columns of a written followers partition (for an
+/// account whose crawl an earlier run of the date already finished).
+pub async fn read_identities(store: &Store, path: &str) -> Result<(DataFrame, u64), LoadError> {
+    let local = LocalCopy::fetch(store, path).await?;
+    let frame = ParquetReader::new(local.open()?)
+        .with_columns(Some(
+            IDENTITY_COLUMNS.iter().map(|c| c.to_string()).collect(),
+        ))
+        .finish()
+        .map_err(|source| LoadError::Decode {
+            path: path.to_string(),
+            source,
+        })?;
+    let bytes = local.size;
+    Ok((frame, bytes))
+}
+
+/// Reads the `openid` column of a previous partition (the identity cache).
+pub async fn read_openids(store: &Store, path: &str) -> Result<StringChunked, LoadError> {
+    let local = LocalCopy::fetch(store, path).await?;
+    let decode = |source: PolarsError| LoadError::Decode {
+        path: path.to_string(),
+        source,
+    };
+    let frame = ParquetReader::new(local.open()?)
+        .with_columns(Some(vec!["openid".to_string()]))
+        .finish()
+        .map_err(decode)?;
+    let openids = frame
+        .column("openid")
+        .map_err(decode)?
+        .str()
+        .map_err(decode)?
+        .clone();
+    Ok(openids)
+}
+
+/// A stored file copied to a local temporary file, so that Parquet can be
+/// read from it a row group at a time whatever the store.
+struct LocalCopy {
+    path: std::path::PathBuf,
+    size: u64,
+}
+
+impl LocalCopy {
+    async fn fetch(store: &Store, path: &str) -> Result<LocalCopy, LoadError> {
+        let location = Path::from(path);
+        let io = |source: std::io::Error| LoadError::Upload {
+            path: path.to_string(),
+            source,
+        };
+        let local = std::env::temp_dir().join(format!(
+            "unionsnap-{}-{:016x}.parquet",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let mut file = std::fs::File::create(&local).map_err(io)?;
+        // Owns the file from here, so it is removed whatever happens next.
+        let mut copy = LocalCopy {
+            path: local,
+            size: 0,
+        };
+        let mut stream = store
+            .get(&location)
+            .await
+            .map_err(|source| LoadError::store(&location, source))?
+            .into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| LoadError::store(&location, source))?;
+            copy.size += chunk.len() as u64;
+            file.write_all(&chunk).map_err(io)?;
+        }
+        Ok(copy)
+    }
+
+    fn open(&self) -> Result<std::fs::File, LoadError> {
+        std::fs::File::open(&self.path).map_err(|source| LoadError::Upload {
+            path: self.path.display().to_string(),
+            source,
+        })
+    }
+
+    fn read_slice(&self, offset: usize, len: usize) -> PolarsResult<DataFrame> {
+        let file = std::fs::File::open(&self.path)?;
+        ParquetReader::new(file)
+            .with_slice(Some((offset, len)))
+            .finish()
+    }
+}
+
+impl Drop for LocalCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}

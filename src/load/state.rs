@@ -1,0 +1,153 @@
+//! Crawl state in the output store, under `_state/snapshot_date=D/account_id=A/`:
+//! the checkpoint, the saved user/get pages and the segments of fetched rows.
+//!
+//! Keeping it in the output store (not on a local disk) lets a re-run on
+//! another machine — the next Kubernetes pod, say — resume the crawl. The
+//! state of a date is deleted once that date's manifest is written.
+
+use chrono::NaiveDate;
+use futures::TryStreamExt;
+use object_store::{path::Path, ObjectStoreExt, PutPayload};
+use polars::prelude::DataFrame;
+
+use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError, CHECKPOINT_VERSION};
+
+use super::{parquet, store::Store};
+
+/// The folder of all crawl state.
+pub const STATE: &str = "_state";
+
+/// One account's crawl state for one date.
+#[derive(Clone)]
+pub struct StateStore {
+    store: Store,
+    root: String,
+}
+
+fn state_error(what: impl Into<String>, detail: impl std::fmt::Display) -> StateError {
+    StateError {
+        what: what.into(),
+        detail: detail.to_string(),
+    }
+}
+
+impl StateStore {
+    pub fn new(store: Store, date: NaiveDate, account_id: &str) -> Self {
+        StateStore {
+            store,
+            root: format!("{STATE}/snapshot_date={date}/account_id={account_id}"),
+        }
+    }
+
+    fn path(&self, name: &str) -> Path {
+        Path::from(format!("{}/{name}", self.root))
+    }
+
+    fn page_path(page: u32) -> String {
+        format!("pages/page-{page:06}.json")
+    }
+
+    /// `segments/seg-NNNNNN.parquet`
+    pub fn segment_path(&self, segment: u32) -> Path {
+        self.path(&format!("segments/seg-{segment:06}.parquet"))
+    }
+
+    async fn get(&self, path: &Path) -> Result<Option<bytes::Bytes>, StateError> {
+        match self.store.get(path).await {
+            Ok(result) => result
+                .bytes()
+                .await
+                .map(Some)
+                .map_err(|e| state_error(format!("read {path}"), e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(state_error(format!("read {path}"), e)),
+        }
+    }
+
+    async fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<(), StateError> {
+        self.store
+            .put(path, PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+            .map_err(|e| state_error(format!("write {path}"), e))
+    }
+
+    /// Reads a saved segment of rows.
+    pub async fn read_segment(&self, segment: u32) -> Result<DataFrame, StateError> {
+        let path = self.segment_path(segment);
+        let bytes = self
+            .get(&path)
+            .await?
+            .ok_or_else(|| state_error(format!("read {path}"), "missing"))?;
+        parquet::decode(bytes).map_err(|e| state_error(format!("decode {path}"), e))
+    }
+
+    /// Deletes the pages and segments (the checkpoint stays).
+    pub async fn delete_crawl_data(&self) -> Result<(), StateError> {
+        for folder in ["pages", "segments"] {
+            delete_prefix(&self.store, &self.path(folder)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Deletes everything under `prefix`.
+pub async fn delete_prefix(store: &Store, prefix: &Path) -> Result<(), StateError> {
+    let objects: Vec<_> = store
+        .list(Some(prefix))
+        .try_collect()
+        .await
+        .map_err(|e| state_error(format!("list {prefix}"), e))?;
+    for object in objects {
+        match store.delete(&object.location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(e) => return Err(state_error(format!("delete {}", object.location), e)),
+        }
+    }
+    Ok(())
+}
+
+/// Deletes the crawl state of every account of `date`.
+pub async fn delete_date_state(store: &Store, date: NaiveDate) -> Result<(), StateError> {
+    delete_prefix(store, &Path::from(format!("{STATE}/snapshot_date={date}"))).await
+}
+
+impl CrawlStore for StateStore {
+    async fn load_checkpoint(&self) -> Result<Option<Checkpoint>, StateError> {
+        let path = self.path("checkpoint.json");
+        let Some(bytes) = self.get(&path).await? else {
+            return Ok(None);
+        };
+        let checkpoint: Checkpoint =
+            serde_json::from_slice(&bytes).map_err(|e| state_error(format!("decode {path}"), e))?;
+        // A checkpoint of another format is not trusted: start over.
+        Ok((checkpoint.version == CHECKPOINT_VERSION).then_some(checkpoint))
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StateError> {
+        let json = serde_json::to_vec_pretty(checkpoint)
+            .map_err(|e| state_error("encode checkpoint", e))?;
+        self.put(&self.path("checkpoint.json"), json).await
+    }
+
+    async fn save_page(&self, page: u32, openids: &[String]) -> Result<(), StateError> {
+        let json = serde_json::to_vec(openids).map_err(|e| state_error("encode page", e))?;
+        self.put(&self.path(&Self::page_path(page)), json).await
+    }
+
+    async fn load_page(&self, page: u32) -> Result<Vec<String>, StateError> {
+        let path = self.path(&Self::page_path(page));
+        let bytes = self
+            .get(&path)
+            .await?
+            .ok_or_else(|| state_error(format!("read {path}"), "missing"))?;
+        serde_json::from_slice(&bytes).map_err(|e| state_error(format!("decode {path}"), e))
+    }
+
+    async fn save_segment(&self, segment: u32, mut rows: DataFrame) -> Result<(), StateError> {
+        let path = self.segment_path(segment);
+        let bytes =
+            parquet::encode(&mut rows).map_err(|e| state_error(format!("encode {path}"), e))?;
+        self.put(&path, bytes).await
+    }
+}
