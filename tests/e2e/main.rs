@@ -5,4 +5,5 @@ mod common;
 mod job_errors;
 mod official_account;
 mod s3;
+mod scale;
 mod secrets;
