@@ -6,7 +6,7 @@ PYTHON ?= python3
 # Python tools the tests use: DuckDB (reads our Parquet back) and moto's S3 server.
 PY_DEPS := duckdb "moto[server]"
 
-.PHONY: run test lint fmt build py-deps clean
+.PHONY: run test lint fmt build py-deps clean bench
 
 ## run: the demo job against the built-in simulator → ./warehouse, then the report
 run:
@@ -34,3 +34,8 @@ fmt:
 
 clean:
 	rm -rf warehouse
+
+## bench: the scale benchmark (release build; ~10 minutes): prints a table
+bench: py-deps
+	$(CARGO) build --release
+	$(PYTHON) bench/bench.py

@@ -302,22 +302,20 @@ async fn snapshot_official_account(
         )),
         None => None,
     };
-    plan_quota(
-        client,
-        previous,
-        &account.id,
-        known.as_ref().map_or(0, |k| k.len()),
-    )
-    .await;
-
-    let crawl = official_account::crawl(
-        client,
-        job.api.concurrency,
-        &state,
-        checkpoint,
-        known.as_mut(),
-    )
-    .await?;
+    // The quota is read beside the crawl, not before it: the plan only
+    // warns, and two calls of latency should not delay the critical path.
+    let known_len = known.as_ref().map_or(0, |k| k.len());
+    let (_, crawl) = tokio::join!(
+        plan_quota(client, previous, &account.id, known_len),
+        official_account::crawl(
+            client,
+            job.api.concurrency,
+            &state,
+            checkpoint,
+            known.as_mut()
+        ),
+    );
+    let crawl = crawl?;
     let carry = match (&cache_path, &known) {
         (Some(path), Some(known)) => Some(CarryOver {
             path: path.clone(),

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""`make bench`: unionsnap against its simulator at scale. Prints a table.
+
+a. 10M followers over 5 accounts, first snapshot, zero latency: wall time,
+   peak RSS, API calls by endpoint against the minimum ceil(N/10000) + ceil(N/100).
+b. The next day, 1% churn, refresh = "new": calls against the minimum
+   ceil(N/10000) + ceil(new/100), wall time.
+c. Simulated latency 30 ms (1M followers): wall time against the critical
+   path, user/get paging: ceil(N/10000) x 30 ms.
+d. The dedupe + audience + overlap step alone over the identities of (a),
+   polars (benches/derive.rs) against DuckDB running sql/ over the same file.
+
+The simulator runs as its own process, so the RSS measured is unionsnap's.
+Environment: BENCH_PEOPLE (default 5,000,000: 10M followers), BENCH_LATENCY_PEOPLE
+(default 500,000: 1M followers), BENCH_DIR (default: a temp dir).
+"""
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "release", "unionsnap")
+ACCOUNTS = "a_oa:0.8,b_oa:0.6,c_oa:0.3,d_oa:0.2,e_oa:0.1"
+DAY0, DAY1 = "2026-11-21", "2026-11-22"
+API = """concurrency = {concurrency}
+requests_per_second = 100000
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def get_json(url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=600) as resp:
+        return json.loads(resp.read())
+
+
+class Simulator:
+    def __init__(self, workdir, people, latency="0ms"):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.dir = workdir
+        os.makedirs(workdir, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [BIN, "simulate", "--addr", f"127.0.0.1:{self.port}", "--people", str(people),
+             "--accounts", ACCOUNTS, "--leave-during-crawl", "0", "--daily-churn", "0.01",
+             "--latency", latency, "--write-job", workdir],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(6000):
+            try:
+                self.stats()
+                break
+            except OSError:
+                time.sleep(0.1)
+        self.env = dict(os.environ)
+        with open(os.path.join(workdir, "secrets.env")) as f:
+            for line in f:
+                line = line.strip()
+                if line.startswith("export "):
+                    key, value = line[len("export "):].split("=", 1)
+                    self.env[key] = value.strip("'\"")
+        self.env["RUST_LOG"] = "warn"
+
+    def stats(self):
+        return get_json(self.url + "/_sim/stats")
+
+    def set_day(self, day):
+        get_json(self.url + "/_sim/day", {"day": day})
+
+    def job(self, concurrency):
+        path = os.path.join(self.dir, "job.toml")
+        text = open(path).read()
+        text = text.replace("[api]\n", "[api]\n" + API.format(concurrency=concurrency), 1)
+        bench_path = os.path.join(self.dir, "bench-job.toml")
+        with open(bench_path, "w") as f:
+            f.write(text)
+        return bench_path
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=30)
+
+
+def run(sim, job, date):
+    """Runs `unionsnap run`; returns (seconds, peak RSS MiB, calls by endpoint)."""
+    before = sim.stats()["ok_calls"]
+    start = time.monotonic()
+    proc = subprocess.Popen([BIN, "run", job, "--date", date, "--log-format", "text"],
+                            env=sim.env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - start
+    err = proc.stderr.read().decode(errors="replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit(f"unionsnap run failed:\n{err[-4000:]}")
+    after = sim.stats()["ok_calls"]
+    calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return seconds, usage.ru_maxrss / 1024, calls
+
+
+def members(out, date):
+    import duckdb
+    rows = duckdb.sql(f"""
+        SELECT account_id, count(*) FROM read_parquet('{out}/followers/snapshot_date={date}/*/*.parquet',
+        hive_partitioning = true) GROUP BY account_id ORDER BY account_id""").fetchall()
+    return dict(rows)
+
+
+def new_followers(out):
+    import duckdb
+    rows = duckdb.sql(f"""
+        WITH d0 AS (SELECT account_id, openid FROM read_parquet('{out}/followers/snapshot_date={DAY0}/*/*.parquet', hive_partitioning = true)),
+             d1 AS (SELECT account_id, openid FROM read_parquet('{out}/followers/snapshot_date={DAY1}/*/*.parquet', hive_partitioning = true))
+        SELECT account_id, count(*) FROM d1 ANTI JOIN d0 USING (account_id, openid) GROUP BY account_id""").fetchall()
+    return dict(rows)
+
+
+def pages(n):
+    # Full pages plus the short last one (or the empty call after an exact multiple).
+    return n // 10000 + 1
+
+
+def duckdb_derive(identities):
+    import duckdb
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    start = time.monotonic()
+    con.execute(f"CREATE VIEW identities AS SELECT '{DAY0}'::DATE AS snapshot_date, * FROM read_parquet('{identities}')")
+    con.execute("""CREATE TABLE people AS
+        SELECT coalesce(unionid, concat(account_id, '/', member_id)) AS person_id, max(unionid) AS unionid,
+               list(DISTINCT account_id ORDER BY account_id) AS accounts, count(DISTINCT account_id) AS n_accounts,
+               min(joined_at) AS first_joined_at
+        FROM identities GROUP BY 1""")
+    for name in ("audience", "overlap"):
+        sql = open(os.path.join(ROOT, "sql", f"{name}.sql")).read().rstrip().rstrip(";")
+        con.execute(f"CREATE TABLE {name} AS {sql}")
+    seconds = time.monotonic() - start
+    unique = con.execute("SELECT unique_people FROM audience WHERE account_id = '*'").fetchone()[0]
+    return seconds, unique
+
+
+def polars_derive(identities):
+    out = subprocess.run(["cargo", "bench", "--quiet", "--bench", "derive", "--", identities],
+                         cwd=ROOT, check=True, capture_output=True, text=True)
+    line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
+    return json.loads(line)
+
+
+def main():
+    people = int(os.environ.get("BENCH_PEOPLE", "5000000"))
+    latency_people = int(os.environ.get("BENCH_LATENCY_PEOPLE", "500000"))
+    base = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="unionsnap-bench-")
+    shutil.rmtree(os.path.join(base, "a"), ignore_errors=True)
+    shutil.rmtree(os.path.join(base, "c"), ignore_errors=True)
+    rows = []
+
+    sim = Simulator(os.path.join(base, "a"), people)
+    job = sim.job(concurrency=16)
+    out = os.path.join(base, "a", "warehouse")
+    try:
+        secs, rss, calls = run(sim, job, DAY0)
+        m = members(out, DAY0)
+        n = sum(m.values())
+        minimum = sum(pages(v) for v in m.values()) + sum(math.ceil(v / 100) for v in m.values())
+        made = calls.get("/cgi-bin/user/get", 0) + calls.get("/cgi-bin/user/info/batchget", 0)
+        rows.append(("a. first snapshot", f"{n:,} followers, 5 accounts", f"{secs:.1f} s",
+                     f"{rss:,.0f} MiB", f"{made:,} calls (minimum {minimum:,}); {json.dumps(calls)}"))
+
+        sim.set_day(1)
+        secs, rss, calls = run(sim, job, DAY1)
+        m1, new = members(out, DAY1), new_followers(out)
+        minimum = sum(pages(v) for v in m1.values()) + sum(math.ceil(new.get(k, 0) / 100) for k in m1)
+        made = calls.get("/cgi-bin/user/get", 0) + calls.get("/cgi-bin/user/info/batchget", 0)
+        rows.append(("b. next day, 1% churn", f"{sum(m1.values()):,} followers, {sum(new.values()):,} new",
+                     f"{secs:.1f} s", f"{rss:,.0f} MiB", f"{made:,} calls (minimum {minimum:,}); {json.dumps(calls)}"))
+    finally:
+        sim.stop()
+
+    identities = os.path.join(out, "identities", f"snapshot_date={DAY0}", "part-0.parquet")
+    p = polars_derive(identities)
+    d_secs, d_unique = duckdb_derive(identities)
+    assert d_unique == p["unique_people"], (d_unique, p)
+    rows.append(("d. dedupe+audience+overlap", f"{p['rows']:,} identity rows", f"polars {p['seconds']:.2f} s",
+                 f"DuckDB {d_secs:.2f} s", f"ratio polars/DuckDB {p['seconds'] / d_secs:.2f}"))
+
+    sim = Simulator(os.path.join(base, "c"), latency_people, latency="30ms")
+    try:
+        job = sim.job(concurrency=128)
+        secs, rss, calls = run(sim, job, DAY0)
+        m = members(os.path.join(base, "c", "warehouse"), DAY0)
+        n = sum(m.values())
+        per_account = max(pages(v) for v in m.values()) * 0.030
+        total = math.ceil(n / 10000) * 0.030
+        rows.append(("c. latency 30 ms", f"{n:,} followers, 5 accounts", f"{secs:.1f} s", f"{rss:,.0f} MiB",
+                     f"critical path: ceil(N/10000)x30ms = {total:.1f} s (ratio {secs / total:.2f}); "
+                     f"longest account's paging {per_account:.1f} s (ratio {secs / per_account:.2f})"))
+    finally:
+        sim.stop()
+
+    print(f"\nunionsnap benchmark ({os.cpu_count()} cores), output under {base}\n")
+    for row in rows:
+        print(" | ".join(row))
+
+
+if __name__ == "__main__":
+    main()
