@@ -79,7 +79,7 @@ pub enum RunError {
 /// Runs `job` for `opts.date`.
 pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let store = load::open(&job.output)?;
-    let mut writer = SnapshotWriter::begin(store, opts.date).await?;
+    let mut writer = SnapshotWriter::begin(store.clone(), opts.date).await?;
     let http = WeChatHttp::new(&job.api)?;
 
     let extracted = futures::future::join_all(
@@ -146,7 +146,11 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
         })
         .collect();
     let identities = transform::identities(identities)?.collect()?;
-    let mut derived = transform::derive(&accounts, identities)?;
+    let previous = load::previous_identities(&store, opts.date).await?;
+    if let Some((previous_date, _)) = &previous {
+        tracing::info!(%previous_date, "changes since the previous complete snapshot");
+    }
+    let mut derived = transform::derive_since(&accounts, identities, previous.map(|(_, ids)| ids))?;
     writer
         .write_date_table(layout::IDENTITIES, &mut derived.identities)
         .await?;
@@ -158,6 +162,9 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
         .await?;
     writer
         .write_date_table(layout::OVERLAP, &mut derived.overlap)
+        .await?;
+    writer
+        .write_date_table(layout::CHANGES, &mut derived.changes)
         .await?;
 
     let manifest_accounts = accounts
