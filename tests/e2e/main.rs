@@ -7,3 +7,4 @@ mod job_errors;
 mod official_account;
 mod s3;
 mod secrets;
+mod sql_parity;
