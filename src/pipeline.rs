@@ -106,7 +106,9 @@ struct AccountSnapshot {
 /// Runs `job` for `opts.date`.
 pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let store = load::open(&job.output)?;
-    let previous = previous_snapshot(&store, opts.date).await?;
+    // The previous complete snapshot: the identity cache of `refresh = "new"`
+    // and what `changes` compares against.
+    let previous = load::history::previous_manifest(&store, opts.date).await?;
     let mut writer = SnapshotWriter::begin(store.clone(), opts.date).await?;
     let http = WeChatHttp::new(&job.api)?;
 
@@ -162,7 +164,14 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
         })
         .collect();
     let identities = transform::identities(identities)?.collect()?;
-    let mut derived = transform::derive(&accounts, identities)?;
+    let previous_identities = match &previous {
+        Some(manifest) => {
+            tracing::info!(previous_date = %manifest.snapshot_date, "changes since the previous complete snapshot");
+            Some(load::history::identities_of(&store, manifest).await?)
+        }
+        None => None,
+    };
+    let mut derived = transform::derive_since(&accounts, identities, previous_identities)?;
     writer
         .write_date_table(layout::IDENTITIES, &mut derived.identities)
         .await?;
@@ -174,6 +183,9 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
         .await?;
     writer
         .write_date_table(layout::OVERLAP, &mut derived.overlap)
+        .await?;
+    writer
+        .write_date_table(layout::CHANGES, &mut derived.changes)
         .await?;
 
     let manifest_accounts = accounts
@@ -205,16 +217,6 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
         manifest: Some(manifest),
         audience: Some(derived.audience),
     })
-}
-
-/// The latest complete snapshot before `date`: the identity cache of
-/// `refresh = "new"`.
-async fn previous_snapshot(store: &Store, date: NaiveDate) -> Result<Option<Manifest>, LoadError> {
-    let dates = load::complete_dates(store).await?;
-    match dates.into_iter().rfind(|d| *d < date) {
-        Some(previous) => load::read_manifest(store, previous).await,
-        None => Ok(None),
-    }
 }
 
 async fn snapshot_account(

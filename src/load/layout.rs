@@ -13,13 +13,15 @@ pub const PEOPLE: &str = "people";
 pub const AUDIENCE: &str = "audience";
 /// People shared by each pair of accounts.
 pub const OVERLAP: &str = "overlap";
+/// Members who joined or left each account since the previous complete snapshot.
+pub const CHANGES: &str = "changes";
 /// The folder of the manifests; a manifest marks a snapshot complete.
 pub const MANIFESTS: &str = "_manifests";
 /// The file name inside every partition: one file per partition.
 pub const PART_FILE: &str = "part-0.parquet";
 /// Every table of the warehouse: a commit removes the date's files in these
 /// that the new snapshot did not write.
-pub const ALL_TABLES: [&str; 5] = [FOLLOWERS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP];
+pub const ALL_TABLES: [&str; 6] = [FOLLOWERS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES];
 
 /// `table/snapshot_date=D/`
 pub fn date_prefix(table: &str, date: NaiveDate) -> Path {

@@ -4,10 +4,12 @@
 //! - [`store`]: the output location as an object store (local, S3, GCS, Azure, memory);
 //! - [`layout`]: table names and Hive partition paths (SPEC §4);
 //! - [`parquet`]: zstd Parquet with statistics and bounded row groups;
-//! - [`commit`]: files first, stale files removed, `manifest.json` last.
+//! - [`commit`]: files first, stale files removed, `manifest.json` last;
+//! - [`history`]: the complete snapshots before a date (for `changes`).
 
 pub mod commit;
 pub mod followers;
+pub mod history;
 pub mod layout;
 pub mod parquet;
 pub mod state;
@@ -17,6 +19,7 @@ pub mod stream;
 pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter,
 };
+pub use history::{identities_of, previous_manifest, table_file};
 pub use store::{open, Store};
 
 use std::path::PathBuf;
@@ -60,6 +63,11 @@ pub enum LoadError {
     State(#[from] crate::extract::checkpoint::StateError),
     #[error("cannot serialize the manifest: {0}")]
     ManifestJson(serde_json::Error),
+    #[error("manifest of {date} lists no {table} file: it was written by another program; re-run that date")]
+    MissingTable {
+        date: chrono::NaiveDate,
+        table: String,
+    },
     #[error("manifest {path} is not valid: {source}")]
     BadManifest {
         path: String,

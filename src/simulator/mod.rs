@@ -11,11 +11,13 @@
 //! - [`scenario`](Scenario): the population, accounts, faults and limits (plain data);
 //! - `population`, `ids`, `profile`: membership per day, OpenIDs/UnionIDs and
 //!   profiles derived from small integers (10M people fit in memory);
-//! - `truth`: the ground truth, computed independently of the pipeline;
+//! - `truth`, `changes_truth`: the ground truth (also of `changes` between two
+//!   days), computed independently of the pipeline;
 //! - `server`, `handlers`, `tokens`, `state`: the axum server and endpoints;
 //! - `faults`: what goes wrong and how often;
 //! - [`cli`]: `unionsnap simulate`.
 
+mod changes_truth;
 pub mod cli;
 mod compare;
 mod faults;
@@ -36,6 +38,7 @@ mod tests_faults;
 #[cfg(test)]
 mod tests_http;
 
+pub use changes_truth::{change_counts, change_rows, ChangeCounts, ChangeRow, ChangesTruth};
 pub use cli::{run, SimulateArgs};
 pub use compare::{audience_rows, overlap_rows, truth_matches};
 pub use faults::{parse_fault_kinds, FaultKind, Faults, UnknownFaultKind};

@@ -9,15 +9,23 @@
 //!   a person of their own — counted, never dropped);
 //! - [`audience`]: members, resolved, exclusive people per account, plus the `*`
 //!   row with the deduplicated totals;
-//! - [`overlap`]: people shared by every pair of accounts.
+//! - [`overlap`]: people shared by every pair of accounts;
+//! - [`changes`]: members who joined or left each account since the previous
+//!   complete snapshot, and the `joined`/`left` counts of `audience`;
+//! - [`upset`]: the size of every exclusive intersection of accounts (the
+//!   report's UpSet plot; not a stored table).
 //!
 //! Everything is expressed as lazy queries; `sql/` states the same logic in SQL.
 
 mod audience;
+mod changes;
 mod identities;
+mod upset;
 
 pub use audience::{audience, overlap, ALL_ACCOUNTS};
+pub use changes::{changes, count_changes, no_changes, JOINED, LEFT};
 pub use identities::{identities, member_identities, people, person_id};
+pub use upset::{upset, ACCOUNT_SEPARATOR};
 
 use polars::prelude::*;
 
@@ -36,18 +44,45 @@ pub struct Derived {
     pub people: DataFrame,
     pub audience: DataFrame,
     pub overlap: DataFrame,
+    /// Empty on a first snapshot.
+    pub changes: DataFrame,
 }
 
-/// Derives `people`, `audience` and `overlap` from `identities`.
+/// Derives the tables of a first snapshot (no earlier complete snapshot:
+/// `joined`/`left` are null, `changes` is empty).
 pub fn derive(accounts: &[AccountRef], identities: DataFrame) -> PolarsResult<Derived> {
+    derive_since(accounts, identities, None)
+}
+
+/// Derives `people`, `audience`, `overlap` and `changes` from `identities`
+/// and the `identities` of the previous complete snapshot, if there is one.
+pub fn derive_since(
+    accounts: &[AccountRef],
+    identities: DataFrame,
+    previous: Option<DataFrame>,
+) -> PolarsResult<Derived> {
     let people = people(identities.clone().lazy()).collect()?;
-    let audience = audience(accounts, identities.clone().lazy(), people.clone().lazy())?;
+    let mut audience = audience(accounts, identities.clone().lazy(), people.clone().lazy())?;
     let overlap = overlap(accounts, identities.clone().lazy())?;
+    let changes = match previous {
+        None => no_changes(),
+        Some(previous) => {
+            let changes = changes(previous.clone().lazy(), identities.clone().lazy())?.collect()?;
+            audience = count_changes(
+                audience,
+                previous.lazy(),
+                identities.clone().lazy(),
+                changes.clone().lazy(),
+            )?;
+            changes
+        }
+    };
     Ok(Derived {
         identities,
         people,
         audience,
         overlap,
+        changes,
     })
 }
 
@@ -58,3 +93,5 @@ pub fn timestamp_type() -> DataType {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_changes;

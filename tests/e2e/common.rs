@@ -8,6 +8,8 @@ use unionsnap::simulator::{self, Scenario, SimServer};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_unionsnap");
 pub const DATE: &str = "2026-11-21";
+/// The day after [`DATE`]: the snapshot of simulated day 1 in two-day tests.
+pub const NEXT_DATE: &str = "2026-11-22";
 
 /// A simulator serving `scenario`, and a temp dir holding the job file.
 pub struct Fixture {
@@ -60,7 +62,12 @@ impl Fixture {
     }
 
     pub async fn run_job(&self, job: &Path, extra_env: &[(&str, &str)]) -> Output {
-        self.unionsnap(&["run", job.to_str().unwrap(), "--date", DATE], extra_env)
+        self.run_job_on(job, DATE, extra_env).await
+    }
+
+    /// Runs the job for snapshot date `date`.
+    pub async fn run_job_on(&self, job: &Path, date: &str, extra_env: &[(&str, &str)]) -> Output {
+        self.unionsnap(&["run", job.to_str().unwrap(), "--date", date], extra_env)
             .await
     }
 }
@@ -167,6 +174,18 @@ pub async fn read_snapshot(output: &Path) -> unionsnap::report::Snapshot {
         .unwrap()
 }
 
+/// A table of the committed snapshot of `date` in a local output folder.
+pub async fn read_table(output: &Path, date: &str, table: &str) -> polars::prelude::DataFrame {
+    let location = unionsnap::job::OutputLocation::Local(output.to_path_buf());
+    let store = unionsnap::load::open(&location).unwrap();
+    let manifest = unionsnap::load::read_manifest(&store, date.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{date} is not complete"));
+    let path = unionsnap::load::table_file(&manifest, table).unwrap();
+    unionsnap::load::read_file(&store, path).await.unwrap()
+}
+
 /// Asserts that the committed snapshot equals the simulator's ground truth.
 pub async fn assert_matches_truth(fixture: &Fixture) {
     let snapshot = read_snapshot(&fixture.output_dir()).await;
@@ -179,6 +198,16 @@ pub async fn assert_matches_truth(fixture: &Fixture) {
         simulator::overlap_rows(&snapshot.overlap).unwrap(),
         truth.overlap
     );
+}
+
+/// Asserts that the committed snapshot of `date` equals the ground truth of
+/// the day the simulator serves now.
+pub async fn assert_matches_truth_on(fixture: &Fixture, date: &str) {
+    let truth = fixture.server.truth();
+    let audience = read_table(&fixture.output_dir(), date, "audience").await;
+    let overlap = read_table(&fixture.output_dir(), date, "overlap").await;
+    assert_eq!(simulator::audience_rows(&audience).unwrap(), truth.audience);
+    assert_eq!(simulator::overlap_rows(&overlap).unwrap(), truth.overlap);
 }
 
 /// Every object of a warehouse: (path, Parquet decoded without

@@ -1,0 +1,132 @@
+//! `changes` and the `joined`/`left` columns of `audience`: who joined or left
+//! each account since the previous complete snapshot (SPEC §4, §5).
+//!
+//! Both are diffs of two `identities` tables — today's and the one of the
+//! latest earlier date that has a manifest. The caller (the pipeline) finds
+//! and reads that table; here it is just a second `LazyFrame`, or `None` on
+//! the first snapshot, when every `joined`/`left` is null and `changes` is
+//! empty. Members are compared by `(account_id, member_id)`; the `*` row of
+//! `audience` compares people by `person_id`, so a person who moves from one
+//! account to another has joined and left those accounts but is neither a
+//! joiner nor a leaver of the audience as a whole.
+
+use polars::prelude::*;
+
+use super::{identities::person_id, ALL_ACCOUNTS};
+
+/// `changes.change` of a member present now and absent before.
+pub const JOINED: &str = "joined";
+/// `changes.change` of a member present before and absent now.
+pub const LEFT: &str = "left";
+
+fn members(identities: LazyFrame) -> LazyFrame {
+    identities.select([col("account_id"), col("member_id"), col("unionid")])
+}
+
+/// Rows of `from` whose `(account_id, member_id)` is not in `absent_from`.
+fn missing_from(from: LazyFrame, absent_from: LazyFrame, change: &str) -> LazyFrame {
+    let key = [col("account_id"), col("member_id")];
+    members(from)
+        .join(
+            members(absent_from),
+            key.clone(),
+            key,
+            JoinArgs::new(JoinType::Anti),
+        )
+        .with_column(lit(change).alias("change"))
+}
+
+/// `changes`: one row per member who joined an account (present in
+/// `current`, absent from `previous`) or left it (the reverse), sorted by
+/// account, member and change. A leaver's `unionid` is the one of `previous`.
+pub fn changes(previous: LazyFrame, current: LazyFrame) -> PolarsResult<LazyFrame> {
+    let joined = missing_from(current.clone(), previous.clone(), JOINED);
+    let left = missing_from(previous, current, LEFT);
+    Ok(concat([joined, left], UnionArgs::default())?
+        .select([
+            col("account_id").cast(DataType::String),
+            col("member_id").cast(DataType::String),
+            col("unionid").cast(DataType::String),
+            col("change").cast(DataType::String),
+        ])
+        .sort(
+            ["account_id", "member_id", "change"],
+            SortMultipleOptions::default(),
+        ))
+}
+
+/// The `changes` table of a first snapshot: no rows, the table's schema.
+pub fn no_changes() -> DataFrame {
+    DataFrame::new(
+        0,
+        ["account_id", "member_id", "unionid", "change"]
+            .into_iter()
+            .map(|name| Column::new_empty(name.into(), &DataType::String))
+            .collect(),
+    )
+    .expect("static schema")
+}
+
+/// People (distinct `person_id`s) of `from` not in `absent_from`.
+fn people_missing_from(from: LazyFrame, absent_from: LazyFrame) -> PolarsResult<i64> {
+    let persons = |lf: LazyFrame| {
+        lf.select([person_id()])
+            .unique(None, UniqueKeepStrategy::Any)
+    };
+    let missing = persons(from)
+        .join(
+            persons(absent_from),
+            [col("person_id")],
+            [col("person_id")],
+            JoinArgs::new(JoinType::Anti),
+        )
+        .select([len().cast(DataType::Int64).alias("people")])
+        .collect()?;
+    Ok(missing.column("people")?.i64()?.get(0).unwrap_or(0))
+}
+
+/// Fills `joined`/`left` of `audience`: per account, the `changes` rows of
+/// that account (0 when none); on the `*` row, people who are in `current`
+/// and not in `previous`, and the reverse.
+pub fn count_changes(
+    audience: DataFrame,
+    previous: LazyFrame,
+    current: LazyFrame,
+    changes: LazyFrame,
+) -> PolarsResult<DataFrame> {
+    let counted = |change: &str| {
+        col("change")
+            .eq(lit(change))
+            .sum()
+            .cast(DataType::Int64)
+            .alias(change)
+    };
+    let per_account = changes
+        .group_by([col("account_id")])
+        .agg([counted(JOINED), counted(LEFT)]);
+    let people_joined = people_missing_from(current.clone(), previous.clone())?;
+    let people_left = people_missing_from(previous, current)?;
+    let is_star = col("account_id").eq(lit(ALL_ACCOUNTS));
+    let order: Vec<Expr> = audience
+        .get_column_names()
+        .into_iter()
+        .map(|name| col(name.clone()))
+        .collect();
+    audience
+        .lazy()
+        .drop(cols([JOINED, LEFT]))
+        .left_join(per_account, col("account_id"), col("account_id"))
+        .with_columns([
+            when(is_star.clone())
+                .then(lit(people_joined))
+                .otherwise(col(JOINED).fill_null(lit(0i64)))
+                .alias(JOINED),
+            when(is_star)
+                .then(lit(people_left))
+                .otherwise(col(LEFT).fill_null(lit(0i64)))
+                .alias(LEFT),
+        ])
+        .select(order)
+        .sort(["account_id"], SortMultipleOptions::default())
+        .collect()
+}

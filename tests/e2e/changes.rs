@@ -1,0 +1,84 @@
+//! `changes` and `joined`/`left` across simulated days: equal to the
+//! simulator's truth, null on a first snapshot, and measured against the
+//! previous *complete* snapshot.
+
+use crate::common::*;
+use unionsnap::load::layout;
+use unionsnap::simulator::{change_counts, change_rows};
+
+fn two_account_scenario(seed: u64) -> unionsnap::simulator::Scenario {
+    scenario(
+        seed,
+        4_000,
+        &[
+            ("brand_oa", 0.5, true),
+            ("news_oa", 0.3, true),
+            ("legacy_oa", 0.2, false),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_snapshot_has_null_joined_left_and_no_changes() {
+    let fixture = Fixture::start(two_account_scenario(31)).await;
+    assert_exit(&fixture.run_job(&fixture.write_job(), &[]).await, 0);
+    let audience = read_table(&fixture.output_dir(), DATE, layout::AUDIENCE).await;
+    assert_eq!(
+        audience.column("joined").unwrap().null_count(),
+        audience.height()
+    );
+    assert_eq!(
+        audience.column("left").unwrap().null_count(),
+        audience.height()
+    );
+    let changes = read_table(&fixture.output_dir(), DATE, layout::CHANGES).await;
+    assert_eq!(changes.height(), 0);
+    assert_eq!(
+        changes
+            .get_column_names()
+            .iter()
+            .map(|n| n.as_str())
+            .collect::<Vec<_>>(),
+        ["account_id", "member_id", "unionid", "change"]
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_of_the_next_day_equal_the_truth() {
+    let fixture = Fixture::start(two_account_scenario(32)).await;
+    let job = fixture.write_job();
+    assert_exit(&fixture.run_job_on(&job, DATE, &[]).await, 0);
+    fixture.server.set_day(1);
+    assert_exit(&fixture.run_job_on(&job, NEXT_DATE, &[]).await, 0);
+    assert_matches_truth_on(&fixture, NEXT_DATE).await;
+
+    let truth = fixture.server.scenario().changes_since(0);
+    assert!(
+        truth.rows.len() > 50,
+        "the day moved people: {}",
+        truth.rows.len()
+    );
+    let changes = read_table(&fixture.output_dir(), NEXT_DATE, layout::CHANGES).await;
+    assert_eq!(change_rows(&changes).unwrap(), truth.rows);
+    let audience = read_table(&fixture.output_dir(), NEXT_DATE, layout::AUDIENCE).await;
+    assert_eq!(change_counts(&audience).unwrap(), truth.counts);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partial_snapshot_is_not_the_previous_one() {
+    let fixture = Fixture::start(two_account_scenario(33)).await;
+    let job = fixture.write_job();
+    assert_exit(&fixture.run_job_on(&job, "2026-11-21", &[]).await, 0);
+    fixture.server.set_day(1);
+    let wrong = [("UNIONSNAP_SIM_SECRET_NEWS_OA", "wrong-secret-0000")];
+    assert_exit(&fixture.run_job_on(&job, "2026-11-22", &wrong).await, 3);
+    fixture.server.set_day(2);
+    assert_exit(&fixture.run_job_on(&job, "2026-11-23", &[]).await, 0);
+
+    // The 22nd has no manifest, so the 23rd is compared with the 21st.
+    let truth = fixture.server.scenario().changes_since(0);
+    let audience = read_table(&fixture.output_dir(), "2026-11-23", layout::AUDIENCE).await;
+    assert_eq!(change_counts(&audience).unwrap(), truth.counts);
+    let changes = read_table(&fixture.output_dir(), "2026-11-23", layout::CHANGES).await;
+    assert_eq!(change_rows(&changes).unwrap(), truth.rows);
+}
