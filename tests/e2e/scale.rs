@@ -264,3 +264,52 @@ async fn token_invalidation_under_concurrency_costs_one_refresh_each() {
         "{stats:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_full_catches_known_followers_who_leave_during_the_crawl() {
+    // 2% of listed followers unfollow before batchget sees them, every day.
+    let mut scenario = scenario(
+        85,
+        6_000,
+        &[("brand_oa", 0.5, true), ("news_oa", 0.4, true)],
+    );
+    for account in &mut scenario.accounts {
+        account.leave_during_crawl = 0.02;
+    }
+    let fixture = Fixture::start(scenario).await;
+    let text = fixture
+        .scenario
+        .job_toml(
+            &fixture.server.base_url(),
+            &fixture.output_dir().display().to_string(),
+        )
+        .replace(
+            "kind = \"official_account\"",
+            "kind = \"official_account\"\nrefresh = \"full\"",
+        );
+    let job = fixture.write_job_text(&text);
+    assert_exit(&fixture.run_job(&job, &[]).await, 0);
+    fixture.server.set_day(1);
+    let before = ok_calls(&fixture, BATCHGET);
+    let next_day = "2026-11-22";
+    let out = fixture
+        .unionsnap(&["run", job.to_str().unwrap(), "--date", next_day], &[])
+        .await;
+    assert_exit(&out, 0);
+    let location = unionsnap::job::OutputLocation::Local(fixture.output_dir());
+    let store = unionsnap::load::open(&location).unwrap();
+    let snapshot = unionsnap::report::read_snapshot(&store, Some(next_day.parse().unwrap()))
+        .await
+        .unwrap();
+    let truth = fixture.server.truth();
+    assert_eq!(
+        unionsnap::simulator::audience_rows(&snapshot.audience).unwrap(),
+        truth.audience
+    );
+    // Every listed follower's profile was fetched again.
+    let listed: u64 = ["brand_oa", "news_oa"]
+        .iter()
+        .map(|a| openids(&fixture.output_dir(), next_day, a).len() as u64)
+        .sum();
+    assert!(ok_calls(&fixture, BATCHGET) - before >= listed.div_ceil(100));
+}
