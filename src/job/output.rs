@@ -44,7 +44,7 @@ pub(super) fn parse(written: &str, job_dir: &Path) -> Result<OutputLocation, Pro
         ));
     }
     if !written.contains("://") {
-        return Ok(OutputLocation::Local(job_dir.join(written)));
+        return Ok(OutputLocation::Local(normalize(&job_dir.join(written))));
     }
     let url = Url::parse(written).map_err(|err| {
         Problem::new(
@@ -119,4 +119,26 @@ impl OutputLocation {
             help: problem.help,
         })
     }
+}
+
+/// `jobs/../warehouse` → `warehouse`: the path as a user reads it in logs.
+/// Lexical only (no symlinks resolved), which is what joining did.
+fn normalize(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::CurDir => {}
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
 }
