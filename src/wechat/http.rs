@@ -411,7 +411,7 @@ struct Envelope {
     errmsg: Option<Value>,
 }
 
-fn check_envelope(body: &[u8], sensitive: &[&str]) -> Result<(), Failure> {
+pub(crate) fn check_envelope(body: &[u8], sensitive: &[&str]) -> Result<(), Failure> {
     let envelope: Envelope = serde_json::from_slice(body)
         .map_err(|err| Failure::Decode(describe_non_json(&err, body)))?;
     let errcode = match &envelope.errcode {
@@ -455,7 +455,7 @@ fn describe_non_json(err: &serde_json::Error, body: &[u8]) -> String {
 
 /// Where a JSON body missed the documented shape. serde's message may quote
 /// values (OpenIDs, tokens), so only the missing-field form is kept.
-fn shape_error(err: &serde_json::Error) -> String {
+pub(crate) fn shape_error(err: &serde_json::Error) -> String {
     let message = err.to_string();
     let location = format!("line {} column {}", err.line(), err.column());
     if message.starts_with("missing field") {

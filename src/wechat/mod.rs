@@ -14,6 +14,7 @@
 //! neither can reach an error or a log: errors carry the endpoint path only.
 
 pub mod config;
+pub mod decode;
 pub mod errcode;
 pub mod error;
 mod http;

@@ -102,7 +102,7 @@ pub struct Quota {
 }
 
 #[derive(Deserialize)]
-struct UserGetResponse {
+pub(crate) struct UserGetResponse {
     #[serde(default, deserialize_with = "lenient_u64")]
     total: u64,
     // Quirk (§1.3): the end-of-list page and a zero-follower account carry
@@ -113,6 +113,19 @@ struct UserGetResponse {
     next_openid: Option<String>,
 }
 
+impl UserGetResponse {
+    /// The page, with the end-of-list rule applied (see `user_get_page`).
+    pub(crate) fn into_page(self) -> FollowerPage {
+        let openids = self.data.map(|data| data.openid).unwrap_or_default();
+        let full = openids.len() >= USER_GET_PAGE_MAX;
+        FollowerPage {
+            total: self.total,
+            next_openid: self.next_openid.filter(|_| full),
+            openids,
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct OpenidList {
     #[serde(default, deserialize_with = "string_list")]
@@ -120,13 +133,13 @@ struct OpenidList {
 }
 
 #[derive(Deserialize)]
-struct BatchgetResponse {
-    user_info_list: Vec<UserInfo>,
+pub(crate) struct BatchgetResponse {
+    pub(crate) user_info_list: Vec<UserInfo>,
 }
 
 #[derive(Deserialize)]
-struct QuotaResponse {
-    quota: Quota,
+pub(crate) struct QuotaResponse {
+    pub(crate) quota: Quota,
 }
 
 impl OfficialAccountClient {
@@ -196,13 +209,7 @@ impl OfficialAccountClient {
             request.query.push(("next_openid", cursor.to_string()));
         }
         let response: UserGetResponse = self.call(&request).await?;
-        let openids = response.data.map(|data| data.openid).unwrap_or_default();
-        let full = openids.len() >= USER_GET_PAGE_MAX;
-        Ok(FollowerPage {
-            total: response.total,
-            next_openid: response.next_openid.filter(|_| full),
-            openids,
-        })
+        Ok(response.into_page())
     }
 
     /// Pages through the follower list one `user/get` call at a time, for

@@ -65,10 +65,10 @@ struct CachedToken {
 
 /// `{"access_token":"...","expires_in":7200}`. No Debug: it holds the token.
 #[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
+pub(crate) struct TokenResponse {
+    pub(crate) access_token: String,
     #[serde(default, deserialize_with = "lenient_u64")]
-    expires_in: u64,
+    pub(crate) expires_in: u64,
 }
 
 impl TokenCache {
