@@ -3,7 +3,9 @@
 
 mod changes;
 mod common;
+mod crash;
 mod job_errors;
+mod moto;
 mod official_account;
 mod s3;
 mod scale;
