@@ -20,7 +20,8 @@ Exit codes:
   2  bad job file or arguments; nothing was written
   3  partial: some accounts failed or ran out of quota; the others are written,
      the snapshot is not marked complete (no manifest); re-run to finish
-  4  another run of the same job and date holds the lease; nothing was written";
+  4  another run of the same job and date holds the lease; nothing was written
+     (the lease expires after UNIONSNAP_LEASE_TTL, default 10m, if its holder died)";
 
 /// Snapshot the followers and contacts of every WeChat account bound to one
 /// Open Platform account, dedupe people on UnionID, and write Hive-partitioned
@@ -184,7 +185,14 @@ async fn run_job(job: &Job, date: Option<NaiveDate>) -> anyhow::Result<u8> {
         run_id: new_run_id(),
     };
     tracing::info!(job = %job.name, snapshot_date = %date, run_id = %opts.run_id, output = %job.output, "run starts");
-    let summary = pipeline::run(job, &opts).await?;
+    let summary = match pipeline::run(job, &opts).await {
+        Ok(summary) => summary,
+        Err(pipeline::RunError::LeaseHeld(held)) => {
+            eprintln!("error: {held}");
+            return Err(Exit(4).into());
+        }
+        Err(error) => return Err(error.into()),
+    };
     for outcome in &summary.accounts {
         if let AccountOutcome::Failed {
             account_id, error, ..

@@ -18,6 +18,7 @@ use crate::extract::known::KnownFollowers;
 use crate::extract::official_account::{self, CrawlError};
 use crate::job::{Account, AccountSpec, Job, Refresh};
 use crate::load::followers::{self as followers_load, CarryOver};
+use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
 use crate::load::state::{self, StateStore};
 use crate::load::{self, layout, LoadError, Manifest, ManifestAccount, SnapshotWriter, Store};
 use crate::transform::{self, AccountRef};
@@ -84,6 +85,8 @@ pub enum RunError {
     Api(#[from] ApiError),
     #[error(transparent)]
     State(#[from] StateError),
+    #[error(transparent)]
+    LeaseHeld(#[from] LeaseHeld),
 }
 
 impl From<CrawlError> for RunError {
@@ -103,9 +106,21 @@ struct AccountSnapshot {
     identities: DataFrame,
 }
 
-/// Runs `job` for `opts.date`.
+/// Runs `job` for `opts.date`, holding the date's lease (exit 4 when another
+/// run holds it).
 pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let store = load::open(&job.output)?;
+    let lease = match Lease::acquire(&store, opts.date, &opts.run_id, lease_ttl()).await {
+        Ok(lease) => lease,
+        Err(LeaseError::Held(held)) => return Err(RunError::LeaseHeld(held)),
+        Err(LeaseError::Load(error)) => return Err(error.into()),
+    };
+    let result = run_leased(job, opts, store).await;
+    lease.release().await;
+    result
+}
+
+async fn run_leased(job: &Job, opts: &RunOptions, store: Store) -> Result<RunSummary, RunError> {
     // The previous complete snapshot: the identity cache of `refresh = "new"`
     // and what `changes` compares against.
     let previous = load::history::previous_manifest(&store, opts.date).await?;

@@ -11,6 +11,7 @@ pub mod commit;
 pub mod followers;
 pub mod history;
 pub mod layout;
+pub mod lease;
 pub mod parquet;
 pub mod state;
 pub mod store;

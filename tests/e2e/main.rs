@@ -5,6 +5,7 @@ mod changes;
 mod common;
 mod crash;
 mod job_errors;
+mod lease;
 mod moto;
 mod official_account;
 mod s3;

@@ -1,0 +1,313 @@
+//! The lease: at most one run of a job writes a snapshot date at a time.
+//!
+//! A Kubernetes CronJob can start two pods for one schedule, and an operator
+//! can start a manual run beside the scheduled one. Interleaved writes of one
+//! date would mix files of two runs, so a run first takes a lease object,
+//! `_leases/snapshot_date=D.json`, with a conditional put
+//! (`PutMode::Create`: it fails if the object exists). The second run finds
+//! it and exits 4 without writing anything.
+//!
+//! A lease expires (`UNIONSNAP_LEASE_TTL`, default 10 minutes) so that a holder
+//! killed without releasing it does not block the date forever; the holder
+//! renews it every third of that time while it runs. A lease taken on this
+//! same machine by a process that no longer exists is over at once. An expired lease is taken
+//! over with a conditional update on its e-tag (`PutMode::Update`), so two
+//! runs cannot both take it; on stores without conditional updates (a local
+//! folder) it is deleted and created anew, and creation stays exclusive.
+
+use std::time::Duration;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use object_store::{path::Path, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinHandle;
+
+use super::{store::Store, LoadError};
+
+/// How long a lease lasts without renewal.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(600);
+
+/// The lease object's content: who holds it, until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRecord {
+    pub run_id: String,
+    pub host: String,
+    pub pid: u32,
+    pub acquired_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Another run holds the lease of the date.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("another run ({}, on {} pid {}) holds the lease of snapshot {date} until {}; nothing was written. Wait for it to finish, or, if it died, for the lease to expire", holder.run_id, holder.host, holder.pid, holder.expires_at.format("%Y-%m-%d %H:%M:%S UTC"))]
+pub struct LeaseHeld {
+    pub date: NaiveDate,
+    pub holder: LeaseRecord,
+}
+
+/// A held lease; renewed in the background until [`Lease::release`].
+pub struct Lease {
+    store: Store,
+    path: Path,
+    record: LeaseRecord,
+    renewer: JoinHandle<()>,
+}
+
+/// The lease's TTL: `UNIONSNAP_LEASE_TTL` (a duration like "10m") or the default.
+pub fn lease_ttl() -> Duration {
+    std::env::var("UNIONSNAP_LEASE_TTL")
+        .ok()
+        .and_then(|text| humantime::parse_duration(&text).ok())
+        .filter(|ttl| !ttl.is_zero())
+        .unwrap_or(DEFAULT_LEASE_TTL)
+}
+
+fn lease_path(date: NaiveDate) -> Path {
+    Path::from(format!("_leases/snapshot_date={date}.json"))
+}
+
+fn record(run_id: &str, ttl: Duration) -> LeaseRecord {
+    let now = Utc::now();
+    LeaseRecord {
+        run_id: run_id.to_string(),
+        host: hostname(),
+        pid: std::process::id(),
+        acquired_at: now,
+        expires_at: now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10)),
+    }
+}
+
+/// This machine's name (the pod name in Kubernetes).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown-host".to_string())
+}
+
+impl LeaseRecord {
+    /// Whether the holder may still be running: the lease has not expired,
+    /// and, when it was taken on this machine, its process still exists (a
+    /// run killed here need not block the re-run for the whole TTL).
+    fn is_live(&self) -> bool {
+        if self.expires_at <= Utc::now() {
+            return false;
+        }
+        if self.host == hostname() && self.pid != std::process::id() {
+            let proc_root = std::path::Path::new("/proc");
+            if proc_root.join("self").exists() && !proc_root.join(self.pid.to_string()).exists() {
+                return false;
+            }
+        }
+        true
+    }
+}
+
+fn payload(record: &LeaseRecord) -> Result<PutPayload, LoadError> {
+    serde_json::to_vec_pretty(record)
+        .map(PutPayload::from)
+        .map_err(LoadError::ManifestJson)
+}
+
+/// Why the lease could not be taken: held by another run, or a store error.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    #[error(transparent)]
+    Held(#[from] LeaseHeld),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+impl Lease {
+    /// Takes the lease of `date` for `run_id`, or says who holds it.
+    pub async fn acquire(
+        store: &Store,
+        date: NaiveDate,
+        run_id: &str,
+        ttl: Duration,
+    ) -> Result<Lease, LeaseError> {
+        let path = lease_path(date);
+        let mine = record(run_id, ttl);
+        let create = PutOptions::from(PutMode::Create);
+        match store.put_opts(&path, payload(&mine)?, create.clone()).await {
+            Ok(_) => return Ok(Lease::start(store, path, mine, ttl)),
+            Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(source) => return Err(LoadError::store(&path, source).into()),
+        }
+        // Someone holds it, or held it and died.
+        let current = match store.get(&path).await {
+            Ok(current) => current,
+            // Released in between: try once more to create it.
+            Err(object_store::Error::NotFound { .. }) => {
+                return match store.put_opts(&path, payload(&mine)?, create).await {
+                    Ok(_) => Ok(Lease::start(store, path, mine, ttl)),
+                    Err(source) => Err(LoadError::store(&path, source).into()),
+                };
+            }
+            Err(source) => return Err(LoadError::store(&path, source).into()),
+        };
+        let version = UpdateVersion {
+            e_tag: current.meta.e_tag.clone(),
+            version: current.meta.version.clone(),
+        };
+        let bytes = current
+            .bytes()
+            .await
+            .map_err(|source| LoadError::store(&path, source))?;
+        // An unreadable lease (a torn write cannot happen: puts are atomic; a
+        // foreign file can) is treated as expired.
+        let holder: Option<LeaseRecord> = serde_json::from_slice(&bytes).ok();
+        if let Some(holder) = holder.filter(LeaseRecord::is_live) {
+            return Err(LeaseHeld { date, holder }.into());
+        }
+        tracing::warn!(lease = %path, "taking over the lease of a run that died or hung");
+        let update = PutOptions::from(PutMode::Update(version));
+        match store.put_opts(&path, payload(&mine)?, update).await {
+            Ok(_) => Ok(Lease::start(store, path, mine, ttl)),
+            Err(object_store::Error::Precondition { .. }) => {
+                // Another run took it over first.
+                let holder = read(store, &path).await?.unwrap_or(mine);
+                Err(LeaseHeld { date, holder }.into())
+            }
+            Err(object_store::Error::NotImplemented { .. }) => {
+                // No conditional update here (a local folder): delete and
+                // create; creation is still exclusive, so one run wins.
+                match store.delete(&path).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                    Err(source) => return Err(LoadError::store(&path, source).into()),
+                }
+                match store
+                    .put_opts(&path, payload(&mine)?, PutOptions::from(PutMode::Create))
+                    .await
+                {
+                    Ok(_) => Ok(Lease::start(store, path, mine, ttl)),
+                    Err(object_store::Error::AlreadyExists { .. }) => {
+                        let holder = read(store, &path).await?.unwrap_or(mine);
+                        Err(LeaseHeld { date, holder }.into())
+                    }
+                    Err(source) => Err(LoadError::store(&path, source).into()),
+                }
+            }
+            Err(source) => Err(LoadError::store(&path, source).into()),
+        }
+    }
+
+    fn start(store: &Store, path: Path, record: LeaseRecord, ttl: Duration) -> Lease {
+        let renewer = tokio::spawn(renew(store.clone(), path.clone(), record.clone(), ttl));
+        Lease {
+            store: store.clone(),
+            path,
+            record,
+            renewer,
+        }
+    }
+
+    /// The lease as written.
+    pub fn record(&self) -> &LeaseRecord {
+        &self.record
+    }
+
+    /// Stops renewing and deletes the lease, if it is still ours.
+    pub async fn release(self) {
+        self.renewer.abort();
+        match read(&self.store, &self.path).await {
+            Ok(Some(current)) if current.run_id == self.record.run_id => {
+                if let Err(error) = self.store.delete(&self.path).await {
+                    tracing::warn!(%error, "could not release the lease; it expires by itself");
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "could not read the lease to release it"),
+        }
+    }
+}
+
+async fn read(store: &Store, path: &Path) -> Result<Option<LeaseRecord>, LoadError> {
+    match store.get(path).await {
+        Ok(result) => {
+            let bytes = result
+                .bytes()
+                .await
+                .map_err(|source| LoadError::store(path, source))?;
+            Ok(serde_json::from_slice(&bytes).ok())
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(source) => Err(LoadError::store(path, source)),
+    }
+}
+
+/// Pushes the expiry forward every third of the TTL while the run lasts.
+async fn renew(store: Store, path: Path, mut record: LeaseRecord, ttl: Duration) {
+    loop {
+        tokio::time::sleep(ttl / 3).await;
+        record.expires_at =
+            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10));
+        let Ok(body) = payload(&record) else { return };
+        if let Err(error) = store.put(&path, body).await {
+            tracing::warn!(%error, "could not renew the lease");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+
+    use super::*;
+
+    fn date() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 21).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_second_run_finds_the_lease_held() {
+        let store: Store = Arc::new(InMemory::new());
+        let first = Lease::acquire(&store, date(), "run-1", DEFAULT_LEASE_TTL)
+            .await
+            .unwrap();
+        let second = Lease::acquire(&store, date(), "run-2", DEFAULT_LEASE_TTL).await;
+        match second {
+            Err(LeaseError::Held(held)) => assert_eq!(held.holder.run_id, "run-1"),
+            other => panic!("{:?}", other.map(|l| l.record().clone())),
+        }
+        first.release().await;
+        let third = Lease::acquire(&store, date(), "run-3", DEFAULT_LEASE_TTL)
+            .await
+            .unwrap();
+        assert_eq!(third.record().run_id, "run-3");
+    }
+
+    #[tokio::test]
+    async fn the_lease_of_a_dead_process_on_this_machine_is_taken_over() {
+        let store: Store = Arc::new(InMemory::new());
+        let mut dead = record("killed-run", DEFAULT_LEASE_TTL);
+        dead.pid = u32::MAX - 1; // no such process
+        store
+            .put(&lease_path(date()), payload(&dead).unwrap())
+            .await
+            .unwrap();
+        let lease = Lease::acquire(&store, date(), "run-2", DEFAULT_LEASE_TTL)
+            .await
+            .unwrap();
+        assert_eq!(lease.record().run_id, "run-2");
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_is_taken_over() {
+        let store: Store = Arc::new(InMemory::new());
+        let mut dead = record("dead-run", DEFAULT_LEASE_TTL);
+        dead.expires_at = Utc::now() - chrono::Duration::seconds(1);
+        store
+            .put(&lease_path(date()), payload(&dead).unwrap())
+            .await
+            .unwrap();
+        let lease = Lease::acquire(&store, date(), "run-2", DEFAULT_LEASE_TTL)
+            .await
+            .unwrap();
+        assert_eq!(lease.record().run_id, "run-2");
+    }
+}
