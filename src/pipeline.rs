@@ -21,6 +21,7 @@ use crate::load::followers::{self as followers_load, CarryOver};
 use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
 use crate::load::state::{self, StateStore};
 use crate::load::{self, layout, LoadError, Manifest, ManifestAccount, SnapshotWriter, Store};
+use crate::transform::privacy::Pseudonymizer;
 use crate::transform::{self, AccountRef};
 use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
 use crate::wechat::{ApiError, OfficialAccountClient, WeChatHttp};
@@ -310,12 +311,19 @@ async fn snapshot_official_account(
         });
     }
 
+    let pseudonymizer = job
+        .privacy
+        .key
+        .as_ref()
+        .filter(|_| job.privacy.pseudonymize)
+        .map(Pseudonymizer::new);
     let cache_path = checkpoint
         .cache_date
         .map(|d| previous_partition(d, &account.id));
     let mut known = match &cache_path {
         Some(path) => Some(KnownFollowers::new(
             &followers_load::read_openids(store, path).await?,
+            pseudonymizer.clone(),
         )),
         None => None,
     };
@@ -348,6 +356,7 @@ async fn snapshot_official_account(
         crawl.segments,
         carry,
         &job.privacy.drop,
+        pseudonymizer.as_ref(),
     )
     .await?;
     tracing::info!(

@@ -12,6 +12,8 @@ use std::hash::{BuildHasher, RandomState};
 
 use polars::prelude::*;
 
+use crate::transform::privacy::Pseudonymizer;
+
 /// The previous snapshot's OpenIDs of one account, and which of them the
 /// current crawl has listed.
 pub struct KnownFollowers {
@@ -19,6 +21,9 @@ pub struct KnownFollowers {
     by_hash: HashMap<u64, u32>,
     collisions: HashMap<String, u32>,
     hasher: RandomState,
+    /// When ids are pseudonymized, the cache holds pseudonyms: listed
+    /// OpenIDs are looked up by theirs.
+    pseudonymizer: Option<Pseudonymizer>,
     listed: Vec<u64>,
     listed_count: u64,
 }
@@ -34,7 +39,7 @@ impl std::fmt::Debug for KnownFollowers {
 
 impl KnownFollowers {
     /// Indexes the `openid` column of the previous snapshot's followers.
-    pub fn new(openids: &StringChunked) -> Self {
+    pub fn new(openids: &StringChunked, pseudonymizer: Option<Pseudonymizer>) -> Self {
         let openids = openids.rechunk().into_owned();
         let hasher = RandomState::new();
         let mut by_hash = HashMap::with_capacity(openids.len());
@@ -57,6 +62,7 @@ impl KnownFollowers {
             by_hash,
             collisions,
             hasher,
+            pseudonymizer,
             listed: vec![0; words],
             listed_count: 0,
         }
@@ -73,6 +79,14 @@ impl KnownFollowers {
 
     /// The previous row of `openid`, if it was a follower then.
     pub fn row_of(&self, openid: &str) -> Option<u32> {
+        let pseudonym;
+        let openid = match &self.pseudonymizer {
+            Some(p) => {
+                pseudonym = p.id(openid);
+                pseudonym.as_str()
+            }
+            None => openid,
+        };
         let hash = self.hasher.hash_one(openid);
         match self.by_hash.get(&hash) {
             Some(&row) if self.openids.get(row as usize) == Some(openid) => Some(row),
@@ -114,7 +128,7 @@ mod tests {
     #[test]
     fn finds_previous_rows_and_marks_each_once() {
         let openids: StringChunked = ["oA", "oB", "oC"].iter().copied().collect();
-        let mut known = KnownFollowers::new(&openids);
+        let mut known = KnownFollowers::new(&openids, None);
         assert_eq!(known.row_of("oB"), Some(1));
         assert_eq!(known.row_of("oZ"), None);
         assert!(known.mark_listed(1));

@@ -14,21 +14,10 @@ use super::AccountKind;
 /// Runs after the shape of the whole file was checked and before any secret
 /// is read.
 pub(super) fn check(
-    privacy: &RawPrivacy,
+    _privacy: &RawPrivacy,
     accounts: &[AccountShape],
     src: &Source<'_>,
 ) -> Result<(), JobError> {
-    if let Some(pseudonymize) = &privacy.pseudonymize {
-        if *pseudonymize.get_ref() {
-            return Err(src.at(
-                pseudonymize.span(),
-                not_supported(
-                    "privacy.pseudonymize = true (HMAC of every id)",
-                    "set pseudonymize = false or remove the key; ids are written as WeChat returns them",
-                ),
-            ));
-        }
-    }
     for account in accounts {
         if account.kind != AccountKind::OfficialAccount {
             return Err(src.at(

@@ -13,6 +13,7 @@ use polars::prelude::*;
 
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account::followers_frame;
+use crate::transform::privacy::Pseudonymizer;
 
 use super::commit::ManifestFile;
 use super::state::StateStore;
@@ -70,6 +71,7 @@ pub async fn write_followers(
     segments: u32,
     carry: Option<CarryOver<'_>>,
     drop: &[String],
+    pseudonymizer: Option<&Pseudonymizer>,
 ) -> Result<WrittenFollowers, LoadError> {
     let encode = |source: PolarsError| LoadError::Encode {
         table: layout::FOLLOWERS.to_string(),
@@ -85,7 +87,12 @@ pub async fn write_followers(
                 .read_segment(segment)
                 .await
                 .map_err(LoadError::State)?;
-            let rows = align(rows, &schema).map_err(encode)?;
+            let mut rows = align(rows, &schema).map_err(encode)?;
+            // Fetched rows carry WeChat's ids; carried-over rows already
+            // hold what was written (pseudonyms, if so configured).
+            if let Some(p) = pseudonymizer {
+                rows = p.frame(rows).map_err(encode)?;
+            }
             identities.push(rows.select(IDENTITY_COLUMNS).map_err(encode)?);
             writer.write(rows).await?;
         }

@@ -20,6 +20,7 @@
 mod audience;
 mod changes;
 mod identities;
+pub mod privacy;
 mod upset;
 
 pub use audience::{audience, overlap, ALL_ACCOUNTS};

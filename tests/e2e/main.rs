@@ -8,6 +8,7 @@ mod job_errors;
 mod lease;
 mod moto;
 mod official_account;
+mod privacy;
 mod s3;
 mod scale;
 mod secrets;

@@ -355,16 +355,20 @@ fn the_summary_names_the_job_its_accounts_and_the_next_run() {
 }
 
 #[test]
-fn pseudonymize_is_recognised_but_not_supported() {
+fn pseudonymize_reads_its_key() {
     let text = minimal_with(
         "",
         "\n[privacy]\npseudonymize = true\nkey = { env = \"UNIONSNAP_HMAC_KEY\" }\n",
     );
-    let err = parse_err(&text);
-    assert_error(
-        &err,
-        Some(line_of(&text, "pseudonymize")),
-        "privacy.pseudonymize = true (HMAC of every id) is not supported by this version of unionsnap",
+    let env = |name: &str| match name {
+        "UNIONSNAP_HMAC_KEY" => Some("hmac-key-1".to_string()),
+        _ => Some("secret".to_string()),
+    };
+    let job = parse(&text, std::path::Path::new("jobs/acme.toml"), &env).unwrap();
+    assert!(job.privacy.pseudonymize);
+    assert_eq!(
+        job.privacy.key.as_ref().map(|k| k.expose().to_string()),
+        Some("hmac-key-1".to_string())
     );
 }
 
