@@ -355,8 +355,7 @@ async fn snapshot_official_account(
         &state,
         crawl.segments,
         carry,
-        &job.privacy.drop,
-        pseudonymizer.as_ref(),
+        &job.privacy,
     )
     .await?;
     tracing::info!(

@@ -13,6 +13,7 @@ use polars::prelude::*;
 
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account::followers_frame;
+use crate::job::Privacy;
 use crate::transform::privacy::Pseudonymizer;
 
 use super::commit::ManifestFile;
@@ -70,14 +71,14 @@ pub async fn write_followers(
     state: &StateStore,
     segments: u32,
     carry: Option<CarryOver<'_>>,
-    drop: &[String],
-    pseudonymizer: Option<&Pseudonymizer>,
+    privacy: &Privacy,
 ) -> Result<WrittenFollowers, LoadError> {
+    let pseudonymizer = Pseudonymizer::for_job(privacy);
     let encode = |source: PolarsError| LoadError::Encode {
         table: layout::FOLLOWERS.to_string(),
         source,
     };
-    let schema = followers_schema(drop).map_err(encode)?;
+    let schema = followers_schema(&privacy.drop).map_err(encode)?;
     let path = layout::account_file(layout::FOLLOWERS, date, account_id);
     let mut writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
     let mut identities = Vec::new();
@@ -90,7 +91,7 @@ pub async fn write_followers(
             let mut rows = align(rows, &schema).map_err(encode)?;
             // Fetched rows carry WeChat's ids; carried-over rows already
             // hold what was written (pseudonyms, if so configured).
-            if let Some(p) = pseudonymizer {
+            if let Some(p) = &pseudonymizer {
                 rows = p.frame(rows).map_err(encode)?;
             }
             identities.push(rows.select(IDENTITY_COLUMNS).map_err(encode)?);

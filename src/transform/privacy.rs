@@ -35,6 +35,15 @@ impl Pseudonymizer {
         Pseudonymizer { mac }
     }
 
+    /// The job's pseudonymizer, when `privacy.pseudonymize` is on.
+    pub fn for_job(privacy: &crate::job::Privacy) -> Option<Self> {
+        privacy
+            .key
+            .as_ref()
+            .filter(|_| privacy.pseudonymize)
+            .map(Pseudonymizer::new)
+    }
+
     /// The pseudonym of one id.
     pub fn id(&self, raw: &str) -> String {
         let mut mac = self.mac.clone();
