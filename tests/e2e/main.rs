@@ -6,5 +6,6 @@ mod common;
 mod job_errors;
 mod official_account;
 mod s3;
+mod schema;
 mod secrets;
 mod sql_parity;
