@@ -16,7 +16,7 @@ pub mod store;
 pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter,
 };
-pub use history::{previous_complete_date, previous_identities, table_file};
+pub use history::{previous_complete_date, previous_identities, read_columns, table_file};
 pub use store::{open, Store};
 
 use std::path::PathBuf;
