@@ -5,6 +5,7 @@ mod changes;
 mod common;
 mod job_errors;
 mod official_account;
+mod report;
 mod s3;
 mod schema;
 mod secrets;
