@@ -32,7 +32,7 @@ fn cell(value: AnyValue) -> Value {
     }
 }
 
-/// The rows of a table as JSON objects, columns in table order.
+/// The rows of a table as JSON objects keyed by column name.
 fn json_rows(df: &DataFrame) -> PolarsResult<Vec<Value>> {
     (0..df.height())
         .map(|i| {

@@ -169,3 +169,16 @@ pub fn render_html(data: &ReportData) -> Result<String, ChartError> {
         t.date
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::escape;
+
+    #[test]
+    fn text_from_the_warehouse_cannot_open_markup() {
+        assert_eq!(
+            escape("<script>\"a\" & 'b'</script>"),
+            "&lt;script&gt;&quot;a&quot; &amp; &#39;b&#39;&lt;/script&gt;"
+        );
+    }
+}
