@@ -6,9 +6,10 @@ PYTHON ?= python3
 # Python tools the tests use: DuckDB (reads our Parquet back) and moto's S3 server.
 PY_DEPS := duckdb "moto[server]"
 
-.PHONY: run test lint fmt build py-deps clean bench
+.PHONY: run test lint fmt build py-deps browser-deps report-png clean bench
 
-## run: the demo job against the built-in simulator → ./warehouse, then the report
+## run: the demo job against the built-in simulator → ./warehouse (7 simulated
+## days), then the report on the terminal and in ./report.html
 run:
 	$(CARGO) run --quiet -- demo
 
@@ -20,8 +21,13 @@ py-deps:
 	@$(PYTHON) -c "import duckdb, moto.server" 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
 
-## test: unit and end-to-end tests (real HTTP, real Parquet read by DuckDB, real S3 server)
-test: py-deps
+## browser-deps: headless Chromium for the HTML report's browser test (Debian's package)
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
+
+## test: unit and end-to-end tests (real HTTP, real Parquet read by DuckDB, real S3 server,
+## the HTML report in headless Chromium)
+test: py-deps browser-deps
 	$(CARGO) test --no-fail-fast
 
 ## lint: formatting and clippy, warnings are errors
@@ -32,8 +38,15 @@ lint:
 fmt:
 	$(CARGO) fmt
 
+## report-png: docs/report.png, a screenshot of the report of `make run`'s output
+report-png: run browser-deps
+	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
+		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+		--user-data-dir=$$(mktemp -d) --window-size=1000,3400 \
+		--screenshot=docs/report.png file://$(CURDIR)/report.html
+
 clean:
-	rm -rf warehouse
+	rm -rf warehouse report.html
 
 ## bench: the scale benchmark (release build; ~10 minutes): prints a table
 bench: py-deps

@@ -16,10 +16,12 @@
 //! - [`wechat`]: the HTTP client for WeChat's server APIs: tokens, retries, one
 //!   table classifying every error code, redaction of tokens in every error.
 //! - [`extract`]: per-account snapshotters turning API pages into raw tables.
-//! - [`transform`]: pure polars functions: identities, people, audience, overlap.
+//! - [`transform`]: pure polars functions: identities, people, audience, overlap,
+//!   changes since the previous snapshot, UpSet intersections.
 //! - [`load`]: the warehouse layout, Parquet encoding and the manifest commit protocol.
 //! - [`pipeline`]: one run of a job from extract to commit, and its outcome (exit code).
-//! - [`report`]: the terminal audience summary read back from the warehouse.
+//! - [`report`]: the audience summary read back from the warehouse (text, JSON,
+//!   CSV) and the self-contained HTML report with its charts.
 //! - [`simulator`]: the built-in WeChat API simulator with a seeded population and
 //!   its ground truth; used by the demo, the tests and the benchmarks.
 

@@ -63,13 +63,20 @@ enum Command {
         /// The job file.
         job: PathBuf,
     },
-    /// Print the audience summary of a complete snapshot.
+    /// Print the audience summary of a complete snapshot; optionally write
+    /// the HTML report with charts.
     Report {
         /// The output location (path or URL) the job writes to.
         output: String,
         /// Snapshot date; default: the latest complete one.
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// Also write a self-contained HTML report with charts to this file.
+        #[arg(long)]
+        html: Option<PathBuf>,
+        /// How to print the summary.
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+        format: SummaryFormat,
     },
     /// Serve the built-in WeChat API simulator.
     Simulate(simulator::cli::SimulateArgs),
@@ -78,7 +85,31 @@ enum Command {
         /// The demo job file.
         #[arg(long, default_value = "jobs/demo.toml")]
         job: PathBuf,
+        /// Simulated days to snapshot, one date each, ending today (so the
+        /// report has a trend and joined/left).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(1..=366))]
+        days: u32,
+        /// Write the HTML report here.
+        #[arg(long, default_value = "report.html")]
+        html: PathBuf,
     },
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum SummaryFormat {
+    Text,
+    Json,
+    Csv,
+}
+
+impl From<SummaryFormat> for report::Format {
+    fn from(format: SummaryFormat) -> Self {
+        match format {
+            SummaryFormat::Text => report::Format::Text,
+            SummaryFormat::Json => report::Format::Json,
+            SummaryFormat::Csv => report::Format::Csv,
+        }
+    }
 }
 
 /// Errors already explained to the user, with their exit code.
@@ -163,18 +194,26 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             println!("job file is valid");
             Ok(0)
         }
-        Command::Report { output, date } => {
+        Command::Report {
+            output,
+            date,
+            html,
+            format,
+        } => {
             let location = job::OutputLocation::parse_cli(&output)?;
             let store = load::open(&location)?;
             let snapshot = report::read_snapshot(&store, date).await?;
-            print!("{}", report::render_text(&snapshot)?);
+            print!("{}", render_summary(&snapshot, format.into())?);
+            if let Some(path) = html {
+                write_html_report(&store, Some(snapshot.manifest.snapshot_date), &path).await?;
+            }
             Ok(0)
         }
         Command::Simulate(args) => {
             simulator::cli::run(args).await?;
             Ok(0)
         }
-        Command::Demo { job } => demo(&job).await,
+        Command::Demo { job, days, html } => demo(&job, days, &html).await,
     }
 }
 
@@ -213,6 +252,27 @@ async fn run_job(job: &Job, date: Option<NaiveDate>) -> anyhow::Result<u8> {
     }
 }
 
+fn render_summary(snapshot: &report::Snapshot, format: report::Format) -> anyhow::Result<String> {
+    Ok(match format {
+        report::Format::Text => report::render_text(snapshot)?,
+        report::Format::Json => report::render_json(snapshot)?,
+        report::Format::Csv => report::render_csv(snapshot)?,
+    })
+}
+
+async fn write_html_report(
+    store: &load::Store,
+    date: Option<NaiveDate>,
+    path: &Path,
+) -> anyhow::Result<()> {
+    let data = report::read_report(store, date).await?;
+    let page = report::render_html(&data)?;
+    std::fs::write(path, page)
+        .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
+    eprintln!("HTML report: {}", path.display());
+    Ok(())
+}
+
 fn new_run_id() -> String {
     format!(
         "{}-{:08x}",
@@ -221,10 +281,10 @@ fn new_run_id() -> String {
     )
 }
 
-/// `unionsnap demo`: the simulator in-process, `jobs/demo.toml`, `./warehouse`.
-async fn demo(job_path: &Path) -> anyhow::Result<u8> {
+/// `unionsnap demo`: the simulator in-process, `jobs/demo.toml`, `./warehouse`:
+/// one snapshot per simulated day, on consecutive dates ending today.
+async fn demo(job_path: &Path, days: u32, html: &Path) -> anyhow::Result<u8> {
     let scenario = simulator::Scenario::demo();
-    let truth = scenario.truth();
     let secrets = scenario.secret_env();
     let server = simulator::start(scenario, "127.0.0.1:0".parse()?)
         .await
@@ -241,19 +301,35 @@ async fn demo(job_path: &Path) -> anyhow::Result<u8> {
     let mut job = job::parse(&text, job_path, &lookup)?;
     job.api.base_url = server.base_url();
     eprintln!(
-        "demo: simulator on {}, {} accounts, writing {}",
+        "demo: simulator on {}, {} accounts, {days} day(s), writing {}",
         server.base_url(),
         job.accounts.len(),
         job.output
     );
-    let code = run_job(&job, None).await?;
-    if code != 0 {
-        return Err(Exit(code).into());
-    }
     let store = load::open(&job.output)?;
-    let snapshot = report::read_snapshot(&store, None).await?;
+    let today = job.snapshot_date_today();
+    let mut matches = true;
+    for day in 0..days {
+        let date = today - chrono::Days::new(u64::from(days - 1 - day));
+        // Rebuilding 30,000 people's follower lists takes milliseconds.
+        server.set_day(day);
+        let code = run_job(&job, Some(date)).await?;
+        if code != 0 {
+            return Err(Exit(code).into());
+        }
+        let snapshot = report::read_snapshot(&store, Some(date)).await?;
+        let truth = server.truth();
+        matches &= simulator::truth_matches(&truth, &snapshot.audience, &snapshot.overlap)?;
+        if day > 0 {
+            // Day 0's previous snapshot may be an older demo's: only later
+            // days are compared with the simulator's own previous day.
+            let changes = server.scenario().changes_since(day - 1);
+            matches &= simulator::change_counts(&snapshot.audience)? == changes.counts;
+        }
+    }
+    let snapshot = report::read_snapshot(&store, Some(today)).await?;
     print!("{}", report::render_text(&snapshot)?);
-    let matches = simulator::truth_matches(&truth, &snapshot.audience, &snapshot.overlap)?;
+    write_html_report(&store, Some(today), html).await?;
     println!(
         "\nsimulator ground truth: {}",
         if matches {

@@ -20,7 +20,7 @@ pub mod stream;
 pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter,
 };
-pub use history::{identities_of, previous_manifest, table_file};
+pub use history::{identities_of, previous_manifest, read_columns, table_file};
 pub use store::{open, Store};
 
 use std::path::PathBuf;

@@ -2,6 +2,20 @@
 //!
 //! It reads only complete snapshots (those with a manifest), so it shows
 //! exactly what a warehouse query over the same date would.
+//!
+//! - this file: reading a snapshot and the terminal summary (`--format text`);
+//! - [`formats`]: the summary as JSON or CSV;
+//! - [`data`], [`charts`], [`html`]: the self-contained HTML report with its
+//!   plotters charts (`--html FILE`).
+
+pub mod charts;
+pub mod data;
+pub mod formats;
+pub mod html;
+
+pub use data::{read_report, ReportData};
+pub use formats::{render_csv, render_json, Format};
+pub use html::render_html;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -29,6 +43,8 @@ pub enum ReportError {
     MissingTable { date: NaiveDate, table: String },
     #[error("{0}")]
     Table(#[from] PolarsError),
+    #[error(transparent)]
+    Chart(#[from] charts::ChartError),
 }
 
 /// Reads the snapshot of `date`, or of the latest complete date.
@@ -66,7 +82,7 @@ pub async fn read_snapshot(
     })
 }
 
-fn thousands(n: i64) -> String {
+pub(crate) fn thousands(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {

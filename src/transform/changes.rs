@@ -19,8 +19,15 @@ pub const JOINED: &str = "joined";
 /// `changes.change` of a member present before and absent now.
 pub const LEFT: &str = "left";
 
+/// The columns of `changes`, typed alike on both sides (an identities table
+/// read back from Parquet and one built in this run can differ: a column of
+/// nulls only).
 fn members(identities: LazyFrame) -> LazyFrame {
-    identities.select([col("account_id"), col("member_id"), col("unionid")])
+    identities.select([
+        col("account_id").cast(DataType::String),
+        col("member_id").cast(DataType::String),
+        col("unionid").cast(DataType::String),
+    ])
 }
 
 /// Rows of `from` whose `(account_id, member_id)` is not in `absent_from`.
@@ -44,9 +51,9 @@ pub fn changes(previous: LazyFrame, current: LazyFrame) -> PolarsResult<LazyFram
     let left = missing_from(previous, current, LEFT);
     Ok(concat([joined, left], UnionArgs::default())?
         .select([
-            col("account_id").cast(DataType::String),
-            col("member_id").cast(DataType::String),
-            col("unionid").cast(DataType::String),
+            col("account_id"),
+            col("member_id"),
+            col("unionid"),
             col("change").cast(DataType::String),
         ])
         .sort(

@@ -166,3 +166,18 @@ fn upset_puts_every_person_in_exactly_one_intersection() {
     // u3 | u2 | u1 | c/c2
     assert_eq!(ints(&upset, "people"), [Some(1), Some(1), Some(1), Some(1)]);
 }
+
+#[test]
+fn a_previous_snapshot_read_back_from_parquet_diffs_like_one_built_in_memory() {
+    let mut previous = identities_of(&[("c", "c1", None), ("c", "c3", None)]);
+    let bytes = crate::load::parquet::encode(&mut previous).unwrap();
+    let read_back = crate::load::parquet::decode(bytes.into()).unwrap();
+    let derived = derive_since(&accounts(&["a", "b", "c"]), tuesday(), Some(read_back)).unwrap();
+    let expected = derive_since(&accounts(&["a", "b", "c"]), tuesday(), Some(previous)).unwrap();
+    assert!(derived.changes.equals_missing(&expected.changes));
+    assert!(derived.audience.equals_missing(&expected.audience));
+    assert_eq!(
+        ints(&derived.audience, "left"),
+        [Some(2), Some(0), Some(0), Some(2)]
+    );
+}

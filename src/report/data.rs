@@ -1,0 +1,198 @@
+//! What the HTML report draws, read from the warehouse into plain rows: the
+//! chosen snapshot's accounts and overlap, the trend over every complete
+//! snapshot up to it, and the exclusive intersections of its accounts.
+//!
+//! Only complete snapshots (with a manifest) are read, as everywhere in the
+//! report; the charts are then drawn from these rows alone.
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+
+use super::{read_snapshot, ReportError, Snapshot};
+use crate::load::{self, layout, Store};
+use crate::transform::{self, ALL_ACCOUNTS};
+
+/// One account's row of `audience`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccountRow {
+    pub account_id: String,
+    pub account_kind: String,
+    pub members: i64,
+    pub resolved: i64,
+    pub unresolved: i64,
+    pub exclusive_people: i64,
+    /// Null on a first snapshot.
+    pub joined: Option<i64>,
+    pub left: Option<i64>,
+}
+
+/// The `*` row of one snapshot.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Totals {
+    pub date: NaiveDate,
+    /// Gross memberships.
+    pub members: i64,
+    pub resolved_people: i64,
+    pub unique_people: i64,
+    pub duplicate_memberships: i64,
+    pub joined: Option<i64>,
+    pub left: Option<i64>,
+}
+
+/// People whose accounts are exactly `accounts`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intersection {
+    pub accounts: Vec<String>,
+    pub people: i64,
+}
+
+/// Everything the HTML report shows.
+#[derive(Debug, Clone)]
+pub struct ReportData {
+    pub snapshot: Snapshot,
+    /// Sorted by account id.
+    pub accounts: Vec<AccountRow>,
+    pub totals: Totals,
+    /// `(account_a, account_b, shared_people)`.
+    pub overlap: Vec<(String, String, i64)>,
+    /// Every complete snapshot up to this one, oldest first.
+    pub trend: Vec<Totals>,
+    /// Largest first.
+    pub intersections: Vec<Intersection>,
+}
+
+fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
+    Ok(df.column(name)?.i64()?.iter().collect())
+}
+
+fn strings(df: &DataFrame, name: &str) -> PolarsResult<Vec<String>> {
+    Ok(df
+        .column(name)?
+        .str()?
+        .iter()
+        .map(|v| v.unwrap_or_default().to_string())
+        .collect())
+}
+
+/// The per-account rows and the `*` row of an `audience` table.
+pub fn audience_rows(
+    date: NaiveDate,
+    audience: &DataFrame,
+) -> Result<(Vec<AccountRow>, Totals), ReportError> {
+    let ids = strings(audience, "account_id")?;
+    let kinds = strings(audience, "account_kind")?;
+    let [members, resolved, unresolved, exclusive, resolved_people, unique, duplicates, joined, left] =
+        [
+            "members",
+            "resolved",
+            "unresolved",
+            "exclusive_people",
+            "resolved_people",
+            "unique_people",
+            "duplicate_memberships",
+            "joined",
+            "left",
+        ]
+        .map(|name| ints(audience, name));
+    let (members, resolved, unresolved, exclusive) = (members?, resolved?, unresolved?, exclusive?);
+    let (resolved_people, unique, duplicates) = (resolved_people?, unique?, duplicates?);
+    let (joined, left) = (joined?, left?);
+    let mut accounts = Vec::new();
+    let mut totals = None;
+    for i in 0..audience.height() {
+        if ids[i] == ALL_ACCOUNTS {
+            totals = Some(Totals {
+                date,
+                members: members[i].unwrap_or(0),
+                resolved_people: resolved_people[i].unwrap_or(0),
+                unique_people: unique[i].unwrap_or(0),
+                duplicate_memberships: duplicates[i].unwrap_or(0),
+                joined: joined[i],
+                left: left[i],
+            });
+        } else {
+            accounts.push(AccountRow {
+                account_id: ids[i].clone(),
+                account_kind: kinds[i].clone(),
+                members: members[i].unwrap_or(0),
+                resolved: resolved[i].unwrap_or(0),
+                unresolved: unresolved[i].unwrap_or(0),
+                exclusive_people: exclusive[i].unwrap_or(0),
+                joined: joined[i],
+                left: left[i],
+            });
+        }
+    }
+    let totals = totals.ok_or_else(|| ReportError::MissingTable {
+        date,
+        table: "audience `*` row".to_string(),
+    })?;
+    Ok((accounts, totals))
+}
+
+/// The rows of an `upset` frame (see [`transform::upset`]), largest first.
+pub fn intersections(upset: &DataFrame) -> PolarsResult<Vec<Intersection>> {
+    let accounts = strings(upset, "accounts")?;
+    let people = ints(upset, "people")?;
+    let mut out: Vec<Intersection> = accounts
+        .into_iter()
+        .zip(people)
+        .map(|(accounts, people)| Intersection {
+            accounts: accounts
+                .split(transform::ACCOUNT_SEPARATOR)
+                .filter(|a| !a.is_empty())
+                .map(str::to_string)
+                .collect(),
+            people: people.unwrap_or(0),
+        })
+        .collect();
+    out.sort_by(|a, b| b.people.cmp(&a.people).then(a.accounts.cmp(&b.accounts)));
+    Ok(out)
+}
+
+/// Reads the report of `date` (default: the latest complete snapshot).
+pub async fn read_report(
+    store: &Store,
+    date: Option<NaiveDate>,
+) -> Result<ReportData, ReportError> {
+    let snapshot = read_snapshot(store, date).await?;
+    let date = snapshot.manifest.snapshot_date;
+    let (accounts, totals) = audience_rows(date, &snapshot.audience)?;
+
+    let mut trend = Vec::new();
+    for earlier in load::complete_dates(store).await? {
+        if earlier >= date {
+            continue;
+        }
+        // A date can lose its manifest while a re-run of it starts: skip it.
+        let Some(manifest) = load::read_manifest(store, earlier).await? else {
+            continue;
+        };
+        let audience =
+            load::read_file(store, load::table_file(&manifest, layout::AUDIENCE)?).await?;
+        trend.push(audience_rows(earlier, &audience)?.1);
+    }
+    trend.push(totals);
+
+    let people_path = load::table_file(&snapshot.manifest, layout::PEOPLE)?;
+    let people = load::read_columns(store, people_path, &["accounts", "n_accounts"]).await?;
+    let upset = transform::upset(people.lazy()).collect()?;
+
+    let o = &snapshot.overlap;
+    let (a, b, shared) = (
+        strings(o, "account_a")?,
+        strings(o, "account_b")?,
+        ints(o, "shared_people")?,
+    );
+    let overlap = (0..o.height())
+        .map(|i| (a[i].clone(), b[i].clone(), shared[i].unwrap_or(0)))
+        .collect();
+    Ok(ReportData {
+        accounts,
+        totals,
+        overlap,
+        trend,
+        intersections: intersections(&upset)?,
+        snapshot,
+    })
+}
