@@ -33,4 +33,4 @@ fmt:
 	$(CARGO) fmt
 
 clean:
-	rm -rf warehouse
+	rm -rf warehouse exports

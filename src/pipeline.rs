@@ -8,13 +8,12 @@
 
 use chrono::NaiveDate;
 use polars::prelude::*;
-use tracing::Instrument;
 
-use crate::extract::{self, RawTable};
-use crate::job::{Account, AccountSpec, Job};
+use crate::extract::{self, ExtractError};
+use crate::job::Job;
 use crate::load::{self, layout, LoadError, ManifestAccount, SnapshotWriter};
 use crate::transform::{self, AccountRef};
-use crate::wechat::{ApiError, OfficialAccountClient, WeChatHttp};
+use crate::wechat::{ApiError, WeChatHttp};
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -74,6 +73,8 @@ pub enum RunError {
     Transform(#[from] PolarsError),
     #[error(transparent)]
     Api(#[from] ApiError),
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
 }
 
 /// Runs `job` for `opts.date`.
@@ -82,12 +83,7 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
     let mut writer = SnapshotWriter::begin(store, opts.date).await?;
     let http = WeChatHttp::new(&job.api)?;
 
-    let extracted = futures::future::join_all(
-        job.accounts
-            .iter()
-            .map(|account| extract_account(job, &http, account)),
-    )
-    .await;
+    let extracted = extract::extract_all(job, &http).await;
 
     let mut outcomes = Vec::new();
     let mut identities = Vec::new();
@@ -187,31 +183,6 @@ pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
         manifest: Some(manifest),
         audience: Some(derived.audience),
     })
-}
-
-async fn extract_account(
-    job: &Job,
-    http: &WeChatHttp,
-    account: &Account,
-) -> Result<RawTable, ApiError> {
-    let span = tracing::info_span!("account", account_id = %account.id);
-    async move {
-        match &account.spec {
-            AccountSpec::OfficialAccount { appid, secret, .. } => {
-                let client =
-                    OfficialAccountClient::new(http.clone(), &account.id, appid, secret.clone());
-                let raw = extract::official_account::snapshot(&client, job.api.concurrency).await?;
-                tracing::info!(
-                    account_id = %account.id,
-                    followers = raw.frame.height(),
-                    "account snapshotted"
-                );
-                Ok(raw)
-            }
-        }
-    }
-    .instrument(span)
-    .await
 }
 
 /// `privacy.drop`: free-text columns never to write.

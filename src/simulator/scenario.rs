@@ -1,7 +1,9 @@
 //! What the simulator simulates: a seeded population of people, the Official
-//! Accounts they follow, the day of the simulated calendar, the faults and the
-//! limits. A `Scenario` is plain data; the same scenario always produces the
-//! same followers, profiles and ground truth.
+//! Accounts they follow (with their own AppSecret or through a third-party
+//! platform), the WeCom corps whose customers they are, the Mini Programs,
+//! apps and websites they log in to, the day of the simulated calendar, the
+//! faults and the limits. A `Scenario` is plain data; the same scenario
+//! always produces the same members, profiles and ground truth.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::Faults;
 use super::ids;
+use super::kinds::{SimApp, SimAppKind, SimCorp, SimPlatform};
 
 /// Access tokens live 7200 s, as WeChat's `expires_in` says.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(7200);
@@ -91,6 +94,15 @@ pub struct Scenario {
     /// Daily call limits per endpoint path (`/cgi-bin/user/get`); a path not
     /// listed is unlimited.
     pub quotas: BTreeMap<String, u64>,
+    /// A third-party platform and the Official Accounts it manages.
+    #[serde(default)]
+    pub platform: Option<SimPlatform>,
+    /// WeCom corps with external contacts.
+    #[serde(default)]
+    pub corps: Vec<SimCorp>,
+    /// Mini Programs, mobile apps and websites (login exports).
+    #[serde(default)]
+    pub apps: Vec<SimApp>,
 }
 
 /// A scenario that cannot be simulated.
@@ -112,6 +124,10 @@ pub enum ScenarioError {
     },
     #[error("page_size must be at least 1")]
     EmptyPages,
+    #[error("corp {0:?} has no staff members")]
+    NoStaff(String),
+    #[error("corpid {corpid:?} of corp {account:?} is also used by another corp")]
+    DuplicateCorpid { account: String, corpid: String },
 }
 
 fn check_probability(account: &str, field: &'static str, value: f64) -> Result<(), ScenarioError> {
@@ -139,11 +155,36 @@ impl Scenario {
             token_ttl: DEFAULT_TOKEN_TTL,
             page_size: DEFAULT_PAGE_SIZE,
             quotas: BTreeMap::new(),
+            platform: None,
+            corps: Vec::new(),
+            apps: Vec::new(),
         }
     }
 
+    /// Every Official Account, own-credential ones first, then those of the
+    /// platform: the order of the simulator's account indices.
+    pub fn official_accounts(&self) -> impl Iterator<Item = &SimAccount> {
+        self.accounts
+            .iter()
+            .chain(self.platform.iter().flat_map(|p| p.accounts.iter()))
+    }
+
+    /// Every account id of every kind, with its `account_kind`.
+    pub fn account_ids(&self) -> Vec<(String, &'static str)> {
+        let mut ids: Vec<(String, &'static str)> = self
+            .official_accounts()
+            .map(|a| (a.id.clone(), "official_account"))
+            .collect();
+        ids.extend(self.apps.iter().map(|a| (a.id.clone(), a.kind.as_str())));
+        ids.extend(self.corps.iter().map(|c| (c.id.clone(), "wecom")));
+        ids
+    }
+
     /// The scenario behind `make run` and `unionsnap demo`: 30,000 people,
-    /// three bound accounts and one unbound legacy account.
+    /// three bound Official Accounts and one unbound legacy one, one managed
+    /// through a third-party platform, two WeCom corps (a self-built app with
+    /// UnionIDs, a 代开发 app linked through idconvert), and a Mini Program,
+    /// an app and a website whose users come from login exports.
     pub fn demo() -> Scenario {
         let account = |id: &str, appid: &str, reach: f64, bound: bool| SimAccount {
             appid: appid.to_string(),
@@ -152,16 +193,68 @@ impl Scenario {
             daily_churn: 0.01,
             ..SimAccount::new(DEMO_SEED, id, reach)
         };
-        Scenario::new(
-            DEMO_SEED,
-            DEMO_PEOPLE,
-            vec![
-                account("brand_oa", "wx0000000000000b01", 0.45, true),
-                account("news_oa", "wx0000000000000b02", 0.30, true),
-                account("shop_oa", "wx0000000000000b03", 0.20, true),
-                account("legacy_oa", "wx0000000000000b04", 0.10, false),
+        let mut partner_crm = SimCorp {
+            corpid: "ww00000000000c0002".to_string(),
+            idconvert: true,
+            staff: 8,
+            ..SimCorp::new(DEMO_SEED, "partner_crm", 0.06)
+        };
+        partner_crm.daily_churn = 0.01;
+        let crm = SimCorp {
+            corpid: "ww00000000000c0001".to_string(),
+            staff: 140,
+            daily_churn: 0.01,
+            ..SimCorp::new(DEMO_SEED, "crm", 0.12)
+        };
+        let app = |id: &str, kind: SimAppKind, appid: &str, reach: f64, bound: bool| SimApp {
+            appid: appid.to_string(),
+            bound,
+            daily_churn: 0.01,
+            ..SimApp::new(DEMO_SEED, id, kind, reach)
+        };
+        Scenario {
+            platform: Some(SimPlatform {
+                component_appid: "wx00000000000000c1".to_string(),
+                ..SimPlatform::new(
+                    DEMO_SEED,
+                    vec![account("agency_oa", "wx0000000000000b05", 0.15, true)],
+                )
+            }),
+            corps: vec![crm, partner_crm],
+            apps: vec![
+                app(
+                    "shop_mp",
+                    SimAppKind::MiniProgram,
+                    "wx0000000000000a01",
+                    0.25,
+                    true,
+                ),
+                app(
+                    "brand_app",
+                    SimAppKind::MobileApp,
+                    "wx0000000000000a02",
+                    0.08,
+                    true,
+                ),
+                app(
+                    "brand_web",
+                    SimAppKind::Website,
+                    "wx0000000000000a03",
+                    0.05,
+                    false,
+                ),
             ],
-        )
+            ..Scenario::new(
+                DEMO_SEED,
+                DEMO_PEOPLE,
+                vec![
+                    account("brand_oa", "wx0000000000000b01", 0.45, true),
+                    account("news_oa", "wx0000000000000b02", 0.30, true),
+                    account("shop_oa", "wx0000000000000b03", 0.20, true),
+                    account("legacy_oa", "wx0000000000000b04", 0.10, false),
+                ],
+            )
+        }
     }
 
     /// Checks what the simulator relies on: distinct ids and appids,
@@ -175,14 +268,17 @@ impl Scenario {
         }
         check_probability("*", "faults.rate", self.faults.rate)?;
         let mut ids = BTreeSet::new();
-        let mut appids = BTreeSet::new();
-        for account in &self.accounts {
-            if account.id.is_empty() {
+        for (id, _) in self.account_ids() {
+            if id.is_empty() {
                 return Err(ScenarioError::EmptyAccountId);
             }
-            if !ids.insert(account.id.as_str()) {
-                return Err(ScenarioError::DuplicateAccount(account.id.clone()));
+            if !ids.insert(id.clone()) {
+                return Err(ScenarioError::DuplicateAccount(id));
             }
+        }
+        let mut appids = BTreeSet::new();
+        let apps: Vec<SimAccount> = self.apps.iter().map(SimApp::as_account).collect();
+        for account in self.official_accounts().chain(&apps) {
             if !appids.insert(account.appid.as_str()) {
                 return Err(ScenarioError::DuplicateAppid {
                     account: account.id.clone(),
@@ -196,6 +292,25 @@ impl Scenario {
                 account.leave_during_crawl,
             )?;
             check_probability(&account.id, "daily_churn", account.daily_churn)?;
+        }
+        for app in &self.apps {
+            check_probability(&app.id, "repeat_logins", app.repeat_logins)?;
+        }
+        let mut corpids = BTreeSet::new();
+        for corp in &self.corps {
+            if corp.staff == 0 {
+                return Err(ScenarioError::NoStaff(corp.id.clone()));
+            }
+            if !corpids.insert(corp.corpid.as_str()) {
+                return Err(ScenarioError::DuplicateCorpid {
+                    account: corp.id.clone(),
+                    corpid: corp.corpid.clone(),
+                });
+            }
+            check_probability(&corp.id, "reach", corp.reach)?;
+            check_probability(&corp.id, "wecom_user_share", corp.wecom_user_share)?;
+            check_probability(&corp.id, "shared_share", corp.shared_share)?;
+            check_probability(&corp.id, "daily_churn", corp.daily_churn)?;
         }
         Ok(())
     }
@@ -216,9 +331,23 @@ impl Scenario {
         format!("UNIONSNAP_SIM_SECRET_{suffix}")
     }
 
-    /// `(variable, secret)` for every account, to put in a child's environment.
+    /// The variable of a platform-managed account's authorizer refresh token:
+    /// `UNIONSNAP_SIM_REFRESH_TOKEN_<ID>`.
+    pub fn refresh_token_env_var(account_id: &str) -> String {
+        Scenario::secret_env_var(account_id).replace("_SECRET_", "_REFRESH_TOKEN_")
+    }
+
+    /// The variable of the platform's AppSecret.
+    pub const COMPONENT_SECRET_ENV: &'static str = "UNIONSNAP_SIM_COMPONENT_SECRET";
+    /// The variable of the platform's `component_verify_ticket`.
+    pub const VERIFY_TICKET_ENV: &'static str = "UNIONSNAP_SIM_VERIFY_TICKET";
+
+    /// `(variable, secret)` for every credential of every account (AppSecrets,
+    /// corp secrets, the platform's secret and ticket, refresh tokens), to
+    /// put in a child's environment.
     pub fn secret_env(&self) -> Vec<(String, String)> {
-        self.accounts
+        let mut env: Vec<(String, String)> = self
+            .accounts
             .iter()
             .map(|account| {
                 (
@@ -226,13 +355,58 @@ impl Scenario {
                     account.secret.clone(),
                 )
             })
-            .collect()
+            .collect();
+        if let Some(platform) = &self.platform {
+            env.push((
+                Scenario::COMPONENT_SECRET_ENV.to_string(),
+                platform.component_secret.clone(),
+            ));
+            env.push((
+                Scenario::VERIFY_TICKET_ENV.to_string(),
+                platform.verify_ticket.clone(),
+            ));
+            env.extend(platform.accounts.iter().map(|account| {
+                (
+                    Scenario::refresh_token_env_var(&account.id),
+                    account.secret.clone(),
+                )
+            }));
+        }
+        env.extend(
+            self.corps
+                .iter()
+                .map(|corp| (Scenario::secret_env_var(&corp.id), corp.secret.clone())),
+        );
+        env
+    }
+
+    /// Where [`Scenario::job_toml`] expects an app account's login export:
+    /// `exports/<id>/` next to the output (`/data/warehouse` →
+    /// `/data/exports/<id>/`, `s3://b/wechat/prod` → `s3://b/wechat/exports/<id>/`).
+    pub fn export_location(output: &str, account_id: &str) -> String {
+        let trimmed = output.trim_end_matches('/');
+        // Never climb above a URL's bucket (`s3://bucket` → `s3://bucket/exports`).
+        let root_end = trimmed
+            .find("://")
+            .map(|i| {
+                trimmed[i + 3..]
+                    .find('/')
+                    .map_or(trimmed.len(), |j| i + 3 + j)
+            })
+            .unwrap_or(0);
+        let parent = match trimmed[root_end..].rfind('/') {
+            Some(i) => &trimmed[..root_end + i],
+            None if root_end > 0 => trimmed,
+            None => return format!("exports/{account_id}/"),
+        };
+        format!("{parent}/exports/{account_id}/")
     }
 
     /// A job file (SPEC §3) that snapshots every account of this scenario
-    /// from the simulator at `base_url` into `output`, with retry timings
-    /// short enough for tests. Secrets are referenced through
-    /// [`Scenario::secret_env_var`], never written.
+    /// from the simulator at `base_url` (both WeChat hosts) into `output`,
+    /// with retry timings short enough for tests. Secrets are referenced
+    /// through [`Scenario::secret_env`]'s variables, never written; app
+    /// accounts read their export from [`Scenario::export_location`].
     pub fn job_toml(&self, base_url: &str, output: &str) -> String {
         let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
         let mut job = format!(
@@ -243,6 +417,7 @@ impl Scenario {
              \n\
              [api]\n\
              base_url = {base_url}\n\
+             wecom_base_url = {base_url}\n\
              max_retries = 10\n\
              backoff = \"5ms\"\n\
              rate_limit_wait = \"20ms\"\n\
@@ -265,6 +440,52 @@ impl Scenario {
                 env = quote(&Scenario::secret_env_var(&account.id)),
             ));
         }
+        if let Some(platform) = &self.platform {
+            for account in &platform.accounts {
+                job.push_str(&format!(
+                    "\n[[accounts]]\n\
+                     id = {id}\n\
+                     kind = \"official_account\"\n\
+                     appid = {appid}\n\
+                     auth = {{ component_appid = {component}, component_secret = {{ env = {secret} }}, verify_ticket = {{ env = {ticket} }}, refresh_token = {{ env = {refresh} }} }}\n",
+                    id = quote(&account.id),
+                    appid = quote(&account.appid),
+                    component = quote(&platform.component_appid),
+                    secret = quote(Scenario::COMPONENT_SECRET_ENV),
+                    ticket = quote(Scenario::VERIFY_TICKET_ENV),
+                    refresh = quote(&Scenario::refresh_token_env_var(&account.id)),
+                ));
+            }
+        }
+        for app in &self.apps {
+            job.push_str(&format!(
+                "\n[[accounts]]\n\
+                 id = {id}\n\
+                 kind = {kind}\n\
+                 source = {source}\n",
+                id = quote(&app.id),
+                kind = quote(app.kind.as_str()),
+                source = quote(&Scenario::export_location(output, &app.id)),
+            ));
+        }
+        for corp in &self.corps {
+            job.push_str(&format!(
+                "\n[[accounts]]\n\
+                 id = {id}\n\
+                 kind = \"wecom\"\n\
+                 corpid = {corpid}\n\
+                 secret = {{ env = {env} }}\n\
+                 unionid_mode = {mode}\n",
+                id = quote(&corp.id),
+                corpid = quote(&corp.corpid),
+                env = quote(&Scenario::secret_env_var(&corp.id)),
+                mode = quote(if corp.idconvert {
+                    "idconvert"
+                } else {
+                    "direct"
+                }),
+            ));
+        }
         job
     }
 }
@@ -274,7 +495,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_has_the_four_documented_accounts() {
+    fn demo_has_the_four_documented_official_accounts() {
         let demo = Scenario::demo();
         demo.validate().unwrap();
         let summary: Vec<_> = demo
@@ -296,10 +517,34 @@ mod tests {
     }
 
     #[test]
+    fn demo_has_an_account_of_every_kind() {
+        let kinds: BTreeSet<&str> = Scenario::demo()
+            .account_ids()
+            .into_iter()
+            .map(|(_, kind)| kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            BTreeSet::from([
+                "official_account",
+                "wecom",
+                "mini_program",
+                "mobile_app",
+                "website"
+            ])
+        );
+        let demo = Scenario::demo();
+        assert_eq!(demo.platform.as_ref().map(|p| p.accounts.len()), Some(1));
+        assert!(demo.corps.iter().any(|c| c.idconvert) && demo.corps.iter().any(|c| !c.idconvert));
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let demo = Scenario::demo();
         let printed = format!("{demo:?}");
-        assert!(demo.accounts.iter().all(|a| !printed.contains(&a.secret)));
+        for (_, secret) in demo.secret_env() {
+            assert!(!printed.contains(&secret));
+        }
         assert!(printed.contains("brand_oa"));
     }
 
@@ -313,28 +558,70 @@ mod tests {
             Scenario::secret_env_var("shop-mp.2"),
             "UNIONSNAP_SIM_SECRET_SHOP_MP_2"
         );
-        let env = Scenario::demo().secret_env();
-        assert_eq!(env.len(), 4);
-        assert_eq!(env[3].0, "UNIONSNAP_SIM_SECRET_LEGACY_OA");
+        assert_eq!(
+            Scenario::refresh_token_env_var("agency_oa"),
+            "UNIONSNAP_SIM_REFRESH_TOKEN_AGENCY_OA"
+        );
+        let names: Vec<String> = Scenario::demo()
+            .secret_env()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "UNIONSNAP_SIM_SECRET_BRAND_OA",
+                "UNIONSNAP_SIM_SECRET_NEWS_OA",
+                "UNIONSNAP_SIM_SECRET_SHOP_OA",
+                "UNIONSNAP_SIM_SECRET_LEGACY_OA",
+                "UNIONSNAP_SIM_COMPONENT_SECRET",
+                "UNIONSNAP_SIM_VERIFY_TICKET",
+                "UNIONSNAP_SIM_REFRESH_TOKEN_AGENCY_OA",
+                "UNIONSNAP_SIM_SECRET_CRM",
+                "UNIONSNAP_SIM_SECRET_PARTNER_CRM",
+            ]
+        );
     }
 
     #[test]
-    fn job_toml_references_secrets_without_containing_them() {
+    fn job_toml_is_a_valid_job_of_every_account_without_its_secrets() {
         let demo = Scenario::demo();
-        let job = demo.job_toml("http://127.0.0.1:8089", "/tmp/warehouse");
-        let parsed: toml::Table = job.parse().unwrap();
-        assert_eq!(parsed["timezone"].as_str(), Some("UTC"));
-        assert_eq!(
-            parsed["api"]["base_url"].as_str(),
-            Some("http://127.0.0.1:8089")
+        let text = demo.job_toml("http://127.0.0.1:8089", "/tmp/warehouse");
+        let env = demo.secret_env();
+        let lookup = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+        let job = crate::job::parse(&text, std::path::Path::new("/tmp/job.toml"), &lookup)
+            .unwrap_or_else(|err| panic!("{err}\n{text}"));
+        let ids: Vec<(String, &str)> = job
+            .accounts
+            .iter()
+            .map(|a| (a.id.clone(), a.kind().as_str()))
+            .collect();
+        let mut expected = demo.account_ids();
+        expected.sort();
+        let mut ids = ids;
+        ids.sort();
+        assert_eq!(ids, expected);
+        assert_eq!(job.api.wecom_base_url, "http://127.0.0.1:8089");
+        for (_, secret) in &env {
+            assert!(!text.contains(secret.as_str()));
+        }
+        assert!(
+            text.contains("source = \"/tmp/exports/shop_mp/\""),
+            "{text}"
         );
-        let accounts = parsed["accounts"].as_array().unwrap();
-        assert_eq!(accounts.len(), 4);
+    }
+
+    #[test]
+    fn exports_sit_next_to_the_output() {
+        let at = |output| Scenario::export_location(output, "shop_mp");
+        assert_eq!(at("/data/warehouse"), "/data/exports/shop_mp/");
+        assert_eq!(at("/data/warehouse/"), "/data/exports/shop_mp/");
+        assert_eq!(at("warehouse"), "exports/shop_mp/");
         assert_eq!(
-            accounts[0]["secret"]["env"].as_str(),
-            Some("UNIONSNAP_SIM_SECRET_BRAND_OA")
+            at("s3://bucket/wechat/prod"),
+            "s3://bucket/wechat/exports/shop_mp/"
         );
-        assert!(demo.accounts.iter().all(|a| !job.contains(&a.secret)));
+        assert_eq!(at("s3://bucket"), "s3://bucket/exports/shop_mp/");
     }
 
     #[test]

@@ -131,9 +131,9 @@ pub enum ApiError {
         detail: String,
         attempts: u32,
     },
-    /// The server handed back a `next_openid` it had already given: paging
-    /// would never end.
-    #[error("{account_id}: {endpoint}: the server repeated a next_openid after {pages} pages; stopped paging instead of looping forever")]
+    /// The server handed back a paging cursor (`next_openid`, WeCom's
+    /// `next_cursor`) it had already given: paging would never end.
+    #[error("{account_id}: {endpoint}: the server repeated a next_openid/next_cursor after {pages} pages; stopped paging instead of looping forever")]
     RepeatedPage {
         account_id: String,
         endpoint: &'static str,
