@@ -168,13 +168,18 @@ impl ApiError {
         }
     }
 
-    /// The account's daily quota is used up (45009 outside WeCom): re-run tomorrow.
+    /// The account's quota is used up: 45009 outside WeCom (the daily
+    /// quota: re-run tomorrow), or WeCom's 45009 frequency limit still in
+    /// force after every wait `max_retries` allowed (re-run later).
     pub fn is_quota(&self) -> bool {
         matches!(
             self,
             ApiError::ErrCode {
                 errcode: 45009,
                 action: Action::StopAccount,
+                ..
+            } | ApiError::RetriesExhausted {
+                last: Failure::ErrCode { errcode: 45009, .. },
                 ..
             }
         )
