@@ -46,6 +46,8 @@ mod test_client;
 mod tests_faults;
 #[cfg(test)]
 mod tests_http;
+#[cfg(test)]
+mod tests_kinds;
 
 pub use cli::{run, SimulateArgs};
 pub use compare::{audience_rows, overlap_rows, truth_matches};

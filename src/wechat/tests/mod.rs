@@ -7,3 +7,4 @@ mod followers;
 mod redaction;
 mod tokens;
 mod users;
+mod kinds;
