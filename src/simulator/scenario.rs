@@ -418,6 +418,7 @@ impl Scenario {
              [api]\n\
              base_url = {base_url}\n\
              wecom_base_url = {base_url}\n\
+             requests_per_second = 5000\n\
              max_retries = 10\n\
              backoff = \"5ms\"\n\
              rate_limit_wait = \"20ms\"\n\

@@ -18,7 +18,10 @@ fn scenario() -> Scenario {
             staff: 120,
             ..SimCorp::new(SEED, "crm", 0.5)
         }],
-        platform: Some(SimPlatform::new(SEED, vec![SimAccount::new(SEED, "agency_oa", 0.3)])),
+        platform: Some(SimPlatform::new(
+            SEED,
+            vec![SimAccount::new(SEED, "agency_oa", 0.3)],
+        )),
         ..Scenario::new(SEED, 2_000, vec![SimAccount::new(SEED, "brand_oa", 0.4)])
     }
 }
@@ -45,13 +48,24 @@ async fn gettoken_repeats_its_token_and_answers_wecom_style_errors() {
     assert_eq!(corp_token(&sim).await, corp_token(&sim).await);
     let corp = &sim.scenario.corps[0];
     let answer = sim
-        .get("/cgi-bin/gettoken", &[("corpid", &corp.corpid), ("corpsecret", "wrong")])
+        .get(
+            "/cgi-bin/gettoken",
+            &[("corpid", &corp.corpid), ("corpsecret", "wrong")],
+        )
         .await;
     assert_eq!(errcode(&answer), 40001);
     let errmsg = answer["errmsg"].as_str().unwrap();
-    assert!(errmsg.contains(", hint: [") && errmsg.contains("more info at https://open.work.weixin.qq.com/devtool/query?e=40001"), "{errmsg}");
+    assert!(
+        errmsg.contains(", hint: [")
+            && errmsg
+                .contains("more info at https://open.work.weixin.qq.com/devtool/query?e=40001"),
+        "{errmsg}"
+    );
     let answer = sim
-        .get("/cgi-bin/gettoken", &[("corpid", "ww0000000000000000"), ("corpsecret", "x")])
+        .get(
+            "/cgi-bin/gettoken",
+            &[("corpid", "ww0000000000000000"), ("corpsecret", "x")],
+        )
         .await;
     assert_eq!(errcode(&answer), 40013);
 }
@@ -170,7 +184,10 @@ async fn component_token(sim: &Sim) -> String {
         .json::<Value>()
         .await
         .unwrap();
-    answer["component_access_token"].as_str().unwrap().to_string()
+    answer["component_access_token"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 async fn authorizer_token(sim: &Sim, refresh_token: &str) -> Value {
@@ -195,7 +212,9 @@ async fn authorizer_token(sim: &Sim, refresh_token: &str) -> Value {
 #[tokio::test]
 async fn an_authorizer_token_reads_the_managed_account_and_a_stale_refresh_token_is_61023() {
     let sim = sim(scenario()).await;
-    let refresh_token = sim.scenario.platform.as_ref().unwrap().accounts[0].secret.clone();
+    let refresh_token = sim.scenario.platform.as_ref().unwrap().accounts[0]
+        .secret
+        .clone();
     let answer = authorizer_token(&sim, &refresh_token).await;
     assert_eq!(answer["authorizer_refresh_token"], refresh_token.as_str());
     let token = answer["authorizer_access_token"].as_str().unwrap();
@@ -233,7 +252,9 @@ fn corp_members_are_distinct_customers_and_wecom_users_are_unresolved() {
     let row = truth.row("crm").unwrap();
     let world = World::new(&scenario);
     let corp = &world.corps[0];
-    let customers: Vec<u32> = (0..world.people).filter(|&p| corp.is_customer(p, 0)).collect();
+    let customers: Vec<u32> = (0..world.people)
+        .filter(|&p| corp.is_customer(p, 0))
+        .collect();
     let wecom_users = customers
         .iter()
         .filter(|&&p| corp.contact_type(p) == ContactType::WeCom)

@@ -134,11 +134,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A scenario of Official Accounts: (id, reach, bound) each.
+/// A scenario of Official Accounts with their own AppSecret: (id, reach, bound) each.
 pub fn scenario(seed: u64, people: u64, accounts: &[(&str, f64, bool)]) -> Scenario {
     let mut scenario = Scenario::demo();
     scenario.seed = seed;
     scenario.people = people;
+    // Official Accounts only: the demo's other kinds are added by tests that want them.
+    scenario.platform = None;
+    scenario.corps.clear();
+    scenario.apps.clear();
     scenario.accounts = accounts
         .iter()
         .enumerate()
@@ -237,5 +241,86 @@ pub fn assert_same_tables(a: &Tables, b: &Tables) {
         if let (Some(x), Some(y)) = (x, y) {
             assert!(x.equals_missing(y), "{path} differs:\n{x}\n{y}");
         }
+    }
+}
+
+// --- moto: an S3-compatible server for the object-store paths -------------
+
+/// moto's S3 server on a free port, stopped when dropped.
+pub struct Moto {
+    _child: tokio::process::Child,
+    pub endpoint: String,
+}
+
+/// Starts moto and creates the bucket `unionsnap-test`.
+pub async fn start_moto() -> Moto {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = tokio::process::Command::new("python3")
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("python3 -m moto.server (make test installs moto[server])");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.get(&endpoint).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let created = http
+        .put(format!("{endpoint}/unionsnap-test"))
+        .send()
+        .await
+        .unwrap();
+    assert!(created.status().is_success(), "create bucket: {created:?}");
+    Moto {
+        _child: child,
+        endpoint,
+    }
+}
+
+/// The environment that points object_store at moto.
+pub fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("AWS_ENDPOINT_URL", endpoint.to_string()),
+        ("AWS_ALLOW_HTTP", "true".to_string()),
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+    ]
+}
+
+impl Moto {
+    /// The bucket `unionsnap-test` under `prefix`, as an object store.
+    pub fn store(&self, prefix: &str) -> unionsnap::load::Store {
+        use object_store::aws::AmazonS3Builder;
+        let s3 = AmazonS3Builder::new()
+            .with_bucket_name("unionsnap-test")
+            .with_endpoint(&self.endpoint)
+            .with_allow_http(true)
+            .with_access_key_id("testing")
+            .with_secret_access_key("testing")
+            .with_region("us-east-1")
+            .build()
+            .unwrap();
+        if prefix.is_empty() {
+            return std::sync::Arc::new(s3);
+        }
+        let prefixed = object_store::prefix::PrefixStore::new(s3, prefix);
+        std::sync::Arc::new(prefixed)
     }
 }

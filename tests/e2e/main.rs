@@ -3,6 +3,7 @@
 
 mod common;
 mod job_errors;
+mod kinds;
 mod official_account;
 mod s3;
 mod secrets;

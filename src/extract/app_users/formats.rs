@@ -49,8 +49,8 @@ impl Format {
 
 pub(super) fn parse(format: Format, file: &str, bytes: bytes::Bytes) -> Result<Rows, FormatError> {
     match format {
-        Format::Csv => csv(file, &text(file, &bytes)?),
-        Format::Ndjson => ndjson(file, &text(file, &bytes)?),
+        Format::Csv => csv(file, text(file, &bytes)?),
+        Format::Ndjson => ndjson(file, text(file, &bytes)?),
         Format::Parquet => parquet(file, bytes),
     }
 }
@@ -160,6 +160,9 @@ pub fn parse_first_seen(text: &str) -> Result<i64, String> {
 
 // --- CSV --------------------------------------------------------------------
 
+/// A record and the line it starts on, or the line and what is wrong.
+type CsvRecord = Result<(usize, Vec<String>), (usize, String)>;
+
 /// The records of a CSV text, each with the line it starts on.
 struct CsvRecords<'a> {
     text: &'a str,
@@ -177,7 +180,7 @@ impl<'a> CsvRecords<'a> {
     }
 
     /// The next record (skipping empty lines), or `Err((line, reason))`.
-    fn next_record(&mut self) -> Option<Result<(usize, Vec<String>), (usize, String)>> {
+    fn next_record(&mut self) -> Option<CsvRecord> {
         let bytes = self.text.as_bytes();
         // Empty lines are not rows.
         loop {

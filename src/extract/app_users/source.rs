@@ -36,67 +36,69 @@ impl SourceFiles {
     }
 }
 
+/// How a listed key is shown in messages (a local path or a full URL).
+type NameOf = Box<dyn Fn(&Path) -> String + Send>;
+
 /// Lists `source`: the file it names, or every file under it. Files whose
 /// name starts with `.` or `_` (`_SUCCESS` markers, `.crc` side files of
 /// Spark and Hadoop) are not data and are left out; an empty source is an
 /// error, never an account without users.
 pub(super) async fn list(source: &OutputLocation) -> Result<SourceFiles, String> {
-    let (store, key, name_of): (Store, Option<Path>, Box<dyn Fn(&Path) -> String + Send>) =
-        match source {
-            OutputLocation::Local(path) => {
-                if path.is_file() {
-                    let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
-                        return Err("not a file path".to_string());
-                    };
-                    let store = local_store(dir)?;
-                    let dir = dir.to_path_buf();
-                    let key = Path::from(file.to_string_lossy().as_ref());
+    let (store, key, name_of): (Store, Option<Path>, NameOf) = match source {
+        OutputLocation::Local(path) => {
+            if path.is_file() {
+                let (Some(dir), Some(file)) = (path.parent(), path.file_name()) else {
+                    return Err("not a file path".to_string());
+                };
+                let store = local_store(dir)?;
+                let dir = dir.to_path_buf();
+                let key = Path::from(file.to_string_lossy().as_ref());
+                return Ok(SourceFiles {
+                    store,
+                    files: vec![SourceFile {
+                        name: dir.join(file).display().to_string(),
+                        key,
+                    }],
+                });
+            }
+            if !path.is_dir() {
+                return Err("no such file or folder".to_string());
+            }
+            let store = local_store(path)?;
+            let root = path.clone();
+            (
+                store,
+                None,
+                Box::new(move |key: &Path| root.join(key.as_ref()).display().to_string()),
+            )
+        }
+        OutputLocation::Url(url) => {
+            // Open the bucket itself; the URL's path is a key or a prefix in it.
+            let mut root = url.clone();
+            root.set_path("");
+            let store =
+                load::open(&OutputLocation::Url(root.clone())).map_err(|err| err.to_string())?;
+            let key = url.path().trim_matches('/');
+            let base = root.as_str().trim_end_matches('/').to_string();
+            let key = (!key.is_empty()).then(|| Path::from(key));
+            if let Some(key) = &key {
+                if store.head(key).await.is_ok() {
                     return Ok(SourceFiles {
-                        store,
                         files: vec![SourceFile {
-                            name: dir.join(file).display().to_string(),
-                            key,
+                            name: format!("{base}/{key}"),
+                            key: key.clone(),
                         }],
+                        store,
                     });
                 }
-                if !path.is_dir() {
-                    return Err("no such file or folder".to_string());
-                }
-                let store = local_store(path)?;
-                let root = path.clone();
-                (
-                    store,
-                    None,
-                    Box::new(move |key: &Path| root.join(key.as_ref()).display().to_string()),
-                )
             }
-            OutputLocation::Url(url) => {
-                // Open the bucket itself; the URL's path is a key or a prefix in it.
-                let mut root = url.clone();
-                root.set_path("");
-                let store = load::open(&OutputLocation::Url(root.clone()))
-                    .map_err(|err| err.to_string())?;
-                let key = url.path().trim_matches('/');
-                let base = root.as_str().trim_end_matches('/').to_string();
-                let key = (!key.is_empty()).then(|| Path::from(key));
-                if let Some(key) = &key {
-                    if store.head(key).await.is_ok() {
-                        return Ok(SourceFiles {
-                            files: vec![SourceFile {
-                                name: format!("{base}/{key}"),
-                                key: key.clone(),
-                            }],
-                            store,
-                        });
-                    }
-                }
-                (
-                    store,
-                    key,
-                    Box::new(move |key: &Path| format!("{base}/{key}")),
-                )
-            }
-        };
+            (
+                store,
+                key,
+                Box::new(move |key: &Path| format!("{base}/{key}")),
+            )
+        }
+    };
     let objects: Vec<_> = store
         .list(key.as_ref())
         .try_collect()

@@ -53,7 +53,10 @@ fn csv_reads_quotes_crlf_a_bom_and_extra_columns() {
 
 #[test]
 fn csv_without_a_unionid_column_fails_at_the_header() {
-    let (at, why) = error(Format::Csv, format!("openid,first_seen\n{OPENID_A},\n").as_bytes());
+    let (at, why) = error(
+        Format::Csv,
+        format!("openid,first_seen\n{OPENID_A},\n").as_bytes(),
+    );
     assert_eq!(at, "logins:1");
     assert!(why.contains("missing column `unionid`"), "{why}");
     assert!(why.contains("openid,first_seen"), "{why}");
@@ -92,7 +95,10 @@ fn csv_with_a_bad_first_seen_fails_at_its_line() {
     let text = format!("openid,unionid,first_seen\n{OPENID_A},{UNIONID_A},yesterday\n");
     let (at, why) = error(Format::Csv, text.as_bytes());
     assert_eq!(at, "logins:2");
-    assert!(why.contains("first_seen \"yesterday\" is not a timestamp"), "{why}");
+    assert!(
+        why.contains("first_seen \"yesterday\" is not a timestamp"),
+        "{why}"
+    );
 }
 
 #[test]
@@ -138,9 +144,8 @@ fn ndjson_takes_null_unionids_and_numeric_first_seen() {
 
 #[test]
 fn ndjson_without_a_unionid_key_fails_at_its_line() {
-    let text = format!(
-        "{{\"openid\":\"{OPENID_A}\",\"unionid\":\"\"}}\n{{\"openid\":\"{OPENID_B}\"}}\n"
-    );
+    let text =
+        format!("{{\"openid\":\"{OPENID_A}\",\"unionid\":\"\"}}\n{{\"openid\":\"{OPENID_B}\"}}\n");
     let (at, why) = error(Format::Ndjson, text.as_bytes());
     assert_eq!(at, "logins:2");
     assert!(why.contains("no `unionid` key"), "{why}");
@@ -153,7 +158,10 @@ fn ndjson_with_a_broken_line_fails_at_it() {
     assert_eq!(at, "logins:2");
     assert!(why.starts_with("not valid JSON"), "{why}");
     let (at, why) = error(Format::Ndjson, b"[1]\n");
-    assert_eq!((at.as_str(), why.starts_with("not a JSON object")), ("logins:1", true));
+    assert_eq!(
+        (at.as_str(), why.starts_with("not a JSON object")),
+        ("logins:1", true)
+    );
 }
 
 fn parquet_bytes(frame: &mut DataFrame) -> bytes::Bytes {
@@ -177,7 +185,9 @@ fn parquet_reads_timestamps_and_null_unionids() {
         },
     ];
     let bytes = parquet_bytes(&mut app_users_frame(&users));
-    let rows = parse(Format::Parquet, "logins.parquet", bytes).ok().unwrap();
+    let rows = parse(Format::Parquet, "logins.parquet", bytes)
+        .ok()
+        .unwrap();
     let read: Vec<AppUser> = rows.iter().map(|(u, _)| u.clone()).collect();
     assert_eq!(read, users);
     assert_eq!(rows[1].1.to_string(), "logins.parquet: row 2");
@@ -186,19 +196,29 @@ fn parquet_reads_timestamps_and_null_unionids() {
 #[test]
 fn parquet_without_unionid_or_with_a_null_openid_fails() {
     let mut frame = df!("openid" => [OPENID_A]).unwrap();
-    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", parquet_bytes(&mut frame)) else {
+    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", parquet_bytes(&mut frame))
+    else {
         panic!("expected an error");
     };
     assert_eq!(at, "x.parquet");
     assert!(why.contains("missing column `unionid`"), "{why}");
 
-    let mut frame = df!("openid" => [Some(OPENID_A), None], "unionid" => [Some(UNIONID_A), None]).unwrap();
-    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", parquet_bytes(&mut frame)) else {
+    let mut frame =
+        df!("openid" => [Some(OPENID_A), None], "unionid" => [Some(UNIONID_A), None]).unwrap();
+    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", parquet_bytes(&mut frame))
+    else {
         panic!("expected an error");
     };
-    assert_eq!((at.as_str(), why.as_str()), ("x.parquet: row 2", "openid is empty"));
+    assert_eq!(
+        (at.as_str(), why.as_str()),
+        ("x.parquet: row 2", "openid is empty")
+    );
 
-    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", bytes::Bytes::from_static(b"PAR1 not really")) else {
+    let Err(FormatError(at, why)) = parse(
+        Format::Parquet,
+        "x.parquet",
+        bytes::Bytes::from_static(b"PAR1 not really"),
+    ) else {
         panic!("expected an error");
     };
     assert_eq!(at, "x.parquet");
@@ -277,8 +297,16 @@ async fn a_folder_is_read_whole_and_repeated_logins_are_one_user() {
 #[tokio::test]
 async fn a_single_file_is_a_source_too() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "logins.csv", &format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n"));
-    write(dir.path(), "other.csv", &format!("openid,unionid\n{OPENID_B},{UNIONID_B}\n"));
+    write(
+        dir.path(),
+        "logins.csv",
+        &format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n"),
+    );
+    write(
+        dir.path(),
+        "other.csv",
+        &format!("openid,unionid\n{OPENID_B},{UNIONID_B}\n"),
+    );
     let source = OutputLocation::Local(dir.path().join("logins.csv"));
     let raw = snapshot("shop_mp", &source).await.unwrap();
     assert_eq!(raw.frame.height(), 1);
@@ -287,8 +315,16 @@ async fn a_single_file_is_a_source_too() {
 #[tokio::test]
 async fn two_unionids_for_one_openid_name_both_places() {
     let dir = tempfile::tempdir().unwrap();
-    write(dir.path(), "a.csv", &format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n"));
-    write(dir.path(), "b.csv", &format!("openid,unionid\n{OPENID_B},\n{OPENID_A},{UNIONID_B}\n"));
+    write(
+        dir.path(),
+        "a.csv",
+        &format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n"),
+    );
+    write(
+        dir.path(),
+        "b.csv",
+        &format!("openid,unionid\n{OPENID_B},\n{OPENID_A},{UNIONID_B}\n"),
+    );
     let err = snapshot("shop_mp", &OutputLocation::Local(dir.path().to_path_buf()))
         .await
         .unwrap_err();

@@ -10,7 +10,9 @@ use crate::secret::Secret;
 use crate::simulator::{self, Scenario, SimAccount, SimCorp, SimPlatform, SimServer};
 use crate::wechat::open_platform::{AUTHORIZER_TOKEN_PATH, COMPONENT_TOKEN_PATH};
 use crate::wechat::wecom::{BATCH_GET_BY_USER_PATH, UNIONID_TO_EXTERNAL_USERID_PATH};
-use crate::wechat::{ApiConfig, ComponentCredentials, OfficialAccountClient, WeChatHttp, WeComClient};
+use crate::wechat::{
+    ApiConfig, ComponentCredentials, OfficialAccountClient, WeChatHttp, WeComClient,
+};
 
 const SEED: u64 = 77;
 
@@ -47,7 +49,12 @@ fn big_corp() -> SimCorp {
 
 fn wecom_client(http: &WeChatHttp, scenario: &Scenario) -> WeComClient {
     let corp = &scenario.corps[0];
-    WeComClient::new(http.clone(), &corp.id, &corp.corpid, Secret::new(&corp.secret))
+    WeComClient::new(
+        http.clone(),
+        &corp.id,
+        &corp.corpid,
+        Secret::new(&corp.secret),
+    )
 }
 
 #[tokio::test]
@@ -58,7 +65,11 @@ async fn contacts_page_through_every_staff_member_one_row_per_contact_and_staff(
     let relations = client.contacts(4).await.unwrap();
 
     let staff: BTreeSet<&str> = relations.iter().map(|r| r.follow_userid.as_str()).collect();
-    assert!(staff.len() > 100, "130 staff members need two userid chunks: {}", staff.len());
+    assert!(
+        staff.len() > 100,
+        "130 staff members need two userid chunks: {}",
+        staff.len()
+    );
     let pairs: BTreeSet<(&str, &str)> = relations
         .iter()
         .map(|r| (r.external_userid.as_str(), r.follow_userid.as_str()))
@@ -70,10 +81,17 @@ async fn contacts_page_through_every_staff_member_one_row_per_contact_and_staff(
     }
     let members = scenario.truth().row("crm").unwrap().members;
     assert_eq!(per_contact.len() as i64, members);
-    assert!(per_contact.values().any(|&n| n >= 2), "some contacts are shared");
+    assert!(
+        per_contact.values().any(|&n| n >= 2),
+        "some contacts are shared"
+    );
     // Pages of at most 100 rows: at least ceil(rows / 100) calls.
     let calls = client.stats().calls_to(BATCH_GET_BY_USER_PATH) as usize;
-    assert!(calls >= relations.len().div_ceil(100), "{calls} calls for {} rows", relations.len());
+    assert!(
+        calls >= relations.len().div_ceil(100),
+        "{calls} calls for {} rows",
+        relations.len()
+    );
     assert!(server.stats().errcodes.is_empty(), "{:?}", server.stats());
 }
 
@@ -105,23 +123,28 @@ async fn a_third_party_app_gets_no_unionid_and_idconvert_maps_customers_only() {
     let client = wecom_client(&http, &scenario);
     let relations = client.contacts(4).await.unwrap();
     assert!(relations.iter().all(|r| r.unionid.is_none()));
-    let contacts: BTreeSet<&str> = relations.iter().map(|r| r.external_userid.as_str()).collect();
+    let contacts: BTreeSet<&str> = relations
+        .iter()
+        .map(|r| r.external_userid.as_str())
+        .collect();
 
     // Followers of the (bound) Official Account, with their UnionIDs.
     let oa = &scenario.accounts[0];
-    let oa_client = OfficialAccountClient::new(http.clone(), &oa.id, &oa.appid, Secret::new(&oa.secret));
+    let oa_client =
+        OfficialAccountClient::new(http.clone(), &oa.id, &oa.appid, Secret::new(&oa.secret));
     let followers = oa_client.list_followers().await.unwrap();
     let mut customers = 0;
     for chunk in followers.chunks(100).take(3) {
         for user in oa_client.batchget(chunk).await.unwrap() {
             let unionid = user.unionid.expect("bound account");
-            match client.unionid_to_external_userid(&unionid, &user.openid).await.unwrap() {
-                Some(external_userid) => {
-                    assert!(contacts.contains(external_userid.as_str()));
-                    assert!(external_userid.starts_with("wm"));
-                    customers += 1;
-                }
-                None => {}
+            let linked = client
+                .unionid_to_external_userid(&unionid, &user.openid)
+                .await
+                .unwrap();
+            if let Some(external_userid) = linked {
+                assert!(contacts.contains(external_userid.as_str()));
+                assert!(external_userid.starts_with("wm"));
+                customers += 1;
             }
         }
     }
@@ -133,7 +156,10 @@ async fn idconvert_is_refused_to_a_self_built_app() {
     let scenario = corp_scenario(big_corp());
     let (_server, http) = serve(scenario.clone()).await;
     let err = wecom_client(&http, &scenario)
-        .unionid_to_external_userid("oUUUUU1111111111111111111111", "oAAAAA1111111111111111111111")
+        .unionid_to_external_userid(
+            "oUUUUU1111111111111111111111",
+            "oAAAAA1111111111111111111111",
+        )
         .await
         .unwrap_err();
     assert_eq!(err.errcode(), Some(48002));
@@ -150,7 +176,10 @@ async fn a_wrong_corp_secret_stops_the_account_and_names_the_secret() {
     assert_eq!(err.errcode(), Some(40001));
     assert!(!err.is_fatal());
     let message = err.to_string();
-    assert!(message.starts_with("crm: /cgi-bin/gettoken: errcode 40001"), "{message}");
+    assert!(
+        message.starts_with("crm: /cgi-bin/gettoken: errcode 40001"),
+        "{message}"
+    );
     assert!(message.contains("secret"), "{message}");
     assert!(!message.contains("not-the-secret"), "{message}");
 }
@@ -212,9 +241,15 @@ async fn a_stale_refresh_token_stops_the_account_and_says_what_to_do() {
     assert_eq!(err.errcode(), Some(61023));
     assert!(!err.is_fatal());
     let message = err.to_string();
-    assert!(message.starts_with("agency_oa: /cgi-bin/component/api_authorizer_token: errcode 61023"), "{message}");
+    assert!(
+        message.starts_with("agency_oa: /cgi-bin/component/api_authorizer_token: errcode 61023"),
+        "{message}"
+    );
     assert!(message.contains("auth.refresh_token"), "{message}");
-    assert!(message.contains("authorize the platform again"), "{message}");
+    assert!(
+        message.contains("authorize the platform again"),
+        "{message}"
+    );
     assert!(!message.contains("stale-refresh-token"), "{message}");
 }
 

@@ -4,7 +4,7 @@
 mod fake;
 mod faults;
 mod followers;
+mod kinds;
 mod redaction;
 mod tokens;
 mod users;
-mod kinds;
