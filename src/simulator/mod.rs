@@ -31,6 +31,7 @@ mod handlers;
 mod handlers_platform;
 mod handlers_wecom;
 mod ids;
+mod job_file;
 mod kinds;
 mod population;
 mod profile;

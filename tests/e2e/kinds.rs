@@ -418,3 +418,31 @@ async fn faults_on_every_kind_leave_the_numbers_and_secrets_intact() {
         assert!(!haystack.contains(token.as_str()), "an access token leaked");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idconvert_stops_at_its_quota_and_fails_the_corp_alone() {
+    const IDCONVERT: &str = "/cgi-bin/idconvert/unionid_to_external_userid";
+    let mut scenario = every_kind(51);
+    scenario.corps.push(SimCorp {
+        idconvert: true,
+        staff: 10,
+        ..SimCorp::new(51, "partner_crm", 0.3)
+    });
+    scenario.quotas.insert(IDCONVERT.to_string(), 40);
+    let fixture = Fixture::start(scenario).await;
+    write_exports(&fixture.scenario, &fixture.output_dir(), ExportFormat::Csv).await;
+    let out = fixture.run_job(&fixture.write_job(), &[]).await;
+    assert_exit(&out, 3);
+    let message = stderr(&out);
+    assert!(
+        message.contains(&format!("account partner_crm failed: partner_crm: {IDCONVERT}")),
+        "{message}"
+    );
+    assert!(message.contains("errcode 45009"), "{message}");
+    assert_eq!(fixture.server.stats().ok_calls_to(IDCONVERT), 40);
+    let output = fixture.output_dir();
+    assert!(partition(&output, "contacts", "crm").exists());
+    assert!(partition(&output, "followers", "agency_oa").exists());
+    assert!(!partition(&output, "contacts", "partner_crm").exists());
+    assert!(!manifest(&output).exists());
+}
