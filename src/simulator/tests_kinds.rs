@@ -263,3 +263,16 @@ fn corp_members_are_distinct_customers_and_wecom_users_are_unresolved() {
     assert_eq!(row.unresolved, wecom_users);
     assert_eq!(row.account_kind.as_deref(), Some("wecom"));
 }
+
+#[test]
+fn only_idconvert_corps_have_linkable_contacts() {
+    let mut scenario = scenario();
+    assert_eq!(scenario.linkable_contacts("crm"), Some(0));
+    assert_eq!(scenario.linkable_contacts("nope"), None);
+    scenario.corps[0].idconvert = true;
+    let linkable = scenario.linkable_contacts("crm").unwrap();
+    let row = scenario.truth();
+    let row = row.row("crm").unwrap();
+    assert!(linkable > 0 && linkable < row.members);
+    assert_eq!(row.resolved, linkable);
+}

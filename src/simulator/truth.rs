@@ -95,11 +95,20 @@ struct Standings<'a> {
     day: u32,
     /// Resolved in some bound Official Account or Mini Program: the people
     /// whose (openid, unionid) pair a run learns, so idconvert can link them.
+    /// Empty when no corp uses idconvert (nothing reads it then).
     linkable: Vec<bool>,
 }
 
 impl<'a> Standings<'a> {
     fn new(world: &'a World, day: u32) -> Self {
+        // A pass over people × accounts: only worth it when a corp links.
+        if !world.corps.iter().any(|corp| corp.idconvert) {
+            return Standings {
+                world,
+                day,
+                linkable: Vec::new(),
+            };
+        }
         let linkable = (0..world.people)
             .map(|person| {
                 world
@@ -151,10 +160,14 @@ impl<'a> Standings<'a> {
 impl Scenario {
     /// The contacts of the idconvert corp `corp_id` that a run can link to a
     /// UnionID: WeChat-user customers who are resolved members of a bound
-    /// Official Account or Mini Program of the scenario. None for an unknown
-    /// corp.
+    /// Official Account or Mini Program of the scenario (0 for a corp that
+    /// does not use idconvert, None for an unknown corp).
     pub fn linkable_contacts(&self, corp_id: &str) -> Option<i64> {
         let c = self.corps.iter().position(|corp| corp.id == corp_id)?;
+        if !self.corps[c].idconvert {
+            // A self-built app may not call idconvert (48002).
+            return Some(0);
+        }
         let world = World::new(self);
         let standings = Standings::new(&world, self.day);
         let corp = &world.corps[c];

@@ -435,7 +435,9 @@ async fn idconvert_stops_at_its_quota_and_fails_the_corp_alone() {
     assert_exit(&out, 3);
     let message = stderr(&out);
     assert!(
-        message.contains(&format!("account partner_crm failed: partner_crm: {IDCONVERT}")),
+        message.contains(&format!(
+            "account partner_crm failed: partner_crm: {IDCONVERT}"
+        )),
         "{message}"
     );
     assert!(message.contains("errcode 45009"), "{message}");

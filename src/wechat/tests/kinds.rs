@@ -265,3 +265,48 @@ async fn a_wrong_verify_ticket_fails_at_the_component_token() {
     assert_eq!(err.errcode(), Some(61006));
     assert_eq!(err.endpoint(), Some(COMPONENT_TOKEN_PATH));
 }
+
+/// A WeCom host whose `batch/get_by_user` hands back the same cursor forever.
+async fn looping_wecom() -> WeChatHttp {
+    use axum::routing::{get, post};
+    let page = serde_json::json!({
+        "errcode": 0, "errmsg": "ok", "next_cursor": "SAME",
+        "external_contact_list": [{
+            "external_contact": {"external_userid": "wmLOOP", "type": 1},
+            "follow_info": {"userid": "sales_0000", "createtime": 1}
+        }]
+    });
+    let router = axum::Router::new()
+        .route(
+            "/cgi-bin/gettoken",
+            get(|| async { r#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":7200}"# }),
+        )
+        .route(
+            "/cgi-bin/externalcontact/get_follow_user_list",
+            get(|| async { r#"{"errcode":0,"errmsg":"ok","follow_user":["sales_0000"]}"# }),
+        )
+        .route(
+            BATCH_GET_BY_USER_PATH,
+            post(move || async move { page.to_string() }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    WeChatHttp::new(&ApiConfig {
+        wecom_base_url: base_url,
+        ..ApiConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_cursor_handed_back_twice_stops_the_account_instead_of_looping() {
+    let http = looping_wecom().await;
+    let client = WeComClient::new(http, "crm", "ww0123456789abcdef", Secret::new("s"));
+    let err = client.contacts(1).await.unwrap_err();
+    assert!(
+        matches!(err, crate::wechat::ApiError::RepeatedPage { pages: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(client.stats().calls_to(BATCH_GET_BY_USER_PATH), 2);
+}
