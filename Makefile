@@ -46,7 +46,7 @@ report-png: run browser-deps
 		--screenshot=docs/report.png file://$(CURDIR)/report.html
 
 clean:
-	rm -rf warehouse report.html
+	rm -rf warehouse report.html exports
 
 ## bench: the scale benchmark (release build; ~10 minutes): prints a table
 bench: py-deps

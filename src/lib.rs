@@ -15,7 +15,9 @@
 //! - [`secret`]: secrets and access tokens that cannot leak through `Debug`/`Display`.
 //! - [`wechat`]: the HTTP client for WeChat's server APIs: tokens, retries, one
 //!   table classifying every error code, redaction of tokens in every error.
-//! - [`extract`]: per-account snapshotters turning API pages into raw tables.
+//! - [`extract`]: per-account snapshotters turning API pages (Official
+//!   Accounts, WeCom contacts) and login exports (Mini Programs, apps,
+//!   websites) into raw tables.
 //! - [`transform`]: pure polars functions: identities, people, audience, overlap,
 //!   changes since the previous snapshot, UpSet intersections.
 //! - [`load`]: the warehouse layout, Parquet encoding and the manifest commit protocol.

@@ -300,6 +300,34 @@ async fn demo(job_path: &Path, days: u32, html: &Path) -> anyhow::Result<u8> {
     };
     let mut job = job::parse(&text, job_path, &lookup)?;
     job.api.base_url = server.base_url();
+    job.api.wecom_base_url = server.base_url();
+    // The app accounts read login exports: write them where the job looks.
+    let sources: Vec<(String, PathBuf)> = job
+        .accounts
+        .iter()
+        .filter_map(|account| match &account.spec {
+            job::AccountSpec::AppLogins {
+                source: job::OutputLocation::Local(dir),
+                ..
+            } => Some((account.id.clone(), dir.clone())),
+            _ => None,
+        })
+        .collect();
+    let dir_of = |id: &str| {
+        sources
+            .iter()
+            .find(|(account, _)| account == id)
+            .map(|(_, dir)| dir.clone())
+            .unwrap_or_else(|| job_path.with_file_name("exports").join(id))
+    };
+    simulator::exports::write_local_exports(
+        &server.scenario(),
+        dir_of,
+        simulator::ExportFormat::for_demo,
+        3,
+    )
+    .await
+    .context("cannot write the demo's login exports")?;
     eprintln!(
         "demo: simulator on {}, {} accounts, {days} day(s), writing {}",
         server.base_url(),

@@ -14,9 +14,10 @@ use polars::prelude::*;
 use tracing::Instrument;
 
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
+use crate::extract::{self, ExtractError, RawTable};
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account::{self, CrawlError};
-use crate::job::{Account, AccountSpec, Job, Refresh};
+use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
 use crate::load::followers::{self as followers_load, CarryOver};
 use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
 use crate::load::state::{self, StateStore};
@@ -25,6 +26,8 @@ use crate::transform::privacy::Pseudonymizer;
 use crate::transform::{self, AccountRef};
 use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
 use crate::wechat::{ApiError, OfficialAccountClient, WeChatHttp};
+
+use std::collections::BTreeMap;
 
 /// What to run.
 #[derive(Debug, Clone)]
@@ -88,6 +91,28 @@ pub enum RunError {
     State(#[from] StateError),
     #[error(transparent)]
     LeaseHeld(#[from] LeaseHeld),
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+}
+
+impl RunError {
+    /// An error that fails one account (the run goes on, exit 3), as opposed
+    /// to one that stops the run (exit 1).
+    fn is_account_failure(&self) -> bool {
+        match self {
+            RunError::Api(error) => !error.is_fatal(),
+            RunError::Extract(error) => !error.is_fatal(),
+            _ => false,
+        }
+    }
+
+    fn is_quota(&self) -> bool {
+        match self {
+            RunError::Api(error) => error.is_quota(),
+            RunError::Extract(error) => error.is_quota(),
+            _ => false,
+        }
+    }
 }
 
 impl From<CrawlError> for RunError {
@@ -105,6 +130,10 @@ struct AccountSnapshot {
     file: load::commit::ManifestFile,
     /// The account's rows of `identities`.
     identities: DataFrame,
+    /// (openid, unionid) as WeChat gave them, for idconvert: Official
+    /// Account and Mini Program members only, and only when ids are not
+    /// pseudonymized (idconvert needs the real ones).
+    pairs: Option<DataFrame>,
 }
 
 /// Runs `job` for `opts.date`, holding the date's lease (exit 4 when another
@@ -128,11 +157,47 @@ async fn run_leased(job: &Job, opts: &RunOptions, store: Store) -> Result<RunSum
     let mut writer = SnapshotWriter::begin(store.clone(), opts.date).await?;
     let http = WeChatHttp::new(&job.api)?;
 
-    let snapshots = futures::future::join_all(job.accounts.iter().map(|account| {
-        let span = tracing::info_span!("account", account_id = %account.id);
-        snapshot_account(job, &store, &http, account, opts.date, previous.as_ref()).instrument(span)
-    }))
+    // WeCom accounts linked through idconvert go last: they need the
+    // (openid, unionid) pairs of every other account of the run.
+    let previous = previous.as_ref();
+    let first = futures::future::join_all(
+        job.accounts
+            .iter()
+            .filter(|a| !extract::needs_idconvert(a))
+            .map(|account| snapshot_account(job, &store, &http, account, opts.date, previous, None)),
+    )
     .await;
+    let pairs = extract::learned_pairs(
+        job.accounts
+            .iter()
+            .filter(|a| !extract::needs_idconvert(a))
+            .zip(&first)
+            .filter_map(|(account, result)| {
+                let pairs = result.as_ref().ok()?.pairs.as_ref()?;
+                Some((account.kind(), pairs))
+            }),
+    );
+    let linked = futures::future::join_all(
+        job.accounts
+            .iter()
+            .filter(|a| extract::needs_idconvert(a))
+            .map(|account| {
+                snapshot_account(job, &store, &http, account, opts.date, previous, Some(&pairs))
+            }),
+    )
+    .await;
+    let (mut first, mut linked) = (first.into_iter(), linked.into_iter());
+    let snapshots: Vec<Result<AccountSnapshot, RunError>> = job
+        .accounts
+        .iter()
+        .filter_map(|account| {
+            if extract::needs_idconvert(account) {
+                linked.next()
+            } else {
+                first.next()
+            }
+        })
+        .collect();
 
     let mut outcomes = Vec::new();
     let mut identities = Vec::new();
@@ -146,7 +211,7 @@ async fn run_leased(job: &Job, opts: &RunOptions, store: Store) -> Result<RunSum
                 });
                 identities.push(snapshot.identities.lazy());
             }
-            Err(RunError::Api(error)) if !error.is_fatal() => {
+            Err(error) if error.is_account_failure() => {
                 tracing::error!(account_id = %account.id, %error, "account failed");
                 outcomes.push(AccountOutcome::Failed {
                     account_id: account.id.clone(),
@@ -235,6 +300,7 @@ async fn run_leased(job: &Job, opts: &RunOptions, store: Store) -> Result<RunSum
     })
 }
 
+/// Snapshots one account (in a tracing span carrying its id).
 async fn snapshot_account(
     job: &Job,
     store: &Store,
@@ -242,22 +308,81 @@ async fn snapshot_account(
     account: &Account,
     date: NaiveDate,
     previous: Option<&Manifest>,
+    pairs: Option<&BTreeMap<String, String>>,
 ) -> Result<AccountSnapshot, RunError> {
-    match &account.spec {
-        AccountSpec::OfficialAccount {
-            appid,
-            secret,
-            refresh,
-        } => {
-            let client =
-                OfficialAccountClient::new(http.clone(), &account.id, appid, secret.clone());
-            let result =
-                snapshot_official_account(job, store, &client, account, *refresh, date, previous)
-                    .await;
-            tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
-            result
+    let span = tracing::info_span!("account", account_id = %account.id);
+    snapshot_account_in_span(job, store, http, account, date, previous, pairs)
+        .instrument(span)
+        .await
+}
+
+async fn snapshot_account_in_span(
+    job: &Job,
+    store: &Store,
+    http: &WeChatHttp,
+    account: &Account,
+    date: NaiveDate,
+    previous: Option<&Manifest>,
+    pairs: Option<&BTreeMap<String, String>>,
+) -> Result<AccountSnapshot, RunError> {
+    let refresh = match &account.spec {
+        AccountSpec::OfficialAccount { refresh, .. }
+        | AccountSpec::ThirdPartyOfficialAccount { refresh, .. } => *refresh,
+        AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => {
+            let raw = match pairs {
+                Some(pairs) => extract::extract_idconvert(account, http, job.api.concurrency, pairs).await?,
+                None => extract::extract_raw(account, http, job.api.concurrency).await?,
+            };
+            return write_raw(job, store, account, date, raw).await;
+        }
+    };
+    let Some(client) = extract::official_account_client(account, http) else {
+        unreachable!("an Official Account has a client")
+    };
+    let result = snapshot_official_account(job, store, &client, account, refresh, date, previous).await;
+    tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
+    result
+}
+
+/// Writes the raw table of a WeCom or app-login account: `privacy.drop`ped
+/// columns removed, ids pseudonymized if so configured.
+async fn write_raw(
+    job: &Job,
+    store: &Store,
+    account: &Account,
+    date: NaiveDate,
+    raw: RawTable,
+) -> Result<AccountSnapshot, RunError> {
+    let mut frame = raw.frame;
+    for name in &job.privacy.drop {
+        if frame.get_column_index(name).is_some() {
+            frame = frame.drop(name)?;
         }
     }
+    // idconvert needs WeChat's own ids: kept aside before pseudonymizing.
+    let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
+    let pairs = (account.kind() == AccountKind::MiniProgram && pseudonymizer.is_none())
+        .then(|| frame.select(["openid", "unionid"]).ok())
+        .flatten();
+    if let Some(p) = &pseudonymizer {
+        frame = p.frame(frame)?;
+    }
+    let path = layout::account_file(raw.table, date, &account.id);
+    let file = load::commit::write_file(store, raw.table, path, &mut frame).await?;
+    let identities = transform::member_identities(
+        &account.id,
+        account.kind().as_str(),
+        frame.lazy(),
+        raw.member_col,
+        raw.joined_col,
+    )
+    .collect()?;
+    tracing::info!(account_id = %account.id, rows = file.rows, members = identities.height(), "account snapshotted");
+    Ok(AccountSnapshot {
+        file,
+        identities,
+        pairs,
+    })
 }
 
 async fn snapshot_official_account(
@@ -297,6 +422,7 @@ async fn snapshot_official_account(
         }
     };
 
+    let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
     if checkpoint.complete {
         let (followers, bytes) = followers_load::read_identities(store, &partition).await?;
         let rows = followers.height() as u64;
@@ -307,16 +433,11 @@ async fn snapshot_official_account(
                 rows,
                 bytes,
             },
+            pairs: id_pairs(&followers, pseudonymizer.is_some()),
             identities: account_identities(account, followers)?,
         });
     }
 
-    let pseudonymizer = job
-        .privacy
-        .key
-        .as_ref()
-        .filter(|_| job.privacy.pseudonymize)
-        .map(Pseudonymizer::new);
     let cache_path = checkpoint
         .cache_date
         .map(|d| previous_partition(d, &account.id));
@@ -371,8 +492,17 @@ async fn snapshot_official_account(
     state.delete_crawl_data().await?;
     Ok(AccountSnapshot {
         file: written.file,
+        pairs: id_pairs(&written.identities, pseudonymizer.is_some()),
         identities: account_identities(account, written.identities)?,
     })
+}
+
+/// The (openid, unionid) columns of followers, unless they are pseudonyms.
+fn id_pairs(followers: &DataFrame, pseudonymized: bool) -> Option<DataFrame> {
+    if pseudonymized {
+        return None;
+    }
+    followers.select(["openid", "unionid"]).ok()
 }
 
 fn previous_partition(date: NaiveDate, account_id: &str) -> String {

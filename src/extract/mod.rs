@@ -1,23 +1,180 @@
 //! The extract: one snapshotter per account kind, each turning WeChat API
-//! pages into the account's raw table (SPEC §4) as a polars DataFrame.
+//! pages (or a business's login export) into the account's rows.
+//!
+//! - [`official_account`]: followers, with the account's own token or a
+//!   third-party platform's authorizer token: a streaming, checkpointed crawl
+//!   ([`checkpoint`], [`known`]) whose rows the pipeline writes as they come;
+//! - [`wecom`]: WeCom customer contacts → `contacts`, and the `idconvert`
+//!   linking of contacts that come without UnionID;
+//! - [`app_users`]: Mini Program / mobile app / website login exports →
+//!   `app_users`.
 //!
 //! Extractors call the network through [`crate::wechat`] and never write
-//! anything: the pipeline hands their tables to [`crate::load`].
+//! anything: the pipeline hands their rows to [`crate::load`].
 
+pub mod app_users;
 pub mod checkpoint;
 pub mod known;
 pub mod official_account;
+pub mod wecom;
 
-use polars::prelude::DataFrame;
+use std::collections::BTreeMap;
 
-/// One account's raw table, as extracted.
+use polars::prelude::*;
+
+use crate::job::{Account, AccountKind, AccountSpec, UnionidMode};
+use crate::wechat::{ApiError, ComponentCredentials, OfficialAccountClient, WeChatHttp, WeComClient};
+
+pub use app_users::ImportError;
+
+/// One account's raw table, as extracted (WeCom contacts, app users).
 #[derive(Debug, Clone)]
 pub struct RawTable {
-    /// The warehouse table it belongs to (`followers`, …).
+    /// The warehouse table it belongs to (`contacts`, …).
     pub table: &'static str,
     /// The column holding the member id (`openid`, `external_userid`).
     pub member_col: &'static str,
     /// The column holding when the member joined.
     pub joined_col: &'static str,
     pub frame: DataFrame,
+}
+
+/// Why one account could not be extracted.
+#[derive(Debug, thiserror::Error)]
+pub enum ExtractError {
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+}
+
+impl ExtractError {
+    /// A bug on our side: the run stops.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, ExtractError::Api(err) if err.is_fatal())
+    }
+
+    /// The account ran out of API quota (re-run later).
+    pub fn is_quota(&self) -> bool {
+        matches!(self, ExtractError::Api(err) if err.is_quota())
+    }
+}
+
+/// The client of an Official Account (own AppSecret or third-party
+/// authorizer token); None for other kinds.
+pub fn official_account_client(account: &Account, http: &WeChatHttp) -> Option<OfficialAccountClient> {
+    match &account.spec {
+        AccountSpec::OfficialAccount { appid, secret, .. } => Some(OfficialAccountClient::new(
+            http.clone(),
+            &account.id,
+            appid,
+            secret.clone(),
+        )),
+        AccountSpec::ThirdPartyOfficialAccount { appid, auth, .. } => {
+            let credentials = ComponentCredentials {
+                component_appid: auth.component_appid.clone(),
+                component_secret: auth.component_secret.clone(),
+                verify_ticket: auth.verify_ticket.clone(),
+                refresh_token: auth.refresh_token.clone(),
+            };
+            Some(OfficialAccountClient::third_party(
+                http.clone(),
+                &account.id,
+                appid,
+                credentials,
+            ))
+        }
+        _ => None,
+    }
+}
+
+/// True for WeCom accounts whose contacts are linked through idconvert: they
+/// need the (openid, unionid) pairs the run learned from the others first.
+pub fn needs_idconvert(account: &Account) -> bool {
+    matches!(
+        account.spec,
+        AccountSpec::Wecom {
+            unionid_mode: UnionidMode::Idconvert,
+            ..
+        }
+    )
+}
+
+/// Extracts a WeCom account (without idconvert) or an app-login import.
+pub async fn extract_raw(
+    account: &Account,
+    http: &WeChatHttp,
+    concurrency: usize,
+) -> Result<RawTable, ExtractError> {
+    match &account.spec {
+        AccountSpec::Wecom { corpid, secret, .. } => {
+            let client = WeComClient::new(http.clone(), &account.id, corpid, secret.clone());
+            let raw = wecom::snapshot(&client, concurrency).await;
+            tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
+            Ok(raw?)
+        }
+        AccountSpec::AppLogins { source, .. } => Ok(app_users::snapshot(&account.id, source).await?),
+        AccountSpec::OfficialAccount { .. } | AccountSpec::ThirdPartyOfficialAccount { .. } => {
+            Err(ExtractError::Api(ApiError::InvalidRequest {
+                account_id: account.id.clone(),
+                endpoint: "extract",
+                detail: "Official Accounts are crawled by official_account::crawl (a bug)".to_string(),
+            }))
+        }
+    }
+}
+
+/// Extracts a WeCom account with `unionid_mode = "idconvert"`: its contacts,
+/// then their UnionIDs linked from `pairs` (UnionID → an OpenID of the same
+/// Official Account or Mini Program).
+pub async fn extract_idconvert(
+    account: &Account,
+    http: &WeChatHttp,
+    concurrency: usize,
+    pairs: &BTreeMap<String, String>,
+) -> Result<RawTable, ExtractError> {
+    let AccountSpec::Wecom { corpid, secret, .. } = &account.spec else {
+        return Err(ExtractError::Api(ApiError::InvalidRequest {
+            account_id: account.id.clone(),
+            endpoint: "extract",
+            detail: "idconvert for an account that is not a WeCom account (a bug)".to_string(),
+        }));
+    };
+    let client = WeComClient::new(http.clone(), &account.id, corpid, secret.clone());
+    let mut relations = client.contacts(concurrency).await?;
+    let stats = wecom::link_unionids(&client, &mut relations, pairs, concurrency).await?;
+    tracing::info!(account_id = %account.id, unionids_known = pairs.len(),
+        contacts_to_link = stats.unlinked_contacts, linked = stats.linked,
+        idconvert_calls = stats.calls, refused_pairs = stats.refused_pairs,
+        calls = %client.stats(), "contacts linked through idconvert");
+    Ok(wecom::raw_table(relations))
+}
+
+/// UnionID → one OpenID of the same account, from the (openid, unionid)
+/// columns of Official Account followers and Mini Program users: what
+/// idconvert takes. App and website OpenIDs are left out (idconvert accepts
+/// Official Account and Mini Program ones only).
+pub fn learned_pairs<'a>(
+    frames: impl Iterator<Item = (AccountKind, &'a DataFrame)>,
+) -> BTreeMap<String, String> {
+    let mut pairs = BTreeMap::new();
+    for (kind, frame) in frames {
+        if !matches!(kind, AccountKind::OfficialAccount | AccountKind::MiniProgram) {
+            continue;
+        }
+        let (Ok(openids), Ok(unionids)) = (frame.column("openid"), frame.column("unionid")) else {
+            continue;
+        };
+        let (Ok(openids), Ok(unionids)) = (openids.str(), unionids.str()) else {
+            continue;
+        };
+        for (openid, unionid) in openids.iter().zip(unionids.iter()) {
+            if let (Some(openid), Some(unionid)) = (openid, unionid) {
+                pairs
+                    .entry(unionid.to_string())
+                    .or_insert_with(|| openid.to_string());
+            }
+        }
+    }
+    pairs
 }

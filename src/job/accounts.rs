@@ -1,6 +1,7 @@
 //! The `[[accounts]]` tables: first their shape (id, kind, which keys each
-//! kind takes, where its secret lives), then, once `not_supported` has had
-//! its say, the runtime [`Account`]s with their secrets read.
+//! kind takes, where its secret lives), then the runtime [`Account`]s with
+//! their secrets read. The keys of
+//! WeCom, app-login and third-party accounts are checked in `kinds`.
 
 use std::collections::HashMap;
 use std::ops::Range;
@@ -8,6 +9,7 @@ use std::ops::Range;
 use toml::Spanned;
 
 use super::error::{JobError, Problem};
+use super::kinds::{self, AppShape, AuthShape, WecomShape};
 use super::raw::{keys_of, RawAccount, RawSecret};
 use super::secrets::{self, SecretRef};
 use super::validate::Context;
@@ -19,8 +21,6 @@ pub(super) struct AccountShape {
     pub id: String,
     /// Line of its `[[accounts]]` header.
     pub line: usize,
-    pub kind: AccountKind,
-    pub kind_span: Range<usize>,
     pub spec: ShapeSpec,
 }
 
@@ -32,16 +32,16 @@ pub(super) enum ShapeSpec {
         credentials: Credentials,
         refresh: Refresh,
     },
-    /// A kind this version cannot run: only its keys were checked.
-    NotSupportedYet,
+    Wecom(WecomShape),
+    AppLogins(AppShape),
 }
 
 /// How an Official Account authenticates: exactly one of these.
 #[derive(Debug)]
 pub(super) enum Credentials {
     Secret(SecretRef),
-    /// Span of the `auth` table.
-    Auth(Range<usize>),
+    /// Through a third-party platform (`auth = { ... }`).
+    Auth(AuthShape),
 }
 
 pub(super) fn account_shapes(
@@ -87,7 +87,7 @@ fn account_shape(
     let src = &cx.src;
     let id = account_id(&raw, &header, first_line_of_id, cx)?;
     let in_account = |problem| prefix_account(&id, problem);
-    let (kind, kind_span) =
+    let (kind, _kind_span) =
         account_kind(&raw, &header).map_err(|(span, p)| src.at(span, in_account(p)))?;
     let allowed = keys_of(kind);
     for (key, span) in raw.kind_keys() {
@@ -127,15 +127,16 @@ fn account_shape(
         }
     }
     let spec = match kind {
-        AccountKind::OfficialAccount => official_account_shape(raw, secret, header.clone(), cx)
-            .map_err(|(span, p)| src.at(span, in_account(p)))?,
-        _ => ShapeSpec::NotSupportedYet,
-    };
+        AccountKind::OfficialAccount => official_account_shape(raw, secret, header.clone(), cx),
+        AccountKind::Wecom => kinds::wecom_shape(raw, secret, header.clone()).map(ShapeSpec::Wecom),
+        AccountKind::MiniProgram | AccountKind::MobileApp | AccountKind::Website => {
+            kinds::app_shape(raw, kind, header.clone(), cx).map(ShapeSpec::AppLogins)
+        }
+    }
+    .map_err(|(span, p)| src.at(span, in_account(p)))?;
     Ok(AccountShape {
         id,
         line: src.line(header.start),
-        kind,
-        kind_span,
         spec,
     })
 }
@@ -228,9 +229,9 @@ fn official_account_shape(
             ),
         ));
     };
-    let credentials = match (secret, &raw.auth) {
+    let credentials = match (secret, raw.auth) {
         (Some(secret), None) => Credentials::Secret(secret),
-        (None, Some(auth)) => Credentials::Auth(auth.span()),
+        (None, Some(auth)) => Credentials::Auth(kinds::auth_shape(auth, cx)?),
         (Some(secret), Some(auth)) => {
             let secret_line = cx.src.line(secret.span.start);
             return Err((
@@ -246,7 +247,7 @@ fn official_account_shape(
                 header,
                 Problem::new(
                     "no `secret`",
-                    r#"add secret = { env = "BRAND_OA_SECRET" } or secret = { file = "PATH" } (the Official Account's AppSecret)"#,
+                    r#"add secret = { env = "BRAND_OA_SECRET" } or secret = { file = "PATH" } (the Official Account's AppSecret), or auth = { component_appid = "wx...", component_secret = { env = "..." }, verify_ticket = { env = "..." }, refresh_token = { env = "..." } } for an account managed through a third-party platform"#,
                 ),
             ))
         }
@@ -288,9 +289,8 @@ pub(super) fn account(shape: AccountShape, cx: &Context<'_>) -> Result<Account, 
             credentials: Credentials::Secret(secret),
             refresh,
         } => {
-            check_official_account_appid(appid.get_ref()).map_err(|p| {
-                src.at(appid.span(), prefix_account(&id, p))
-            })?;
+            check_official_account_appid(appid.get_ref())
+                .map_err(|p| src.at(appid.span(), prefix_account(&id, p)))?;
             let secret = secrets::resolve(&secret.source, "`secret`", cx.env)
                 .map_err(|p| src.at(secret.span.clone(), prefix_account(&id, p)))?;
             AccountSpec::OfficialAccount {
@@ -299,16 +299,24 @@ pub(super) fn account(shape: AccountShape, cx: &Context<'_>) -> Result<Account, 
                 refresh,
             }
         }
-        // `not_supported::check` has rejected every other shape already.
-        _ => {
-            return Err(src.at(
-                shape.kind_span,
-                Problem::new(
-                    format!("account `{id}` cannot be built by this version of unionsnap (a bug: it passed the support check)"),
-                    "please report this job file",
-                ),
-            ))
+        ShapeSpec::OfficialAccount {
+            appid,
+            credentials: Credentials::Auth(auth),
+            refresh,
+        } => {
+            check_official_account_appid(appid.get_ref())
+                .map_err(|p| src.at(appid.span(), prefix_account(&id, p)))?;
+            let auth = kinds::component_auth(auth, cx)
+                .map_err(|(span, p)| src.at(span, prefix_account(&id, p)))?;
+            AccountSpec::ThirdPartyOfficialAccount {
+                appid: appid.into_inner(),
+                auth,
+                refresh,
+            }
         }
+        ShapeSpec::Wecom(shape) => kinds::wecom_account(shape, cx)
+            .map_err(|(span, p)| src.at(span, prefix_account(&id, p)))?,
+        ShapeSpec::AppLogins(shape) => kinds::app_account(shape),
     };
     Ok(Account {
         id,
@@ -325,7 +333,7 @@ fn prefix_account(id: &str, problem: Problem) -> Problem {
 }
 
 /// Official Account AppIDs are `wx` followed by 16 lowercase hex digits.
-fn check_official_account_appid(appid: &str) -> Result<(), Problem> {
+pub(super) fn check_official_account_appid(appid: &str) -> Result<(), Problem> {
     let well_formed = appid.len() == 18
         && appid.starts_with("wx")
         && appid[2..]

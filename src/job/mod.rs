@@ -4,18 +4,18 @@
 //! A job file is read once, at start, and checked strictly: unknown keys,
 //! missing secrets, a bad cron expression, a bad URL or duplicate account ids
 //! stop the run with the file, the line and the fix ([`JobError`]), before
-//! anything is written. The whole schema of SPEC §3 is recognised; what this
-//! version cannot run yet is rejected in one place (`not_supported`).
+//! anything is written. The whole schema of SPEC §3 is supported.
 //!
 //! - `raw`: the serde structs, as written;
 //! - `validate`: from those to the runtime [`Job`], and the order of the checks;
 //! - `accounts`: the `[[accounts]]` tables, their shape, then their values;
+//! - `kinds`: the keys of WeCom, app-login and third-party (`auth`) accounts;
 //! - `output`: the `output` location; `secrets`: `{ env }` / `{ file }` secrets;
 //! - `error`: [`JobError`] and line/column bookkeeping.
 
 mod accounts;
 mod error;
-mod not_supported;
+mod kinds;
 mod output;
 mod raw;
 mod secrets;
@@ -88,12 +88,16 @@ pub struct Account {
 impl Account {
     pub fn kind(&self) -> AccountKind {
         match self.spec {
-            AccountSpec::OfficialAccount { .. } => AccountKind::OfficialAccount,
+            AccountSpec::OfficialAccount { .. } | AccountSpec::ThirdPartyOfficialAccount { .. } => {
+                AccountKind::OfficialAccount
+            }
+            AccountSpec::Wecom { .. } => AccountKind::Wecom,
+            AccountSpec::AppLogins { kind, .. } => kind,
         }
     }
 }
 
-/// The kinds of account SPEC §3 knows (not all supported by this version).
+/// The kinds of account SPEC §3 knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum AccountKind {
     OfficialAccount,
@@ -140,6 +144,66 @@ pub enum AccountSpec {
         secret: Secret,
         refresh: Refresh,
     },
+    /// An Official Account managed through a third-party platform
+    /// (`auth = { ... }`): its token comes from the platform's component token.
+    ThirdPartyOfficialAccount {
+        appid: String,
+        auth: ComponentAuth,
+        refresh: Refresh,
+    },
+    /// WeCom customer contacts (`kind = "wecom"`).
+    Wecom {
+        corpid: String,
+        secret: Secret,
+        unionid_mode: UnionidMode,
+    },
+    /// `mini_program`, `mobile_app` or `website`: no WeChat API lists their
+    /// users, so members come from the business's own login export.
+    AppLogins {
+        kind: AccountKind,
+        /// A file, or a folder / prefix of files (CSV, NDJSON, Parquet).
+        source: OutputLocation,
+    },
+}
+
+/// `auth = { component_appid, component_secret, verify_ticket, refresh_token }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentAuth {
+    /// The third-party platform's AppID.
+    pub component_appid: String,
+    pub component_secret: Secret,
+    /// The latest `component_verify_ticket` WeChat pushed to the platform.
+    pub verify_ticket: Secret,
+    /// The account's `authorizer_refresh_token`.
+    pub refresh_token: Secret,
+}
+
+/// How a WeCom account's contacts get their UnionID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum UnionidMode {
+    /// Self-built app: `unionid` comes with the contact details.
+    #[default]
+    Direct,
+    /// Third-party / 代开发 app: contacts come without UnionID and are linked
+    /// through `idconvert/unionid_to_external_userid` with the (openid,
+    /// unionid) pairs the same run learned from Official Accounts and Mini
+    /// Programs.
+    Idconvert,
+}
+
+impl UnionidMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UnionidMode::Direct => "direct",
+            UnionidMode::Idconvert => "idconvert",
+        }
+    }
+}
+
+impl fmt::Display for UnionidMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Which followers get a `user/info` profile call.
@@ -304,13 +368,30 @@ impl Job {
         ));
         out.push_str(&format!("  accounts:  {}\n", self.accounts.len()));
         for account in &self.accounts {
-            match &account.spec {
-                AccountSpec::OfficialAccount { appid, refresh, .. } => out.push_str(&format!(
-                    "    {:<20} {:<18} appid {appid}, refresh {refresh}\n",
-                    account.id,
-                    account.kind()
-                )),
-            }
+            let detail = match &account.spec {
+                AccountSpec::OfficialAccount { appid, refresh, .. } => {
+                    format!("appid {appid}, refresh {refresh}")
+                }
+                AccountSpec::ThirdPartyOfficialAccount {
+                    appid,
+                    auth,
+                    refresh,
+                } => format!(
+                    "appid {appid}, refresh {refresh}, through third-party platform {}",
+                    auth.component_appid
+                ),
+                AccountSpec::Wecom {
+                    corpid,
+                    unionid_mode,
+                    ..
+                } => format!("corpid {corpid}, unionid_mode {unionid_mode}"),
+                AccountSpec::AppLogins { source, .. } => format!("login export {source}"),
+            };
+            out.push_str(&format!(
+                "    {:<20} {:<18} {detail}\n",
+                account.id,
+                account.kind()
+            ));
         }
         out
     }

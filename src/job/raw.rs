@@ -109,8 +109,6 @@ pub(super) fn keys_of(kind: AccountKind) -> &'static [&'static str] {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawAuth {
-    // Parsed so the schema is complete; read once `auth` is supported.
-    #[allow(dead_code)]
     pub component_appid: Option<Spanned<String>>,
     pub component_secret: Option<Spanned<RawSecret>>,
     pub verify_ticket: Option<Spanned<RawSecret>>,

@@ -4,12 +4,9 @@
 //!
 //! Checks run from the general to the particular, and the first failure is
 //! the error: the file's top-level keys and `[api]`/`[privacy]`, then the
-//! shape of every account (id, kind, which keys it takes), then the one list
-//! of what this version does not support (`not_supported`), and only then
-//! what each supported account needs: its appid checked and its secrets
-//! read. Secrets come last, so a typo elsewhere never costs a secret lookup,
-//! and a placeholder such as `appid = "wx..."` in an account this version
-//! cannot run is reported as unsupported rather than malformed.
+//! shape of every account (id, kind, which keys it takes), and only then
+//! what each account needs: its ids checked and its secrets read. Secrets
+//! come last, so a typo elsewhere never costs a secret lookup.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -23,7 +20,7 @@ use super::accounts::{account, account_shapes};
 use super::error::{JobError, Problem, Source};
 use super::raw::{RawApi, RawJob, RawPrivacy};
 use super::secrets::{self, SecretRef};
-use super::{not_supported, output, Job, Privacy, DROPPABLE_COLUMNS};
+use super::{output, Job, Privacy, DROPPABLE_COLUMNS};
 
 /// Everything a check needs besides the value it checks.
 pub(super) struct Context<'a> {
@@ -56,7 +53,6 @@ pub(super) fn job(raw: RawJob, cx: &Context<'_>) -> Result<Job, JobError> {
     let api = api(&raw.api, src)?;
     let privacy_key = privacy_shape(&raw.privacy, cx)?;
     let shapes = account_shapes(raw.accounts, cx)?;
-    not_supported::check(&raw.privacy, &shapes, src)?;
     let accounts = shapes
         .into_iter()
         .map(|shape| account(shape, cx))

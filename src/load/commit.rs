@@ -122,20 +122,8 @@ impl SnapshotWriter {
         path: Path,
         df: &mut DataFrame,
     ) -> Result<(), LoadError> {
-        let rows = df.height() as u64;
-        let bytes = parquet::encode(df).map_err(|source| LoadError::Encode {
-            table: table.to_string(),
-            source,
-        })?;
-        let size = bytes.len() as u64;
-        put_whole(&self.store, &path, bytes).await?;
-        self.files.retain(|f| f.path != path.as_ref());
-        self.files.push(ManifestFile {
-            table: table.to_string(),
-            path: path.to_string(),
-            rows,
-            bytes: size,
-        });
+        let file = write_file(&self.store, table, path, df).await?;
+        self.add_file(file);
         Ok(())
     }
 
@@ -184,6 +172,29 @@ impl SnapshotWriter {
         put_whole(&self.store, &layout::manifest_file(self.date), json).await?;
         Ok(manifest)
     }
+}
+
+/// Writes one whole table file (a single PUT, or a multipart upload when
+/// large) and says what it wrote, for the manifest.
+pub async fn write_file(
+    store: &Store,
+    table: &str,
+    path: Path,
+    df: &mut DataFrame,
+) -> Result<ManifestFile, LoadError> {
+    let rows = df.height() as u64;
+    let bytes = parquet::encode(df).map_err(|source| LoadError::Encode {
+        table: table.to_string(),
+        source,
+    })?;
+    let size = bytes.len() as u64;
+    put_whole(store, &path, bytes).await?;
+    Ok(ManifestFile {
+        table: table.to_string(),
+        path: path.to_string(),
+        rows,
+        bytes: size,
+    })
 }
 
 /// Puts `bytes` so that the object appears whole or not at all.

@@ -5,6 +5,10 @@ use object_store::path::Path;
 
 /// Raw table of Official Account followers, partitioned by account.
 pub const FOLLOWERS: &str = "followers";
+/// Raw table of WeCom external contacts × staff members, partitioned by account.
+pub const CONTACTS: &str = "contacts";
+/// Raw table of imported Mini Program / app / website users, partitioned by account.
+pub const APP_USERS: &str = "app_users";
 /// One row per (account, member).
 pub const IDENTITIES: &str = "identities";
 /// One row per person.
@@ -21,7 +25,9 @@ pub const MANIFESTS: &str = "_manifests";
 pub const PART_FILE: &str = "part-0.parquet";
 /// Every table of the warehouse: a commit removes the date's files in these
 /// that the new snapshot did not write.
-pub const ALL_TABLES: [&str; 6] = [FOLLOWERS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES];
+pub const ALL_TABLES: [&str; 8] = [
+    FOLLOWERS, CONTACTS, APP_USERS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES,
+];
 
 /// `table/snapshot_date=D/`
 pub fn date_prefix(table: &str, date: NaiveDate) -> Path {

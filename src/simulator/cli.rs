@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::exports::{write_local_exports, ExportFormat};
 use super::faults::{parse_fault_kinds, FaultKind, Faults};
 use super::ids;
+use super::kinds::{SimApp, SimCorp, SimPlatform};
 use super::scenario::{Scenario, SimAccount, DEFAULT_PAGE_SIZE, DEMO_PEOPLE, DEMO_SEED};
 use super::server::start;
 
@@ -28,8 +30,11 @@ pub struct SimulateArgs {
     /// Simulated day: each day some followers leave and others join.
     #[arg(long, default_value_t = 0)]
     pub day: u32,
-    /// Accounts as `id:reach[:unbound]`, comma-separated, e.g.
-    /// "brand_oa:0.45,legacy_oa:0.1:unbound". Default: the demo accounts.
+    /// Official Accounts as `id:reach[:unbound]`, comma-separated, e.g.
+    /// "brand_oa:0.45,legacy_oa:0.1:unbound"; then only these are served.
+    /// Default: the demo's accounts of every kind (Official Accounts, one
+    /// through a third-party platform, two WeCom corps, a Mini Program, an
+    /// app and a website).
     #[arg(long, value_name = "SPEC")]
     pub accounts: Option<String>,
     /// Fraction of each account's listed followers who unfollow during the crawl.
@@ -61,8 +66,9 @@ pub struct SimulateArgs {
     /// Write the ground truth (audience and overlap) as JSON to FILE.
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
-    /// Write DIR/job.toml pointing at this server (output DIR/warehouse) and
-    /// DIR/secrets.env with the `export VAR=...` lines it needs.
+    /// Write DIR/job.toml pointing at this server (output DIR/warehouse),
+    /// DIR/secrets.env with the `export VAR=...` lines it needs, and the
+    /// login exports of the app accounts under DIR/exports/.
     #[arg(long, value_name = "DIR")]
     pub write_job: Option<PathBuf>,
 }
@@ -115,20 +121,50 @@ fn parse_quotas(quotas: &[String]) -> anyhow::Result<BTreeMap<String, u64>> {
 impl SimulateArgs {
     /// The scenario these arguments describe.
     pub fn scenario(&self) -> anyhow::Result<Scenario> {
-        let accounts = match &self.accounts {
-            Some(spec) => {
-                parse_accounts(self.seed, spec, self.leave_during_crawl, self.daily_churn)?
-            }
-            None => Scenario::demo()
-                .accounts
-                .into_iter()
-                .map(|account| SimAccount {
+        let demo = Scenario::demo();
+        let (accounts, platform, corps, apps) = match &self.accounts {
+            Some(spec) => (
+                parse_accounts(self.seed, spec, self.leave_during_crawl, self.daily_churn)?,
+                None,
+                Vec::new(),
+                Vec::new(),
+            ),
+            None => {
+                let reseed = |account: SimAccount| SimAccount {
                     secret: ids::derived_secret(self.seed, &account.id),
                     leave_during_crawl: self.leave_during_crawl,
                     daily_churn: self.daily_churn,
                     ..account
-                })
-                .collect(),
+                };
+                let platform = demo.platform.map(|platform| SimPlatform {
+                    component_appid: platform.component_appid.clone(),
+                    accounts: platform.accounts.into_iter().map(reseed).collect(),
+                    ..SimPlatform::new(self.seed, Vec::new())
+                });
+                let corps = demo
+                    .corps
+                    .into_iter()
+                    .map(|corp| SimCorp {
+                        secret: ids::derived_secret(self.seed, &corp.id),
+                        daily_churn: self.daily_churn,
+                        ..corp
+                    })
+                    .collect();
+                let apps = demo
+                    .apps
+                    .into_iter()
+                    .map(|app| SimApp {
+                        daily_churn: self.daily_churn,
+                        ..app
+                    })
+                    .collect();
+                (
+                    demo.accounts.into_iter().map(reseed).collect(),
+                    platform,
+                    corps,
+                    apps,
+                )
+            }
         };
         let kinds = match &self.faults {
             Some(list) => parse_fault_kinds(list)?,
@@ -145,6 +181,9 @@ impl SimulateArgs {
             token_ttl: self.token_ttl,
             page_size: self.page_size,
             quotas: parse_quotas(&self.quotas)?,
+            platform,
+            corps,
+            apps,
             ..Scenario::new(self.seed, self.people, accounts)
         };
         scenario.validate()?;
@@ -152,8 +191,9 @@ impl SimulateArgs {
     }
 }
 
-/// Writes `dir/job.toml` and `dir/secrets.env` for a server at `base_url`.
-pub fn write_job_dir(scenario: &Scenario, base_url: &str, dir: &Path) -> anyhow::Result<()> {
+/// Writes `dir/job.toml`, `dir/secrets.env` and the login exports under
+/// `dir/exports/` for a server at `base_url`.
+pub async fn write_job_dir(scenario: &Scenario, base_url: &str, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir =
         std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
@@ -176,6 +216,14 @@ pub fn write_job_dir(scenario: &Scenario, base_url: &str, dir: &Path) -> anyhow:
         std::fs::set_permissions(&secrets_path, std::fs::Permissions::from_mode(0o600))
             .with_context(|| format!("cannot restrict {}", secrets_path.display()))?;
     }
+    let output = output.to_string_lossy().into_owned();
+    write_local_exports(
+        scenario,
+        |id| Scenario::export_location(&output, id).into(),
+        ExportFormat::for_demo,
+        3,
+    )
+    .await?;
     Ok(())
 }
 
@@ -221,8 +269,11 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             "simulated Official Account"
         );
     }
+    for (account, kind) in scenario.account_ids().iter().skip(scenario.accounts.len()) {
+        tracing::info!(account = %account, kind = %kind, "simulated account");
+    }
     if let Some(dir) = &args.write_job {
-        write_job_dir(&scenario, &base_url, dir)?;
+        write_job_dir(&scenario, &base_url, dir).await?;
         tracing::info!(dir = %dir.display(), "wrote job.toml and secrets.env");
     }
     if let Some(path) = &args.truth {
@@ -257,7 +308,11 @@ mod tests {
     #[test]
     fn defaults_describe_the_demo() {
         let scenario = parse(&[]).scenario().unwrap();
-        assert_eq!(scenario.accounts, Scenario::demo().accounts);
+        let demo = Scenario::demo();
+        assert_eq!(scenario.accounts, demo.accounts);
+        assert_eq!(scenario.platform, demo.platform);
+        assert_eq!(scenario.corps, demo.corps);
+        assert_eq!(scenario.apps, demo.apps);
         assert_eq!((scenario.seed, scenario.people), (DEMO_SEED, DEMO_PEOPLE));
     }
 
@@ -299,11 +354,17 @@ mod tests {
         assert!(parse(&["--fault-rate", "2"]).scenario().is_err());
     }
 
-    #[test]
-    fn write_job_dir_writes_job_and_secrets() {
+    #[tokio::test]
+    async fn write_job_dir_writes_job_secrets_and_exports() {
         let dir = tempfile::tempdir().unwrap();
         let scenario = Scenario::demo();
-        write_job_dir(&scenario, "http://127.0.0.1:9", dir.path()).unwrap();
+        write_job_dir(&scenario, "http://127.0.0.1:9", dir.path())
+            .await
+            .unwrap();
+        for app in &scenario.apps {
+            let exports = dir.path().join("exports").join(&app.id);
+            assert_eq!(std::fs::read_dir(exports).unwrap().count(), 3, "{}", app.id);
+        }
         let job = std::fs::read_to_string(dir.path().join("job.toml")).unwrap();
         let secrets = std::fs::read_to_string(dir.path().join("secrets.env")).unwrap();
         assert!(job.contains("http://127.0.0.1:9"));

@@ -1,7 +1,9 @@
-//! The Official Account endpoints, answering as WeChat does: HTTP 200 with
+//! The endpoints, answering as WeChat does: HTTP 200 with
 //! `{"errcode":N,"errmsg":"... rid: ..."}` for every error, success bodies
 //! without `errcode`, and the real paging and batch rules
-//! (wechat-api.md §0–1).
+//! (wechat-api.md §0–1). The Official Account endpoints are here; the
+//! third-party platform's token endpoints are in `handlers_platform`, the
+//! WeCom ones in `handlers_wecom`.
 //!
 //! Handlers are synchronous functions from a request to a [`Reply`]; the
 //! server wraps them with faults, latency, quota counting and statistics.
@@ -11,6 +13,8 @@ use rand::Rng;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::handlers_platform;
+use super::handlers_wecom;
 use super::population::Population;
 use super::profile::UserInfo;
 use super::state::{lock, SimState};
@@ -25,16 +29,28 @@ pub(crate) enum Endpoint {
     UserInfo,
     BatchGet,
     QuotaGet,
+    ComponentToken,
+    AuthorizerToken,
+    WeComToken,
+    FollowUserList,
+    BatchGetByUser,
+    IdConvert,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 6] = [
+    pub(crate) const ALL: [Endpoint; 12] = [
         Endpoint::Token,
         Endpoint::StableToken,
         Endpoint::UserGet,
         Endpoint::UserInfo,
         Endpoint::BatchGet,
         Endpoint::QuotaGet,
+        Endpoint::ComponentToken,
+        Endpoint::AuthorizerToken,
+        Endpoint::WeComToken,
+        Endpoint::FollowUserList,
+        Endpoint::BatchGetByUser,
+        Endpoint::IdConvert,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -45,11 +61,48 @@ impl Endpoint {
             Endpoint::UserInfo => "/cgi-bin/user/info",
             Endpoint::BatchGet => "/cgi-bin/user/info/batchget",
             Endpoint::QuotaGet => "/cgi-bin/openapi/quota/get",
+            Endpoint::ComponentToken => "/cgi-bin/component/api_component_token",
+            Endpoint::AuthorizerToken => "/cgi-bin/component/api_authorizer_token",
+            Endpoint::WeComToken => "/cgi-bin/gettoken",
+            Endpoint::FollowUserList => "/cgi-bin/externalcontact/get_follow_user_list",
+            Endpoint::BatchGetByUser => "/cgi-bin/externalcontact/batch/get_by_user",
+            Endpoint::IdConvert => "/cgi-bin/idconvert/unionid_to_external_userid",
         }
     }
 
+    /// Whether the endpoint takes a POST with a JSON body.
+    pub(crate) fn is_post(self) -> bool {
+        !matches!(
+            self,
+            Endpoint::Token
+                | Endpoint::UserGet
+                | Endpoint::UserInfo
+                | Endpoint::WeComToken
+                | Endpoint::FollowUserList
+        )
+    }
+
     pub(crate) fn issues_tokens(self) -> bool {
-        matches!(self, Endpoint::Token | Endpoint::StableToken)
+        matches!(
+            self,
+            Endpoint::Token
+                | Endpoint::StableToken
+                | Endpoint::ComponentToken
+                | Endpoint::AuthorizerToken
+                | Endpoint::WeComToken
+        )
+    }
+
+    /// Served by the WeCom host: its bodies always carry `errcode`, its
+    /// errmsg a hint instead of a rid.
+    pub(crate) fn is_wecom(self) -> bool {
+        matches!(
+            self,
+            Endpoint::WeComToken
+                | Endpoint::FollowUserList
+                | Endpoint::BatchGetByUser
+                | Endpoint::IdConvert
+        )
     }
 }
 
@@ -72,6 +125,13 @@ pub(crate) mod errcode {
     pub const DATA_FORMAT: i64 = 47001;
     pub const CGI_PATH_FORMAT: i64 = 76003;
     pub const CGI_PATH_NOT_FOUND: i64 = 76021;
+    pub const INVALID_ACCESS_TOKEN: i64 = 40014;
+    pub const INVALID_PARAMETER: i64 = 40058;
+    pub const API_FORBIDDEN: i64 = 48002;
+    pub const ACCOUNT_NOT_AUTHORIZED: i64 = 61003;
+    pub const TICKET_INVALID: i64 = 61006;
+    pub const INVALID_COMPONENT: i64 = 61011;
+    pub const REFRESH_TOKEN_INVALID: i64 = 61023;
 }
 
 fn errmsg(code: i64) -> &'static str {
@@ -93,6 +153,13 @@ fn errmsg(code: i64) -> &'static str {
         errcode::DATA_FORMAT => "data format error",
         errcode::CGI_PATH_FORMAT => "invalid cgi_path, it should start with /",
         errcode::CGI_PATH_NOT_FOUND => "cgi_path not found, please check",
+        errcode::INVALID_ACCESS_TOKEN => "invalid access_token",
+        errcode::INVALID_PARAMETER => "invalid parameter",
+        errcode::API_FORBIDDEN => "api forbidden",
+        errcode::ACCOUNT_NOT_AUTHORIZED => "access_token is not authorized by the component",
+        errcode::TICKET_INVALID => "component ticket is invalid",
+        errcode::INVALID_COMPONENT => "invalid component",
+        errcode::REFRESH_TOKEN_INVALID => "refresh_token is invalid",
         _ => "unknown error",
     }
 }
@@ -136,7 +203,7 @@ impl ApiRequest {
     }
 
     /// The body as a JSON object; anything else is WeChat's `47001`.
-    fn json_body(&self) -> Result<serde_json::Map<String, Value>, Reply> {
+    pub(crate) fn json_body(&self) -> Result<serde_json::Map<String, Value>, Reply> {
         match serde_json::from_slice(&self.body) {
             Ok(Value::Object(object)) => Ok(object),
             _ => Err(Reply::error(errcode::DATA_FORMAT)),
@@ -153,7 +220,7 @@ pub(crate) struct Reply {
 }
 
 impl Reply {
-    fn ok(body: String, account: usize) -> Reply {
+    pub(crate) fn ok(body: String, account: usize) -> Reply {
         Reply {
             body,
             errcode: 0,
@@ -170,7 +237,31 @@ impl Reply {
         }
     }
 
-    fn serialized(value: &impl Serialize, account: usize) -> Reply {
+    /// A WeCom error: the errmsg carries a hint, the caller's IP and a
+    /// pointer to the error-code page instead of a rid.
+    pub(crate) fn wecom_error(code: i64) -> Reply {
+        let errmsg = format!(
+            "{}, hint: [{}], from ip: 127.0.0.1, more info at https://open.work.weixin.qq.com/devtool/query?e={code}",
+            errmsg(code),
+            rid()
+        );
+        Reply {
+            body: json!({"errcode": code, "errmsg": errmsg}).to_string(),
+            errcode: code,
+            account: None,
+        }
+    }
+
+    /// The error `code` in the format of `endpoint`'s host.
+    pub(crate) fn error_for(endpoint: Endpoint, code: i64) -> Reply {
+        if endpoint.is_wecom() {
+            Reply::wecom_error(code)
+        } else {
+            Reply::error(code)
+        }
+    }
+
+    pub(crate) fn serialized(value: &impl Serialize, account: usize) -> Reply {
         match serde_json::to_string(value) {
             Ok(body) => Reply::ok(body, account),
             Err(_) => Reply::error(errcode::BUSY),
@@ -187,15 +278,25 @@ pub(crate) fn handle(state: &SimState, request: &ApiRequest) -> Reply {
         Endpoint::UserInfo => user_info(state, request),
         Endpoint::BatchGet => batchget(state, request),
         Endpoint::QuotaGet => quota_get(state, request),
+        Endpoint::ComponentToken => handlers_platform::component_token(state, request),
+        Endpoint::AuthorizerToken => handlers_platform::authorizer_token(state, request),
+        Endpoint::WeComToken => handlers_wecom::gettoken(state, request),
+        Endpoint::FollowUserList => handlers_wecom::follow_user_list(state, request),
+        Endpoint::BatchGetByUser => handlers_wecom::batch_get_by_user(state, request),
+        Endpoint::IdConvert => handlers_wecom::unionid_to_external_userid(state, request),
     };
     result.unwrap_or_else(|error| error)
 }
 
-/// The account behind the request's `access_token`, if it is valid and the
+/// The Official Account behind the request's `access_token`, if it is
+/// valid, is an Official Account's (own or authorizer token) and the
 /// endpoint's daily quota is not used up.
 fn authorize(state: &SimState, request: &ApiRequest) -> Result<usize, Reply> {
     let check = lock(&state.tokens).check(request.param("access_token"));
     match check {
+        TokenCheck::Valid(account) if account >= state.official_account_count() => {
+            Err(Reply::error(errcode::INVALID_CREDENTIAL))
+        }
         TokenCheck::Valid(account) => {
             if state.quota_exhausted(account, request.endpoint.path()) {
                 Err(Reply::error(errcode::DAILY_QUOTA))
@@ -238,7 +339,7 @@ fn token_account(
     Ok(account)
 }
 
-fn token_reply(state: &SimState, account: usize, issued: Issued) -> Reply {
+pub(crate) fn token_reply(state: &SimState, account: usize, issued: Issued) -> Reply {
     if issued.new {
         state.count_token_issued(account);
     }

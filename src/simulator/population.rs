@@ -6,7 +6,9 @@
 //! from the person index on the fly (see [`super::ids`] and
 //! [`super::profile`]).
 
+use super::contacts::CorpModel;
 use super::ids::{derive_key, hash2, unit, IdCodec};
+use super::kinds::SimAppKind;
 use super::scenario::{Scenario, SimAccount};
 
 /// The follow/unfollow model of one account.
@@ -27,7 +29,7 @@ pub(crate) struct AccountModel {
 }
 
 impl AccountModel {
-    fn new(seed: u64, account: &SimAccount) -> AccountModel {
+    pub(crate) fn new(seed: u64, account: &SimAccount) -> AccountModel {
         let key = |purpose: &str| derive_key(seed, &format!("{purpose}/{}", account.id));
         let join = if account.reach < 1.0 {
             (account.daily_churn * account.reach / (1.0 - account.reach)).min(1.0)
@@ -82,33 +84,78 @@ impl AccountModel {
     }
 }
 
+/// The users of a Mini Program, app or website.
+#[derive(Debug, Clone)]
+pub(crate) struct AppModel {
+    pub(crate) kind: SimAppKind,
+    pub(crate) users: AccountModel,
+    pub(crate) openids: IdCodec,
+}
+
 /// The scenario's derived machinery: one model and one OpenID codec per
-/// account, one UnionID codec for everybody.
+/// Official Account (own-credential ones, then the platform's), one per app,
+/// one model per WeCom corp, one UnionID codec for everybody.
 #[derive(Debug, Clone)]
 pub(crate) struct World {
     pub(crate) people: u32,
     pub(crate) models: Vec<AccountModel>,
     pub(crate) openids: Vec<IdCodec>,
     pub(crate) unionids: IdCodec,
+    pub(crate) apps: Vec<AppModel>,
+    pub(crate) corps: Vec<CorpModel>,
 }
 
 impl World {
     /// Expects a validated scenario (people fit in `u32`).
     pub(crate) fn new(scenario: &Scenario) -> World {
+        let openid_codec = |id: &str| IdCodec::new(scenario.seed, &format!("openid/{id}"));
         World {
             people: u32::try_from(scenario.people).unwrap_or(u32::MAX),
             models: scenario
-                .accounts
-                .iter()
+                .official_accounts()
                 .map(|account| AccountModel::new(scenario.seed, account))
                 .collect(),
             openids: scenario
-                .accounts
-                .iter()
-                .map(|account| IdCodec::new(scenario.seed, &format!("openid/{}", account.id)))
+                .official_accounts()
+                .map(|account| openid_codec(&account.id))
                 .collect(),
             unionids: IdCodec::new(scenario.seed, "unionid"),
+            apps: scenario
+                .apps
+                .iter()
+                .map(|app| AppModel {
+                    kind: app.kind,
+                    users: AccountModel::new(scenario.seed, &app.as_account()),
+                    openids: openid_codec(&app.id),
+                })
+                .collect(),
+            corps: scenario
+                .corps
+                .iter()
+                .map(|corp| CorpModel::new(scenario.seed, corp))
+                .collect(),
         }
+    }
+
+    /// The person behind an OpenID that `idconvert` accepts: one of an
+    /// Official Account or a Mini Program, bound to the Open Platform (only
+    /// then does the caller know the UnionID to pair it with).
+    pub(crate) fn person_of_convertible_openid(&self, openid: &str) -> Option<u32> {
+        let official = self
+            .models
+            .iter()
+            .zip(&self.openids)
+            .filter(|(model, _)| model.bound)
+            .map(|(_, codec)| codec);
+        let mini_programs = self
+            .apps
+            .iter()
+            .filter(|app| app.kind == SimAppKind::MiniProgram && app.users.bound)
+            .map(|app| &app.openids);
+        official
+            .chain(mini_programs)
+            .find_map(|codec| codec.decode(openid))
+            .filter(|&person| person < self.people)
     }
 
     /// The person behind an OpenID of `account`, or `None` for any string that
@@ -119,7 +166,6 @@ impl World {
     }
 
     /// The person behind a UnionID.
-    #[cfg(test)]
     pub(crate) fn person_of_unionid(&self, unionid: &str) -> Option<u32> {
         let person = self.unionids.decode(unionid)?;
         (person < self.people).then_some(person)
@@ -140,11 +186,14 @@ impl World {
     }
 }
 
-/// Every account's follower list on one day.
+/// Every account's follower list on one day, and every corp's customers
+/// per staff member.
 #[derive(Debug, Clone)]
 pub(crate) struct Population {
     pub(crate) day: u32,
     pub(crate) followers: Vec<Vec<u32>>,
+    /// corp → staff member → customers they added, ascending.
+    pub(crate) contacts: Vec<Vec<Vec<u32>>>,
 }
 
 impl Population {
@@ -167,7 +216,24 @@ impl Population {
                 })
                 .collect()
         });
-        Population { day, followers }
+        let contacts = world
+            .corps
+            .iter()
+            .map(|corp| {
+                let mut by_staff = vec![Vec::new(); corp.staff as usize];
+                for person in (0..world.people).filter(|&p| corp.is_customer(p, day)) {
+                    for staff in corp.staff_of(person) {
+                        by_staff[staff as usize].push(person);
+                    }
+                }
+                by_staff
+            })
+            .collect();
+        Population {
+            day,
+            followers,
+            contacts,
+        }
     }
 
     /// Whether `person` is listed by `account` (binary search in list order).

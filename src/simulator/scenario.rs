@@ -1,7 +1,9 @@
 //! What the simulator simulates: a seeded population of people, the Official
-//! Accounts they follow, the day of the simulated calendar, the faults and the
-//! limits. A `Scenario` is plain data; the same scenario always produces the
-//! same followers, profiles and ground truth.
+//! Accounts they follow (with their own AppSecret or through a third-party
+//! platform), the WeCom corps whose customers they are, the Mini Programs,
+//! apps and websites they log in to, the day of the simulated calendar, the
+//! faults and the limits. A `Scenario` is plain data; the same scenario
+//! always produces the same members, profiles and ground truth.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -11,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::faults::Faults;
 use super::ids;
+use super::kinds::{SimApp, SimAppKind, SimCorp, SimPlatform};
 
 /// Access tokens live 7200 s, as WeChat's `expires_in` says.
 pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(7200);
@@ -91,6 +94,15 @@ pub struct Scenario {
     /// Daily call limits per endpoint path (`/cgi-bin/user/get`); a path not
     /// listed is unlimited.
     pub quotas: BTreeMap<String, u64>,
+    /// A third-party platform and the Official Accounts it manages.
+    #[serde(default)]
+    pub platform: Option<SimPlatform>,
+    /// WeCom corps with external contacts.
+    #[serde(default)]
+    pub corps: Vec<SimCorp>,
+    /// Mini Programs, mobile apps and websites (login exports).
+    #[serde(default)]
+    pub apps: Vec<SimApp>,
 }
 
 /// A scenario that cannot be simulated.
@@ -112,6 +124,10 @@ pub enum ScenarioError {
     },
     #[error("page_size must be at least 1")]
     EmptyPages,
+    #[error("corp {0:?} has no staff members")]
+    NoStaff(String),
+    #[error("corpid {corpid:?} of corp {account:?} is also used by another corp")]
+    DuplicateCorpid { account: String, corpid: String },
 }
 
 fn check_probability(account: &str, field: &'static str, value: f64) -> Result<(), ScenarioError> {
@@ -139,11 +155,36 @@ impl Scenario {
             token_ttl: DEFAULT_TOKEN_TTL,
             page_size: DEFAULT_PAGE_SIZE,
             quotas: BTreeMap::new(),
+            platform: None,
+            corps: Vec::new(),
+            apps: Vec::new(),
         }
     }
 
+    /// Every Official Account, own-credential ones first, then those of the
+    /// platform: the order of the simulator's account indices.
+    pub fn official_accounts(&self) -> impl Iterator<Item = &SimAccount> {
+        self.accounts
+            .iter()
+            .chain(self.platform.iter().flat_map(|p| p.accounts.iter()))
+    }
+
+    /// Every account id of every kind, with its `account_kind`.
+    pub fn account_ids(&self) -> Vec<(String, &'static str)> {
+        let mut ids: Vec<(String, &'static str)> = self
+            .official_accounts()
+            .map(|a| (a.id.clone(), "official_account"))
+            .collect();
+        ids.extend(self.apps.iter().map(|a| (a.id.clone(), a.kind.as_str())));
+        ids.extend(self.corps.iter().map(|c| (c.id.clone(), "wecom")));
+        ids
+    }
+
     /// The scenario behind `make run` and `unionsnap demo`: 30,000 people,
-    /// three bound accounts and one unbound legacy account.
+    /// three bound Official Accounts and one unbound legacy one, one managed
+    /// through a third-party platform, two WeCom corps (a self-built app with
+    /// UnionIDs, a 代开发 app linked through idconvert), and a Mini Program,
+    /// an app and a website whose users come from login exports.
     pub fn demo() -> Scenario {
         let account = |id: &str, appid: &str, reach: f64, bound: bool| SimAccount {
             appid: appid.to_string(),
@@ -152,16 +193,68 @@ impl Scenario {
             daily_churn: 0.01,
             ..SimAccount::new(DEMO_SEED, id, reach)
         };
-        Scenario::new(
-            DEMO_SEED,
-            DEMO_PEOPLE,
-            vec![
-                account("brand_oa", "wx0000000000000b01", 0.45, true),
-                account("news_oa", "wx0000000000000b02", 0.30, true),
-                account("shop_oa", "wx0000000000000b03", 0.20, true),
-                account("legacy_oa", "wx0000000000000b04", 0.10, false),
+        let mut partner_crm = SimCorp {
+            corpid: "ww00000000000c0002".to_string(),
+            idconvert: true,
+            staff: 8,
+            ..SimCorp::new(DEMO_SEED, "partner_crm", 0.06)
+        };
+        partner_crm.daily_churn = 0.01;
+        let crm = SimCorp {
+            corpid: "ww00000000000c0001".to_string(),
+            staff: 140,
+            daily_churn: 0.01,
+            ..SimCorp::new(DEMO_SEED, "crm", 0.12)
+        };
+        let app = |id: &str, kind: SimAppKind, appid: &str, reach: f64, bound: bool| SimApp {
+            appid: appid.to_string(),
+            bound,
+            daily_churn: 0.01,
+            ..SimApp::new(DEMO_SEED, id, kind, reach)
+        };
+        Scenario {
+            platform: Some(SimPlatform {
+                component_appid: "wx00000000000000c1".to_string(),
+                ..SimPlatform::new(
+                    DEMO_SEED,
+                    vec![account("agency_oa", "wx0000000000000b05", 0.15, true)],
+                )
+            }),
+            corps: vec![crm, partner_crm],
+            apps: vec![
+                app(
+                    "shop_mp",
+                    SimAppKind::MiniProgram,
+                    "wx0000000000000a01",
+                    0.25,
+                    true,
+                ),
+                app(
+                    "brand_app",
+                    SimAppKind::MobileApp,
+                    "wx0000000000000a02",
+                    0.08,
+                    true,
+                ),
+                app(
+                    "brand_web",
+                    SimAppKind::Website,
+                    "wx0000000000000a03",
+                    0.05,
+                    false,
+                ),
             ],
-        )
+            ..Scenario::new(
+                DEMO_SEED,
+                DEMO_PEOPLE,
+                vec![
+                    account("brand_oa", "wx0000000000000b01", 0.45, true),
+                    account("news_oa", "wx0000000000000b02", 0.30, true),
+                    account("shop_oa", "wx0000000000000b03", 0.20, true),
+                    account("legacy_oa", "wx0000000000000b04", 0.10, false),
+                ],
+            )
+        }
     }
 
     /// Checks what the simulator relies on: distinct ids and appids,
@@ -175,14 +268,17 @@ impl Scenario {
         }
         check_probability("*", "faults.rate", self.faults.rate)?;
         let mut ids = BTreeSet::new();
-        let mut appids = BTreeSet::new();
-        for account in &self.accounts {
-            if account.id.is_empty() {
+        for (id, _) in self.account_ids() {
+            if id.is_empty() {
                 return Err(ScenarioError::EmptyAccountId);
             }
-            if !ids.insert(account.id.as_str()) {
-                return Err(ScenarioError::DuplicateAccount(account.id.clone()));
+            if !ids.insert(id.clone()) {
+                return Err(ScenarioError::DuplicateAccount(id));
             }
+        }
+        let mut appids = BTreeSet::new();
+        let apps: Vec<SimAccount> = self.apps.iter().map(SimApp::as_account).collect();
+        for account in self.official_accounts().chain(&apps) {
             if !appids.insert(account.appid.as_str()) {
                 return Err(ScenarioError::DuplicateAppid {
                     account: account.id.clone(),
@@ -197,75 +293,26 @@ impl Scenario {
             )?;
             check_probability(&account.id, "daily_churn", account.daily_churn)?;
         }
-        Ok(())
-    }
-
-    /// The environment variable the generated job file reads an account's
-    /// secret from: `UNIONSNAP_SIM_SECRET_<ID>` (non-alphanumerics become `_`).
-    pub fn secret_env_var(account_id: &str) -> String {
-        let suffix: String = account_id
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() {
-                    c.to_ascii_uppercase()
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        format!("UNIONSNAP_SIM_SECRET_{suffix}")
-    }
-
-    /// `(variable, secret)` for every account, to put in a child's environment.
-    pub fn secret_env(&self) -> Vec<(String, String)> {
-        self.accounts
-            .iter()
-            .map(|account| {
-                (
-                    Scenario::secret_env_var(&account.id),
-                    account.secret.clone(),
-                )
-            })
-            .collect()
-    }
-
-    /// A job file (SPEC §3) that snapshots every account of this scenario
-    /// from the simulator at `base_url` into `output`, with retry timings
-    /// short enough for tests. Secrets are referenced through
-    /// [`Scenario::secret_env_var`], never written.
-    pub fn job_toml(&self, base_url: &str, output: &str) -> String {
-        let quote = |s: &str| toml::Value::String(s.to_string()).to_string();
-        let mut job = format!(
-            "# Written by the unionsnap simulator: seed {seed}, {people} people, day {day}.\n\
-             name = \"sim\"\n\
-             timezone = \"UTC\"\n\
-             output = {output}\n\
-             \n\
-             [api]\n\
-             base_url = {base_url}\n\
-             max_retries = 10\n\
-             backoff = \"5ms\"\n\
-             rate_limit_wait = \"20ms\"\n\
-             timeout = \"5s\"\n",
-            seed = self.seed,
-            people = self.people,
-            day = self.day,
-            output = quote(output),
-            base_url = quote(base_url),
-        );
-        for account in &self.accounts {
-            job.push_str(&format!(
-                "\n[[accounts]]\n\
-                 id = {id}\n\
-                 kind = \"official_account\"\n\
-                 appid = {appid}\n\
-                 secret = {{ env = {env} }}\n",
-                id = quote(&account.id),
-                appid = quote(&account.appid),
-                env = quote(&Scenario::secret_env_var(&account.id)),
-            ));
+        for app in &self.apps {
+            check_probability(&app.id, "repeat_logins", app.repeat_logins)?;
         }
-        job
+        let mut corpids = BTreeSet::new();
+        for corp in &self.corps {
+            if corp.staff == 0 {
+                return Err(ScenarioError::NoStaff(corp.id.clone()));
+            }
+            if !corpids.insert(corp.corpid.as_str()) {
+                return Err(ScenarioError::DuplicateCorpid {
+                    account: corp.id.clone(),
+                    corpid: corp.corpid.clone(),
+                });
+            }
+            check_probability(&corp.id, "reach", corp.reach)?;
+            check_probability(&corp.id, "wecom_user_share", corp.wecom_user_share)?;
+            check_probability(&corp.id, "shared_share", corp.shared_share)?;
+            check_probability(&corp.id, "daily_churn", corp.daily_churn)?;
+        }
+        Ok(())
     }
 }
 
@@ -274,7 +321,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn demo_has_the_four_documented_accounts() {
+    fn demo_has_the_four_documented_official_accounts() {
         let demo = Scenario::demo();
         demo.validate().unwrap();
         let summary: Vec<_> = demo
@@ -296,45 +343,35 @@ mod tests {
     }
 
     #[test]
+    fn demo_has_an_account_of_every_kind() {
+        let kinds: BTreeSet<&str> = Scenario::demo()
+            .account_ids()
+            .into_iter()
+            .map(|(_, kind)| kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            BTreeSet::from([
+                "official_account",
+                "wecom",
+                "mini_program",
+                "mobile_app",
+                "website"
+            ])
+        );
+        let demo = Scenario::demo();
+        assert_eq!(demo.platform.as_ref().map(|p| p.accounts.len()), Some(1));
+        assert!(demo.corps.iter().any(|c| c.idconvert) && demo.corps.iter().any(|c| !c.idconvert));
+    }
+
+    #[test]
     fn debug_output_hides_secrets() {
         let demo = Scenario::demo();
         let printed = format!("{demo:?}");
-        assert!(demo.accounts.iter().all(|a| !printed.contains(&a.secret)));
+        for (_, secret) in demo.secret_env() {
+            assert!(!printed.contains(&secret));
+        }
         assert!(printed.contains("brand_oa"));
-    }
-
-    #[test]
-    fn secret_env_var_names_follow_the_account_id() {
-        assert_eq!(
-            Scenario::secret_env_var("brand_oa"),
-            "UNIONSNAP_SIM_SECRET_BRAND_OA"
-        );
-        assert_eq!(
-            Scenario::secret_env_var("shop-mp.2"),
-            "UNIONSNAP_SIM_SECRET_SHOP_MP_2"
-        );
-        let env = Scenario::demo().secret_env();
-        assert_eq!(env.len(), 4);
-        assert_eq!(env[3].0, "UNIONSNAP_SIM_SECRET_LEGACY_OA");
-    }
-
-    #[test]
-    fn job_toml_references_secrets_without_containing_them() {
-        let demo = Scenario::demo();
-        let job = demo.job_toml("http://127.0.0.1:8089", "/tmp/warehouse");
-        let parsed: toml::Table = job.parse().unwrap();
-        assert_eq!(parsed["timezone"].as_str(), Some("UTC"));
-        assert_eq!(
-            parsed["api"]["base_url"].as_str(),
-            Some("http://127.0.0.1:8089")
-        );
-        let accounts = parsed["accounts"].as_array().unwrap();
-        assert_eq!(accounts.len(), 4);
-        assert_eq!(
-            accounts[0]["secret"]["env"].as_str(),
-            Some("UNIONSNAP_SIM_SECRET_BRAND_OA")
-        );
-        assert!(demo.accounts.iter().all(|a| !job.contains(&a.secret)));
     }
 
     #[test]

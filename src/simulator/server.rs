@@ -1,6 +1,8 @@
 //! The HTTP face of the simulator: an axum server on a local port serving the
-//! Official Account endpoints, with faults, latency and statistics wrapped
-//! around every call, plus `/_sim/*` endpoints for tests and benchmarks.
+//! Official Account, third-party platform and WeCom endpoints (one server
+//! plays both hosts: their paths do not collide), with faults, latency and
+//! statistics wrapped around every call, plus `/_sim/*` endpoints for tests
+//! and benchmarks.
 
 use std::io;
 use std::net::SocketAddr;
@@ -141,22 +143,15 @@ fn router(state: Arc<SimState>) -> Router {
             serve(state, endpoint, query, body)
         }
     };
-    Router::new()
-        .route(Endpoint::Token.path(), get(endpoint(Endpoint::Token)))
-        .route(
-            Endpoint::StableToken.path(),
-            post(endpoint(Endpoint::StableToken)),
-        )
-        .route(Endpoint::UserGet.path(), get(endpoint(Endpoint::UserGet)))
-        .route(Endpoint::UserInfo.path(), get(endpoint(Endpoint::UserInfo)))
-        .route(
-            Endpoint::BatchGet.path(),
-            post(endpoint(Endpoint::BatchGet)),
-        )
-        .route(
-            Endpoint::QuotaGet.path(),
-            post(endpoint(Endpoint::QuotaGet)),
-        )
+    let mut router = Router::new();
+    for e in Endpoint::ALL {
+        router = if e.is_post() {
+            router.route(e.path(), post(endpoint(e)))
+        } else {
+            router.route(e.path(), get(endpoint(e)))
+        };
+    }
+    router
         .route("/_sim/stats", get(sim_stats))
         .route("/_sim/day", post(sim_set_day))
         .with_state(state)
@@ -212,7 +207,10 @@ fn record_errcode(state: &SimState, code: i64) {
 fn faulted(state: &SimState, kind: FaultKind, request: &ApiRequest) -> Response {
     let error = |code: i64| {
         record_errcode(state, code);
-        json_response(StatusCode::OK, Reply::error(code).body)
+        json_response(
+            StatusCode::OK,
+            Reply::error_for(request.endpoint, code).body,
+        )
     };
     match kind {
         FaultKind::Busy => error(errcode::BUSY),

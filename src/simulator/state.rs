@@ -29,8 +29,9 @@ pub struct SimStats {
     pub errcodes: BTreeMap<i64, u64>,
     /// Injected faults, per kind name (`busy`, `drop`, ...).
     pub faults: BTreeMap<String, u64>,
-    /// Tokens minted, per account id (a stable token handed out again is
-    /// not counted; see `ok_calls` for token calls).
+    /// Tokens minted, per account id (`component` for the platform's
+    /// component tokens; a stable token handed out again is not counted; see
+    /// `ok_calls` for token calls).
     pub tokens_issued: BTreeMap<String, u64>,
 }
 
@@ -108,8 +109,50 @@ impl SimState {
         self.population().day
     }
 
+    /// An Official Account with its own AppSecret (the platform's accounts
+    /// cannot use the token endpoints: the job holds no AppSecret of theirs).
     pub(crate) fn account_by_appid(&self, appid: &str) -> Option<usize> {
         self.scenario.accounts.iter().position(|a| a.appid == appid)
+    }
+
+    // Principals: whoever a token is issued to. Official Accounts (own, then
+    // the platform's) are 0..n, corps follow, the platform itself is last.
+
+    /// Official Accounts, own-credential and platform-managed.
+    pub(crate) fn official_account_count(&self) -> usize {
+        self.world.models.len()
+    }
+
+    /// The principal of the platform-managed account at `index` of the platform's list.
+    pub(crate) fn authorizer_principal(&self, index: usize) -> usize {
+        self.scenario.accounts.len() + index
+    }
+
+    pub(crate) fn corp_principal(&self, corp: usize) -> usize {
+        self.official_account_count() + corp
+    }
+
+    /// The corp behind a principal, if it is one.
+    pub(crate) fn corp_of(&self, principal: usize) -> Option<usize> {
+        principal
+            .checked_sub(self.official_account_count())
+            .filter(|&c| c < self.world.corps.len())
+    }
+
+    pub(crate) fn component_principal(&self) -> usize {
+        self.official_account_count() + self.world.corps.len()
+    }
+
+    /// The id counted in [`SimStats::tokens_issued`].
+    fn principal_id(&self, principal: usize) -> Option<String> {
+        if let Some(account) = self.scenario.official_accounts().nth(principal) {
+            return Some(account.id.clone());
+        }
+        if let Some(corp) = self.corp_of(principal) {
+            return Some(self.scenario.corps[corp].id.clone());
+        }
+        (principal == self.component_principal() && self.scenario.platform.is_some())
+            .then(|| "component".to_string())
     }
 
     pub(crate) fn roll_fault(&self) -> Option<FaultKind> {
@@ -167,9 +210,8 @@ impl SimState {
         update(&mut lock(&self.stats));
     }
 
-    pub(crate) fn count_token_issued(&self, account: usize) {
-        if let Some(account) = self.scenario.accounts.get(account) {
-            let id = account.id.clone();
+    pub(crate) fn count_token_issued(&self, principal: usize) {
+        if let Some(id) = self.principal_id(principal) {
             self.record(|stats| *stats.tokens_issued.entry(id).or_insert(0) += 1);
         }
     }

@@ -7,6 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::contacts::ContactType;
+use super::kinds::SimAppKind;
 use super::population::World;
 use super::scenario::Scenario;
 
@@ -76,13 +78,119 @@ fn audience_order(a: &AudienceRow, b: &AudienceRow) -> std::cmp::Ordering {
         .cmp(&(b.account_id != ALL_ACCOUNTS, &b.account_id))
 }
 
+/// How a person stands in one account on the snapshot day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Standing {
+    Absent,
+    /// A member whose UnionID the snapshot cannot know.
+    Unresolved,
+    /// A member with a UnionID.
+    Resolved,
+}
+
+/// Every account's standings, in [`Scenario::account_ids`] order:
+/// Official Accounts, apps, corps.
+struct Standings<'a> {
+    world: &'a World,
+    day: u32,
+    /// Resolved in some bound Official Account or Mini Program: the people
+    /// whose (openid, unionid) pair a run learns, so idconvert can link them.
+    /// Empty when no corp uses idconvert (nothing reads it then).
+    linkable: Vec<bool>,
+}
+
+impl<'a> Standings<'a> {
+    fn new(world: &'a World, day: u32) -> Self {
+        // A pass over people × accounts: only worth it when a corp links.
+        if !world.corps.iter().any(|corp| corp.idconvert) {
+            return Standings {
+                world,
+                day,
+                linkable: Vec::new(),
+            };
+        }
+        let linkable = (0..world.people)
+            .map(|person| {
+                world
+                    .models
+                    .iter()
+                    .any(|m| m.bound && m.is_member(person, day))
+                    || world.apps.iter().any(|app| {
+                        app.kind == SimAppKind::MiniProgram
+                            && app.users.bound
+                            && app.users.is_member(person, day)
+                    })
+            })
+            .collect();
+        Standings {
+            world,
+            day,
+            linkable,
+        }
+    }
+
+    fn accounts(&self) -> usize {
+        self.world.models.len() + self.world.apps.len() + self.world.corps.len()
+    }
+
+    fn of(&self, account: usize, person: u32) -> Standing {
+        let (oas, apps) = (self.world.models.len(), self.world.apps.len());
+        let member = |is_member: bool, resolved: bool| match (is_member, resolved) {
+            (false, _) => Standing::Absent,
+            (true, true) => Standing::Resolved,
+            (true, false) => Standing::Unresolved,
+        };
+        if account < oas {
+            let model = &self.world.models[account];
+            return member(model.is_member(person, self.day), model.bound);
+        }
+        if account < oas + apps {
+            let users = &self.world.apps[account - oas].users;
+            return member(users.is_member(person, self.day), users.bound);
+        }
+        let corp = &self.world.corps[account - oas - apps];
+        let resolved = corp.reveals_unionid(person)
+            || (corp.idconvert
+                && corp.contact_type(person) == ContactType::WeChat
+                && self.linkable[person as usize]);
+        member(corp.is_customer(person, self.day), resolved)
+    }
+}
+
 impl Scenario {
+    /// The contacts of the idconvert corp `corp_id` that a run can link to a
+    /// UnionID: WeChat-user customers who are resolved members of a bound
+    /// Official Account or Mini Program of the scenario (0 for a corp that
+    /// does not use idconvert, None for an unknown corp).
+    pub fn linkable_contacts(&self, corp_id: &str) -> Option<i64> {
+        let c = self.corps.iter().position(|corp| corp.id == corp_id)?;
+        if !self.corps[c].idconvert {
+            // A self-built app may not call idconvert (48002).
+            return Some(0);
+        }
+        let world = World::new(self);
+        let standings = Standings::new(&world, self.day);
+        let corp = &world.corps[c];
+        Some(
+            (0..world.people)
+                .filter(|&p| {
+                    corp.is_customer(p, self.day)
+                        && corp.contact_type(p) == ContactType::WeChat
+                        && standings.linkable[p as usize]
+                })
+                .count() as i64,
+        )
+    }
+
     /// The expected `audience` and `overlap` of a snapshot taken on
-    /// `self.day`. Costs a pass over people × accounts.
+    /// `self.day`, over accounts of every kind. Costs a pass over people ×
+    /// accounts.
     pub fn truth(&self) -> Truth {
         let world = World::new(self);
         let day = self.day;
-        let accounts = self.accounts.len();
+        let standings = Standings::new(&world, day);
+        let ids = self.account_ids();
+        let accounts = standings.accounts();
         let words = accounts.div_ceil(64).max(1);
         let people = world.people as usize;
 
@@ -90,15 +198,16 @@ impl Scenario {
         let mut resolved_in = vec![0u64; people * words];
         let mut members = vec![0i64; accounts];
         let mut resolved = vec![0i64; accounts];
-        for (a, model) in world.models.iter().enumerate() {
+        for (a, (members, resolved)) in members.iter_mut().zip(&mut resolved).enumerate() {
             for person in 0..world.people {
-                if !model.is_member(person, day) {
-                    continue;
-                }
-                members[a] += 1;
-                if model.bound {
-                    resolved[a] += 1;
-                    resolved_in[person as usize * words + a / 64] |= 1 << (a % 64);
+                match standings.of(a, person) {
+                    Standing::Absent => {}
+                    Standing::Unresolved => *members += 1,
+                    Standing::Resolved => {
+                        *members += 1;
+                        *resolved += 1;
+                        resolved_in[person as usize * words + a / 64] |= 1 << (a % 64);
+                    }
                 }
             }
         }
@@ -125,15 +234,14 @@ impl Scenario {
             }
         }
 
-        let mut audience: Vec<AudienceRow> = self
-            .accounts
+        let mut audience: Vec<AudienceRow> = ids
             .iter()
             .enumerate()
-            .map(|(a, account)| {
+            .map(|(a, (account_id, kind))| {
                 let unresolved = members[a] - resolved[a];
                 AudienceRow {
-                    account_id: account.id.clone(),
-                    account_kind: Some("official_account".to_string()),
+                    account_id: account_id.clone(),
+                    account_kind: Some(kind.to_string()),
                     members: members[a],
                     resolved: resolved[a],
                     unresolved,
@@ -164,7 +272,7 @@ impl Scenario {
         let mut overlap = Vec::new();
         for (a, shared_with_a) in shared.iter().enumerate() {
             for (b, &shared_people) in shared_with_a.iter().enumerate().skip(a + 1) {
-                let (id_a, id_b) = (&self.accounts[a].id, &self.accounts[b].id);
+                let (id_a, id_b) = (&ids[a].0, &ids[b].0);
                 let (account_a, account_b) = if id_a < id_b {
                     (id_a, id_b)
                 } else {

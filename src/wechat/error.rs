@@ -131,9 +131,9 @@ pub enum ApiError {
         detail: String,
         attempts: u32,
     },
-    /// The server handed back a `next_openid` it had already given: paging
-    /// would never end.
-    #[error("{account_id}: {endpoint}: the server repeated a next_openid after {pages} pages; stopped paging instead of looping forever")]
+    /// The server handed back a paging cursor (`next_openid`, WeCom's
+    /// `next_cursor`) it had already given: paging would never end.
+    #[error("{account_id}: {endpoint}: the server repeated a next_openid/next_cursor after {pages} pages; stopped paging instead of looping forever")]
     RepeatedPage {
         account_id: String,
         endpoint: &'static str,
@@ -168,13 +168,18 @@ impl ApiError {
         }
     }
 
-    /// The account's daily quota is used up (45009 outside WeCom): re-run tomorrow.
+    /// The account's quota is used up: 45009 outside WeCom (the daily
+    /// quota: re-run tomorrow), or WeCom's 45009 frequency limit still in
+    /// force after every wait `max_retries` allowed (re-run later).
     pub fn is_quota(&self) -> bool {
         matches!(
             self,
             ApiError::ErrCode {
                 errcode: 45009,
                 action: Action::StopAccount,
+                ..
+            } | ApiError::RetriesExhausted {
+                last: Failure::ErrCode { errcode: 45009, .. },
                 ..
             }
         )

@@ -8,6 +8,9 @@
 //!   decode, classify, redact, count) behind [`WeChatHttp`].
 //! - `token`: one shared, compare-and-refreshed access token per account.
 //! - [`official_account`]: the Official Account endpoints.
+//! - [`open_platform`]: Official Accounts acting through a third-party
+//!   platform (component and authorizer tokens).
+//! - [`wecom`]: WeCom customer contacts and `idconvert`.
 //! - [`stats`]: per-account call counters.
 //!
 //! Access tokens travel in URL query strings and secrets in request bodies;
@@ -19,8 +22,10 @@ pub mod errcode;
 pub mod error;
 mod http;
 pub mod official_account;
+pub mod open_platform;
 pub mod stats;
 mod token;
+pub mod wecom;
 mod wire;
 
 #[cfg(test)]
@@ -31,5 +36,7 @@ pub use errcode::{classify, Action, CallKind, Classification};
 pub use error::{ApiError, Failure};
 pub use http::{backoff_delay, WeChatHttp};
 pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Quota, UserInfo};
+pub use open_platform::ComponentCredentials;
 pub use stats::{CallStats, StatsSnapshot};
 pub use token::REFRESH_MARGIN;
+pub use wecom::{ContactPage, ContactRelation, WeComClient};

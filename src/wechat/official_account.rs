@@ -151,15 +151,26 @@ impl OfficialAccountClient {
         appid: impl Into<String>,
         secret: Secret,
     ) -> Self {
-        let scope = Arc::new(AccountScope::new(
-            account_id.into(),
-            http.config().requests_per_second,
-        ));
         let appid: String = appid.into();
         let grant = TokenGrant::Stable {
             appid: appid.clone(),
             secret,
         };
+        OfficialAccountClient::with_grant(http, account_id.into(), appid, grant)
+    }
+
+    /// A client whose token comes from `grant` (own AppSecret or, through
+    /// `open_platform`, an authorizer token).
+    pub(crate) fn with_grant(
+        http: WeChatHttp,
+        account_id: String,
+        appid: String,
+        grant: TokenGrant,
+    ) -> Self {
+        let scope = Arc::new(AccountScope::new(
+            account_id,
+            http.config().requests_per_second,
+        ));
         let tokens = Arc::new(TokenCache::new(http.clone(), scope.clone(), grant));
         OfficialAccountClient {
             http,

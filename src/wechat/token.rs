@@ -1,8 +1,12 @@
 //! One access token per account, shared by every concurrent task.
 //!
-//! Tokens come from `POST /cgi-bin/stable_token` with `force_refresh:false`
-//! (wechat-api.md §1.2): repeat calls return the same token, so uncoordinated
-//! processes do not knock each other's tokens out as `cgi-bin/token` does.
+//! Official Accounts with their own AppSecret get tokens from
+//! `POST /cgi-bin/stable_token` with `force_refresh:false` (wechat-api.md
+//! §1.2): repeat calls return the same token, so uncoordinated processes do
+//! not knock each other's tokens out as `cgi-bin/token` does. WeCom uses
+//! `gettoken` (§4.1), accounts managed through a third-party platform an
+//! authorizer token (§3.3, see `open_platform`); the cache below is the same
+//! for all three.
 //!
 //! - Single flight: the cache is a tokio mutex held across the fetch, so N
 //!   tasks needing a token cause one request.
@@ -28,6 +32,7 @@ use tokio::time::Instant;
 use super::errcode::CallKind;
 use super::error::ApiError;
 use super::http::{AccountScope, Request, TokenLease, TokenSource, WeChatHttp};
+use super::open_platform::AuthorizerGrant;
 use super::wire::lenient_u64;
 use crate::secret::{AccessToken, Secret};
 
@@ -35,11 +40,17 @@ use crate::secret::{AccessToken, Secret};
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
 
 pub(crate) const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
+pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
 
 /// How an account gets its token.
 pub(crate) enum TokenGrant {
     /// Official Account with its own AppSecret: `POST /cgi-bin/stable_token`.
     Stable { appid: String, secret: Secret },
+    /// WeCom: `GET /cgi-bin/gettoken?corpid=..&corpsecret=..` on the WeCom host.
+    WeCom { corpid: String, secret: Secret },
+    /// Official Account managed through a third-party platform: component
+    /// token, then `api_authorizer_token`.
+    Authorizer(Box<AuthorizerGrant>),
 }
 
 pub(crate) struct TokenCache {
@@ -142,20 +153,45 @@ impl TokenCache {
                     ..Request::post_json(STABLE_TOKEN_PATH, CallKind::TOKEN, &body)
                 };
                 let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
-                if response.access_token.is_empty() {
-                    return Err(ApiError::UnexpectedBody {
-                        account_id: self.scope.account_id.clone(),
-                        endpoint: STABLE_TOKEN_PATH,
-                        detail: "empty access_token".to_string(),
-                        attempts: 1,
-                    });
-                }
-                Ok((
-                    AccessToken::new(response.access_token),
-                    Duration::from_secs(response.expires_in),
-                ))
+                self.checked(STABLE_TOKEN_PATH, response)
             }
+            TokenGrant::WeCom { corpid, secret } => {
+                // The secret travels in the query string here (WeCom's only
+                // form): the URL never reaches an error or a log, and the
+                // value is scrubbed from any errmsg.
+                let sensitive = [secret.expose()];
+                let mut request = Request {
+                    sensitive: &sensitive,
+                    ..Request::get(GETTOKEN_PATH, CallKind::WECOM_TOKEN)
+                };
+                request.query.push(("corpid", corpid.clone()));
+                request
+                    .query
+                    .push(("corpsecret", secret.expose().to_string()));
+                let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
+                self.checked(GETTOKEN_PATH, response)
+            }
+            TokenGrant::Authorizer(grant) => grant.fetch(&self.http, &self.scope).await,
         }
+    }
+
+    fn checked(
+        &self,
+        endpoint: &'static str,
+        response: TokenResponse,
+    ) -> Result<(AccessToken, Duration), ApiError> {
+        if response.access_token.is_empty() {
+            return Err(ApiError::UnexpectedBody {
+                account_id: self.scope.account_id.clone(),
+                endpoint,
+                detail: "empty access_token".to_string(),
+                attempts: 1,
+            });
+        }
+        Ok((
+            AccessToken::new(response.access_token),
+            Duration::from_secs(response.expires_in),
+        ))
     }
 }
 

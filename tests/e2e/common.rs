@@ -141,11 +141,15 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out
 }
 
-/// A scenario of Official Accounts: (id, reach, bound) each.
+/// A scenario of Official Accounts with their own AppSecret: (id, reach, bound) each.
 pub fn scenario(seed: u64, people: u64, accounts: &[(&str, f64, bool)]) -> Scenario {
     let mut scenario = Scenario::demo();
     scenario.seed = seed;
     scenario.people = people;
+    // Official Accounts only: the demo's other kinds are added by tests that want them.
+    scenario.platform = None;
+    scenario.corps.clear();
+    scenario.apps.clear();
     scenario.accounts = accounts
         .iter()
         .enumerate()

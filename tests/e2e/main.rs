@@ -7,6 +7,7 @@ mod crash;
 mod job_errors;
 mod lease;
 mod moto;
+mod kinds;
 mod official_account;
 mod privacy;
 mod report;

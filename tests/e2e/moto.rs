@@ -71,6 +71,9 @@ impl Moto {
             .with_region("us-east-1")
             .build()
             .unwrap();
+        if prefix.is_empty() {
+            return std::sync::Arc::new(s3);
+        }
         std::sync::Arc::new(object_store::prefix::PrefixStore::new(s3, prefix))
     }
 }

@@ -112,18 +112,6 @@ fn a_job_without_accounts_is_rejected() {
 }
 
 #[test]
-fn other_kinds_are_recognised_but_not_supported() {
-    let text = MINIMAL.to_string()
-        + "\n[[accounts]]\nid = \"crm\"\nkind = \"wecom\"\ncorpid = \"ww0123456789abcdef\"\nsecret = { env = \"WECOM_SECRET\" }\nunionid_mode = \"direct\"\n";
-    let err = parse_err(&text);
-    assert_error(
-        &err,
-        Some(line_of(&text, "kind = \"wecom\"")),
-        "account `crm`: kind = \"wecom\" is not supported by this version of unionsnap",
-    );
-}
-
-#[test]
 fn filter_accounts_keeps_the_named_ones_and_rejects_unknown_ids() {
     let text = MINIMAL.to_string() + "\n[[accounts]]\nid = \"second_oa\"\nkind = \"official_account\"\nappid = \"wx00000000000000ff\"\nsecret = { env = \"OTHER_SECRET\" }\n";
     let mut job = parse_ok(&text);

@@ -3,6 +3,7 @@
 //! own files.
 
 mod accounts;
+mod kinds;
 mod secrets;
 
 use std::path::Path;
@@ -431,22 +432,40 @@ unionid_mode = "direct"              # "idconvert": third-party/代开发 apps g
 "#;
 
 #[test]
-fn the_spec_example_parses_up_to_the_not_supported_check() {
+fn the_spec_example_needs_only_its_placeholder_appids_filled_in() {
     let err = parse_err(SPEC_EXAMPLE);
     assert_error(
         &err,
-        Some(line_of(SPEC_EXAMPLE, "auth = {")),
-        "account `agency_oa`: auth = { ... } (an account managed through a third-party platform) is not supported by this version of unionsnap",
+        Some(line_of(SPEC_EXAMPLE, "appid = \"wx...\"")),
+        "account `agency_oa`: malformed appid \"wx...\"",
     );
-}
-
-#[test]
-fn the_spec_example_without_unsupported_accounts_is_valid() {
-    let end = SPEC_EXAMPLE
-        .find("[[accounts]]\nid = \"agency_oa\"")
-        .unwrap();
-    let job = parse_ok(&SPEC_EXAMPLE[..end]);
-    assert_eq!(job.accounts.len(), 1);
+    let filled = SPEC_EXAMPLE
+        .replace("appid = \"wx...\"", "appid = \"wx00000000000000aa\"")
+        .replace(
+            "component_appid = \"wx...\"",
+            "component_appid = \"wx00000000000000cc\"",
+        );
+    let env = |name: &str| match name {
+        "BRAND_OA_SECRET" | "C_SECRET" | "C_TICKET" | "AUTH_REFRESH" | "WECOM_CONTACT_SECRET" => {
+            Some(format!("{name}-value"))
+        }
+        _ => None,
+    };
+    let job = parse(&filled, Path::new(JOB_PATH), &env).unwrap_or_else(|err| panic!("{err}"));
+    let kinds: Vec<(&str, AccountKind)> = job
+        .accounts
+        .iter()
+        .map(|a| (a.id.as_str(), a.kind()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("brand_oa", AccountKind::OfficialAccount),
+            ("agency_oa", AccountKind::OfficialAccount),
+            ("shop_mp", AccountKind::MiniProgram),
+            ("crm", AccountKind::Wecom),
+        ]
+    );
     assert_eq!(job.timezone, chrono_tz::Asia::Shanghai);
     assert_eq!(job.api, ApiConfig::default());
 }

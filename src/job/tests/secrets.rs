@@ -91,7 +91,9 @@ fn relative_output_and_secret_file_resolve_against_the_job_dir() {
         job.output,
         OutputLocation::Local(dir.path().join("warehouse/wechat"))
     );
-    let AccountSpec::OfficialAccount { secret, .. } = &job.accounts[0].spec;
+    let AccountSpec::OfficialAccount { secret, .. } = &job.accounts[0].spec else {
+        panic!("an Official Account")
+    };
     assert_eq!(secret.expose(), "file-secret-value");
 }
 
@@ -101,7 +103,9 @@ fn a_secret_file_loses_its_trailing_newline() {
     std::fs::write(dir.path().join("oa"), "kube-secret\r\n").unwrap();
     let text = MINIMAL.replace("{ env = \"BRAND_OA_SECRET\" }", "{ file = \"oa\" }");
     let job = parse(&text, &dir.path().join("job.toml"), &env).unwrap();
-    let AccountSpec::OfficialAccount { secret, .. } = &job.accounts[0].spec;
+    let AccountSpec::OfficialAccount { secret, .. } = &job.accounts[0].spec else {
+        panic!("an Official Account")
+    };
     assert_eq!(secret.expose(), "kube-secret");
 }
 

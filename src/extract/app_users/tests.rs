@@ -1,0 +1,354 @@
+//! The login-export import, one rule per test: formats, strictness, dedupe,
+//! sources.
+
+use super::formats::{parse, FormatError};
+use super::*;
+
+const OPENID_A: &str = "oAAAAA1111111111111111111111";
+const OPENID_B: &str = "oAAAAA2222222222222222222222";
+const UNIONID_A: &str = "oUUUUU1111111111111111111111";
+const UNIONID_B: &str = "oUUUUU2222222222222222222222";
+
+fn rows(format: Format, text: &[u8]) -> Vec<(AppUser, RowLocation)> {
+    match parse(format, "logins", bytes::Bytes::copy_from_slice(text)) {
+        Ok(rows) => rows,
+        Err(FormatError(at, why)) => panic!("{at}: {why}"),
+    }
+}
+
+fn error(format: Format, text: &[u8]) -> (String, String) {
+    match parse(format, "logins", bytes::Bytes::copy_from_slice(text)) {
+        Ok(rows) => panic!("expected an error, got {} rows", rows.len()),
+        Err(FormatError(at, why)) => (at, why),
+    }
+}
+
+fn micros(rfc3339: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .unwrap()
+        .timestamp_micros()
+}
+
+#[test]
+fn csv_reads_quotes_crlf_a_bom_and_extra_columns() {
+    let text = format!(
+        "\u{feff}first_seen,OpenID,unionid,channel\r\n\
+         2026-11-01T08:00:00Z,{OPENID_A},{UNIONID_A},\"store, \"\"north\"\"\"\r\n\
+         ,{OPENID_B},,\"multi\nline\"\r\n"
+    );
+    let rows = rows(Format::Csv, text.as_bytes());
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[0].0,
+        AppUser {
+            openid: OPENID_A.to_string(),
+            unionid: Some(UNIONID_A.to_string()),
+            first_seen: Some(micros("2026-11-01T08:00:00Z")),
+        }
+    );
+    assert_eq!(rows[1].0.unionid, None, "an empty unionid is none");
+    assert_eq!(rows[1].0.first_seen, None);
+    assert_eq!(rows[1].1.to_string(), "logins:3");
+}
+
+#[test]
+fn csv_without_a_unionid_column_fails_at_the_header() {
+    let (at, why) = error(
+        Format::Csv,
+        format!("openid,first_seen\n{OPENID_A},\n").as_bytes(),
+    );
+    assert_eq!(at, "logins:1");
+    assert!(why.contains("missing column `unionid`"), "{why}");
+    assert!(why.contains("openid,first_seen"), "{why}");
+}
+
+#[test]
+fn csv_row_with_a_missing_field_fails_at_its_line_counting_quoted_newlines() {
+    let text = format!(
+        "openid,unionid,note\n{OPENID_A},{UNIONID_A},\"two\nlines\"\n{OPENID_B},{UNIONID_B}\n"
+    );
+    let (at, why) = error(Format::Csv, text.as_bytes());
+    assert_eq!(at, "logins:4");
+    assert_eq!(why, "2 fields, but the header has 3");
+}
+
+#[test]
+fn csv_row_without_openid_fails_at_its_line() {
+    let text = format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n,{UNIONID_B}\n");
+    assert_eq!(
+        error(Format::Csv, text.as_bytes()),
+        ("logins:3".to_string(), "openid is empty".to_string())
+    );
+}
+
+#[test]
+fn an_id_with_whitespace_is_refused_without_being_quoted() {
+    let text = format!("openid,unionid\n{OPENID_A} ,{UNIONID_A}\n");
+    let (at, why) = error(Format::Csv, text.as_bytes());
+    assert_eq!(at, "logins:2");
+    assert!(why.contains("openid contains whitespace"), "{why}");
+    assert!(!why.contains(OPENID_A));
+}
+
+#[test]
+fn csv_with_a_bad_first_seen_fails_at_its_line() {
+    let text = format!("openid,unionid,first_seen\n{OPENID_A},{UNIONID_A},yesterday\n");
+    let (at, why) = error(Format::Csv, text.as_bytes());
+    assert_eq!(at, "logins:2");
+    assert!(
+        why.contains("first_seen \"yesterday\" is not a timestamp"),
+        "{why}"
+    );
+}
+
+#[test]
+fn csv_with_an_unclosed_quote_fails_at_the_line_it_opens() {
+    let text = format!("openid,unionid\n{OPENID_A},\"{UNIONID_A}\n{OPENID_B},\n");
+    let (at, why) = error(Format::Csv, text.as_bytes());
+    assert_eq!(at, "logins:2");
+    assert_eq!(why, "a quoted field is never closed");
+}
+
+#[test]
+fn bytes_that_are_not_utf8_fail_with_their_line() {
+    let mut text = format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n").into_bytes();
+    text.extend_from_slice(b"o\xe9\xe8,x\n");
+    let (at, why) = error(Format::Csv, &text);
+    assert_eq!(at, "logins:3");
+    assert!(why.starts_with("bad encoding"), "{why}");
+    let (at, why) = error(Format::Ndjson, &text);
+    assert_eq!(at, "logins:3");
+    assert!(why.starts_with("bad encoding"), "{why}");
+}
+
+#[test]
+fn utf16_exports_are_refused() {
+    let (at, why) = error(Format::Csv, b"\xff\xfeo\x00p\x00");
+    assert_eq!(at, "logins:1");
+    assert!(why.contains("UTF-16"), "{why}");
+}
+
+#[test]
+fn ndjson_takes_null_unionids_and_numeric_first_seen() {
+    let text = format!(
+        "{{\"openid\":\"{OPENID_A}\",\"unionid\":null,\"first_seen\":1795219200}}\n\n\
+         {{\"openid\":\"{OPENID_B}\",\"unionid\":\"{UNIONID_B}\",\"first_seen\":\"2026-11-21 00:00:00\"}}\r\n"
+    );
+    let rows = rows(Format::Ndjson, text.as_bytes());
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0].0.unionid, None);
+    assert_eq!(rows[0].0.first_seen, Some(1_795_219_200_000_000));
+    assert_eq!(rows[1].0.first_seen, Some(1_795_219_200_000_000));
+    assert_eq!(rows[1].1.to_string(), "logins:3");
+}
+
+#[test]
+fn ndjson_without_a_unionid_key_fails_at_its_line() {
+    let text =
+        format!("{{\"openid\":\"{OPENID_A}\",\"unionid\":\"\"}}\n{{\"openid\":\"{OPENID_B}\"}}\n");
+    let (at, why) = error(Format::Ndjson, text.as_bytes());
+    assert_eq!(at, "logins:2");
+    assert!(why.contains("no `unionid` key"), "{why}");
+}
+
+#[test]
+fn ndjson_with_a_broken_line_fails_at_it() {
+    let text = format!("{{\"openid\":\"{OPENID_A}\",\"unionid\":\"\"}}\n{{\"openid\":\n[1]\n");
+    let (at, why) = error(Format::Ndjson, text.as_bytes());
+    assert_eq!(at, "logins:2");
+    assert!(why.starts_with("not valid JSON"), "{why}");
+    let (at, why) = error(Format::Ndjson, b"[1]\n");
+    assert_eq!(
+        (at.as_str(), why.starts_with("not a JSON object")),
+        ("logins:1", true)
+    );
+}
+
+fn parquet_bytes(frame: &mut DataFrame) -> bytes::Bytes {
+    let mut buf = Vec::new();
+    ParquetWriter::new(&mut buf).finish(frame).unwrap();
+    buf.into()
+}
+
+#[test]
+fn parquet_reads_timestamps_and_null_unionids() {
+    let users = [
+        AppUser {
+            openid: OPENID_A.to_string(),
+            unionid: None,
+            first_seen: Some(micros("2025-01-02T03:04:05Z")),
+        },
+        AppUser {
+            openid: OPENID_B.to_string(),
+            unionid: Some(UNIONID_B.to_string()),
+            first_seen: None,
+        },
+    ];
+    let bytes = parquet_bytes(&mut app_users_frame(&users));
+    let rows = parse(Format::Parquet, "logins.parquet", bytes)
+        .ok()
+        .unwrap();
+    let read: Vec<AppUser> = rows.iter().map(|(u, _)| u.clone()).collect();
+    assert_eq!(read, users);
+    assert_eq!(rows[1].1.to_string(), "logins.parquet: row 2");
+}
+
+#[test]
+fn parquet_without_unionid_or_with_a_null_openid_fails() {
+    let mut frame = df!("openid" => [OPENID_A]).unwrap();
+    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", parquet_bytes(&mut frame))
+    else {
+        panic!("expected an error");
+    };
+    assert_eq!(at, "x.parquet");
+    assert!(why.contains("missing column `unionid`"), "{why}");
+
+    let mut frame =
+        df!("openid" => [Some(OPENID_A), None], "unionid" => [Some(UNIONID_A), None]).unwrap();
+    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", parquet_bytes(&mut frame))
+    else {
+        panic!("expected an error");
+    };
+    assert_eq!(
+        (at.as_str(), why.as_str()),
+        ("x.parquet: row 2", "openid is empty")
+    );
+
+    let Err(FormatError(at, why)) = parse(
+        Format::Parquet,
+        "x.parquet",
+        bytes::Bytes::from_static(b"PAR1 not really"),
+    ) else {
+        panic!("expected an error");
+    };
+    assert_eq!(at, "x.parquet");
+    assert!(why.starts_with("not a readable Parquet file"), "{why}");
+}
+
+#[test]
+fn first_seen_takes_rfc3339_naive_utc_dates_and_unix_seconds() {
+    let expected = micros("2026-11-21T00:00:00Z");
+    for text in [
+        "2026-11-21T08:00:00+08:00",
+        "2026-11-21T00:00:00Z",
+        "2026-11-21 00:00:00",
+        "2026-11-21T00:00:00.000",
+        "2026-11-21",
+        "1795219200",
+    ] {
+        assert_eq!(parse_first_seen(text), Ok(expected), "{text}");
+    }
+    let millis = parse_first_seen("1795219200000").unwrap_err();
+    assert!(millis.contains("milliseconds"), "{millis}");
+}
+
+#[test]
+fn file_types_come_from_the_extension() {
+    assert_eq!(Format::of("a/b/part-0.CSV"), Some(Format::Csv));
+    assert_eq!(Format::of("x.jsonl"), Some(Format::Ndjson));
+    assert_eq!(Format::of("x.ndjson"), Some(Format::Ndjson));
+    assert_eq!(Format::of("x.parquet"), Some(Format::Parquet));
+    assert_eq!(Format::of("x.csv.gz"), None);
+    assert_eq!(Format::of("README"), None);
+}
+
+// --- whole sources ------------------------------------------------------
+
+fn write(dir: &std::path::Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+#[tokio::test]
+async fn a_folder_is_read_whole_and_repeated_logins_are_one_user() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "day1.csv",
+        &format!("openid,unionid,first_seen\n{OPENID_A},,2026-11-02T00:00:00Z\n"),
+    );
+    write(
+        dir.path(),
+        "day2.ndjson",
+        &format!(
+            "{{\"openid\":\"{OPENID_A}\",\"unionid\":\"{UNIONID_A}\",\"first_seen\":\"2026-11-01T00:00:00Z\"}}\n\
+             {{\"openid\":\"{OPENID_B}\",\"unionid\":\"{UNIONID_B}\"}}\n"
+        ),
+    );
+    write(dir.path(), "_SUCCESS", "");
+    write(dir.path(), ".day1.csv.crc", "junk");
+    let source = OutputLocation::Local(dir.path().to_path_buf());
+    let raw = snapshot("shop_mp", &source).await.unwrap();
+    assert_eq!(raw.table, "app_users");
+    let expected = app_users_frame(&[
+        AppUser {
+            openid: OPENID_A.to_string(),
+            unionid: Some(UNIONID_A.to_string()),
+            first_seen: Some(micros("2026-11-01T00:00:00Z")),
+        },
+        AppUser {
+            openid: OPENID_B.to_string(),
+            unionid: Some(UNIONID_B.to_string()),
+            first_seen: None,
+        },
+    ]);
+    assert!(raw.frame.equals_missing(&expected), "{}", raw.frame);
+}
+
+#[tokio::test]
+async fn a_single_file_is_a_source_too() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "logins.csv",
+        &format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n"),
+    );
+    write(
+        dir.path(),
+        "other.csv",
+        &format!("openid,unionid\n{OPENID_B},{UNIONID_B}\n"),
+    );
+    let source = OutputLocation::Local(dir.path().join("logins.csv"));
+    let raw = snapshot("shop_mp", &source).await.unwrap();
+    assert_eq!(raw.frame.height(), 1);
+}
+
+#[tokio::test]
+async fn two_unionids_for_one_openid_name_both_places() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "a.csv",
+        &format!("openid,unionid\n{OPENID_A},{UNIONID_A}\n"),
+    );
+    write(
+        dir.path(),
+        "b.csv",
+        &format!("openid,unionid\n{OPENID_B},\n{OPENID_A},{UNIONID_B}\n"),
+    );
+    let err = snapshot("shop_mp", &OutputLocation::Local(dir.path().to_path_buf()))
+        .await
+        .unwrap_err();
+    let a = dir.path().join("a.csv").display().to_string();
+    let b = dir.path().join("b.csv").display().to_string();
+    assert_eq!(err.location, format!("{b}:3"));
+    assert!(err.reason.contains(&format!("{a}:2")), "{err}");
+    assert!(!err.to_string().contains(UNIONID_A));
+}
+
+#[tokio::test]
+async fn an_unknown_file_type_an_empty_folder_and_a_missing_path_fail() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = OutputLocation::Local(dir.path().to_path_buf());
+    let err = snapshot("shop_mp", &source).await.unwrap_err();
+    assert!(err.reason.starts_with("no export files here"), "{err}");
+
+    write(dir.path(), "logins.xlsx", "PK");
+    let err = snapshot("shop_mp", &source).await.unwrap_err();
+    assert!(err.location.ends_with("logins.xlsx"), "{err}");
+    assert!(err.reason.starts_with("unknown file type"), "{err}");
+
+    let missing = OutputLocation::Local(dir.path().join("nope"));
+    let err = snapshot("shop_mp", &missing).await.unwrap_err();
+    assert_eq!(err.reason, "no such file or folder");
+    assert!(err.to_string().starts_with("shop_mp: "), "{err}");
+}

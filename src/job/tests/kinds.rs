@@ -1,0 +1,242 @@
+//! WeCom, app-login and third-party (`auth`) accounts: their keys and values.
+
+use super::*;
+
+const WECOM: &str = "\n[[accounts]]\nid = \"crm\"\nkind = \"wecom\"\ncorpid = \"ww0123456789abcdef\"\nsecret = { env = \"OTHER_SECRET\" }\n";
+
+const AGENCY: &str = "\n[[accounts]]\nid = \"agency_oa\"\nkind = \"official_account\"\nappid = \"wx00000000000000aa\"\nauth = { component_appid = \"wx00000000000000cc\", component_secret = { env = \"OTHER_SECRET\" }, verify_ticket = { env = \"BRAND_OA_SECRET\" }, refresh_token = { env = \"OTHER_SECRET\" } }\n";
+
+fn app(kind: &str, source: &str) -> String {
+    format!("\n[[accounts]]\nid = \"shop_mp\"\nkind = \"{kind}\"\nsource = \"{source}\"\n")
+}
+
+#[test]
+fn a_wecom_account_reads_corpid_secret_and_defaults_to_direct() {
+    let job = parse_ok(&(MINIMAL.to_string() + WECOM));
+    let account = &job.accounts[1];
+    assert_eq!(account.kind(), AccountKind::Wecom);
+    assert_eq!(
+        account.spec,
+        AccountSpec::Wecom {
+            corpid: "ww0123456789abcdef".to_string(),
+            secret: Secret::new("other-secret-value-456"),
+            unionid_mode: UnionidMode::Direct,
+        }
+    );
+}
+
+#[test]
+fn unionid_mode_idconvert_is_read() {
+    let job = parse_ok(&(MINIMAL.to_string() + WECOM + "unionid_mode = \"idconvert\"\n"));
+    assert!(matches!(
+        job.accounts[1].spec,
+        AccountSpec::Wecom {
+            unionid_mode: UnionidMode::Idconvert,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_unknown_unionid_mode_is_rejected_with_both_modes_named() {
+    let text = MINIMAL.to_string() + WECOM + "unionid_mode = \"3rd\"\n";
+    let err = parse_err(&text);
+    assert_error(
+        &err,
+        Some(line_of(&text, "unionid_mode")),
+        "account `crm`: unknown unionid_mode \"3rd\"",
+    );
+    let help = err.help.unwrap_or_default();
+    assert!(
+        help.contains("direct") && help.contains("idconvert"),
+        "{help}"
+    );
+}
+
+#[test]
+fn a_malformed_corpid_is_rejected() {
+    for corpid in ["ww0123", "wwXYZ3456789abcdef", "gh0123456789abcdef"] {
+        let text = MINIMAL.to_string() + &WECOM.replace("ww0123456789abcdef", corpid);
+        let err = parse_err(&text);
+        assert_error(&err, Some(line_of(&text, "corpid")), "malformed corpid");
+    }
+    // Corps older than WeCom's rename kept `wx` ids.
+    parse_ok(&(MINIMAL.to_string() + &WECOM.replace("ww0123456789abcdef", "wx0123456789abcdef")));
+}
+
+#[test]
+fn a_wecom_account_needs_a_corpid_and_a_secret() {
+    let text = MINIMAL.to_string() + &WECOM.replace("corpid = \"ww0123456789abcdef\"\n", "");
+    assert_error(
+        &parse_err(&text),
+        Some(line_of(&text, "id = \"crm\"") - 1),
+        "no `corpid`",
+    );
+    let text = MINIMAL.to_string() + &WECOM.replace("secret = { env = \"OTHER_SECRET\" }\n", "");
+    assert_error(
+        &parse_err(&text),
+        Some(line_of(&text, "id = \"crm\"") - 1),
+        "no `secret`",
+    );
+}
+
+#[test]
+fn a_missing_wecom_secret_variable_is_named() {
+    let text = MINIMAL.to_string() + &WECOM.replace("OTHER_SECRET", "UNSET_SECRET");
+    let err = parse_err(&text);
+    assert_error(
+        &err,
+        Some(line_of(&text, "UNSET_SECRET")),
+        "environment variable UNSET_SECRET",
+    );
+}
+
+#[test]
+fn a_key_of_an_official_account_is_rejected_on_wecom() {
+    let text = MINIMAL.to_string() + WECOM + "appid = \"wx0123456789abcdef\"\n";
+    let err = parse_err(&text);
+    assert_error(
+        &err,
+        Some(text.lines().count()),
+        "`appid` is not a key of kind wecom",
+    );
+}
+
+#[test]
+fn app_sources_take_the_url_forms_of_output() {
+    for kind in ["mini_program", "mobile_app", "website"] {
+        let job = parse_ok(&(MINIMAL.to_string() + &app(kind, "s3://acme-raw/mp_logins/")));
+        let AccountSpec::AppLogins { kind: read, source } = &job.accounts[1].spec else {
+            panic!("an app account");
+        };
+        assert_eq!(read.as_str(), kind);
+        assert_eq!(
+            source,
+            &OutputLocation::Url(url::Url::parse("s3://acme-raw/mp_logins/").unwrap())
+        );
+    }
+}
+
+#[test]
+fn a_relative_app_source_resolves_against_the_job_dir() {
+    let job = parse_ok(&(MINIMAL.to_string() + &app("mini_program", "exports/shop_mp.csv")));
+    let AccountSpec::AppLogins { source, .. } = &job.accounts[1].spec else {
+        panic!("an app account");
+    };
+    assert_eq!(
+        source,
+        &OutputLocation::Local(Path::new("jobs/exports/shop_mp.csv").to_path_buf())
+    );
+}
+
+#[test]
+fn a_bad_app_source_is_named_as_source() {
+    let text = MINIMAL.to_string() + &app("mini_program", "ftp://host/logins");
+    let err = parse_err(&text);
+    assert_error(
+        &err,
+        Some(line_of(&text, "source")),
+        "`source` has an unknown scheme \"ftp://\"",
+    );
+    let text = MINIMAL.to_string() + &app("website", "memory://");
+    assert_error(
+        &parse_err(&text),
+        Some(line_of(&text, "source")),
+        "memory://",
+    );
+    let text = MINIMAL.to_string() + "\n[[accounts]]\nid = \"shop_mp\"\nkind = \"mini_program\"\n";
+    assert_error(
+        &parse_err(&text),
+        Some(line_of(&text, "id = \"shop_mp\"") - 1),
+        "no `source`",
+    );
+}
+
+#[test]
+fn a_third_party_account_reads_its_component_credentials() {
+    let job = parse_ok(&(MINIMAL.to_string() + AGENCY));
+    let account = &job.accounts[1];
+    assert_eq!(account.kind(), AccountKind::OfficialAccount);
+    assert_eq!(
+        account.spec,
+        AccountSpec::ThirdPartyOfficialAccount {
+            appid: "wx00000000000000aa".to_string(),
+            auth: ComponentAuth {
+                component_appid: "wx00000000000000cc".to_string(),
+                component_secret: Secret::new("other-secret-value-456"),
+                verify_ticket: Secret::new(BRAND_SECRET),
+                refresh_token: Secret::new("other-secret-value-456"),
+            },
+            refresh: Refresh::New,
+        }
+    );
+}
+
+#[test]
+fn every_auth_key_is_required_and_named_when_missing() {
+    let keys = [
+        ("component_appid", "\"wx00000000000000cc\""),
+        ("component_secret", "{ env = \"OTHER_SECRET\" }"),
+        ("verify_ticket", "{ env = \"OTHER_SECRET\" }"),
+        ("refresh_token", "{ env = \"OTHER_SECRET\" }"),
+    ];
+    for (missing, _) in keys {
+        let auth: Vec<String> = keys
+            .iter()
+            .filter(|(key, _)| *key != missing)
+            .map(|(key, value)| format!("{key} = {value}"))
+            .collect();
+        let text = format!(
+            "{MINIMAL}\n[[accounts]]\nid = \"agency_oa\"\nkind = \"official_account\"\nappid = \"wx00000000000000aa\"\nauth = {{ {} }}\n",
+            auth.join(", ")
+        );
+        let err = parse_err(&text);
+        assert_error(
+            &err,
+            Some(line_of(&text, "auth =")),
+            &format!("`auth` has no `{missing}`"),
+        );
+    }
+}
+
+#[test]
+fn a_malformed_component_appid_is_rejected() {
+    let text = MINIMAL.to_string() + &AGENCY.replace("wx00000000000000cc", "wx12");
+    let err = parse_err(&text);
+    assert_error(
+        &err,
+        Some(line_of(&text, "auth =")),
+        "malformed component_appid \"wx12\"",
+    );
+}
+
+#[test]
+fn a_missing_verify_ticket_variable_is_named() {
+    let text = MINIMAL.to_string()
+        + &AGENCY.replace("{ env = \"BRAND_OA_SECRET\" }", "{ env = \"NO_TICKET\" }");
+    let err = parse_err(&text);
+    assert_error(
+        &err,
+        Some(line_of(&text, "auth =")),
+        "environment variable NO_TICKET (for `auth.verify_ticket`) is not set",
+    );
+}
+
+#[test]
+fn the_summary_describes_every_kind() {
+    let text = MINIMAL.to_string()
+        + AGENCY
+        + WECOM
+        + "unionid_mode = \"idconvert\"\n"
+        + &app("website", "s3://acme-raw/web/");
+    let summary = parse_ok(&text).summary();
+    for part in [
+        "through third-party platform wx00000000000000cc",
+        "corpid ww0123456789abcdef, unionid_mode idconvert",
+        "website",
+        "login export s3://acme-raw/web/",
+    ] {
+        assert!(summary.contains(part), "{part:?} missing from:\n{summary}");
+    }
+    assert!(!summary.contains(BRAND_SECRET));
+}

@@ -1,0 +1,221 @@
+//! The WeCom endpoints (wechat-api.md §4): `gettoken`,
+//! `externalcontact/get_follow_user_list`, `externalcontact/batch/get_by_user`
+//! (≤100 userids, ≤100 rows a page, one `next_cursor` spanning the whole
+//! userid list, one row per customer × staff member) and
+//! `idconvert/unionid_to_external_userid`. Every WeCom body carries
+//! `"errcode":0,"errmsg":"ok"` on success.
+
+use serde_json::{json, Value};
+
+use super::contacts::{ContactType, CorpModel};
+use super::handlers::{errcode, ApiRequest, Reply};
+use super::ids::{derive_key, hash2};
+use super::state::{lock, SimState};
+use super::tokens::TokenCheck;
+
+/// At most 100 userids per `batch/get_by_user` call, and 100 rows a page.
+const USERIDS_MAX: usize = 100;
+const LIMIT_MAX: u64 = 100;
+/// WeCom's default page size when `limit` is absent.
+const LIMIT_DEFAULT: u64 = 50;
+
+fn ok(mut body: Value, principal: usize) -> Reply {
+    body["errcode"] = json!(0);
+    body["errmsg"] = json!("ok");
+    Reply::ok(body.to_string(), principal)
+}
+
+/// `GET /cgi-bin/gettoken?corpid=..&corpsecret=..`: like a stable token,
+/// the same token while it is valid (wechat-api.md §4.1).
+pub(crate) fn gettoken(state: &SimState, request: &ApiRequest) -> Result<Reply, Reply> {
+    let corpid = request.param("corpid").unwrap_or("");
+    let corp = state
+        .scenario
+        .corps
+        .iter()
+        .position(|c| c.corpid == corpid)
+        .ok_or_else(|| Reply::wecom_error(errcode::INVALID_APPID))?;
+    if state.scenario.corps[corp].secret != request.param("corpsecret").unwrap_or("") {
+        return Err(Reply::wecom_error(errcode::INVALID_CREDENTIAL));
+    }
+    let principal = state.corp_principal(corp);
+    if state.quota_exhausted(principal, request.endpoint.path()) {
+        return Err(Reply::wecom_error(errcode::DAILY_QUOTA));
+    }
+    let issued = lock(&state.tokens).issue_stable(principal, false);
+    if issued.new {
+        state.count_token_issued(principal);
+    }
+    Ok(ok(
+        json!({"access_token": issued.access_token, "expires_in": issued.expires_in}),
+        principal,
+    ))
+}
+
+/// The corp behind the request's token, if it is a corp's and the
+/// endpoint's quota is not used up.
+fn authorize(state: &SimState, request: &ApiRequest) -> Result<(usize, usize), Reply> {
+    match lock(&state.tokens).check(request.param("access_token")) {
+        TokenCheck::Valid(principal) => {
+            let corp = state
+                .corp_of(principal)
+                .ok_or_else(|| Reply::wecom_error(errcode::INVALID_ACCESS_TOKEN))?;
+            if state.quota_exhausted(principal, request.endpoint.path()) {
+                return Err(Reply::wecom_error(errcode::DAILY_QUOTA));
+            }
+            Ok((corp, principal))
+        }
+        TokenCheck::Missing => Err(Reply::wecom_error(errcode::MISSING_ACCESS_TOKEN)),
+        TokenCheck::Invalid => Err(Reply::wecom_error(errcode::INVALID_ACCESS_TOKEN)),
+        TokenCheck::Expired => Err(Reply::wecom_error(errcode::ACCESS_TOKEN_EXPIRED)),
+    }
+}
+
+/// `GET /cgi-bin/externalcontact/get_follow_user_list`.
+pub(crate) fn follow_user_list(state: &SimState, request: &ApiRequest) -> Result<Reply, Reply> {
+    let (corp, principal) = authorize(state, request)?;
+    let staff: Vec<String> = (0..state.world.corps[corp].staff)
+        .map(CorpModel::staff_userid)
+        .collect();
+    Ok(ok(json!({ "follow_user": staff }), principal))
+}
+
+/// A page position: the index in the request's userid list and the offset
+/// in that staff member's customers, made opaque as real cursors are.
+fn encode_cursor(key: u64, list_index: usize, offset: usize) -> String {
+    let raw = ((list_index as u64) << 32) | offset as u64;
+    format!("{:016X}{:04X}", raw ^ key, hash2(key, raw) & 0xFFFF)
+}
+
+fn decode_cursor(key: u64, cursor: &str) -> Option<(usize, usize)> {
+    let (value, check) = (cursor.get(..16)?, cursor.get(16..)?);
+    let raw = u64::from_str_radix(value, 16).ok()? ^ key;
+    let valid = u64::from_str_radix(check, 16).ok()? == hash2(key, raw) & 0xFFFF;
+    valid.then_some(((raw >> 32) as usize, (raw & 0xFFFF_FFFF) as usize))
+}
+
+/// `POST /cgi-bin/externalcontact/batch/get_by_user` with
+/// `{"userid_list":[..],"cursor":"..","limit":N}`.
+pub(crate) fn batch_get_by_user(state: &SimState, request: &ApiRequest) -> Result<Reply, Reply> {
+    let (corp, principal) = authorize(state, request)?;
+    let model = &state.world.corps[corp];
+    let body = request
+        .json_body()
+        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
+    let invalid = || Reply::wecom_error(errcode::INVALID_PARAMETER);
+    let userids = body
+        .get("userid_list")
+        .and_then(Value::as_array)
+        .filter(|list| (1..=USERIDS_MAX).contains(&list.len()))
+        .ok_or_else(invalid)?;
+    let staff: Vec<u32> = userids
+        .iter()
+        .map(|userid| {
+            userid
+                .as_str()
+                .and_then(|userid| model.staff_index(userid))
+                .ok_or_else(|| Reply::wecom_error(errcode::INVALID_OPENID))
+        })
+        .collect::<Result<_, _>>()?;
+    let limit = match body.get("limit").and_then(Value::as_u64) {
+        None | Some(0) => LIMIT_DEFAULT,
+        // Larger limits are clamped, not refused (wechat-api.md §4.5).
+        Some(limit) => limit.min(LIMIT_MAX),
+    } as usize;
+    let key = derive_key(state.scenario.seed, &format!("cursor/{corp}"));
+    let (mut index, mut offset) = match body.get("cursor").and_then(Value::as_str) {
+        None | Some("") => (0, 0),
+        Some(cursor) => decode_cursor(key, cursor).ok_or_else(invalid)?,
+    };
+    let population = state.population();
+    let lists = &population.contacts[corp];
+    let mut rows = Vec::with_capacity(limit);
+    while rows.len() < limit && index < staff.len() {
+        let customers = &lists[staff[index] as usize];
+        let take = (limit - rows.len()).min(customers.len().saturating_sub(offset));
+        for &person in &customers[offset.min(customers.len())..][..take] {
+            rows.push(model.relation(&state.world, person, staff[index]));
+        }
+        offset += take;
+        if offset >= customers.len() {
+            index += 1;
+            offset = 0;
+        }
+    }
+    let next_cursor = if index < staff.len() {
+        encode_cursor(key, index, offset)
+    } else {
+        String::new()
+    };
+    Ok(ok(
+        json!({
+            "external_contact_list": rows,
+            "next_cursor": next_cursor,
+            "fail_info": {"unlicensed_userid_list": []},
+        }),
+        principal,
+    ))
+}
+
+/// `POST /cgi-bin/idconvert/unionid_to_external_userid` with
+/// `{"unionid","openid","subject_type"}`: the corp's external_userid of a
+/// WeChat-user customer, else only a `pending_id`. Only a third-party /
+/// 代开发 app (an idconvert corp) may call it; the OpenID must be one of a
+/// bound Official Account or Mini Program and belong to the UnionID's person.
+pub(crate) fn unionid_to_external_userid(
+    state: &SimState,
+    request: &ApiRequest,
+) -> Result<Reply, Reply> {
+    let (corp, principal) = authorize(state, request)?;
+    let model = &state.world.corps[corp];
+    if !model.idconvert {
+        return Err(Reply::wecom_error(errcode::API_FORBIDDEN));
+    }
+    let body = request
+        .json_body()
+        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
+    let field = |name: &str| body.get(name).and_then(Value::as_str);
+    let (Some(unionid), Some(openid)) = (field("unionid"), field("openid")) else {
+        return Err(Reply::wecom_error(errcode::INVALID_PARAMETER));
+    };
+    let person = state
+        .world
+        .person_of_convertible_openid(openid)
+        .filter(|&p| state.world.person_of_unionid(unionid) == Some(p))
+        .ok_or_else(|| Reply::wecom_error(errcode::INVALID_OPENID))?;
+    let pending_id = format!(
+        "p{:016x}",
+        hash2(
+            derive_key(state.scenario.seed, "pending"),
+            u64::from(person)
+        )
+    );
+    let customer =
+        model.is_customer(person, state.day()) && model.contact_type(person) == ContactType::WeChat;
+    let body = if customer {
+        json!({"external_userid": model.external_userid(person), "pending_id": pending_id})
+    } else {
+        json!({ "pending_id": pending_id })
+    };
+    Ok(ok(body, principal))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_forgeries() {
+        let key = 0x1234_5678_9abc_def0;
+        let cursor = encode_cursor(key, 3, 250);
+        assert_eq!(decode_cursor(key, &cursor), Some((3, 250)));
+        assert_eq!(decode_cursor(key ^ 1, &cursor), None);
+        assert_eq!(decode_cursor(key, "garbage"), None);
+        let mut forged = cursor.clone().into_bytes();
+        forged[15] = if forged[15] == b'0' { b'1' } else { b'0' };
+        assert_eq!(
+            decode_cursor(key, &String::from_utf8(forged).unwrap()),
+            None
+        );
+    }
+}

@@ -1,0 +1,201 @@
+//! Official Accounts managed through a third-party platform (开放平台第三方平台,
+//! wechat-api.md §3): the platform holds no AppSecret of the account, only
+//! the account's `authorizer_refresh_token`, and acts for it with an
+//! authorizer access token.
+//!
+//! Two token calls precede the data calls:
+//! 1. `POST /cgi-bin/component/api_component_token` with the platform's
+//!    AppID, AppSecret and the latest `component_verify_ticket` (pushed by
+//!    WeChat every 10 minutes, valid 12 hours) → the component token;
+//! 2. `POST /cgi-bin/component/api_authorizer_token?component_access_token=..`
+//!    with the account's refresh token → the authorizer token, used by the
+//!    same user APIs as an account's own token ([`OfficialAccountClient`]).
+//!
+//! A stale refresh token answers `61023`: the account stops, and the error
+//! says to update `auth.refresh_token` or have the account re-authorize.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::json;
+use tokio::time::Instant;
+
+use super::errcode::CallKind;
+use super::error::ApiError;
+use super::http::{AccountScope, Request, WeChatHttp};
+use super::official_account::OfficialAccountClient;
+use super::token::{refresh_after, TokenGrant};
+use super::wire::{lenient_u64, nonempty_string};
+use crate::secret::{AccessToken, Secret};
+
+pub const COMPONENT_TOKEN_PATH: &str = "/cgi-bin/component/api_component_token";
+pub const AUTHORIZER_TOKEN_PATH: &str = "/cgi-bin/component/api_authorizer_token";
+
+/// What a third-party platform needs to act for one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ComponentCredentials {
+    /// The platform's AppID.
+    pub component_appid: String,
+    /// The platform's AppSecret.
+    pub component_secret: Secret,
+    /// The latest `component_verify_ticket` WeChat pushed to the platform.
+    pub verify_ticket: Secret,
+    /// The account's `authorizer_refresh_token`.
+    pub refresh_token: Secret,
+}
+
+impl OfficialAccountClient {
+    /// A client for an Official Account that authorized a third-party
+    /// platform: its token is an authorizer token, and every other call is
+    /// the same as for an account with its own AppSecret.
+    pub fn third_party(
+        http: WeChatHttp,
+        account_id: impl Into<String>,
+        appid: impl Into<String>,
+        credentials: ComponentCredentials,
+    ) -> Self {
+        let appid: String = appid.into();
+        let grant = AuthorizerGrant {
+            authorizer_appid: appid.clone(),
+            refresh_token: Mutex::new(credentials.refresh_token.clone()),
+            credentials,
+            component_token: tokio::sync::Mutex::new(None),
+        };
+        OfficialAccountClient::with_grant(
+            http,
+            account_id.into(),
+            appid,
+            TokenGrant::Authorizer(Box::new(grant)),
+        )
+    }
+}
+
+/// The token grant of an authorizer account. Holds the component token
+/// between authorizer-token refreshes (it lives 2 h, as the authorizer token
+/// does) and the newest refresh token WeChat handed back.
+pub(crate) struct AuthorizerGrant {
+    credentials: ComponentCredentials,
+    authorizer_appid: String,
+    /// `api_authorizer_token` answers carry the refresh token to use next
+    /// time; WeChat usually returns the same one, but keep what it says.
+    refresh_token: Mutex<Secret>,
+    component_token: tokio::sync::Mutex<Option<ComponentToken>>,
+}
+
+struct ComponentToken {
+    token: AccessToken,
+    refresh_at: Instant,
+}
+
+/// `{"component_access_token":"...","expires_in":7200}`. No Debug: a token.
+#[derive(Deserialize)]
+struct ComponentTokenResponse {
+    component_access_token: String,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    expires_in: u64,
+}
+
+/// `{"authorizer_access_token":"...","expires_in":7200,"authorizer_refresh_token":"..."}`.
+#[derive(Deserialize)]
+struct AuthorizerTokenResponse {
+    authorizer_access_token: String,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    expires_in: u64,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    authorizer_refresh_token: Option<String>,
+}
+
+impl AuthorizerGrant {
+    /// A fresh authorizer token and its lifetime.
+    pub(crate) async fn fetch(
+        &self,
+        http: &WeChatHttp,
+        scope: &Arc<AccountScope>,
+    ) -> Result<(AccessToken, Duration), ApiError> {
+        let component_token = self.component_token(http, scope).await?;
+        let refresh_token = self
+            .refresh_token
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let body = json!({
+            "component_appid": self.credentials.component_appid,
+            "authorizer_appid": self.authorizer_appid,
+            "authorizer_refresh_token": refresh_token.expose(),
+        });
+        let sensitive = [component_token.expose(), refresh_token.expose()];
+        let mut request = Request {
+            sensitive: &sensitive,
+            ..Request::post_json(AUTHORIZER_TOKEN_PATH, CallKind::TOKEN, &body)
+        };
+        // SDKs send the component token as `component_access_token` (newer
+        // docs also accept `access_token`); it is a token, so it is marked
+        // sensitive like the query's `access_token`.
+        request.query.push((
+            "component_access_token",
+            component_token.expose().to_string(),
+        ));
+        let response: AuthorizerTokenResponse = http.call(scope, &request, None).await?;
+        if response.authorizer_access_token.is_empty() {
+            return Err(empty_token(scope, AUTHORIZER_TOKEN_PATH));
+        }
+        if let Some(next) = response.authorizer_refresh_token {
+            *self
+                .refresh_token
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = Secret::new(next);
+        }
+        Ok((
+            AccessToken::new(response.authorizer_access_token),
+            Duration::from_secs(response.expires_in),
+        ))
+    }
+
+    /// The component token, fetched when missing or near its end.
+    async fn component_token(
+        &self,
+        http: &WeChatHttp,
+        scope: &Arc<AccountScope>,
+    ) -> Result<AccessToken, ApiError> {
+        let mut cached = self.component_token.lock().await;
+        if let Some(current) = cached.as_ref() {
+            if Instant::now() < current.refresh_at {
+                return Ok(current.token.clone());
+            }
+        }
+        let credentials = &self.credentials;
+        let body = json!({
+            "component_appid": credentials.component_appid,
+            "component_appsecret": credentials.component_secret.expose(),
+            "component_verify_ticket": credentials.verify_ticket.expose(),
+        });
+        let sensitive = [
+            credentials.component_secret.expose(),
+            credentials.verify_ticket.expose(),
+        ];
+        let request = Request {
+            sensitive: &sensitive,
+            ..Request::post_json(COMPONENT_TOKEN_PATH, CallKind::TOKEN, &body)
+        };
+        let response: ComponentTokenResponse = http.call(scope, &request, None).await?;
+        if response.component_access_token.is_empty() {
+            return Err(empty_token(scope, COMPONENT_TOKEN_PATH));
+        }
+        let token = AccessToken::new(response.component_access_token);
+        *cached = Some(ComponentToken {
+            token: token.clone(),
+            refresh_at: Instant::now() + refresh_after(Duration::from_secs(response.expires_in)),
+        });
+        Ok(token)
+    }
+}
+
+fn empty_token(scope: &AccountScope, endpoint: &'static str) -> ApiError {
+    ApiError::UnexpectedBody {
+        account_id: scope.account_id.clone(),
+        endpoint,
+        detail: "empty token".to_string(),
+        attempts: 1,
+    }
+}

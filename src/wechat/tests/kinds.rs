@@ -1,0 +1,312 @@
+//! The WeCom and third-party platform clients against the built-in simulator
+//! (real HTTP on 127.0.0.1): paging rules, one row per contact × staff
+//! member, UnionIDs only where WeChat gives them, idconvert, and the token
+//! chains with their failure messages.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use crate::secret::Secret;
+use crate::simulator::{self, Scenario, SimAccount, SimCorp, SimPlatform, SimServer};
+use crate::wechat::open_platform::{AUTHORIZER_TOKEN_PATH, COMPONENT_TOKEN_PATH};
+use crate::wechat::wecom::{BATCH_GET_BY_USER_PATH, UNIONID_TO_EXTERNAL_USERID_PATH};
+use crate::wechat::{
+    ApiConfig, ComponentCredentials, OfficialAccountClient, WeChatHttp, WeComClient,
+};
+
+const SEED: u64 = 77;
+
+async fn serve(scenario: Scenario) -> (SimServer, WeChatHttp) {
+    let server = simulator::start(scenario, "127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
+    let config = ApiConfig {
+        base_url: server.base_url(),
+        wecom_base_url: server.base_url(),
+        requests_per_second: 100_000,
+        backoff: Duration::from_millis(1),
+        rate_limit_wait: Duration::from_millis(1),
+        ..ApiConfig::default()
+    };
+    (server, WeChatHttp::new(&config).unwrap())
+}
+
+fn corp_scenario(corp: SimCorp) -> Scenario {
+    Scenario {
+        corps: vec![corp],
+        ..Scenario::new(SEED, 3_000, vec![SimAccount::new(SEED, "brand_oa", 0.5)])
+    }
+}
+
+fn big_corp() -> SimCorp {
+    SimCorp {
+        staff: 130,
+        shared_share: 0.3,
+        wecom_user_share: 0.2,
+        ..SimCorp::new(SEED, "crm", 0.6)
+    }
+}
+
+fn wecom_client(http: &WeChatHttp, scenario: &Scenario) -> WeComClient {
+    let corp = &scenario.corps[0];
+    WeComClient::new(
+        http.clone(),
+        &corp.id,
+        &corp.corpid,
+        Secret::new(&corp.secret),
+    )
+}
+
+#[tokio::test]
+async fn contacts_page_through_every_staff_member_one_row_per_contact_and_staff() {
+    let scenario = corp_scenario(big_corp());
+    let (server, http) = serve(scenario.clone()).await;
+    let client = wecom_client(&http, &scenario);
+    let relations = client.contacts(4).await.unwrap();
+
+    let staff: BTreeSet<&str> = relations.iter().map(|r| r.follow_userid.as_str()).collect();
+    assert!(
+        staff.len() > 100,
+        "130 staff members need two userid chunks: {}",
+        staff.len()
+    );
+    let pairs: BTreeSet<(&str, &str)> = relations
+        .iter()
+        .map(|r| (r.external_userid.as_str(), r.follow_userid.as_str()))
+        .collect();
+    assert_eq!(pairs.len(), relations.len(), "no relation twice");
+    let mut per_contact: BTreeMap<&str, usize> = BTreeMap::new();
+    for relation in &relations {
+        *per_contact.entry(&relation.external_userid).or_default() += 1;
+    }
+    let members = scenario.truth().row("crm").unwrap().members;
+    assert_eq!(per_contact.len() as i64, members);
+    assert!(
+        per_contact.values().any(|&n| n >= 2),
+        "some contacts are shared"
+    );
+    // Pages of at most 100 rows: at least ceil(rows / 100) calls.
+    let calls = client.stats().calls_to(BATCH_GET_BY_USER_PATH) as usize;
+    assert!(
+        calls >= relations.len().div_ceil(100),
+        "{calls} calls for {} rows",
+        relations.len()
+    );
+    assert!(server.stats().errcodes.is_empty(), "{:?}", server.stats());
+}
+
+#[tokio::test]
+async fn wecom_users_come_without_unionid_and_wechat_users_with_it() {
+    let scenario = corp_scenario(big_corp());
+    let (_server, http) = serve(scenario.clone()).await;
+    let relations = wecom_client(&http, &scenario).contacts(4).await.unwrap();
+    let (wecom_users, wechat_users): (Vec<_>, Vec<_>) =
+        relations.iter().partition(|r| r.contact_type == 2);
+    assert!(!wecom_users.is_empty() && !wechat_users.is_empty());
+    assert!(wecom_users
+        .iter()
+        .all(|r| r.unionid.is_none() && r.external_userid.starts_with("wo")));
+    assert!(wechat_users
+        .iter()
+        .all(|r| r.unionid.is_some() && r.external_userid.starts_with("wm")));
+    assert!(relations.iter().all(|r| r.createtime.is_some()));
+}
+
+#[tokio::test]
+async fn a_third_party_app_gets_no_unionid_and_idconvert_maps_customers_only() {
+    let corp = SimCorp {
+        idconvert: true,
+        ..big_corp()
+    };
+    let scenario = corp_scenario(corp);
+    let (_server, http) = serve(scenario.clone()).await;
+    let client = wecom_client(&http, &scenario);
+    let relations = client.contacts(4).await.unwrap();
+    assert!(relations.iter().all(|r| r.unionid.is_none()));
+    let contacts: BTreeSet<&str> = relations
+        .iter()
+        .map(|r| r.external_userid.as_str())
+        .collect();
+
+    // Followers of the (bound) Official Account, with their UnionIDs.
+    let oa = &scenario.accounts[0];
+    let oa_client =
+        OfficialAccountClient::new(http.clone(), &oa.id, &oa.appid, Secret::new(&oa.secret));
+    let followers = oa_client.list_followers().await.unwrap();
+    let mut customers = 0;
+    for chunk in followers.chunks(100).take(3) {
+        for user in oa_client.batchget(chunk).await.unwrap() {
+            let unionid = user.unionid.expect("bound account");
+            let linked = client
+                .unionid_to_external_userid(&unionid, &user.openid)
+                .await
+                .unwrap();
+            if let Some(external_userid) = linked {
+                assert!(contacts.contains(external_userid.as_str()));
+                assert!(external_userid.starts_with("wm"));
+                customers += 1;
+            }
+        }
+    }
+    assert!(customers > 50, "{customers}");
+}
+
+#[tokio::test]
+async fn idconvert_is_refused_to_a_self_built_app() {
+    let scenario = corp_scenario(big_corp());
+    let (_server, http) = serve(scenario.clone()).await;
+    let err = wecom_client(&http, &scenario)
+        .unionid_to_external_userid(
+            "oUUUUU1111111111111111111111",
+            "oAAAAA1111111111111111111111",
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some(48002));
+    assert_eq!(err.endpoint(), Some(UNIONID_TO_EXTERNAL_USERID_PATH));
+}
+
+#[tokio::test]
+async fn a_wrong_corp_secret_stops_the_account_and_names_the_secret() {
+    let scenario = corp_scenario(big_corp());
+    let (_server, http) = serve(scenario.clone()).await;
+    let corp = &scenario.corps[0];
+    let client = WeComClient::new(http, "crm", &corp.corpid, Secret::new("not-the-secret"));
+    let err = client.contacts(4).await.unwrap_err();
+    assert_eq!(err.errcode(), Some(40001));
+    assert!(!err.is_fatal());
+    let message = err.to_string();
+    assert!(
+        message.starts_with("crm: /cgi-bin/gettoken: errcode 40001"),
+        "{message}"
+    );
+    assert!(message.contains("secret"), "{message}");
+    assert!(!message.contains("not-the-secret"), "{message}");
+}
+
+fn platform_scenario() -> Scenario {
+    let managed = SimAccount::new(SEED, "agency_oa", 0.4);
+    Scenario {
+        platform: Some(SimPlatform::new(SEED, vec![managed])),
+        ..Scenario::new(SEED, 3_000, vec![SimAccount::new(SEED, "brand_oa", 0.5)])
+    }
+}
+
+fn credentials(scenario: &Scenario, refresh_token: &str) -> ComponentCredentials {
+    let platform = scenario.platform.as_ref().unwrap();
+    ComponentCredentials {
+        component_appid: platform.component_appid.clone(),
+        component_secret: Secret::new(&platform.component_secret),
+        verify_ticket: Secret::new(&platform.verify_ticket),
+        refresh_token: Secret::new(refresh_token),
+    }
+}
+
+#[tokio::test]
+async fn an_authorizer_token_opens_the_follower_apis() {
+    let scenario = platform_scenario();
+    let (_server, http) = serve(scenario.clone()).await;
+    let managed = &scenario.platform.as_ref().unwrap().accounts[0];
+    let client = OfficialAccountClient::third_party(
+        http,
+        &managed.id,
+        &managed.appid,
+        credentials(&scenario, &managed.secret),
+    );
+    let followers = client.list_followers().await.unwrap();
+    assert_eq!(
+        followers.len() as i64,
+        scenario.truth().row("agency_oa").unwrap().members
+    );
+    let users = client.batchget(&followers[..10]).await.unwrap();
+    assert!(users.iter().all(|u| u.unionid.is_some()));
+    let stats = client.stats();
+    assert_eq!(stats.calls_to(COMPONENT_TOKEN_PATH), 1);
+    assert_eq!(stats.calls_to(AUTHORIZER_TOKEN_PATH), 1);
+    assert_eq!(stats.calls_to("/cgi-bin/stable_token"), 0);
+}
+
+#[tokio::test]
+async fn a_stale_refresh_token_stops_the_account_and_says_what_to_do() {
+    let scenario = platform_scenario();
+    let (_server, http) = serve(scenario.clone()).await;
+    let managed = &scenario.platform.as_ref().unwrap().accounts[0];
+    let client = OfficialAccountClient::third_party(
+        http,
+        &managed.id,
+        &managed.appid,
+        credentials(&scenario, "stale-refresh-token"),
+    );
+    let err = client.list_followers().await.unwrap_err();
+    assert_eq!(err.errcode(), Some(61023));
+    assert!(!err.is_fatal());
+    let message = err.to_string();
+    assert!(
+        message.starts_with("agency_oa: /cgi-bin/component/api_authorizer_token: errcode 61023"),
+        "{message}"
+    );
+    assert!(message.contains("auth.refresh_token"), "{message}");
+    assert!(
+        message.contains("authorize the platform again"),
+        "{message}"
+    );
+    assert!(!message.contains("stale-refresh-token"), "{message}");
+}
+
+#[tokio::test]
+async fn a_wrong_verify_ticket_fails_at_the_component_token() {
+    let scenario = platform_scenario();
+    let (_server, http) = serve(scenario.clone()).await;
+    let managed = &scenario.platform.as_ref().unwrap().accounts[0];
+    let mut credentials = credentials(&scenario, &managed.secret);
+    credentials.verify_ticket = Secret::new("ticket@@@old");
+    let client = OfficialAccountClient::third_party(http, &managed.id, &managed.appid, credentials);
+    let err = client.verify_credentials().await.unwrap_err();
+    assert_eq!(err.errcode(), Some(61006));
+    assert_eq!(err.endpoint(), Some(COMPONENT_TOKEN_PATH));
+}
+
+/// A WeCom host whose `batch/get_by_user` hands back the same cursor forever.
+async fn looping_wecom() -> WeChatHttp {
+    use axum::routing::{get, post};
+    let page = serde_json::json!({
+        "errcode": 0, "errmsg": "ok", "next_cursor": "SAME",
+        "external_contact_list": [{
+            "external_contact": {"external_userid": "wmLOOP", "type": 1},
+            "follow_info": {"userid": "sales_0000", "createtime": 1}
+        }]
+    });
+    let router = axum::Router::new()
+        .route(
+            "/cgi-bin/gettoken",
+            get(|| async { r#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":7200}"# }),
+        )
+        .route(
+            "/cgi-bin/externalcontact/get_follow_user_list",
+            get(|| async { r#"{"errcode":0,"errmsg":"ok","follow_user":["sales_0000"]}"# }),
+        )
+        .route(
+            BATCH_GET_BY_USER_PATH,
+            post(move || async move { page.to_string() }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    WeChatHttp::new(&ApiConfig {
+        wecom_base_url: base_url,
+        ..ApiConfig::default()
+    })
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_cursor_handed_back_twice_stops_the_account_instead_of_looping() {
+    let http = looping_wecom().await;
+    let client = WeComClient::new(http, "crm", "ww0123456789abcdef", Secret::new("s"));
+    let err = client.contacts(1).await.unwrap_err();
+    assert!(
+        matches!(err, crate::wechat::ApiError::RepeatedPage { pages: 2, .. }),
+        "{err}"
+    );
+    assert_eq!(client.stats().calls_to(BATCH_GET_BY_USER_PATH), 2);
+}

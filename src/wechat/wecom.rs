@@ -1,0 +1,330 @@
+//! WeCom (企业微信) customer contacts (wechat-api.md §4): the staff members
+//! with customer contact, every (contact × staff member) relation through
+//! `batch/get_by_user`, and `idconvert/unionid_to_external_userid` for apps
+//! that receive no UnionID.
+//!
+//! WeCom differs from Official Accounts in ways the client must respect:
+//! another host (`wecom_base_url`); `gettoken` with the corp id and secret in
+//! the query string (repeat calls return the same token); every body carries
+//! `"errcode":0`; `45009` is a frequency limit, not a daily quota (the
+//! errcode table scopes it); `batch/get_by_user` takes at most 100 userids
+//! and 100 rows per page, and its `next_cursor` spans the whole userid list.
+
+use std::collections::HashSet;
+use std::fmt;
+use std::sync::Arc;
+
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::errcode::CallKind;
+use super::error::ApiError;
+use super::http::{AccountScope, Request, TokenSource, WeChatHttp};
+use super::stats::{CallStats, StatsSnapshot};
+use super::token::{TokenCache, TokenGrant};
+use super::wire::{lenient_i32, lenient_opt_i64, nonempty_string, string_list};
+use crate::secret::Secret;
+
+pub const FOLLOW_USER_LIST_PATH: &str = "/cgi-bin/externalcontact/get_follow_user_list";
+pub const BATCH_GET_BY_USER_PATH: &str = "/cgi-bin/externalcontact/batch/get_by_user";
+pub const UNIONID_TO_EXTERNAL_USERID_PATH: &str = "/cgi-bin/idconvert/unionid_to_external_userid";
+
+/// Most staff userids per `batch/get_by_user` call.
+pub const BATCH_USERIDS_MAX: usize = 100;
+/// Most rows per `batch/get_by_user` page (larger limits are clamped).
+pub const BATCH_LIMIT_MAX: usize = 100;
+
+/// One WeCom corp's customer-contact client. Clones share the token, the
+/// rate limiter and the counters.
+#[derive(Clone)]
+pub struct WeComClient {
+    http: WeChatHttp,
+    scope: Arc<AccountScope>,
+    tokens: Arc<TokenCache>,
+    corpid: Arc<str>,
+}
+
+impl fmt::Debug for WeComClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeComClient")
+            .field("account_id", &self.scope.account_id)
+            .field("corpid", &self.corpid)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One relation between an external contact and a staff member who added
+/// them: one element of `external_contact_list`. Names, avatars and genders
+/// are never read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactRelation {
+    /// `wm…` for WeChat users, `wo…` for WeCom users.
+    pub external_userid: String,
+    /// 1 WeChat user, 2 WeCom user.
+    pub contact_type: i32,
+    /// Only for type 1, and only when the corp bound a developer ID (and the
+    /// app is self-built): third-party/代开发 apps never get it.
+    pub unionid: Option<String>,
+    /// The staff member's userid.
+    pub follow_userid: String,
+    /// Unix seconds when this staff member added the contact.
+    pub createtime: Option<i64>,
+    pub add_way: Option<i32>,
+    /// The channel parameter of the 「联系我」 QR code or acquisition link.
+    pub state: Option<String>,
+    /// Corp tag ids (`et…`).
+    pub tag_ids: Vec<String>,
+    pub remark: Option<String>,
+}
+
+/// One page of `batch/get_by_user`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ContactPage {
+    pub relations: Vec<ContactRelation>,
+    /// None when the list of these userids is over.
+    pub next_cursor: Option<String>,
+    /// Staff members without an interop licence (service-provider apps):
+    /// their contacts are missing from the answer.
+    pub unlicensed_userids: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct TokenlessList {
+    #[serde(default, deserialize_with = "string_list")]
+    follow_user: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct BatchResponse {
+    #[serde(default)]
+    external_contact_list: Option<Vec<BatchEntry>>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    next_cursor: Option<String>,
+    #[serde(default)]
+    fail_info: Option<FailInfo>,
+}
+
+#[derive(Deserialize)]
+struct FailInfo {
+    #[serde(default, deserialize_with = "string_list")]
+    unlicensed_userid_list: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct BatchEntry {
+    external_contact: ExternalContact,
+    follow_info: FollowInfo,
+}
+
+#[derive(Deserialize)]
+struct ExternalContact {
+    external_userid: String,
+    #[serde(default, rename = "type", deserialize_with = "lenient_i32")]
+    contact_type: i32,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    unionid: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FollowInfo {
+    userid: String,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    remark: Option<String>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    createtime: Option<i64>,
+    #[serde(default, deserialize_with = "string_list")]
+    tag_id: Vec<String>,
+    #[serde(default, deserialize_with = "lenient_opt_i64")]
+    add_way: Option<i64>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    state: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IdconvertResponse {
+    #[serde(default, deserialize_with = "nonempty_string")]
+    external_userid: Option<String>,
+}
+
+impl WeComClient {
+    /// A client for the corp `corpid` with its customer-contact secret.
+    pub fn new(
+        http: WeChatHttp,
+        account_id: impl Into<String>,
+        corpid: impl Into<String>,
+        secret: Secret,
+    ) -> Self {
+        let scope = Arc::new(AccountScope::new(
+            account_id.into(),
+            http.config().requests_per_second,
+        ));
+        let corpid: String = corpid.into();
+        let grant = TokenGrant::WeCom {
+            corpid: corpid.clone(),
+            secret,
+        };
+        let tokens = Arc::new(TokenCache::new(http.clone(), scope.clone(), grant));
+        WeComClient {
+            http,
+            scope,
+            tokens,
+            corpid: corpid.into(),
+        }
+    }
+
+    pub fn account_id(&self) -> &str {
+        &self.scope.account_id
+    }
+
+    pub fn call_stats(&self) -> &Arc<CallStats> {
+        &self.scope.stats
+    }
+
+    pub fn stats(&self) -> StatsSnapshot {
+        self.scope.stats.snapshot()
+    }
+
+    /// Fetches (or reuses) the access token: proves corpid and secret.
+    pub async fn verify_credentials(&self) -> Result<(), ApiError> {
+        self.tokens.lease().await.map(|_| ())
+    }
+
+    /// The staff members with customer contact enabled, within the app's
+    /// visibility (`get_follow_user_list`).
+    pub async fn follow_users(&self) -> Result<Vec<String>, ApiError> {
+        let request = Request::get(FOLLOW_USER_LIST_PATH, CallKind::WECOM_DATA);
+        let response: TokenlessList = self.call(&request).await?;
+        let mut seen = HashSet::new();
+        Ok(response
+            .follow_user
+            .into_iter()
+            .filter(|userid| seen.insert(userid.clone()))
+            .collect())
+    }
+
+    /// One page of the relations of up to [`BATCH_USERIDS_MAX`] staff
+    /// members, starting at `cursor` (None: the first page).
+    pub async fn batch_get_by_user(
+        &self,
+        userids: &[String],
+        cursor: Option<&str>,
+    ) -> Result<ContactPage, ApiError> {
+        if userids.is_empty() || userids.len() > BATCH_USERIDS_MAX {
+            return Err(ApiError::InvalidRequest {
+                account_id: self.scope.account_id.clone(),
+                endpoint: BATCH_GET_BY_USER_PATH,
+                detail: format!(
+                    "batch/get_by_user takes 1 to 100 userids, got {}",
+                    userids.len()
+                ),
+            });
+        }
+        let body = json!({
+            "userid_list": userids,
+            "cursor": cursor.unwrap_or(""),
+            "limit": BATCH_LIMIT_MAX,
+        });
+        let request = Request::post_json(BATCH_GET_BY_USER_PATH, CallKind::WECOM_DATA, &body);
+        let response: BatchResponse = self.call(&request).await?;
+        let relations = response
+            .external_contact_list
+            .unwrap_or_default()
+            .into_iter()
+            .map(|entry| ContactRelation {
+                external_userid: entry.external_contact.external_userid,
+                contact_type: entry.external_contact.contact_type,
+                unionid: entry.external_contact.unionid,
+                follow_userid: entry.follow_info.userid,
+                createtime: entry.follow_info.createtime,
+                add_way: entry
+                    .follow_info
+                    .add_way
+                    .and_then(|n| i32::try_from(n).ok()),
+                state: entry.follow_info.state,
+                tag_ids: entry.follow_info.tag_id,
+                remark: entry.follow_info.remark,
+            })
+            .collect();
+        Ok(ContactPage {
+            relations,
+            next_cursor: response.next_cursor,
+            unlicensed_userids: response
+                .fail_info
+                .map(|info| info.unlicensed_userid_list)
+                .unwrap_or_default(),
+        })
+    }
+
+    /// Every relation of every staff member: the staff list in chunks of
+    /// 100 (`concurrency` chunks in flight), each chunk paged through its
+    /// `next_cursor`. A contact added by several staff members appears once
+    /// per staff member. A cursor handed back twice ends in
+    /// [`ApiError::RepeatedPage`], never in an endless loop.
+    pub async fn contacts(&self, concurrency: usize) -> Result<Vec<ContactRelation>, ApiError> {
+        let staff = self.follow_users().await?;
+        let chunks: Vec<Vec<ContactRelation>> =
+            futures::stream::iter(staff.chunks(BATCH_USERIDS_MAX))
+                .map(|chunk| self.contacts_of(chunk))
+                .buffered(concurrency.max(1))
+                .try_collect()
+                .await?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    async fn contacts_of(&self, userids: &[String]) -> Result<Vec<ContactRelation>, ApiError> {
+        let mut relations = Vec::new();
+        let mut cursor: Option<String> = None;
+        let mut cursors_seen = HashSet::new();
+        let mut pages = 0;
+        loop {
+            let page = self.batch_get_by_user(userids, cursor.as_deref()).await?;
+            pages += 1;
+            if !page.unlicensed_userids.is_empty() {
+                tracing::warn!(account = %self.scope.account_id,
+                    unlicensed = page.unlicensed_userids.len(),
+                    "WeCom left out the contacts of staff members without an interop licence (fail_info.unlicensed_userid_list)");
+            }
+            relations.extend(page.relations);
+            match page.next_cursor {
+                None => return Ok(relations),
+                Some(next) => {
+                    if !cursors_seen.insert(next.clone()) {
+                        return Err(ApiError::RepeatedPage {
+                            account_id: self.scope.account_id.clone(),
+                            endpoint: BATCH_GET_BY_USER_PATH,
+                            pages,
+                        });
+                    }
+                    cursor = Some(next);
+                }
+            }
+        }
+    }
+
+    /// The corp's `external_userid` of the person behind (`unionid`,
+    /// `openid`), both from the same Official Account or Mini Program
+    /// (`idconvert/unionid_to_external_userid`, subject_type 0: the account
+    /// belongs to the corp). None when the person is not a customer of the
+    /// corp (WeChat then returns only a `pending_id`).
+    pub async fn unionid_to_external_userid(
+        &self,
+        unionid: &str,
+        openid: &str,
+    ) -> Result<Option<String>, ApiError> {
+        let body = json!({ "unionid": unionid, "openid": openid, "subject_type": 0 });
+        let request =
+            Request::post_json(UNIONID_TO_EXTERNAL_USERID_PATH, CallKind::WECOM_DATA, &body);
+        let response: IdconvertResponse = self.call(&request).await?;
+        Ok(response.external_userid)
+    }
+
+    async fn call<T: serde::de::DeserializeOwned>(
+        &self,
+        request: &Request<'_>,
+    ) -> Result<T, ApiError> {
+        self.http
+            .call(&self.scope, request, Some(self.tokens.as_ref()))
+            .await
+    }
+}
