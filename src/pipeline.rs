@@ -14,9 +14,9 @@ use polars::prelude::*;
 use tracing::Instrument;
 
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
-use crate::extract::{self, ExtractError, RawTable};
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account::{self, CrawlError};
+use crate::extract::{self, ExtractError, RawTable};
 use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
 use crate::load::followers::{self as followers_load, CarryOver};
 use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
@@ -164,7 +164,9 @@ async fn run_leased(job: &Job, opts: &RunOptions, store: Store) -> Result<RunSum
         job.accounts
             .iter()
             .filter(|a| !extract::needs_idconvert(a))
-            .map(|account| snapshot_account(job, &store, &http, account, opts.date, previous, None)),
+            .map(|account| {
+                snapshot_account(job, &store, &http, account, opts.date, previous, None)
+            }),
     )
     .await;
     let pairs = extract::learned_pairs(
@@ -182,7 +184,15 @@ async fn run_leased(job: &Job, opts: &RunOptions, store: Store) -> Result<RunSum
             .iter()
             .filter(|a| extract::needs_idconvert(a))
             .map(|account| {
-                snapshot_account(job, &store, &http, account, opts.date, previous, Some(&pairs))
+                snapshot_account(
+                    job,
+                    &store,
+                    &http,
+                    account,
+                    opts.date,
+                    previous,
+                    Some(&pairs),
+                )
             }),
     )
     .await;
@@ -330,7 +340,9 @@ async fn snapshot_account_in_span(
         | AccountSpec::ThirdPartyOfficialAccount { refresh, .. } => *refresh,
         AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => {
             let raw = match pairs {
-                Some(pairs) => extract::extract_idconvert(account, http, job.api.concurrency, pairs).await?,
+                Some(pairs) => {
+                    extract::extract_idconvert(account, http, job.api.concurrency, pairs).await?
+                }
                 None => extract::extract_raw(account, http, job.api.concurrency).await?,
             };
             return write_raw(job, store, account, date, raw).await;
@@ -339,7 +351,8 @@ async fn snapshot_account_in_span(
     let Some(client) = extract::official_account_client(account, http) else {
         unreachable!("an Official Account has a client")
     };
-    let result = snapshot_official_account(job, store, &client, account, refresh, date, previous).await;
+    let result =
+        snapshot_official_account(job, store, &client, account, refresh, date, previous).await;
     tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
     result
 }

@@ -23,7 +23,9 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 
 use crate::job::{Account, AccountKind, AccountSpec, UnionidMode};
-use crate::wechat::{ApiError, ComponentCredentials, OfficialAccountClient, WeChatHttp, WeComClient};
+use crate::wechat::{
+    ApiError, ComponentCredentials, OfficialAccountClient, WeChatHttp, WeComClient,
+};
 
 pub use app_users::ImportError;
 
@@ -62,7 +64,10 @@ impl ExtractError {
 
 /// The client of an Official Account (own AppSecret or third-party
 /// authorizer token); None for other kinds.
-pub fn official_account_client(account: &Account, http: &WeChatHttp) -> Option<OfficialAccountClient> {
+pub fn official_account_client(
+    account: &Account,
+    http: &WeChatHttp,
+) -> Option<OfficialAccountClient> {
     match &account.spec {
         AccountSpec::OfficialAccount { appid, secret, .. } => Some(OfficialAccountClient::new(
             http.clone(),
@@ -113,12 +118,15 @@ pub async fn extract_raw(
             tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
             Ok(raw?)
         }
-        AccountSpec::AppLogins { source, .. } => Ok(app_users::snapshot(&account.id, source).await?),
+        AccountSpec::AppLogins { source, .. } => {
+            Ok(app_users::snapshot(&account.id, source).await?)
+        }
         AccountSpec::OfficialAccount { .. } | AccountSpec::ThirdPartyOfficialAccount { .. } => {
             Err(ExtractError::Api(ApiError::InvalidRequest {
                 account_id: account.id.clone(),
                 endpoint: "extract",
-                detail: "Official Accounts are crawled by official_account::crawl (a bug)".to_string(),
+                detail: "Official Accounts are crawled by official_account::crawl (a bug)"
+                    .to_string(),
             }))
         }
     }
@@ -159,7 +167,10 @@ pub fn learned_pairs<'a>(
 ) -> BTreeMap<String, String> {
     let mut pairs = BTreeMap::new();
     for (kind, frame) in frames {
-        if !matches!(kind, AccountKind::OfficialAccount | AccountKind::MiniProgram) {
+        if !matches!(
+            kind,
+            AccountKind::OfficialAccount | AccountKind::MiniProgram
+        ) {
             continue;
         }
         let (Ok(openids), Ok(unionids)) = (frame.column("openid"), frame.column("unionid")) else {

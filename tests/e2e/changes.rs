@@ -7,7 +7,7 @@ use unionsnap::load::layout;
 use unionsnap::simulator::{change_counts, change_rows};
 
 fn two_account_scenario(seed: u64) -> unionsnap::simulator::Scenario {
-    let mut scenario = scenario(
+    without_crawl_leavers(scenario(
         seed,
         4_000,
         &[
@@ -15,15 +15,7 @@ fn two_account_scenario(seed: u64) -> unionsnap::simulator::Scenario {
             ("news_oa", 0.3, true),
             ("legacy_oa", 0.2, false),
         ],
-    );
-    // With refresh = "new" (the default) a known follower who unfollows
-    // during the crawl is not re-checked (README: the refresh trade-off), so
-    // the exact day-to-day truth needs no such followers; the `full` mode
-    // that catches them is proven in scale.rs.
-    for account in &mut scenario.accounts {
-        account.leave_during_crawl = 0.0;
-    }
-    scenario
+    ))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,6 +169,18 @@ pub fn scenario(seed: u64, people: u64, accounts: &[(&str, f64, bool)]) -> Scena
     scenario
 }
 
+/// `scenario` for tests that run several days with `refresh = "new"` (the
+/// default): no followers who unfollow during the crawl, because a known
+/// follower is not re-checked by batchget (README: the refresh trade-off) and
+/// the simulator's truth counts such followers out. `refresh = "full"`, which
+/// catches them, is proven in scale.rs.
+pub fn without_crawl_leavers(mut scenario: Scenario) -> Scenario {
+    for account in &mut scenario.accounts {
+        account.leave_during_crawl = 0.0;
+    }
+    scenario
+}
+
 /// The committed snapshot of `DATE` in a local output folder.
 pub async fn read_snapshot(output: &Path) -> unionsnap::report::Snapshot {
     let location = unionsnap::job::OutputLocation::Local(output.to_path_buf());

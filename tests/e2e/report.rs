@@ -11,7 +11,7 @@ use unionsnap::load::layout;
 
 /// A committed warehouse of two consecutive days (so joined/left are set).
 async fn two_days(seed: u64) -> Fixture {
-    let fixture = Fixture::start(scenario(
+    let fixture = Fixture::start(without_crawl_leavers(scenario(
         seed,
         3_000,
         &[
@@ -20,7 +20,7 @@ async fn two_days(seed: u64) -> Fixture {
             ("shop_oa", 0.2, true),
             ("legacy_oa", 0.2, false),
         ],
-    ))
+    )))
     .await;
     let job = fixture.write_job();
     assert_exit(&fixture.run_job_on(&job, DATE, &[]).await, 0);
