@@ -23,12 +23,20 @@
 //! - [`simulator`]: the built-in WeChat API simulator with a seeded population and
 //!   its ground truth; used by the demo, the tests and the benchmarks.
 
+pub mod clients;
 pub mod extract;
 pub mod job;
 pub mod load;
+pub mod merge;
+pub mod metrics;
 pub mod pipeline;
+pub mod preflight;
+pub mod progress;
 pub mod report;
+pub mod runner;
 pub mod secret;
+pub mod serve;
+pub mod shard;
 pub mod simulator;
 pub mod transform;
 pub mod wechat;

@@ -5,6 +5,9 @@
 //! anything: the pipeline hands their tables to [`crate::load`].
 
 pub mod official_account;
+pub mod progress;
+
+pub use progress::{ExtractProgress, NoProgress};
 
 use polars::prelude::DataFrame;
 
@@ -18,4 +21,16 @@ pub struct RawTable {
     /// The column holding when the member joined.
     pub joined_col: &'static str,
     pub frame: DataFrame,
+}
+
+/// Where an account kind's raw table lives and which columns feed the
+/// `identities` table: what `merge` needs to read a raw partition back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawShape {
+    /// The warehouse table (`followers`, …).
+    pub table: &'static str,
+    /// The column holding the member id.
+    pub member_col: &'static str,
+    /// The column holding when the member joined.
+    pub joined_col: &'static str,
 }

@@ -9,7 +9,14 @@ use crate::load::layout;
 use crate::transform::timestamp_type;
 use crate::wechat::{ApiError, OfficialAccountClient, UserInfo};
 
-use super::RawTable;
+use super::{ExtractProgress, NoProgress, RawShape, RawTable};
+
+/// The `followers` table: one row per follower, keyed by `openid`.
+pub const SHAPE: RawShape = RawShape {
+    table: layout::FOLLOWERS,
+    member_col: "openid",
+    joined_col: "subscribe_time",
+};
 
 /// user/info/batchget takes at most 100 OpenIDs per call (wechat-api.md §1.5).
 pub const BATCHGET_MAX: usize = 100;
@@ -23,7 +30,22 @@ pub async fn snapshot(
     client: &OfficialAccountClient,
     concurrency: usize,
 ) -> Result<RawTable, ApiError> {
-    let mut openids = client.list_followers().await?;
+    snapshot_with_progress(client, concurrency, &NoProgress).await
+}
+
+/// [`snapshot`], reporting each `user/get` page and each batchget chunk to
+/// `progress` as it lands.
+pub async fn snapshot_with_progress(
+    client: &OfficialAccountClient,
+    concurrency: usize,
+    progress: &dyn ExtractProgress,
+) -> Result<RawTable, ApiError> {
+    let mut openids = Vec::new();
+    let mut pager = client.followers();
+    while let Some(page) = pager.next_page().await? {
+        openids.extend(page.openids);
+        progress.page_listed(page.total, openids.len() as u64);
+    }
     // The list moves while it is paged (follows, unfollows): an OpenID may
     // show up on two pages. Keep the first occurrence, in list order.
     let mut seen = std::collections::HashSet::with_capacity(openids.len());
@@ -31,7 +53,11 @@ pub async fn snapshot(
     drop(seen);
 
     let profiles: Vec<Vec<UserInfo>> = futures::stream::iter(openids.chunks(BATCHGET_MAX))
-        .map(|chunk| client.batchget(chunk))
+        .map(|chunk| async move {
+            let profiles = client.batchget(chunk).await?;
+            progress.profiled(chunk.len() as u64);
+            Ok::<_, ApiError>(profiles)
+        })
         .buffered(concurrency.max(1))
         .try_collect()
         .await?;
@@ -41,9 +67,9 @@ pub async fn snapshot(
         .filter(|user| user.subscribe == 1)
         .collect();
     Ok(RawTable {
-        table: layout::FOLLOWERS,
-        member_col: "openid",
-        joined_col: "subscribe_time",
+        table: SHAPE.table,
+        member_col: SHAPE.member_col,
+        joined_col: SHAPE.joined_col,
         frame: followers_frame(&followers, Utc::now().timestamp_micros()),
     })
 }

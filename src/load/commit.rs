@@ -84,6 +84,24 @@ impl SnapshotWriter {
         &self.files
     }
 
+    /// Lists a file already in the store (a raw partition written by a
+    /// sharded run) as part of this snapshot, without rewriting it: `merge`
+    /// commits the shards' files as they landed.
+    pub fn adopt(&mut self, table: &str, path: &Path, rows: u64, bytes: u64) {
+        self.files.retain(|f| f.path != path.as_ref());
+        self.files.push(ManifestFile {
+            table: table.to_string(),
+            path: path.to_string(),
+            rows,
+            bytes,
+        });
+    }
+
+    /// The store this writer writes to.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     /// Writes `table/snapshot_date=D/account_id=A/part-0.parquet`.
     pub async fn write_account_table(
         &mut self,

@@ -12,7 +12,8 @@ pub mod parquet;
 pub mod store;
 
 pub use commit::{
-    complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter,
+    complete_dates, read_file, read_manifest, Manifest, ManifestAccount, ManifestFile,
+    SnapshotWriter,
 };
 pub use store::{open, Store};
 
