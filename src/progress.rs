@@ -188,7 +188,10 @@ mod tests {
             stats.record("/cgi-bin/user/info/batchget", "ok");
             bar.profiled(100);
         }
-        assert_eq!((bar.pages(), bar.profiled_so_far(), bar.total()), (2, 300, 12_000));
+        assert_eq!(
+            (bar.pages(), bar.profiled_so_far(), bar.total()),
+            (2, 300, 12_000)
+        );
         assert_eq!(bar.message(), "2 pages, 12000 listed, 5 calls");
     }
 

@@ -3,6 +3,11 @@
 
 mod common;
 mod job_errors;
+mod k8s;
+mod metrics;
 mod official_account;
 mod s3;
 mod secrets;
+mod serve;
+mod shards;
+mod validate_online;
