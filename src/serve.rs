@@ -50,6 +50,8 @@ pub async fn serve(
         .ok_or_else(|| ServeError::NoSchedule {
             job: runner.job.name.clone(),
         })?;
+    // The same token stops the loop and the run in progress.
+    runner.context.cancel = shutdown.clone();
     let timezone = runner.job.timezone;
     let mut summary = ServeSummary::default();
     tracing::info!(job = %runner.job.name, schedule = schedule.source(), timezone = timezone.name(), "serving");

@@ -31,8 +31,12 @@ fn every_two_seconds(fixture: &Fixture) -> std::path::PathBuf {
 }
 
 fn spawn_serve(fixture: &Fixture, job: &std::path::Path, extra: &[&str]) -> Child {
+    spawn(fixture, "serve", job, extra)
+}
+
+fn spawn(fixture: &Fixture, command: &str, job: &std::path::Path, extra: &[&str]) -> Child {
     tokio::process::Command::new(BIN)
-        .arg("serve")
+        .arg(command)
         .arg(job)
         .args(extra)
         .env_remove("RUST_LOG")
@@ -180,6 +184,28 @@ async fn sigterm_during_a_run_abandons_it_without_a_manifest_and_exits_0() {
     assert!(
         !files.iter().any(|f| f.starts_with("_manifests")),
         "no manifest for an interrupted date: {files:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_during_a_one_off_run_exits_3_without_a_manifest() {
+    let mut slow = scenario(45, 1_000, &[("brand_oa", 0.5, true)]);
+    slow.faults = Faults {
+        latency: Duration::from_secs(2),
+        ..Faults::none()
+    };
+    let fixture = Fixture::start(slow).await;
+    let job = fixture.write_job();
+    let mut child = spawn(&fixture, "run", &job, &["--date", DATE]);
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    wait_for_message(&mut lines, "run starts", 1).await;
+    let (code, rest) = exit_after_sigterm(child, lines).await;
+    assert_eq!(code, Some(3), "{rest}");
+    assert!(rest.contains("interrupted by shutdown"), "{rest}");
+    let files = files_under(&fixture.output_dir());
+    assert!(
+        !files.iter().any(|f| f.starts_with("_manifests")),
+        "{files:?}"
     );
 }
 
