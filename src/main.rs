@@ -333,13 +333,18 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             simulator::cli::run(args).await?;
             Ok(0)
         }
-        Command::Demo { job } => demo(&job).await,
+        Command::Demo { job } => demo(&job, progress).await,
     }
 }
 
-async fn run_job(job: &Job, date: Option<NaiveDate>) -> anyhow::Result<u8> {
+async fn run_job(
+    job: &Job,
+    date: Option<NaiveDate>,
+    progress: Option<Progress>,
+) -> anyhow::Result<u8> {
     let date = date.unwrap_or_else(|| job.snapshot_date_today());
-    let context = RunContext::new(job)?;
+    let mut context = RunContext::new(job)?;
+    context.progress = progress;
     let mut runner = Runner::new(job.clone(), context, MetricsSinks::default());
     let end = runner.run(date).await;
     if let Some(error) = end.error {
@@ -440,7 +445,7 @@ const DERIVED_TABLES: [&str; 4] = [
 ];
 
 /// `unionsnap demo`: the simulator in-process, `jobs/demo.toml`, `./warehouse`.
-async fn demo(job_path: &Path) -> anyhow::Result<u8> {
+async fn demo(job_path: &Path, progress: Option<Progress>) -> anyhow::Result<u8> {
     let scenario = simulator::Scenario::demo();
     let truth = scenario.truth();
     let secrets = scenario.secret_env();
@@ -464,7 +469,7 @@ async fn demo(job_path: &Path) -> anyhow::Result<u8> {
         job.accounts.len(),
         job.output
     );
-    let code = run_job(&job, None).await?;
+    let code = run_job(&job, None, progress).await?;
     if code != 0 {
         return Err(Exit(code).into());
     }
