@@ -78,8 +78,9 @@ async fn wait_for_message(
 
 fn sigterm(child: &Child) {
     let pid = child.id().unwrap().to_string();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
+    // The shell's `kill` builtin: present wherever `sh` is, unlike /bin/kill.
+    let status = std::process::Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
         .status()
         .unwrap();
     assert!(status.success());
