@@ -24,15 +24,34 @@
 //! - [`pipeline`]: one run of a job from extract to commit, and its outcome (exit code).
 //! - [`report`]: the audience summary read back from the warehouse (text, JSON,
 //!   CSV) and the self-contained HTML report with its charts.
+//!
+//! Around the road, for the platforms that run it:
+//!
+//! - [`clients`]: the API clients of a job, kept across runs (warm tokens).
+//! - [`runner`]: one run as the operator sees it: exit code, logs, metrics.
+//! - [`serve`]: the cron loop of `unionsnap serve`, stopped by SIGTERM.
+//! - [`shard`]: which accounts pod I of N extracts (`--shard`, Indexed Jobs).
+//! - [`merge`]: commits a date from the shards' raw partitions.
+//! - [`metrics`]: Prometheus text for `--metrics-file` and `--pushgateway`.
+//! - [`progress`]: per-account progress bars on a terminal.
+//! - [`preflight`]: `validate --online`: tokens, UnionIDs, a probe object.
 //! - [`simulator`]: the built-in WeChat API simulator with a seeded population and
 //!   its ground truth; used by the demo, the tests and the benchmarks.
 
+pub mod clients;
 pub mod extract;
 pub mod job;
 pub mod load;
+pub mod merge;
+pub mod metrics;
 pub mod pipeline;
+pub mod preflight;
+pub mod progress;
 pub mod report;
+pub mod runner;
 pub mod secret;
+pub mod serve;
+pub mod shard;
 pub mod simulator;
 pub mod transform;
 pub mod wechat;

@@ -9,9 +9,15 @@ use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
+use tokio_util::sync::CancellationToken;
 use unionsnap::job::{self, Job, JobError};
-use unionsnap::pipeline::{self, AccountOutcome, RunOptions};
-use unionsnap::{load, report, simulator};
+use unionsnap::merge::MergeOutcome;
+use unionsnap::metrics::{RunOutcome, RunReport};
+use unionsnap::pipeline::RunContext;
+use unionsnap::progress::Progress;
+use unionsnap::runner::{MetricsSinks, Runner};
+use unionsnap::shard::Shard;
+use unionsnap::{load, merge, preflight, report, serve, simulator};
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -21,7 +27,10 @@ Exit codes:
   3  partial: some accounts failed or ran out of quota; the others are written,
      the snapshot is not marked complete (no manifest); re-run to finish
   4  another run of the same job and date holds the lease; nothing was written
-     (the lease expires after UNIONSNAP_LEASE_TTL, default 10m, if its holder died)";
+     (the lease expires after UNIONSNAP_LEASE_TTL, default 10m, if its holder died)
+`run --shard I/N` exits 0 when its accounts landed (raw partitions, no manifest);
+`merge` exits 3 naming the accounts whose raw partitions are missing;
+`serve` exits 0 on SIGTERM/SIGINT; `validate --online` exits 1 if a check failed.";
 
 /// Snapshot the followers and contacts of every WeChat account bound to one
 /// Open Platform account, dedupe people on UnionID, and write Hive-partitioned
@@ -56,12 +65,44 @@ enum Command {
         /// Only these accounts (comma-separated ids).
         #[arg(long, value_delimiter = ',')]
         accounts: Vec<String>,
+        /// Extract only shard I of N (0-based): raw partitions, no derived
+        /// tables, no manifest; `merge` commits. Default: from
+        /// JOB_COMPLETION_INDEX and UNIONSNAP_SHARD_COUNT when both are set.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<String>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
     },
-    /// Check the job file (syntax, keys, secrets present) without calling WeChat.
+    /// Build the derived tables of a date from every account's raw partitions
+    /// (after a sharded run) and commit it.
+    #[command(after_help = EXIT_CODES)]
+    Merge {
+        /// The job file.
+        job: PathBuf,
+        /// Snapshot date (YYYY-MM-DD); default: today in the job's timezone.
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[command(flatten)]
+        metrics: MetricsArgs,
+    },
+    /// Stay up and run the job on its cron schedule; SIGTERM stops cleanly.
+    #[command(after_help = EXIT_CODES)]
+    Serve {
+        /// The job file (must have a `schedule`).
+        job: PathBuf,
+        #[command(flatten)]
+        metrics: MetricsArgs,
+    },
+    /// Check the job file (syntax, keys, secrets present); `--online` also
+    /// checks every account and the output store.
     #[command(after_help = EXIT_CODES)]
     Validate {
         /// The job file.
         job: PathBuf,
+        /// Also fetch a token per account, check that UnionIDs come back, and
+        /// write and delete a probe object in the output.
+        #[arg(long)]
+        online: bool,
     },
     /// Print the audience summary of a complete snapshot; optionally write
     /// the HTML report with charts.
@@ -112,6 +153,27 @@ impl From<SummaryFormat> for report::Format {
     }
 }
 
+/// Where the metrics of a run go.
+#[derive(clap::Args, Debug, Clone, Default)]
+struct MetricsArgs {
+    /// Write Prometheus text-format metrics to FILE at the end of each run.
+    #[arg(long, value_name = "FILE")]
+    metrics_file: Option<PathBuf>,
+    /// Push the same metrics to this Pushgateway at the end of each run
+    /// (URL/metrics/job/unionsnap/unionsnap_job/NAME[/shard/I]).
+    #[arg(long, value_name = "URL")]
+    pushgateway: Option<url::Url>,
+}
+
+impl MetricsArgs {
+    fn sinks(self) -> MetricsSinks {
+        MetricsSinks {
+            file: self.metrics_file,
+            pushgateway: self.pushgateway,
+        }
+    }
+}
+
 /// Errors already explained to the user, with their exit code.
 #[derive(Debug)]
 struct Exit(u8);
@@ -125,7 +187,9 @@ fn main() -> ExitCode {
             return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
         }
     };
-    init_logging(cli.log_format);
+    // Bars only on a terminal; log lines then go around them.
+    let progress = std::io::stderr().is_terminal().then(Progress::new);
+    init_logging(cli.log_format, progress.as_ref());
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -133,7 +197,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match runtime.block_on(dispatch(cli.command)) {
+    match runtime.block_on(dispatch(cli.command, progress)) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if let Some(job_err) = err.downcast_ref::<JobError>() {
@@ -157,7 +221,7 @@ impl std::fmt::Display for Exit {
 
 impl std::error::Error for Exit {}
 
-fn init_logging(format: LogFormat) {
+fn init_logging(format: LogFormat, progress: Option<&Progress>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let json = match format {
@@ -165,34 +229,130 @@ fn init_logging(format: LogFormat) {
         LogFormat::Text => false,
         LogFormat::Auto => !std::io::stderr().is_terminal(),
     };
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if json {
-        builder.json().with_current_span(true).init();
-    } else {
-        builder.with_target(false).init();
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match (progress, json) {
+        (Some(progress), true) => builder
+            .with_writer(progress.log_writer())
+            .json()
+            .with_current_span(true)
+            .init(),
+        (Some(progress), false) => builder
+            .with_writer(progress.log_writer())
+            .with_target(false)
+            .init(),
+        (None, true) => builder
+            .with_writer(std::io::stderr)
+            .json()
+            .with_current_span(true)
+            .init(),
+        (None, false) => builder
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .init(),
     }
 }
 
-async fn dispatch(command: Command) -> anyhow::Result<u8> {
+/// A token cancelled on the first SIGTERM or SIGINT.
+fn shutdown_on_signal() -> CancellationToken {
+    let token = CancellationToken::new();
+    let cancel = token.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::warn!("shutdown requested: finishing what is safe to finish, then exiting");
+        cancel.cancel();
+    });
+    token
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops cleanly");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Result<u8> {
     match command {
         Command::Run {
             job,
             date,
             accounts,
+            shard,
+            metrics,
         } => {
             let mut job = job::load(&job)?;
             if !accounts.is_empty() {
                 job.filter_accounts(&accounts)?;
             }
-            run_job(&job, date).await
+            let shard = Shard::from_cli_or_env(shard.as_deref(), &|var| std::env::var(var).ok())
+                .map_err(|err| JobError::whole_file(&job.path, err.to_string(), None))?;
+            let date = date.unwrap_or_else(|| job.snapshot_date_today());
+            if let Some(shard) = shard {
+                let ids = shard_accounts(&job, shard, date).await?;
+                job.accounts.retain(|a| ids.contains(&a.id));
+                tracing::info!(%shard, accounts = %ids.join(","), "this shard's accounts");
+            }
+            let mut context = RunContext::new(&job)?;
+            context.shard = shard;
+            context.progress = progress;
+            context.cancel = shutdown_on_signal();
+            let mut runner = Runner::new(job, context, metrics.sinks());
+            let end = runner.run(date).await;
+            if let Some(error) = &end.error {
+                eprintln!("error: {error}");
+            }
+            Ok(end.exit_code)
         }
-        Command::Validate { job } => {
+        Command::Merge { job, date, metrics } => {
+            let job = job::load(&job)?;
+            merge_job(job, date, metrics.sinks()).await
+        }
+        Command::Serve { job, metrics } => {
+            let job = job::load(&job)?;
+            if job.schedule.is_none() {
+                return Err(JobError::whole_file(
+                    &job.path,
+                    "the job has no `schedule`, which `serve` runs on".to_string(),
+                    Some(r#"add e.g. schedule = "0 30 2 * * *" (cron with seconds), or run `unionsnap run` from cron"#.to_string()),
+                )
+                .into());
+            }
+            let mut context = RunContext::new(&job)?;
+            context.progress = progress;
+            let mut runner = Runner::new(job, context, metrics.sinks());
+            let summary = serve::serve(&mut runner, shutdown_on_signal()).await?;
+            tracing::info!(
+                runs = summary.runs,
+                succeeded = summary.succeeded,
+                "serve stopped"
+            );
+            Ok(0)
+        }
+        Command::Validate { job, online } => {
             let job = job::load(&job)?;
             println!("{}", job.summary());
             println!("job file is valid");
-            Ok(0)
+            if !online {
+                return Ok(0);
+            }
+            let readiness = preflight::check(&job).await;
+            println!("\n{readiness}");
+            Ok(if readiness.all_ready() { 0 } else { 1 })
         }
         Command::Report {
             output,
@@ -213,44 +373,118 @@ async fn dispatch(command: Command) -> anyhow::Result<u8> {
             simulator::cli::run(args).await?;
             Ok(0)
         }
-        Command::Demo { job, days, html } => demo(&job, days, &html).await,
+        Command::Demo { job, days, html } => demo(&job, days, &html, progress).await,
     }
 }
 
-async fn run_job(job: &Job, date: Option<NaiveDate>) -> anyhow::Result<u8> {
+async fn run_job(
+    job: &Job,
+    date: Option<NaiveDate>,
+    progress: Option<Progress>,
+) -> anyhow::Result<u8> {
     let date = date.unwrap_or_else(|| job.snapshot_date_today());
-    let opts = RunOptions {
-        date,
-        run_id: new_run_id(),
-    };
-    tracing::info!(job = %job.name, snapshot_date = %date, run_id = %opts.run_id, output = %job.output, "run starts");
-    let summary = match pipeline::run(job, &opts).await {
-        Ok(summary) => summary,
-        Err(pipeline::RunError::LeaseHeld(held)) => {
+    let mut context = RunContext::new(job)?;
+    context.progress = progress;
+    let mut runner = Runner::new(job.clone(), context, MetricsSinks::default());
+    let end = runner.run(date).await;
+    if let Some(error) = end.error {
+        anyhow::bail!(error);
+    }
+    Ok(end.exit_code)
+}
+
+/// The accounts of `shard`, balanced by their size in the latest complete
+/// snapshot before `date` (see `unionsnap::shard`).
+async fn shard_accounts(job: &Job, shard: Shard, date: NaiveDate) -> anyhow::Result<Vec<String>> {
+    let store = load::open(&job.output)?;
+    let mut sizes = std::collections::BTreeMap::new();
+    if let Some(manifest) = load::history::previous_manifest(&store, date).await? {
+        for account in manifest.accounts {
+            sizes.insert(account.account_id, account.members);
+        }
+    }
+    let ids: Vec<&str> = job.accounts.iter().map(|a| a.id.as_str()).collect();
+    Ok(unionsnap::shard::accounts_of(shard, &ids, &sizes)
+        .into_iter()
+        .map(str::to_owned)
+        .collect())
+}
+
+/// `unionsnap merge`: commit a date from the shards' raw partitions.
+async fn merge_job(job: Job, date: Option<NaiveDate>, sinks: MetricsSinks) -> anyhow::Result<u8> {
+    let date = date.unwrap_or_else(|| job.snapshot_date_today());
+    let run_id = unionsnap::runner::new_run_id();
+    tracing::info!(job = %job.name, snapshot_date = %date, run_id = %run_id, "merge starts");
+    let started = std::time::Instant::now();
+    let context = RunContext::new(&job)?;
+    let outcome = match merge::merge(&job, date, &run_id).await {
+        Ok(outcome) => outcome,
+        Err(unionsnap::pipeline::RunError::LeaseHeld(held)) => {
             eprintln!("error: {held}");
-            return Err(Exit(4).into());
+            return Ok(unionsnap::runner::EXIT_LEASE_HELD);
         }
         Err(error) => return Err(error.into()),
     };
-    for outcome in &summary.accounts {
-        if let AccountOutcome::Failed {
-            account_id, error, ..
-        } = outcome
-        {
-            eprintln!("account {account_id} failed: {error}");
+    let mut runner = Runner::new(job, context, sinks);
+    match outcome {
+        MergeOutcome::Missing(accounts) => {
+            eprintln!(
+                "snapshot {date} cannot be merged: no raw partition for {} — their shards have not landed or failed; re-run those shards, then merge again",
+                accounts.join(", ")
+            );
+            runner
+                .publish(&RunReport {
+                    outcome: RunOutcome::Partial,
+                    duration: started.elapsed(),
+                    finished_at: chrono::Utc::now(),
+                    files: &[],
+                    accounts: &[],
+                    audience: None,
+                })
+                .await;
+            Ok(3)
+        }
+        MergeOutcome::Committed(committed) => {
+            let derived: Vec<_> = committed
+                .manifest
+                .files
+                .iter()
+                .filter(|f| DERIVED_TABLES.contains(&f.table.as_str()))
+                .cloned()
+                .collect();
+            let accounts: Vec<_> = committed
+                .manifest
+                .accounts
+                .iter()
+                .map(|a| unionsnap::pipeline::AccountOutcome::Snapshotted {
+                    account_id: a.account_id.clone(),
+                    members: a.members,
+                })
+                .collect();
+            runner
+                .publish(&RunReport {
+                    outcome: RunOutcome::Complete,
+                    duration: started.elapsed(),
+                    finished_at: chrono::Utc::now(),
+                    files: &derived,
+                    accounts: &accounts,
+                    audience: Some(&committed.audience),
+                })
+                .await;
+            tracing::info!(job = %runner.job.name, snapshot_date = %date, run_id = %run_id, "snapshot committed");
+            Ok(0)
         }
     }
-    if summary.is_complete() {
-        tracing::info!(job = %job.name, snapshot_date = %date, "snapshot committed");
-        Ok(0)
-    } else {
-        eprintln!(
-            "snapshot {date} is partial: {} failed; the other accounts are written, no manifest; re-run to finish",
-            summary.failed_accounts().join(", ")
-        );
-        Ok(3)
-    }
 }
+
+/// The tables `merge` writes itself (the raw ones were written by the shards).
+const DERIVED_TABLES: [&str; 5] = [
+    load::layout::IDENTITIES,
+    load::layout::PEOPLE,
+    load::layout::AUDIENCE,
+    load::layout::OVERLAP,
+    load::layout::CHANGES,
+];
 
 fn render_summary(snapshot: &report::Snapshot, format: report::Format) -> anyhow::Result<String> {
     Ok(match format {
@@ -273,17 +507,14 @@ async fn write_html_report(
     Ok(())
 }
 
-fn new_run_id() -> String {
-    format!(
-        "{}-{:08x}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        rand::random::<u32>()
-    )
-}
-
 /// `unionsnap demo`: the simulator in-process, `jobs/demo.toml`, `./warehouse`:
 /// one snapshot per simulated day, on consecutive dates ending today.
-async fn demo(job_path: &Path, days: u32, html: &Path) -> anyhow::Result<u8> {
+async fn demo(
+    job_path: &Path,
+    days: u32,
+    html: &Path,
+    progress: Option<Progress>,
+) -> anyhow::Result<u8> {
     let scenario = simulator::Scenario::demo();
     let secrets = scenario.secret_env();
     let server = simulator::start(scenario, "127.0.0.1:0".parse()?)
@@ -341,7 +572,7 @@ async fn demo(job_path: &Path, days: u32, html: &Path) -> anyhow::Result<u8> {
         let date = today - chrono::Days::new(u64::from(days - 1 - day));
         // Rebuilding 30,000 people's follower lists takes milliseconds.
         server.set_day(day);
-        let code = run_job(&job, Some(date)).await?;
+        let code = run_job(&job, Some(date), progress.clone()).await?;
         if code != 0 {
             return Err(Exit(code).into());
         }

@@ -16,6 +16,7 @@ pub mod app_users;
 pub mod checkpoint;
 pub mod known;
 pub mod official_account;
+pub mod progress;
 pub mod wecom;
 
 use std::collections::BTreeMap;
@@ -28,6 +29,41 @@ use crate::wechat::{
 };
 
 pub use app_users::ImportError;
+pub use progress::{ExtractProgress, NoProgress};
+
+/// Where an account kind's raw table lives and which columns feed the
+/// `identities` table: what `merge` needs to read a raw partition back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RawShape {
+    /// The warehouse table (`followers`, …).
+    pub table: &'static str,
+    /// The column holding the member id.
+    pub member_col: &'static str,
+    /// The column holding when the member joined.
+    pub joined_col: &'static str,
+}
+
+/// The raw table of `account`'s kind.
+pub fn raw_shape(account: &Account) -> RawShape {
+    use crate::load::layout;
+    match account.kind() {
+        AccountKind::OfficialAccount => RawShape {
+            table: layout::FOLLOWERS,
+            member_col: "openid",
+            joined_col: "subscribe_time",
+        },
+        AccountKind::Wecom => RawShape {
+            table: layout::CONTACTS,
+            member_col: "external_userid",
+            joined_col: "added_at",
+        },
+        AccountKind::MiniProgram | AccountKind::MobileApp | AccountKind::Website => RawShape {
+            table: layout::APP_USERS,
+            member_col: "openid",
+            joined_col: "first_seen",
+        },
+    }
+}
 
 /// One account's raw table, as extracted (WeCom contacts, app users).
 #[derive(Debug, Clone)]

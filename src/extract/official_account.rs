@@ -28,6 +28,7 @@ use crate::wechat::{ApiError, OfficialAccountClient, UserInfo};
 
 use super::checkpoint::{Checkpoint, CrawlStore, StateError};
 use super::known::KnownFollowers;
+use super::progress::ExtractProgress;
 
 /// user/info/batchget takes at most 100 OpenIDs per call (wechat-api.md §1.5).
 pub const BATCHGET_MAX: usize = 100;
@@ -69,10 +70,11 @@ pub async fn crawl<S: CrawlStore>(
     store: &S,
     checkpoint: Checkpoint,
     mut known: Option<&mut KnownFollowers>,
+    progress: &dyn ExtractProgress,
 ) -> Result<CrawlSummary, CrawlError> {
     let checkpoint = Arc::new(Mutex::new(checkpoint));
     let (pages_tx, pages_rx) = mpsc::channel::<Vec<String>>(PAGES_IN_FLIGHT);
-    let lister = list_pages(client, store, checkpoint.clone(), pages_tx);
+    let lister = list_pages(client, store, checkpoint.clone(), pages_tx, progress);
     let profiler = fetch_profiles(
         client,
         concurrency,
@@ -80,6 +82,7 @@ pub async fn crawl<S: CrawlStore>(
         checkpoint.clone(),
         known.as_deref_mut(),
         pages_rx,
+        progress,
     );
     // The profiler ends when the lister drops its sender; a listing error ends
     // both, after the profiler has saved what it completed.
@@ -100,6 +103,7 @@ async fn list_pages<S: CrawlStore>(
     store: &S,
     checkpoint: Arc<Mutex<Checkpoint>>,
     pages: mpsc::Sender<Vec<String>>,
+    progress: &dyn ExtractProgress,
 ) -> Result<(), CrawlError> {
     let saved = checkpoint.lock().await.clone();
     for page in 0..saved.pages {
@@ -120,6 +124,7 @@ async fn list_pages<S: CrawlStore>(
         state.next_openid = page.next_openid.clone();
         state.list_done = page.next_openid.is_none();
         store.save_checkpoint(&state).await?;
+        progress.page_listed(page.total, state.listed);
         drop(state);
         if pages.send(page.openids).await.is_err() {
             return Ok(());
@@ -178,6 +183,7 @@ async fn fetch_profiles<S: CrawlStore>(
     checkpoint: Arc<Mutex<Checkpoint>>,
     mut known: Option<&mut KnownFollowers>,
     mut pages: mpsc::Receiver<Vec<String>>,
+    progress: &dyn ExtractProgress,
 ) -> Result<(), CrawlError> {
     let resume_at = checkpoint.lock().await.profiled;
     let mut seen = Seen::new();
@@ -236,6 +242,7 @@ async fn fetch_profiles<S: CrawlStore>(
                 let Some(done) = done else { continue };
                 match done {
                     Ok((users, end)) => {
+                        progress.profiled(users.len() as u64);
                         rows.extend(users.into_iter().filter(|user| user.subscribe == 1));
                         rows_end = end;
                         if rows_end - saved_end >= SEGMENT_POSITIONS {

@@ -84,7 +84,9 @@ impl SnapshotWriter {
         &self.files
     }
 
-    /// Records a file written by a [`super::stream::PartitionWriter`].
+    /// Records a file written by a [`super::stream::PartitionWriter`], or
+    /// one already in the store (a raw partition a sharded run wrote, which
+    /// `merge` commits as it landed).
     pub fn add_file(&mut self, file: ManifestFile) {
         self.files.retain(|f| f.path != file.path);
         self.files.push(file);

@@ -62,8 +62,13 @@ pub fn lease_ttl() -> Duration {
         .unwrap_or(DEFAULT_LEASE_TTL)
 }
 
-fn lease_path(date: NaiveDate) -> Path {
-    Path::from(format!("_leases/snapshot_date={date}.json"))
+/// `_leases/snapshot_date=D.json`, or `…=D.shard-I-of-N.json` for a shard
+/// (the shards of one date run at once by design; `merge` takes the date's).
+fn lease_path(date: NaiveDate, scope: Option<&str>) -> Path {
+    match scope {
+        Some(scope) => Path::from(format!("_leases/snapshot_date={date}.{scope}.json")),
+        None => Path::from(format!("_leases/snapshot_date={date}.json")),
+    }
 }
 
 fn record(run_id: &str, ttl: Duration) -> LeaseRecord {
@@ -125,10 +130,11 @@ impl Lease {
     pub async fn acquire(
         store: &Store,
         date: NaiveDate,
+        scope: Option<&str>,
         run_id: &str,
         ttl: Duration,
     ) -> Result<Lease, LeaseError> {
-        let path = lease_path(date);
+        let path = lease_path(date, scope);
         let mine = record(run_id, ttl);
         let create = PutOptions::from(PutMode::Create);
         match store.put_opts(&path, payload(&mine)?, create.clone()).await {
@@ -266,16 +272,16 @@ mod tests {
     #[tokio::test]
     async fn a_second_run_finds_the_lease_held() {
         let store: Store = Arc::new(InMemory::new());
-        let first = Lease::acquire(&store, date(), "run-1", DEFAULT_LEASE_TTL)
+        let first = Lease::acquire(&store, date(), None, "run-1", DEFAULT_LEASE_TTL)
             .await
             .unwrap();
-        let second = Lease::acquire(&store, date(), "run-2", DEFAULT_LEASE_TTL).await;
+        let second = Lease::acquire(&store, date(), None, "run-2", DEFAULT_LEASE_TTL).await;
         match second {
             Err(LeaseError::Held(held)) => assert_eq!(held.holder.run_id, "run-1"),
             other => panic!("{:?}", other.map(|l| l.record().clone())),
         }
         first.release().await;
-        let third = Lease::acquire(&store, date(), "run-3", DEFAULT_LEASE_TTL)
+        let third = Lease::acquire(&store, date(), None, "run-3", DEFAULT_LEASE_TTL)
             .await
             .unwrap();
         assert_eq!(third.record().run_id, "run-3");
@@ -287,10 +293,10 @@ mod tests {
         let mut dead = record("killed-run", DEFAULT_LEASE_TTL);
         dead.pid = u32::MAX - 1; // no such process
         store
-            .put(&lease_path(date()), payload(&dead).unwrap())
+            .put(&lease_path(date(), None), payload(&dead).unwrap())
             .await
             .unwrap();
-        let lease = Lease::acquire(&store, date(), "run-2", DEFAULT_LEASE_TTL)
+        let lease = Lease::acquire(&store, date(), None, "run-2", DEFAULT_LEASE_TTL)
             .await
             .unwrap();
         assert_eq!(lease.record().run_id, "run-2");
@@ -302,10 +308,10 @@ mod tests {
         let mut dead = record("dead-run", DEFAULT_LEASE_TTL);
         dead.expires_at = Utc::now() - chrono::Duration::seconds(1);
         store
-            .put(&lease_path(date()), payload(&dead).unwrap())
+            .put(&lease_path(date(), None), payload(&dead).unwrap())
             .await
             .unwrap();
-        let lease = Lease::acquire(&store, date(), "run-2", DEFAULT_LEASE_TTL)
+        let lease = Lease::acquire(&store, date(), None, "run-2", DEFAULT_LEASE_TTL)
             .await
             .unwrap();
         assert_eq!(lease.record().run_id, "run-2");

@@ -18,7 +18,8 @@ pub mod store;
 pub mod stream;
 
 pub use commit::{
-    complete_dates, read_file, read_manifest, Manifest, ManifestAccount, SnapshotWriter,
+    complete_dates, read_file, read_manifest, Manifest, ManifestAccount, ManifestFile,
+    SnapshotWriter,
 };
 pub use history::{identities_of, previous_manifest, read_columns, table_file};
 pub use store::{open, Store};

@@ -1,0 +1,305 @@
+//! One account's snapshot, per kind: the streaming, checkpointed crawl of an
+//! Official Account (own AppSecret or third-party), or the raw table of a
+//! WeCom corp or an app-login import.
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use tracing::Instrument;
+
+use crate::extract::checkpoint::{Checkpoint, CrawlStore};
+use crate::extract::known::KnownFollowers;
+use crate::extract::official_account;
+use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
+use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
+use crate::load::followers::{self as followers_load, CarryOver};
+use crate::load::state::StateStore;
+use crate::load::{self, layout, Manifest, ManifestFile, Store};
+use crate::transform::privacy::Pseudonymizer;
+use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
+use crate::wechat::{ApiError, OfficialAccountClient};
+
+use super::commit::{account_identities, LandedAccount};
+use super::{RunContext, RunError};
+
+/// What every account of one run shares.
+pub(super) struct AccountRun<'a> {
+    pub job: &'a Job,
+    pub store: &'a Store,
+    pub context: &'a RunContext,
+    pub date: NaiveDate,
+    /// The previous complete snapshot (identity cache, changes).
+    pub previous: Option<&'a Manifest>,
+}
+
+/// One account's part of the snapshot.
+pub(super) struct AccountSnapshot {
+    pub file: ManifestFile,
+    /// The account's rows of `identities`.
+    pub landed: LandedAccount,
+    /// (openid, unionid) as WeChat gave them, for idconvert: Official
+    /// Account and Mini Program members only, and only when ids are not
+    /// pseudonymized (idconvert needs the real ones).
+    pub pairs: Option<DataFrame>,
+}
+
+impl AccountRun<'_> {
+    /// Snapshots one account (in a tracing span carrying its id). `pairs` is
+    /// given to WeCom accounts linked through idconvert.
+    pub async fn snapshot(
+        &self,
+        account: &Account,
+        pairs: Option<&BTreeMap<String, String>>,
+    ) -> Result<AccountSnapshot, RunError> {
+        let span = tracing::info_span!("account", account_id = %account.id);
+        self.snapshot_in_span(account, pairs).instrument(span).await
+    }
+
+    async fn snapshot_in_span(
+        &self,
+        account: &Account,
+        pairs: Option<&BTreeMap<String, String>>,
+    ) -> Result<AccountSnapshot, RunError> {
+        let (job, http) = (self.job, self.context.clients.http());
+        let refresh = match &account.spec {
+            AccountSpec::OfficialAccount { refresh, .. }
+            | AccountSpec::ThirdPartyOfficialAccount { refresh, .. } => *refresh,
+            AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => {
+                let raw = match pairs {
+                    Some(pairs) => {
+                        extract::extract_idconvert(account, http, job.api.concurrency, pairs)
+                            .await?
+                    }
+                    None => extract::extract_raw(account, http, job.api.concurrency).await?,
+                };
+                return write_raw(job, self.store, account, self.date, raw).await;
+            }
+        };
+        let client = match self.context.clients.official_account(&account.id) {
+            Some(client) => client.clone(),
+            None => extract::official_account_client(account, http).ok_or_else(|| {
+                RunError::Api(ApiError::InvalidRequest {
+                    account_id: account.id.clone(),
+                    endpoint: "extract",
+                    detail: "no client for an Official Account (a bug)".to_string(),
+                })
+            })?,
+        };
+        let bar = self
+            .context
+            .progress
+            .as_ref()
+            .map(|p| p.account(&account.id, client.call_stats().clone()));
+        let progress: &dyn ExtractProgress = match &bar {
+            Some(bar) => bar,
+            None => &NoProgress,
+        };
+        let result = snapshot_official_account(self, &client, account, refresh, progress).await;
+        if let Some(bar) = &bar {
+            bar.finish(result.is_ok());
+        }
+        tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
+        result
+    }
+}
+
+/// Writes the raw table of a WeCom or app-login account: `privacy.drop`ped
+/// columns removed, ids pseudonymized if so configured.
+async fn write_raw(
+    job: &Job,
+    store: &Store,
+    account: &Account,
+    date: NaiveDate,
+    raw: RawTable,
+) -> Result<AccountSnapshot, RunError> {
+    let mut frame = raw.frame;
+    for name in &job.privacy.drop {
+        if frame.get_column_index(name).is_some() {
+            frame = frame.drop(name)?;
+        }
+    }
+    // idconvert needs WeChat's own ids: kept aside before pseudonymizing.
+    let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
+    let pairs = (account.kind() == AccountKind::MiniProgram && pseudonymizer.is_none())
+        .then(|| frame.select(["openid", "unionid"]).ok())
+        .flatten();
+    if let Some(p) = &pseudonymizer {
+        frame = p.frame(frame)?;
+    }
+    let path = layout::account_file(raw.table, date, &account.id);
+    let file = load::commit::write_file(store, raw.table, path, &mut frame).await?;
+    let landed = account_identities(account, extract::raw_shape(account), frame)?;
+    tracing::info!(account_id = %account.id, rows = file.rows, members = landed.identities.height(), "account snapshotted");
+    Ok(AccountSnapshot {
+        file,
+        landed,
+        pairs,
+    })
+}
+
+async fn snapshot_official_account(
+    run: &AccountRun<'_>,
+    client: &OfficialAccountClient,
+    account: &Account,
+    refresh: Refresh,
+    progress: &dyn ExtractProgress,
+) -> Result<AccountSnapshot, RunError> {
+    let (job, store, date, previous) = (run.job, run.store, run.date, run.previous);
+    let state = StateStore::new(store.clone(), date, &account.id);
+    let partition = layout::account_file(layout::FOLLOWERS, date, &account.id).to_string();
+    let checkpoint = match state.load_checkpoint().await? {
+        Some(checkpoint) => {
+            tracing::info!(
+                account_id = %account.id,
+                pages = checkpoint.pages,
+                profiled = checkpoint.profiled,
+                complete = checkpoint.complete,
+                "resuming from the checkpoint of an earlier run"
+            );
+            checkpoint
+        }
+        None => {
+            let cache_date = match refresh {
+                Refresh::New => previous
+                    .filter(|m| {
+                        m.files
+                            .iter()
+                            .any(|f| f.path == previous_partition(m.snapshot_date, &account.id))
+                    })
+                    .map(|m| m.snapshot_date),
+                Refresh::Full => None,
+            };
+            Checkpoint::new(refresh.as_str(), cache_date)
+        }
+    };
+
+    let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
+    if checkpoint.complete {
+        let (followers, bytes) = followers_load::read_identities(store, &partition).await?;
+        let rows = followers.height() as u64;
+        return Ok(AccountSnapshot {
+            file: load::commit::ManifestFile {
+                table: layout::FOLLOWERS.to_string(),
+                path: partition,
+                rows,
+                bytes,
+            },
+            pairs: id_pairs(&followers, pseudonymizer.is_some()),
+            landed: followers_identities(account, followers)?,
+        });
+    }
+
+    let cache_path = checkpoint
+        .cache_date
+        .map(|d| previous_partition(d, &account.id));
+    let mut known = match &cache_path {
+        Some(path) => Some(KnownFollowers::new(
+            &followers_load::read_openids(store, path).await?,
+            pseudonymizer.clone(),
+        )),
+        None => None,
+    };
+    // The quota is read beside the crawl, not before it: the plan only
+    // warns, and two calls of latency should not delay the critical path.
+    let known_len = known.as_ref().map_or(0, |k| k.len());
+    let (_, crawl) = tokio::join!(
+        plan_quota(client, previous, &account.id, known_len),
+        official_account::crawl(
+            client,
+            job.api.concurrency,
+            &state,
+            checkpoint,
+            known.as_mut(),
+            progress,
+        ),
+    );
+    let crawl = crawl?;
+    let carry = match (&cache_path, &known) {
+        (Some(path), Some(known)) => Some(CarryOver {
+            path: path.clone(),
+            known,
+        }),
+        _ => None,
+    };
+    let written = followers_load::write_followers(
+        store,
+        date,
+        &account.id,
+        &state,
+        crawl.segments,
+        carry,
+        &job.privacy,
+    )
+    .await?;
+    tracing::info!(
+        account_id = %account.id,
+        listed = crawl.listed,
+        carried_over = crawl.carried_over,
+        followers = written.file.rows,
+        "account snapshotted"
+    );
+    let mut done = state.load_checkpoint().await?.unwrap_or_default();
+    done.complete = true;
+    state.save_checkpoint(&done).await?;
+    state.delete_crawl_data().await?;
+    Ok(AccountSnapshot {
+        file: written.file,
+        pairs: id_pairs(&written.identities, pseudonymizer.is_some()),
+        landed: followers_identities(account, written.identities)?,
+    })
+}
+
+/// The (openid, unionid) columns of followers, unless they are pseudonyms.
+fn id_pairs(followers: &DataFrame, pseudonymized: bool) -> Option<DataFrame> {
+    if pseudonymized {
+        return None;
+    }
+    followers.select(["openid", "unionid"]).ok()
+}
+
+fn previous_partition(date: NaiveDate, account_id: &str) -> String {
+    layout::account_file(layout::FOLLOWERS, date, account_id).to_string()
+}
+
+fn followers_identities(account: &Account, followers: DataFrame) -> PolarsResult<LandedAccount> {
+    account_identities(account, extract::raw_shape(account), followers)
+}
+
+/// Reads today's remaining user/get and batchget quota and says when the
+/// crawl will likely not finish today. The crawl goes ahead either way: what
+/// it fetches is kept, and the next run finishes it.
+async fn plan_quota(
+    client: &OfficialAccountClient,
+    previous: Option<&Manifest>,
+    account_id: &str,
+    known: usize,
+) {
+    let expected = previous
+        .and_then(|m| m.accounts.iter().find(|a| a.account_id == account_id))
+        .map(|a| a.members.max(0) as u64);
+    for (path, per_call) in [(USER_GET_PATH, 10_000u64), (BATCHGET_PATH, 100)] {
+        match client.quota(path).await {
+            Ok(quota) => {
+                let needed = expected.map(|n| {
+                    let to_fetch = if path == BATCHGET_PATH {
+                        n.saturating_sub(known as u64)
+                    } else {
+                        n
+                    };
+                    to_fetch.div_ceil(per_call) + 1
+                });
+                match needed {
+                    Some(needed) if quota.remain < needed => tracing::warn!(
+                        account_id, endpoint = path, remain = quota.remain, needed,
+                        "today's quota will likely run out before the crawl finishes; what is fetched is kept and the next run continues"
+                    ),
+                    _ => tracing::info!(account_id, endpoint = path, remain = quota.remain, daily_limit = quota.daily_limit, "quota"),
+                }
+            }
+            Err(error) => {
+                tracing::warn!(account_id, endpoint = path, %error, "cannot read the quota; crawling anyway")
+            }
+        }
+    }
+}

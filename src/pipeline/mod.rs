@@ -1,0 +1,363 @@
+//! One run of a job for one snapshot date: extract every account, transform,
+//! load, commit — and the outcome that becomes the process exit code.
+//!
+//! Accounts are snapshotted concurrently and independently: an account that
+//! fails (its quota is used up, its permission is missing) does not stop the
+//! others. Each Official Account's crawl is checkpointed in the output store
+//! (`_state/`), so a re-run of the date resumes it; an account whose
+//! partition an earlier run already wrote is not crawled again. The snapshot
+//! is committed (derived tables, then the manifest) only when every account
+//! succeeded, and never by a sharded run (`merge` commits those).
+//!
+//! - `accounts`: one account's snapshot, per kind;
+//! - `commit`: [`commit_snapshot`], the step `run` ends with and `merge`
+//!   consists of.
+//!
+//! A [`RunContext`] carries what outlives one run in `serve`: the API clients
+//! (warm tokens), the shutdown signal, the shard and the progress bars. On
+//! shutdown the accounts still running are abandoned at once: their in-flight
+//! API calls (reads) are dropped, what their crawl saved stays in `_state/`
+//! for the next run, and the date is not committed.
+
+mod accounts;
+mod commit;
+
+pub use commit::{account_identities, commit_snapshot, Committed, LandedAccount};
+
+use std::collections::BTreeMap;
+
+use chrono::NaiveDate;
+use polars::prelude::*;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::clients::Clients;
+use crate::extract::checkpoint::StateError;
+use crate::extract::official_account::CrawlError;
+use crate::extract::{self, ExtractError};
+use crate::job::Job;
+use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
+use crate::load::{self, LoadError, ManifestFile, SnapshotWriter, Store};
+use crate::progress::Progress;
+use crate::shard::Shard;
+use crate::wechat::ApiError;
+
+use accounts::AccountSnapshot;
+
+/// The `error` of an account whose extraction a shutdown abandoned.
+pub const INTERRUPTED: &str = "interrupted by shutdown before it finished; re-run the date";
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub date: NaiveDate,
+    pub run_id: String,
+}
+
+/// How one account fared.
+#[derive(Debug, Clone)]
+pub enum AccountOutcome {
+    Snapshotted {
+        account_id: String,
+        members: i64,
+    },
+    Failed {
+        account_id: String,
+        error: String,
+        quota: bool,
+    },
+}
+
+/// The outcome of a run that got as far as the warehouse.
+#[derive(Debug)]
+pub struct RunSummary {
+    pub date: NaiveDate,
+    pub run_id: String,
+    pub accounts: Vec<AccountOutcome>,
+    /// Present when every account succeeded and the snapshot was committed.
+    pub manifest: Option<load::Manifest>,
+    pub audience: Option<DataFrame>,
+    /// Every file this run wrote, with its rows and bytes.
+    pub files: Vec<ManifestFile>,
+    /// A shutdown abandoned at least one account.
+    pub interrupted: bool,
+}
+
+impl RunSummary {
+    /// True when the snapshot was committed.
+    pub fn is_complete(&self) -> bool {
+        self.manifest.is_some()
+    }
+
+    /// True when every account was snapshotted (committed or not: a sharded
+    /// run never commits).
+    pub fn all_succeeded(&self) -> bool {
+        self.failed_accounts().is_empty()
+    }
+
+    pub fn failed_accounts(&self) -> Vec<&str> {
+        self.accounts
+            .iter()
+            .filter_map(|o| match o {
+                AccountOutcome::Failed { account_id, .. } => Some(account_id.as_str()),
+                AccountOutcome::Snapshotted { .. } => None,
+            })
+            .collect()
+    }
+}
+
+/// A failure that stops the whole run (exit 1), or, for the account-level
+/// ones ([`RunError::is_account_failure`]), one account.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("transform failed: {0}")]
+    Transform(#[from] PolarsError),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    LeaseHeld(#[from] LeaseHeld),
+    #[error(transparent)]
+    Extract(#[from] ExtractError),
+}
+
+impl RunError {
+    /// An error that fails one account (the run goes on, exit 3), as opposed
+    /// to one that stops the run (exit 1).
+    fn is_account_failure(&self) -> bool {
+        match self {
+            RunError::Api(error) => !error.is_fatal(),
+            RunError::Extract(error) => !error.is_fatal(),
+            _ => false,
+        }
+    }
+
+    fn is_quota(&self) -> bool {
+        match self {
+            RunError::Api(error) => error.is_quota(),
+            RunError::Extract(error) => error.is_quota(),
+            _ => false,
+        }
+    }
+}
+
+impl From<CrawlError> for RunError {
+    fn from(error: CrawlError) -> Self {
+        match error {
+            CrawlError::Api(e) => RunError::Api(e),
+            CrawlError::State(e) => RunError::State(e),
+            CrawlError::Rows(e) => RunError::Transform(e),
+        }
+    }
+}
+
+/// What outlives one run: the API clients, the shutdown signal, the shard
+/// and the progress bars.
+pub struct RunContext {
+    pub clients: Clients,
+    /// Cancelled on SIGTERM/SIGINT: stop extracting, write what finished.
+    pub cancel: CancellationToken,
+    /// `--shard I/N`: write raw partitions only; `merge` commits the date.
+    pub shard: Option<Shard>,
+    /// Per-account bars (on a terminal only).
+    pub progress: Option<Progress>,
+}
+
+impl RunContext {
+    /// Fresh clients, never cancelled, not sharded, no bars.
+    pub fn new(job: &Job) -> Result<RunContext, ApiError> {
+        Ok(RunContext {
+            clients: Clients::new(job)?,
+            cancel: CancellationToken::new(),
+            shard: None,
+            progress: None,
+        })
+    }
+}
+
+/// Runs `job` for `opts.date` with fresh clients.
+pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
+    let context = RunContext::new(job)?;
+    run_with(job, opts, &context).await
+}
+
+/// Runs `job` for `opts.date` with the clients, shutdown signal and shard of
+/// `context`, holding the date's lease (exit 4 when another run holds it).
+pub async fn run_with(
+    job: &Job,
+    opts: &RunOptions,
+    context: &RunContext,
+) -> Result<RunSummary, RunError> {
+    let shard = context.shard.map(|s| s.to_string());
+    let span = tracing::info_span!(
+        "run",
+        run_id = %opts.run_id,
+        snapshot_date = %opts.date,
+        shard = shard.as_deref().unwrap_or("-"),
+    );
+    async {
+        let store = load::open(&job.output)?;
+        // Shards of one date run at once by design: each holds its own lease.
+        let scope = context
+            .shard
+            .map(|s| format!("shard-{}-of-{}", s.index, s.count));
+        let lease = match Lease::acquire(
+            &store,
+            opts.date,
+            scope.as_deref(),
+            &opts.run_id,
+            lease_ttl(),
+        )
+        .await
+        {
+            Ok(lease) => lease,
+            Err(LeaseError::Held(held)) => return Err(RunError::LeaseHeld(held)),
+            Err(LeaseError::Load(error)) => return Err(error.into()),
+        };
+        let result = run_leased(job, opts, context, store).await;
+        lease.release().await;
+        result
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run_leased(
+    job: &Job,
+    opts: &RunOptions,
+    context: &RunContext,
+    store: Store,
+) -> Result<RunSummary, RunError> {
+    // The previous complete snapshot: the identity cache of `refresh = "new"`
+    // and what `changes` compares against.
+    let previous = load::history::previous_manifest(&store, opts.date).await?;
+    let previous = previous.as_ref();
+    let mut writer = SnapshotWriter::begin(store.clone(), opts.date).await?;
+    let run = accounts::AccountRun {
+        job,
+        store: &store,
+        context,
+        date: opts.date,
+        previous,
+    };
+
+    // WeCom accounts linked through idconvert go last: they need the
+    // (openid, unionid) pairs of every other account of the run.
+    let first = futures::future::join_all(
+        job.accounts
+            .iter()
+            .filter(|a| !extract::needs_idconvert(a))
+            .map(|account| until_cancelled(context, run.snapshot(account, None))),
+    )
+    .await;
+    let pairs: BTreeMap<String, String> = extract::learned_pairs(
+        job.accounts
+            .iter()
+            .filter(|a| !extract::needs_idconvert(a))
+            .zip(&first)
+            .filter_map(|(account, result)| {
+                let pairs = result.as_ref().ok()?.as_ref().ok()?.pairs.as_ref()?;
+                Some((account.kind(), pairs))
+            }),
+    );
+    let linked = futures::future::join_all(
+        job.accounts
+            .iter()
+            .filter(|a| extract::needs_idconvert(a))
+            .map(|account| until_cancelled(context, run.snapshot(account, Some(&pairs)))),
+    )
+    .await;
+    let (mut first, mut linked) = (first.into_iter(), linked.into_iter());
+    let snapshots: Vec<Option<Result<AccountSnapshot, RunError>>> = job
+        .accounts
+        .iter()
+        .filter_map(|account| {
+            if extract::needs_idconvert(account) {
+                linked.next()
+            } else {
+                first.next()
+            }
+        })
+        .map(Result::ok)
+        .collect();
+
+    let mut outcomes = Vec::new();
+    let mut landed = Vec::new();
+    let mut interrupted = false;
+    for (account, result) in job.accounts.iter().zip(snapshots) {
+        match result {
+            Some(Ok(snapshot)) => {
+                writer.add_file(snapshot.file);
+                outcomes.push(AccountOutcome::Snapshotted {
+                    account_id: account.id.clone(),
+                    members: snapshot.landed.identities.height() as i64,
+                });
+                landed.push(snapshot.landed);
+            }
+            None => {
+                interrupted = true;
+                tracing::warn!(account_id = %account.id, "account interrupted by shutdown; its crawl state is kept for the next run");
+                outcomes.push(AccountOutcome::Failed {
+                    account_id: account.id.clone(),
+                    quota: false,
+                    error: INTERRUPTED.to_string(),
+                });
+            }
+            Some(Err(error)) if error.is_account_failure() => {
+                tracing::error!(account_id = %account.id, %error, "account failed");
+                outcomes.push(AccountOutcome::Failed {
+                    account_id: account.id.clone(),
+                    quota: error.is_quota(),
+                    error: error.to_string(),
+                });
+            }
+            Some(Err(error)) => return Err(error),
+        }
+    }
+
+    let complete = outcomes
+        .iter()
+        .all(|o| matches!(o, AccountOutcome::Snapshotted { .. }));
+    if !complete || context.shard.is_some() {
+        return Ok(RunSummary {
+            date: opts.date,
+            run_id: opts.run_id.clone(),
+            accounts: outcomes,
+            manifest: None,
+            audience: None,
+            files: writer.files().to_vec(),
+            interrupted,
+        });
+    }
+
+    let committed = commit_snapshot(job, &opts.run_id, writer, landed, previous).await?;
+    Ok(RunSummary {
+        date: opts.date,
+        run_id: opts.run_id.clone(),
+        accounts: outcomes,
+        files: committed.manifest.files.clone(),
+        manifest: Some(committed.manifest),
+        audience: Some(committed.audience),
+        interrupted,
+    })
+}
+
+/// Runs `work` unless the shutdown signal comes first (then `Err(())`): a
+/// shutdown wins over an account that is just finishing, as the process
+/// promised to stop.
+async fn until_cancelled<T>(
+    context: &RunContext,
+    work: impl std::future::Future<Output = T>,
+) -> Result<T, ()> {
+    if context.cancel.is_cancelled() {
+        return Err(());
+    }
+    tokio::select! {
+        biased;
+        () = context.cancel.cancelled() => Err(()),
+        result = work => Ok(result),
+    }
+}

@@ -1,0 +1,187 @@
+//! One run as the operator sees it: the pipeline, then its log lines, its
+//! exit code, and its metrics (`--metrics-file`, `--pushgateway`). `unionsnap
+//! run` makes one; `unionsnap serve` keeps a [`Runner`] for its whole life so
+//! that the API clients (warm tokens) and the metrics carry over from run to run.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+
+use crate::job::Job;
+use crate::metrics::{self, Metrics, RunOutcome, RunReport};
+use crate::pipeline::{self, AccountOutcome, RunContext, RunError, RunOptions, RunSummary};
+
+/// Exit code of a run that did all it was asked (SPEC §2).
+pub const EXIT_OK: u8 = 0;
+/// Exit code of any other failure.
+pub const EXIT_FAILURE: u8 = 1;
+/// Exit code of a partial run: some accounts failed, no manifest.
+pub const EXIT_PARTIAL: u8 = 3;
+/// Another run of the same job and date holds the lease; nothing was written.
+pub const EXIT_LEASE_HELD: u8 = 4;
+
+/// Where a run's metrics go.
+#[derive(Debug, Clone, Default)]
+pub struct MetricsSinks {
+    /// `--metrics-file`: rewritten whole after every run.
+    pub file: Option<PathBuf>,
+    /// `--pushgateway`: the Pushgateway's base URL.
+    pub pushgateway: Option<url::Url>,
+}
+
+/// Runs a job, again and again if asked, with the same clients and metrics.
+pub struct Runner {
+    pub job: Job,
+    pub context: RunContext,
+    pub metrics: Metrics,
+    pub sinks: MetricsSinks,
+}
+
+/// How one run ended.
+#[derive(Debug)]
+pub struct RunEnd {
+    /// The process exit code it deserves (0, 1 or 3).
+    pub exit_code: u8,
+    pub outcome: RunOutcome,
+    /// Present unless the run stopped on an error.
+    pub summary: Option<RunSummary>,
+    /// The error that stopped it, as text (secrets never appear in errors).
+    pub error: Option<String>,
+}
+
+impl Runner {
+    pub fn new(job: Job, context: RunContext, sinks: MetricsSinks) -> Runner {
+        let metrics = Metrics::new(&job.name, context.shard);
+        Runner {
+            job,
+            context,
+            metrics,
+            sinks,
+        }
+    }
+
+    /// One snapshot of `date`, then its log lines and metrics.
+    pub async fn run(&mut self, date: NaiveDate) -> RunEnd {
+        let opts = RunOptions {
+            date,
+            run_id: new_run_id(),
+        };
+        let job = &self.job;
+        tracing::info!(job = %job.name, snapshot_date = %date, run_id = %opts.run_id,
+            shard = %self.context.shard.map_or("-".to_string(), |s| s.to_string()),
+            accounts = job.accounts.len(), output = %job.output, "run starts");
+        let started = Instant::now();
+        let result = pipeline::run_with(job, &opts, &self.context).await;
+        let end = self.judge(date, &opts.run_id, result);
+        let report = RunReport {
+            outcome: end.outcome,
+            duration: started.elapsed(),
+            finished_at: Utc::now(),
+            files: end.summary.as_ref().map_or(&[], |s| s.files.as_slice()),
+            accounts: end.summary.as_ref().map_or(&[], |s| s.accounts.as_slice()),
+            audience: end.summary.as_ref().and_then(|s| s.audience.as_ref()),
+        };
+        self.publish(&report).await;
+        end
+    }
+
+    /// Records `report` and writes/pushes the metrics. A metrics failure is
+    /// logged, never turned into a failed snapshot.
+    pub async fn publish(&mut self, report: &RunReport<'_>) {
+        if self.sinks.file.is_none() && self.sinks.pushgateway.is_none() {
+            return;
+        }
+        if let Err(error) = self.metrics.record(report) {
+            tracing::error!(%error, "cannot record the run's metrics");
+            return;
+        }
+        let text = match self.metrics.render(&self.context.clients.stats()) {
+            Ok(text) => text,
+            Err(error) => {
+                tracing::error!(%error, "cannot encode the metrics");
+                return;
+            }
+        };
+        if let Some(path) = &self.sinks.file {
+            match metrics::write_file(path, &text) {
+                Ok(()) => tracing::info!(path = %path.display(), "metrics written"),
+                Err(error) => tracing::error!(%error, "metrics not written"),
+            }
+        }
+        if let Some(base) = &self.sinks.pushgateway {
+            let url = self.metrics.push_url(base);
+            match metrics::push(&self.metrics, base, text, report.outcome.is_success()).await {
+                Ok(()) => tracing::info!(%url, "metrics pushed"),
+                Err(error) => tracing::error!(%url, %error, "metrics not pushed"),
+            }
+        }
+    }
+
+    fn judge(&self, date: NaiveDate, run_id: &str, result: Result<RunSummary, RunError>) -> RunEnd {
+        let job = &self.job.name;
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(RunError::LeaseHeld(held)) => {
+                eprintln!("error: {held}");
+                return RunEnd {
+                    exit_code: EXIT_LEASE_HELD,
+                    outcome: RunOutcome::Failed,
+                    summary: None,
+                    error: None,
+                };
+            }
+            Err(error) => {
+                tracing::error!(job = %job, snapshot_date = %date, run_id, %error, "run failed");
+                return RunEnd {
+                    exit_code: EXIT_FAILURE,
+                    outcome: RunOutcome::Failed,
+                    summary: None,
+                    error: Some(error.to_string()),
+                };
+            }
+        };
+        for outcome in &summary.accounts {
+            if let AccountOutcome::Failed {
+                account_id, error, ..
+            } = outcome
+            {
+                eprintln!("account {account_id} failed: {error}");
+            }
+        }
+        let (exit_code, outcome) = if summary.is_complete() {
+            tracing::info!(job = %job, snapshot_date = %date, run_id, "snapshot committed");
+            (EXIT_OK, RunOutcome::Complete)
+        } else if self.context.shard.is_some() && summary.all_succeeded() {
+            tracing::info!(job = %job, snapshot_date = %date, run_id,
+                "shard landed: raw partitions written; `unionsnap merge` commits the date once every shard has landed");
+            (EXIT_OK, RunOutcome::Landed)
+        } else {
+            eprintln!(
+                "snapshot {date} is partial: {} failed; the other accounts are written, no manifest; re-run to finish",
+                summary.failed_accounts().join(", ")
+            );
+            let outcome = if summary.interrupted {
+                RunOutcome::Interrupted
+            } else {
+                RunOutcome::Partial
+            };
+            (EXIT_PARTIAL, outcome)
+        };
+        RunEnd {
+            exit_code,
+            outcome,
+            summary: Some(summary),
+            error: None,
+        }
+    }
+}
+
+/// A run id: UTC start time and 32 random bits, e.g. `20261121T023000Z-9f3a1c2b`.
+pub fn new_run_id() -> String {
+    format!(
+        "{}-{:08x}",
+        Utc::now().format("%Y%m%dT%H%M%SZ"),
+        rand::random::<u32>()
+    )
+}

@@ -1,0 +1,111 @@
+//! `unionsnap serve JOB.toml`: stay up and run the job on its cron schedule.
+//!
+//! - The schedule is the job's `schedule` (cron with seconds, the `cron`
+//!   crate), evaluated in the job's `timezone`; the snapshot date of a run is
+//!   the local date of its scheduled time.
+//! - Never two runs at once: runs are awaited one after the other. A run that
+//!   outlasts the interval makes the loop skip the times it missed (logged)
+//!   and wait for the next one, rather than start runs back to back.
+//! - Tokens stay warm: one [`Runner`] (so one set of API clients) lives as
+//!   long as the process.
+//! - Shutdown (SIGTERM/SIGINT cancels the token given to [`serve`]): while
+//!   waiting, the loop ends at once; during a run, the pipeline abandons the
+//!   accounts still extracting, writes those that finished, and the loop
+//!   ends. Either way `serve` returns and the process exits 0.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::sync::CancellationToken;
+
+use crate::runner::{RunEnd, Runner};
+
+/// Why `serve` cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("job {job} has no `schedule`: add e.g. schedule = \"0 30 2 * * *\" (cron with seconds) to serve it, or use `unionsnap run` from an outside scheduler")]
+    NoSchedule { job: String },
+}
+
+/// What a `serve` did before it stopped.
+#[derive(Debug, Default)]
+pub struct ServeSummary {
+    /// Runs started (and finished: a run is always awaited).
+    pub runs: u64,
+    /// Runs whose exit code would have been 0.
+    pub succeeded: u64,
+    /// A shutdown ended the loop (rather than a schedule without future times).
+    pub shutdown: bool,
+}
+
+/// Runs `runner`'s job on its schedule until `shutdown` is cancelled.
+pub async fn serve(
+    runner: &mut Runner,
+    shutdown: CancellationToken,
+) -> Result<ServeSummary, ServeError> {
+    let schedule = runner
+        .job
+        .schedule
+        .clone()
+        .ok_or_else(|| ServeError::NoSchedule {
+            job: runner.job.name.clone(),
+        })?;
+    // The same token stops the loop and the run in progress.
+    runner.context.cancel = shutdown.clone();
+    let timezone = runner.job.timezone;
+    let mut summary = ServeSummary::default();
+    tracing::info!(job = %runner.job.name, schedule = schedule.source(), timezone = timezone.name(), "serving");
+    let mut last_scheduled: Option<DateTime<chrono_tz::Tz>> = None;
+    loop {
+        let now = Utc::now().with_timezone(&timezone);
+        if let Some(previous) = last_scheduled {
+            let missed = schedule
+                .after(&previous)
+                .take_while(|t| *t <= now)
+                .take(10_000)
+                .count();
+            if missed > 0 {
+                tracing::warn!(
+                    missed,
+                    "the last run outlasted the schedule's interval; skipping the times it missed"
+                );
+            }
+        }
+        let Some(next) = schedule.after(&now).next() else {
+            tracing::info!("the schedule has no future time; stopping");
+            return Ok(summary);
+        };
+        tracing::info!(next_run = %next.to_rfc3339(), "waiting for the next scheduled run");
+        let wait = (next.with_timezone(&Utc) - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        tokio::select! {
+            () = shutdown.cancelled() => {
+                tracing::info!("shutdown requested while waiting; stopping");
+                summary.shutdown = true;
+                return Ok(summary);
+            }
+            () = tokio::time::sleep(wait) => {}
+        }
+        last_scheduled = Some(next);
+        let end: RunEnd = runner.run(next.date_naive()).await;
+        summary.runs += 1;
+        if end.exit_code == 0 {
+            summary.succeeded += 1;
+        }
+        if let Some(error) = &end.error {
+            eprintln!("error: {error}");
+        }
+        tracing::info!(
+            runs = summary.runs,
+            succeeded = summary.succeeded,
+            outcome = end.outcome.as_str(),
+            "run finished"
+        );
+        if shutdown.is_cancelled() {
+            tracing::info!("shutdown requested during the run; the accounts that finished are written; stopping");
+            summary.shutdown = true;
+            return Ok(summary);
+        }
+    }
+}
