@@ -38,7 +38,7 @@ pub struct SimulateArgs {
     #[arg(long, value_name = "SPEC")]
     pub accounts: Option<String>,
     /// Fraction of each account's listed followers who unfollow during the crawl.
-    #[arg(long, default_value_t = 0.002)]
+    #[arg(long, default_value_t = 0.0)]
     pub leave_during_crawl: f64,
     /// Fraction of each account's followers who unfollow per day (as many follow).
     #[arg(long, default_value_t = 0.01)]
