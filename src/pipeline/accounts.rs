@@ -121,9 +121,11 @@ async fn write_raw(
     }
     // idconvert needs WeChat's own ids: kept aside before pseudonymizing.
     let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
-    let pairs = (account.kind() == AccountKind::MiniProgram && pseudonymizer.is_none())
-        .then(|| frame.select(["openid", "unionid"]).ok())
-        .flatten();
+    let pairs = (account.kind() == AccountKind::MiniProgram
+        && pseudonymizer.is_none()
+        && links_contacts(job))
+    .then(|| frame.select(["openid", "unionid"]).ok())
+    .flatten();
     if let Some(p) = &pseudonymizer {
         frame = p.frame(frame)?;
     }
@@ -185,7 +187,7 @@ async fn snapshot_official_account(
                 rows,
                 bytes,
             },
-            pairs: id_pairs(&followers, pseudonymizer.is_some()),
+            pairs: id_pairs(&followers, pseudonymizer.is_some() || !links_contacts(job)),
             landed: followers_identities(account, followers)?,
         });
     }
@@ -245,14 +247,24 @@ async fn snapshot_official_account(
     state.delete_crawl_data().await?;
     Ok(AccountSnapshot {
         file: written.file,
-        pairs: id_pairs(&written.identities, pseudonymizer.is_some()),
+        pairs: id_pairs(
+            &written.identities,
+            pseudonymizer.is_some() || !links_contacts(job),
+        ),
         landed: followers_identities(account, written.identities)?,
     })
 }
 
-/// The (openid, unionid) columns of followers, unless they are pseudonyms.
-fn id_pairs(followers: &DataFrame, pseudonymized: bool) -> Option<DataFrame> {
-    if pseudonymized {
+/// Whether the job has a WeCom account linked through idconvert: only then
+/// are (openid, unionid) pairs kept (over 10M followers they are not free).
+fn links_contacts(job: &Job) -> bool {
+    job.accounts.iter().any(extract::needs_idconvert)
+}
+
+/// The (openid, unionid) columns of followers, unless they are not wanted
+/// (pseudonyms, or no account to link).
+fn id_pairs(followers: &DataFrame, skip: bool) -> Option<DataFrame> {
+    if skip {
         return None;
     }
     followers.select(["openid", "unionid"]).ok()

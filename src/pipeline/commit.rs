@@ -27,7 +27,14 @@ pub fn account_identities(
     raw: DataFrame,
 ) -> PolarsResult<LandedAccount> {
     let kind = account.kind().as_str();
-    let identities = transform::member_identities(
+    // Followers hold each OpenID once; other raw tables have a row per
+    // (contact, staff member) or per login and are grouped by member.
+    let members = if shape.table == layout::FOLLOWERS {
+        transform::unique_member_identities
+    } else {
+        transform::member_identities
+    };
+    let identities = members(
         &account.id,
         kind,
         raw.lazy(),

@@ -33,22 +33,34 @@ pub fn member_identities(
         ])
 }
 
-/// Concatenates the accounts' identities, deduplicated on (account, member)
-/// and sorted, so the table is the same whatever order the accounts finished in.
+/// [`member_identities`] for a raw table that already holds each member once
+/// (Official Account followers: the crawl drops repeated OpenIDs), without the
+/// group-by: a plain projection over millions of rows.
+pub fn unique_member_identities(
+    account_id: &str,
+    account_kind: &str,
+    raw: LazyFrame,
+    member_col: &str,
+    joined_col: &str,
+) -> LazyFrame {
+    raw.select([
+        lit(account_id).alias("account_id"),
+        lit(account_kind).alias("account_kind"),
+        col(member_col).alias("member_id"),
+        col("unionid"),
+        col(joined_col).cast(timestamp_type()).alias("joined_at"),
+    ])
+}
+
+/// Concatenates the accounts' identities, in the job's account order. Each
+/// part holds its account's members once ([`member_identities`] groups by
+/// member), so (account, member) is unique without a 10M-row dedupe here;
+/// `audience` counts members as rows because of it.
 pub fn identities(parts: Vec<LazyFrame>) -> PolarsResult<LazyFrame> {
     if parts.is_empty() {
         return Ok(empty_identities().lazy());
     }
-    let all = concat(parts, UnionArgs::default())?;
-    Ok(all
-        .unique(
-            Some(cols(["account_id", "member_id"])),
-            UniqueKeepStrategy::First,
-        )
-        .sort(
-            ["account_id", "member_id"],
-            SortMultipleOptions::default().with_maintain_order(true),
-        ))
+    concat(parts, UnionArgs::default())
 }
 
 fn empty_identities() -> DataFrame {

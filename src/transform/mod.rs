@@ -25,7 +25,7 @@ mod upset;
 
 pub use audience::{audience, overlap, ALL_ACCOUNTS};
 pub use changes::{changes, count_changes, no_changes, JOINED, LEFT};
-pub use identities::{identities, member_identities, people, person_id};
+pub use identities::{identities, member_identities, people, person_id, unique_member_identities};
 pub use upset::{upset, ACCOUNT_SEPARATOR};
 
 use polars::prelude::*;
@@ -64,7 +64,7 @@ pub fn derive_since(
 ) -> PolarsResult<Derived> {
     let people = people(identities.clone().lazy()).collect()?;
     let mut audience = audience(accounts, identities.clone().lazy(), people.clone().lazy())?;
-    let overlap = overlap(accounts, identities.clone().lazy())?;
+    let overlap = overlap(accounts, people.clone().lazy())?;
     let changes = match previous {
         None => no_changes(),
         Some(previous) => {

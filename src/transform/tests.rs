@@ -17,15 +17,23 @@ fn accounts(ids: &[&str]) -> Vec<AccountRef> {
         .collect()
 }
 
-/// identities from (account, member, unionid) triples.
+/// identities from (account, member, unionid) triples: one raw table per
+/// account, as the pipeline has it (a member may be listed twice in it).
 fn identities_of(rows: &[(&str, &str, Option<&str>)]) -> DataFrame {
-    let parts: Vec<LazyFrame> = rows
-        .iter()
-        .map(|(account, member, unionid)| {
+    let mut by_account: BTreeMap<&str, Vec<(&str, Option<&str>)>> = BTreeMap::new();
+    for (account, member, unionid) in rows {
+        by_account
+            .entry(account)
+            .or_default()
+            .push((member, *unionid));
+    }
+    let parts: Vec<LazyFrame> = by_account
+        .into_iter()
+        .map(|(account, members)| {
             let raw = df!(
-                "openid" => [*member],
-                "unionid" => [*unionid],
-                "subscribe_time" => [Some(1_700_000_000_000_000i64)],
+                "openid" => members.iter().map(|(m, _)| *m).collect::<Vec<_>>(),
+                "unionid" => members.iter().map(|(_, u)| *u).collect::<Vec<_>>(),
+                "subscribe_time" => vec![Some(1_700_000_000_000_000i64); members.len()],
             )
             .unwrap()
             .lazy();
