@@ -6,7 +6,7 @@ PYTHON ?= python3
 # Python tools the tests use: DuckDB (reads our Parquet back) and moto's S3 server.
 PY_DEPS := duckdb "moto[server]"
 
-.PHONY: run test lint fmt build py-deps browser-deps report-png clean bench
+.PHONY: run test lint fmt build py-deps browser-deps report-png clean bench soak
 
 ## run: the demo job against the built-in simulator → ./warehouse (7 simulated
 ## days), then the report on the terminal and in ./report.html
@@ -52,3 +52,9 @@ clean:
 bench: py-deps
 	$(CARGO) build --release
 	$(PYTHON) bench/bench.py
+
+## soak: `serve` runs the job SOAK_RUNS times (default 50) with faults and churn;
+## every run exact, memory and open files flat
+soak: py-deps
+	$(CARGO) build
+	$(PYTHON) bench/soak.py

@@ -154,6 +154,7 @@ fn router(state: Arc<SimState>) -> Router {
     router
         .route("/_sim/stats", get(sim_stats))
         .route("/_sim/day", post(sim_set_day))
+        .route("/_sim/truth", get(sim_truth))
         .with_state(state)
 }
 
@@ -275,6 +276,23 @@ fn faulted(state: &SimState, kind: FaultKind, request: &ApiRequest) -> Response 
 
 async fn sim_stats(State(state): State<Arc<SimState>>) -> Json<SimStats> {
     Json(state.stats())
+}
+
+/// The ground truth of the day served now (for `make soak`, which runs
+/// against a simulator process).
+async fn sim_truth(
+    State(state): State<Arc<SimState>>,
+) -> Result<Json<Truth>, axum::http::StatusCode> {
+    let scenario = Scenario {
+        day: state.day(),
+        faults: state.faults(),
+        ..state.scenario.clone()
+    };
+    // Computing the truth loops over people × accounts: off the async workers.
+    tokio::task::spawn_blocking(move || scenario.truth())
+        .await
+        .map(Json)
+        .map_err(|_| axum::http::StatusCode::INTERNAL_SERVER_ERROR)
 }
 
 #[derive(Deserialize)]

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""`make soak`: `unionsnap serve` runs the job again and again against the
+simulator with faults and daily churn; every run must commit the exact truth,
+and the serving process's memory and open files must not grow.
+
+SOAK_RUNS (default 50) runs; UNIONSNAP_BIN (default target/debug/unionsnap).
+"""
+import glob
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "debug", "unionsnap")
+RUNS = int(os.environ.get("SOAK_RUNS", "50"))
+EVERY = 4  # seconds between scheduled runs
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def call(url, body=None):
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=120) as resp:
+        return json.loads(resp.read() or b"null")
+
+
+def manifests(out):
+    found = {}
+    for path in glob.glob(os.path.join(out, "_manifests", "*", "manifest.json")):
+        with open(path) as f:
+            manifest = json.load(f)
+        found[manifest["run_id"]] = manifest
+    return found
+
+
+def audience(out, date):
+    import duckdb
+    rows = duckdb.sql(f"""
+        SELECT account_id, members, resolved, unresolved, exclusive_people, resolved_people,
+               unique_people, duplicate_memberships
+        FROM read_parquet('{out}/audience/snapshot_date={date}/part-0.parquet') ORDER BY account_id""").fetchall()
+    return [list(r) for r in rows]
+
+
+def truth_rows(truth):
+    keys = ["account_id", "members", "resolved", "unresolved", "exclusive_people", "resolved_people",
+            "unique_people", "duplicate_memberships"]
+    return [[row[k] for k in keys] for row in sorted(truth["audience"], key=lambda r: r["account_id"])]
+
+
+def proc_stats(pid):
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) // 1024
+    return rss, len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def main():
+    work = tempfile.mkdtemp(prefix="unionsnap-soak-")
+    port = free_port()
+    sim = subprocess.Popen(
+        [BIN, "simulate", "--addr", f"127.0.0.1:{port}", "--people", "20000",
+         "--accounts", "brand_oa:0.5,news_oa:0.3,legacy_oa:0.15:unbound",
+         "--fault-rate", "0.05", "--daily-churn", "0.02", "--write-job", work],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(600):
+        try:
+            call(url + "/_sim/stats")
+            break
+        except OSError:
+            time.sleep(0.1)
+    env = dict(os.environ, RUST_LOG="warn")
+    with open(os.path.join(work, "secrets.env")) as f:
+        for line in f:
+            if line.startswith("export "):
+                key, value = line[len("export "):].strip().split("=", 1)
+                env[key] = value.strip("'\"")
+    job = os.path.join(work, "job.toml")
+    text = open(job).read()
+    text = f'schedule = "*/{EVERY} * * * * *"\n' + text
+    open(job, "w").write(text)
+    out = os.path.join(work, "warehouse")
+
+    serve = subprocess.Popen([BIN, "serve", job], env=env, stdout=subprocess.DEVNULL,
+                             stderr=open(os.path.join(work, "serve.log"), "w"))
+    seen, samples, day, failures = set(), [], 0, []
+    deadline = time.monotonic() + RUNS * EVERY * 3 + 60
+    try:
+        while len(samples) < RUNS and time.monotonic() < deadline:
+            time.sleep(0.2)
+            if serve.poll() is not None:
+                sys.exit(f"serve exited with {serve.returncode}; see {work}/serve.log")
+            new = {k: v for k, v in manifests(out).items() if k not in seen}
+            if not new:
+                continue
+            for run_id, manifest in new.items():
+                seen.add(run_id)
+                got = audience(out, manifest["snapshot_date"])
+                want = truth_rows(call(url + "/_sim/truth"))
+                if got != want:
+                    failures.append((len(samples), got, want))
+            samples.append(proc_stats(serve.pid))
+            day += 1
+            call(url + "/_sim/day", {"day": day})  # churn before the next run
+            print(f"run {len(samples):3}: exact={not failures or failures[-1][0] != len(samples) - 1} "
+                  f"rss={samples[-1][0]} MiB open_files={samples[-1][1]}", flush=True)
+    finally:
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=60)
+        sim.send_signal(signal.SIGTERM)
+        sim.wait(timeout=30)
+
+    if len(samples) < RUNS:
+        sys.exit(f"only {len(samples)} of {RUNS} runs committed in time; see {work}/serve.log")
+    if failures:
+        run, got, want = failures[0]
+        sys.exit(f"run {run} differs from the truth:\n got {got}\nwant {want}")
+    if serve.returncode != 0:
+        sys.exit(f"serve exited {serve.returncode} on SIGTERM")
+    warm = samples[min(5, len(samples) - 1):]
+    early, late = warm[: max(1, len(warm) // 2)], warm[max(1, len(warm) // 2):] or warm
+    rss_early, rss_late = max(r for r, _ in early), max(r for r, _ in late)
+    fds_early, fds_late = max(f for _, f in early), max(f for _, f in late)
+    print(f"\n{RUNS} runs, every one exact; RSS {rss_early} → {rss_late} MiB, open files {fds_early} → {fds_late}")
+    if rss_late > rss_early * 1.25 + 16:
+        sys.exit("memory grows from run to run")
+    if fds_late > fds_early + 4:
+        sys.exit("open files grow from run to run")
+    print("soak: ok")
+
+
+if __name__ == "__main__":
+    main()
