@@ -83,6 +83,9 @@ class Simulator:
     def job(self, concurrency):
         path = os.path.join(self.dir, "job.toml")
         text = open(path).read()
+        # The simulator's job sets its own rate; the bench sets both keys.
+        text = "\n".join(l for l in text.split("\n")
+                         if not l.startswith(("requests_per_second", "concurrency")))
         text = text.replace("[api]\n", "[api]\n" + API.format(concurrency=concurrency), 1)
         bench_path = os.path.join(self.dir, "bench-job.toml")
         with open(bench_path, "w") as f:
@@ -98,16 +101,26 @@ def run(sim, job, date):
     """Runs `unionsnap run`; returns (seconds, peak RSS MiB, calls by endpoint)."""
     before = sim.stats()["ok_calls"]
     start = time.monotonic()
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen([BIN, "run", job, "--date", date, "--log-format", "text"],
-                            env=sim.env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
+                            env=sim.env, stderr=log, stdout=subprocess.DEVNULL)
+    # Peak RSS: VmHWM of the process itself. (getrusage's ru_maxrss would also
+    # count the RSS this Python process had when it forked the child.)
+    peak_kib = 0
+    while proc.poll() is None:
+        try:
+            with open(f"/proc/{proc.pid}/status") as f:
+                peak_kib = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+        except (OSError, StopIteration):
+            pass
+        time.sleep(0.05)
     seconds = time.monotonic() - start
-    err = proc.stderr.read().decode(errors="replace")
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"unionsnap run failed:\n{err[-4000:]}")
+    if proc.returncode != 0:
+        log.seek(0)
+        sys.exit(f"unionsnap run failed:\n{log.read().decode(errors='replace')[-4000:]}")
     after = sim.stats()["ok_calls"]
     calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    return seconds, usage.ru_maxrss / 1024, calls
+    return seconds, peak_kib / 1024, calls
 
 
 def members(out, date):

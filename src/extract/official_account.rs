@@ -24,14 +24,13 @@ use polars::prelude::*;
 use tokio::sync::{mpsc, Mutex};
 
 use crate::transform::timestamp_type;
+use crate::wechat::official_account::BATCHGET_MAX;
 use crate::wechat::{ApiError, OfficialAccountClient, UserInfo};
 
 use super::checkpoint::{Checkpoint, CrawlStore, StateError};
 use super::known::KnownFollowers;
 use super::progress::ExtractProgress;
 
-/// user/info/batchget takes at most 100 OpenIDs per call (wechat-api.md §1.5).
-pub const BATCHGET_MAX: usize = 100;
 /// Rows are saved as a segment once this many list positions are profiled
 /// (one user/get page): the most a kill makes a re-run fetch again.
 pub const SEGMENT_POSITIONS: u64 = 10_000;
