@@ -28,7 +28,7 @@ browser-deps:
 ## test: unit and end-to-end tests (real HTTP, real Parquet read by DuckDB, real S3 server,
 ## the HTML report in headless Chromium)
 test: py-deps browser-deps
-	$(CARGO) test --no-fail-fast
+	$(CARGO) test --no-fail-fast --lib --bins --tests
 
 ## lint: formatting and clippy, warnings are errors
 lint:
