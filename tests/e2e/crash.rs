@@ -125,7 +125,7 @@ async fn kill_loop(
 }
 
 fn crash_scenario(seed: u64) -> unionsnap::simulator::Scenario {
-    let mut scenario = scenario(
+    let scenario = scenario(
         seed,
         25_000,
         &[
@@ -134,10 +134,10 @@ fn crash_scenario(seed: u64) -> unionsnap::simulator::Scenario {
             ("legacy_oa", 0.1, false),
         ],
     );
+    // Identical truth on every date: no churn, no crawl-time leavers.
+    let mut scenario = without_crawl_leavers(scenario);
     for account in &mut scenario.accounts {
-        // Identical truth on every date: no churn, no crawl-time leavers.
         account.daily_churn = 0.0;
-        account.leave_during_crawl = 0.0;
     }
     scenario
 }

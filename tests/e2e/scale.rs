@@ -9,9 +9,8 @@ use unionsnap::simulator::{FaultKind, Faults, Scenario};
 /// A scenario without followers who leave during the crawl, so every listed
 /// OpenID is a member and the minimum number of calls is exact.
 fn steady(seed: u64, people: u64, accounts: &[(&str, f64, bool)], churn: f64) -> Scenario {
-    let mut scenario = scenario(seed, people, accounts);
+    let mut scenario = without_crawl_leavers(scenario(seed, people, accounts));
     for account in &mut scenario.accounts {
-        account.leave_during_crawl = 0.0;
         account.daily_churn = churn;
     }
     scenario
