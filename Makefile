@@ -6,7 +6,7 @@ PYTHON ?= python3
 # Python tools the tests use: DuckDB (reads our Parquet back) and moto's S3 server.
 PY_DEPS := duckdb "moto[server]"
 
-.PHONY: run test lint fmt build py-deps browser-deps report-png clean bench soak
+.PHONY: run test lint fmt build py-deps browser-deps report-png clean bench soak fuzz
 
 ## run: the demo job against the built-in simulator → ./warehouse (7 simulated
 ## days), then the report on the terminal and in ./report.html
@@ -58,3 +58,14 @@ bench: py-deps
 soak: py-deps
 	$(CARGO) build
 	$(PYTHON) bench/soak.py
+
+## fuzz: libFuzzer over the response decoders and the job-file parser,
+## FUZZ_SECONDS each (default 60). cargo fuzz passes -Z flags: the toolchain
+## here is stable, so RUSTC_BOOTSTRAP=1 lets it take them (sanitizer: none).
+FUZZ_SECONDS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build --dev -s none
+	cd fuzz && for target in decoders job_file; do \
+		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --dev -s none $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	done

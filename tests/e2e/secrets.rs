@@ -24,9 +24,17 @@ async fn no_secret_or_token_appears_in_logs_errors_or_outputs() {
     let fixture = Fixture::start(scenario).await;
     let job = fixture.write_job();
     // bad_oa gets a wrong secret, so the token error path runs and prints too.
+    let metrics = fixture.dir.path().join("metrics.prom");
     let run = fixture
-        .run_job(
-            &job,
+        .unionsnap(
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--date",
+                DATE,
+                "--metrics-file",
+                metrics.to_str().unwrap(),
+            ],
             &[
                 ("RUST_LOG", "trace"),
                 ("UNIONSNAP_SIM_SECRET_BAD_OA", "wrong-secret-5555"),
@@ -48,6 +56,9 @@ async fn no_secret_or_token_appears_in_logs_errors_or_outputs() {
         haystack.contains("TRACE") || haystack.contains("\"level\":\"TRACE\""),
         "trace logs were on"
     );
+    let metrics = std::fs::read_to_string(&metrics).expect("the metrics file was written");
+    assert!(metrics.contains("unionsnap_"), "{metrics}");
+    haystack.push_str(&metrics);
     for (path, _) in read_local_tables(&fixture.output_dir()) {
         let bytes = std::fs::read(fixture.output_dir().join(&path)).unwrap();
         haystack.push_str(&String::from_utf8_lossy(&bytes));
