@@ -9,7 +9,14 @@ use unionsnap::wechat::CallKind;
 fuzz_target!(|data: &[u8]| {
     // The first two bytes pick the HTTP status (mostly 200), the rest is the body.
     let (status, body) = match data {
-        [a, b, rest @ ..] => (if *a < 200 { 200 } else { 100 + u16::from(*b) * 2 }, rest),
+        [a, b, rest @ ..] => (
+            if *a < 200 {
+                200
+            } else {
+                100 + u16::from(*b) * 2
+            },
+            rest,
+        ),
         _ => (200, data),
     };
     for result in [
