@@ -4,6 +4,8 @@ simulator with faults and daily churn; every run must commit the exact truth,
 and the serving process's memory and open files must not grow.
 
 SOAK_RUNS (default 50) runs; UNIONSNAP_BIN (default target/debug/unionsnap).
+Memory and open-file growth are judged on 30 runs or more (CI's short soak
+checks exactness only and prints the figures).
 """
 import glob
 import json
@@ -128,15 +130,23 @@ def main():
         sys.exit(f"run {run} differs from the truth:\n got {got}\nwant {want}")
     if serve.returncode != 0:
         sys.exit(f"serve exited {serve.returncode} on SIGTERM")
+    # Flatness: medians of the first and last third after a warm-up (the
+    # connection pool makes open files swing by ~10 from run to run, so a
+    # leak only shows over many runs; short runs report without judging).
     warm = samples[min(5, len(samples) - 1):]
-    early, late = warm[: max(1, len(warm) // 2)], warm[max(1, len(warm) // 2):] or warm
-    rss_early, rss_late = max(r for r, _ in early), max(r for r, _ in late)
-    fds_early, fds_late = max(f for _, f in early), max(f for _, f in late)
-    print(f"\n{RUNS} runs, every one exact; RSS {rss_early} → {rss_late} MiB, open files {fds_early} → {fds_late}")
-    if rss_late > rss_early * 1.25 + 16:
-        sys.exit("memory grows from run to run")
-    if fds_late > fds_early + 4:
-        sys.exit("open files grow from run to run")
+    third = max(1, len(warm) // 3)
+    median = lambda xs: sorted(xs)[len(xs) // 2]
+    rss_early, rss_late = median([r for r, _ in warm[:third]]), median([r for r, _ in warm[-third:]])
+    fds_early, fds_late = median([f for _, f in warm[:third]]), median([f for _, f in warm[-third:]])
+    print(f"\n{RUNS} runs, every one exact; median RSS {rss_early} → {rss_late} MiB, "
+          f"median open files {fds_early} → {fds_late}")
+    if RUNS >= 30:
+        if rss_late > rss_early * 1.25 + 16:
+            sys.exit("memory grows from run to run")
+        if fds_late > fds_early + 8:
+            sys.exit("open files grow from run to run")
+    else:
+        print(f"(growth is judged on 30 runs or more; this was {RUNS})")
     print("soak: ok")
 
 
