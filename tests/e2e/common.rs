@@ -98,6 +98,14 @@ import duckdb, json, sys
 rows = duckdb.sql(sys.stdin.read()).fetchall()
 print(json.dumps([list(r) for r in rows], default=str))
 "#;
+    let rows = python(script, sql);
+    rows.as_array().cloned().unwrap_or_default()
+}
+
+/// Runs a Python script (with DuckDB, which `make test` installs) with
+/// `input` on its stdin and returns what it printed as JSON.
+#[track_caller]
+pub fn python(script: &str, input: &str) -> serde_json::Value {
     let mut child = std::process::Command::new("python3")
         .args(["-c", script])
         .stdin(std::process::Stdio::piped())
@@ -110,12 +118,12 @@ print(json.dumps([list(r) for r in rows], default=str))
         .stdin
         .take()
         .unwrap()
-        .write_all(sql.as_bytes())
+        .write_all(input.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "duckdb failed: {}\nSQL: {sql}",
+        "python/DuckDB failed: {}\ninput: {input}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
