@@ -4,11 +4,7 @@
 //! Streamed row group by row group; only the identity columns the dedupe
 //! needs are kept in memory.
 
-use std::io::Write as _;
-
 use chrono::NaiveDate;
-use futures::StreamExt;
-use object_store::{path::Path, ObjectStoreExt};
 use polars::prelude::*;
 
 use crate::extract::known::KnownFollowers;
@@ -17,6 +13,7 @@ use crate::job::Privacy;
 use crate::transform::privacy::Pseudonymizer;
 
 use super::commit::ManifestFile;
+use super::read::{read_columns, LocalCopy};
 use super::state::StateStore;
 use super::stream::{PartitionWriter, STREAM_ROW_GROUP_ROWS};
 use super::{layout, store::Store, LoadError};
@@ -139,97 +136,23 @@ fn concat_identities(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
 }
 
 /// Reads the identity columns of a written followers partition (for an
-/// account whose crawl an earlier run of the date already finished).
+/// account whose crawl an earlier run of the date already finished), and the
+/// file's size.
 pub async fn read_identities(store: &Store, path: &str) -> Result<(DataFrame, u64), LoadError> {
-    let local = LocalCopy::fetch(store, path).await?;
-    let frame = ParquetReader::new(local.open()?)
-        .with_columns(Some(
-            IDENTITY_COLUMNS.iter().map(|c| c.to_string()).collect(),
-        ))
-        .finish()
-        .map_err(|source| LoadError::Decode {
-            path: path.to_string(),
-            source,
-        })?;
-    let bytes = local.size;
-    Ok((frame, bytes))
+    read_columns(store, path, &IDENTITY_COLUMNS).await
 }
 
 /// Reads the `openid` column of a previous partition (the identity cache).
 pub async fn read_openids(store: &Store, path: &str) -> Result<StringChunked, LoadError> {
-    let local = LocalCopy::fetch(store, path).await?;
+    let (frame, _) = read_columns(store, path, &["openid"]).await?;
     let decode = |source: PolarsError| LoadError::Decode {
         path: path.to_string(),
         source,
     };
-    let frame = ParquetReader::new(local.open()?)
-        .with_columns(Some(vec!["openid".to_string()]))
-        .finish()
-        .map_err(decode)?;
-    let openids = frame
+    Ok(frame
         .column("openid")
         .map_err(decode)?
         .str()
         .map_err(decode)?
-        .clone();
-    Ok(openids)
-}
-
-/// A stored file copied to a local temporary file, so that Parquet can be
-/// read from it a row group at a time whatever the store.
-struct LocalCopy {
-    path: std::path::PathBuf,
-    size: u64,
-}
-
-impl LocalCopy {
-    async fn fetch(store: &Store, path: &str) -> Result<LocalCopy, LoadError> {
-        let location = Path::from(path);
-        let io = |source: std::io::Error| LoadError::Upload {
-            path: path.to_string(),
-            source,
-        };
-        let local = std::env::temp_dir().join(format!(
-            "unionsnap-{}-{:016x}.parquet",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        let mut file = std::fs::File::create(&local).map_err(io)?;
-        // Owns the file from here, so it is removed whatever happens next.
-        let mut copy = LocalCopy {
-            path: local,
-            size: 0,
-        };
-        let mut stream = store
-            .get(&location)
-            .await
-            .map_err(|source| LoadError::store(&location, source))?
-            .into_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|source| LoadError::store(&location, source))?;
-            copy.size += chunk.len() as u64;
-            file.write_all(&chunk).map_err(io)?;
-        }
-        Ok(copy)
-    }
-
-    fn open(&self) -> Result<std::fs::File, LoadError> {
-        std::fs::File::open(&self.path).map_err(|source| LoadError::Upload {
-            path: self.path.display().to_string(),
-            source,
-        })
-    }
-
-    fn read_slice(&self, offset: usize, len: usize) -> PolarsResult<DataFrame> {
-        let file = std::fs::File::open(&self.path)?;
-        ParquetReader::new(file)
-            .with_slice(Some((offset, len)))
-            .finish()
-    }
-}
-
-impl Drop for LocalCopy {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
-    }
+        .clone())
 }

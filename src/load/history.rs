@@ -46,33 +46,3 @@ pub async fn identities_of(
 ) -> Result<polars::prelude::DataFrame, LoadError> {
     commit::read_file(store, table_file(manifest, layout::IDENTITIES)?).await
 }
-
-/// Reads only `columns` of one table file (the report needs two columns of
-/// `people`, which is as long as the audience is large).
-pub async fn read_columns(
-    store: &Store,
-    path: &str,
-    columns: &[&str],
-) -> Result<polars::prelude::DataFrame, LoadError> {
-    use object_store::ObjectStoreExt;
-    use polars::prelude::{ParquetReader, SerReader};
-    let location = object_store::path::Path::from(path);
-    let store_error = |source| LoadError::Store {
-        path: path.to_string(),
-        source,
-    };
-    let bytes = store
-        .get(&location)
-        .await
-        .map_err(store_error)?
-        .bytes()
-        .await
-        .map_err(store_error)?;
-    ParquetReader::new(std::io::Cursor::new(bytes))
-        .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
-        .finish()
-        .map_err(|source| LoadError::Decode {
-            path: path.to_string(),
-            source,
-        })
-}

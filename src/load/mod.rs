@@ -5,7 +5,10 @@
 //! - [`layout`]: table names and Hive partition paths (SPEC §4);
 //! - [`parquet`]: zstd Parquet with statistics and bounded row groups;
 //! - [`commit`]: files first, stale files removed, `manifest.json` last;
-//! - [`history`]: the complete snapshots before a date (for `changes`).
+//! - [`history`]: the complete snapshots before a date (for `changes`);
+//! - [`read`]: a few columns or a slice of a stored file, via a local copy;
+//! - [`stream`], [`followers`]: partitions written row group by row group;
+//! - [`state`]: crawl checkpoints under `_state/`; [`lease`]: one run per date.
 
 pub mod commit;
 pub mod followers;
@@ -13,6 +16,7 @@ pub mod history;
 pub mod layout;
 pub mod lease;
 pub mod parquet;
+pub mod read;
 pub mod state;
 pub mod store;
 pub mod stream;
@@ -21,7 +25,8 @@ pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, ManifestFile,
     SnapshotWriter,
 };
-pub use history::{identities_of, previous_manifest, read_columns, table_file};
+pub use history::{identities_of, previous_manifest, table_file};
+pub use read::read_columns;
 pub use store::{open, Store};
 
 use std::path::PathBuf;

@@ -175,7 +175,7 @@ pub async fn read_report(
     trend.push(totals);
 
     let people_path = load::table_file(&snapshot.manifest, layout::PEOPLE)?;
-    let people = load::read_columns(store, people_path, &["accounts", "n_accounts"]).await?;
+    let (people, _) = load::read_columns(store, people_path, &["accounts", "n_accounts"]).await?;
     let upset = transform::upset(people.lazy()).collect()?;
 
     let o = &snapshot.overlap;

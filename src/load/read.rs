@@ -1,0 +1,87 @@
+//! Reading stored table files a few columns or a slice at a time: the file
+//! is first copied to a local temporary file (streamed, whatever the store),
+//! so Parquet can be read from it without holding the whole file in memory.
+
+use std::io::Write as _;
+
+use futures::StreamExt;
+use object_store::{path::Path, ObjectStoreExt};
+use polars::prelude::*;
+
+use super::{store::Store, LoadError};
+
+/// Reads only `columns` of one table file; also returns the file's size.
+pub async fn read_columns(
+    store: &Store,
+    path: &str,
+    columns: &[&str],
+) -> Result<(DataFrame, u64), LoadError> {
+    let local = LocalCopy::fetch(store, path).await?;
+    let frame = ParquetReader::new(local.open()?)
+        .with_columns(Some(columns.iter().map(|c| c.to_string()).collect()))
+        .finish()
+        .map_err(|source| LoadError::Decode {
+            path: path.to_string(),
+            source,
+        })?;
+    Ok((frame, local.size))
+}
+
+/// A stored file copied to a local temporary file, so that Parquet can be
+/// read from it a row group at a time whatever the store.
+pub(crate) struct LocalCopy {
+    path: std::path::PathBuf,
+    size: u64,
+}
+
+impl LocalCopy {
+    pub(crate) async fn fetch(store: &Store, path: &str) -> Result<LocalCopy, LoadError> {
+        let location = Path::from(path);
+        let io = |source: std::io::Error| LoadError::Upload {
+            path: path.to_string(),
+            source,
+        };
+        let local = std::env::temp_dir().join(format!(
+            "unionsnap-{}-{:016x}.parquet",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
+        let mut file = std::fs::File::create(&local).map_err(io)?;
+        // Owns the file from here, so it is removed whatever happens next.
+        let mut copy = LocalCopy {
+            path: local,
+            size: 0,
+        };
+        let mut stream = store
+            .get(&location)
+            .await
+            .map_err(|source| LoadError::store(&location, source))?
+            .into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|source| LoadError::store(&location, source))?;
+            copy.size += chunk.len() as u64;
+            file.write_all(&chunk).map_err(io)?;
+        }
+        Ok(copy)
+    }
+
+    pub(crate) fn open(&self) -> Result<std::fs::File, LoadError> {
+        std::fs::File::open(&self.path).map_err(|source| LoadError::Upload {
+            path: self.path.display().to_string(),
+            source,
+        })
+    }
+
+    pub(crate) fn read_slice(&self, offset: usize, len: usize) -> PolarsResult<DataFrame> {
+        let file = std::fs::File::open(&self.path)?;
+        ParquetReader::new(file)
+            .with_slice(Some((offset, len)))
+            .finish()
+    }
+}
+
+impl Drop for LocalCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
