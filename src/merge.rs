@@ -13,7 +13,7 @@ use object_store::ObjectStoreExt;
 
 use crate::extract;
 use crate::job::Job;
-use crate::load::lease::{lease_ttl, Lease, LeaseError};
+use crate::load::lease::{lease_ttl, Lease};
 use crate::load::{self, layout, LoadError, ManifestFile, SnapshotWriter, Store};
 use crate::pipeline::{self, Committed, RunError};
 
@@ -31,11 +31,7 @@ pub enum MergeOutcome {
 /// holding the date's lease (no run of the date may write meanwhile).
 pub async fn merge(job: &Job, date: NaiveDate, run_id: &str) -> Result<MergeOutcome, RunError> {
     let store = load::open(&job.output)?;
-    let lease = match Lease::acquire(&store, date, None, run_id, lease_ttl()).await {
-        Ok(lease) => lease,
-        Err(LeaseError::Held(held)) => return Err(RunError::LeaseHeld(held)),
-        Err(LeaseError::Load(error)) => return Err(error.into()),
-    };
+    let lease = Lease::acquire(&store, date, None, run_id, lease_ttl()).await?;
     let result = merge_leased(job, date, run_id, store).await;
     lease.release().await;
     result

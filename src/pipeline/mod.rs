@@ -144,6 +144,15 @@ impl RunError {
     }
 }
 
+impl From<LeaseError> for RunError {
+    fn from(error: LeaseError) -> Self {
+        match error {
+            LeaseError::Held(held) => RunError::LeaseHeld(held),
+            LeaseError::Load(error) => RunError::Load(error),
+        }
+    }
+}
+
 impl From<CrawlError> for RunError {
     fn from(error: CrawlError) -> Self {
         match error {
@@ -204,19 +213,14 @@ pub async fn run_with(
         let scope = context
             .shard
             .map(|s| format!("shard-{}-of-{}", s.index, s.count));
-        let lease = match Lease::acquire(
+        let lease = Lease::acquire(
             &store,
             opts.date,
             scope.as_deref(),
             &opts.run_id,
             lease_ttl(),
         )
-        .await
-        {
-            Ok(lease) => lease,
-            Err(LeaseError::Held(held)) => return Err(RunError::LeaseHeld(held)),
-            Err(LeaseError::Load(error)) => return Err(error.into()),
-        };
+        .await?;
         let result = run_leased(job, opts, context, store).await;
         lease.release().await;
         result
