@@ -17,7 +17,8 @@ use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{layout, parquet, store::Store, LoadError};
+use super::store::{delete_if_exists, get_if_exists, Store};
+use super::{layout, parquet, LoadError};
 
 /// Version of the manifest format; bumped only by incompatible changes.
 pub const MANIFEST_FORMAT_VERSION: u32 = 1;
@@ -64,10 +65,9 @@ impl SnapshotWriter {
     /// Starts (re)writing `date`: its manifest is removed first.
     pub async fn begin(store: Store, date: NaiveDate) -> Result<Self, LoadError> {
         let manifest = layout::manifest_file(date);
-        match store.delete(&manifest).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(source) => return Err(LoadError::store(&manifest, source)),
-        }
+        delete_if_exists(&store, &manifest)
+            .await
+            .map_err(|source| LoadError::store(&manifest, source))?;
         Ok(SnapshotWriter {
             store,
             date,
@@ -152,10 +152,9 @@ impl SnapshotWriter {
                     .any(|f| f.path == object.location.as_ref())
                 {
                     tracing::info!(path = %object.location, "deleting a file the new snapshot does not list");
-                    match self.store.delete(&object.location).await {
-                        Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                        Err(source) => return Err(LoadError::store(&object.location, source)),
-                    }
+                    delete_if_exists(&self.store, &object.location)
+                        .await
+                        .map_err(|source| LoadError::store(&object.location, source))?;
                 }
             }
         }
@@ -223,13 +222,11 @@ async fn put_whole(store: &Store, path: &Path, bytes: Vec<u8>) -> Result<(), Loa
 /// Reads the manifest of `date`, if the date is complete.
 pub async fn read_manifest(store: &Store, date: NaiveDate) -> Result<Option<Manifest>, LoadError> {
     let path = layout::manifest_file(date);
-    let bytes = match store.get(&path).await {
-        Ok(result) => result
-            .bytes()
-            .await
-            .map_err(|source| LoadError::store(&path, source))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(source) => return Err(LoadError::store(&path, source)),
+    let Some(bytes) = get_if_exists(store, &path)
+        .await
+        .map_err(|source| LoadError::store(&path, source))?
+    else {
+        return Ok(None);
     };
     serde_json::from_slice(&bytes)
         .map(Some)

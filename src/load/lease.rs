@@ -22,7 +22,8 @@ use object_store::{path::Path, ObjectStoreExt, PutMode, PutOptions, PutPayload, 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::{store::Store, LoadError};
+use super::store::{delete_if_exists, get_if_exists, Store};
+use super::LoadError;
 
 /// How long a lease lasts without renewal.
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(600);
@@ -180,10 +181,9 @@ impl Lease {
             Err(object_store::Error::NotImplemented { .. }) => {
                 // No conditional update here (a local folder): delete and
                 // create; creation is still exclusive, so one run wins.
-                match store.delete(&path).await {
-                    Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                    Err(source) => return Err(LoadError::store(&path, source).into()),
-                }
+                delete_if_exists(store, &path)
+                    .await
+                    .map_err(|source| LoadError::store(&path, source))?;
                 match store
                     .put_opts(&path, payload(&mine)?, PutOptions::from(PutMode::Create))
                     .await
@@ -231,17 +231,10 @@ impl Lease {
 }
 
 async fn read(store: &Store, path: &Path) -> Result<Option<LeaseRecord>, LoadError> {
-    match store.get(path).await {
-        Ok(result) => {
-            let bytes = result
-                .bytes()
-                .await
-                .map_err(|source| LoadError::store(path, source))?;
-            Ok(serde_json::from_slice(&bytes).ok())
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(source) => Err(LoadError::store(path, source)),
-    }
+    let bytes = get_if_exists(store, path)
+        .await
+        .map_err(|source| LoadError::store(path, source))?;
+    Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
 /// Pushes the expiry forward every third of the TTL while the run lasts.

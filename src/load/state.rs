@@ -12,7 +12,8 @@ use polars::prelude::DataFrame;
 
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError, CHECKPOINT_VERSION};
 
-use super::{parquet, store::Store};
+use super::parquet;
+use super::store::{delete_if_exists, get_if_exists, Store};
 
 /// The folder of all crawl state.
 pub const STATE: &str = "_state";
@@ -53,15 +54,9 @@ impl StateStore {
     }
 
     async fn get(&self, path: &Path) -> Result<Option<bytes::Bytes>, StateError> {
-        match self.store.get(path).await {
-            Ok(result) => result
-                .bytes()
-                .await
-                .map(Some)
-                .map_err(|e| state_error(format!("read {path}"), e)),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(state_error(format!("read {path}"), e)),
-        }
+        get_if_exists(&self.store, path)
+            .await
+            .map_err(|e| state_error(format!("read {path}"), e))
     }
 
     async fn put(&self, path: &Path, bytes: Vec<u8>) -> Result<(), StateError> {
@@ -99,10 +94,9 @@ pub async fn delete_prefix(store: &Store, prefix: &Path) -> Result<(), StateErro
         .await
         .map_err(|e| state_error(format!("list {prefix}"), e))?;
     for object in objects {
-        match store.delete(&object.location).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(state_error(format!("delete {}", object.location), e)),
-        }
+        delete_if_exists(store, &object.location)
+            .await
+            .map_err(|e| state_error(format!("delete {}", object.location), e))?;
     }
     Ok(())
 }

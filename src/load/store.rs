@@ -10,6 +10,7 @@ use std::sync::Arc;
 use object_store::{
     aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, gcp::GoogleCloudStorageBuilder,
     local::LocalFileSystem, memory::InMemory, path::Path, prefix::PrefixStore, ObjectStore,
+    ObjectStoreExt,
 };
 
 use crate::job::OutputLocation;
@@ -68,5 +69,25 @@ pub fn open(location: &OutputLocation) -> Result<Store, LoadError> {
                 Ok(Arc::new(PrefixStore::new(store, Path::from(prefix))))
             }
         }
+    }
+}
+
+/// The object at `path`, or None when there is none.
+pub async fn get_if_exists(
+    store: &Store,
+    path: &Path,
+) -> Result<Option<bytes::Bytes>, object_store::Error> {
+    match store.get(path).await {
+        Ok(result) => result.bytes().await.map(Some),
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// Deletes the object at `path`; one that is already gone is fine.
+pub async fn delete_if_exists(store: &Store, path: &Path) -> Result<(), object_store::Error> {
+    match store.delete(path).await {
+        Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+        Err(error) => Err(error),
     }
 }
