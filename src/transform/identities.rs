@@ -16,21 +16,14 @@ pub fn member_identities(
     member_col: &str,
     joined_col: &str,
 ) -> LazyFrame {
-    raw.group_by([col(member_col).alias("member_id")])
-        .agg([
-            col("unionid").drop_nulls().first().alias("unionid"),
-            col(joined_col)
-                .cast(timestamp_type())
-                .min()
-                .alias("joined_at"),
-        ])
-        .select([
-            lit(account_id).alias("account_id"),
-            lit(account_kind).alias("account_kind"),
-            col("member_id"),
-            col("unionid"),
-            col("joined_at"),
-        ])
+    let members = raw.group_by([col(member_col).alias("member_id")]).agg([
+        col("unionid").drop_nulls().first().alias("unionid"),
+        col(joined_col)
+            .cast(timestamp_type())
+            .min()
+            .alias("joined_at"),
+    ]);
+    unique_member_identities(account_id, account_kind, members, "member_id", "joined_at")
 }
 
 /// [`member_identities`] for a raw table that already holds each member once
