@@ -68,21 +68,28 @@ async fn merge_leased(
     let mut writer = SnapshotWriter::begin(store.clone(), date).await?;
     let mut landed = Vec::with_capacity(landed_files.len());
     for (account, shape, path, bytes) in landed_files {
-        // Followers can be large: only the identity columns are read back.
-        let raw = if shape.table == layout::FOLLOWERS {
-            load::followers::read_identities(&store, path.as_ref())
-                .await?
-                .0
+        let mut account_landed = pipeline::LandedAccount::new(account, previous.is_some())?;
+        // Followers can be large: only the identity columns are read back,
+        // a row group at a time.
+        let rows = if shape.table == layout::FOLLOWERS {
+            load::followers::for_each_identities(&store, path.as_ref(), |rows| {
+                account_landed.push_raw(shape, rows)
+            })
+            .await?
+            .0
         } else {
-            load::read_file(&store, path.as_ref()).await?
+            let raw = load::read_file(&store, path.as_ref()).await?;
+            let rows = raw.height() as u64;
+            account_landed.push_raw(shape, raw)?;
+            rows
         };
         writer.add_file(ManifestFile {
             table: shape.table.to_string(),
             path: path.to_string(),
-            rows: raw.height() as u64,
+            rows,
             bytes,
         });
-        landed.push(pipeline::account_identities(account, shape, raw)?);
+        landed.push(account_landed.finish()?);
         tracing::info!(account_id = %account.id, %path, "raw partition read back");
     }
     let committed =

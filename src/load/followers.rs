@@ -1,8 +1,8 @@
 //! Writing an Official Account's `followers` partition from a finished crawl:
 //! the rows fetched (the crawl's segments) plus, with `refresh = "new"`, the
 //! rows carried over from the previous snapshot for followers listed again.
-//! Streamed row group by row group; only the identity columns the dedupe
-//! needs are kept in memory.
+//! Streamed row group by row group; the identity columns the dedupe needs
+//! are handed to the caller a row group at a time, nothing is kept.
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -13,7 +13,7 @@ use crate::job::Privacy;
 use crate::transform::privacy::Pseudonymizer;
 
 use super::commit::ManifestFile;
-use super::read::{read_columns, LocalCopy};
+use super::read::{self, read_columns, LocalCopy};
 use super::state::StateStore;
 use super::stream::{PartitionWriter, STREAM_ROW_GROUP_ROWS};
 use super::{layout, store::Store, LoadError};
@@ -27,12 +27,6 @@ pub struct CarryOver<'a> {
     pub path: String,
     /// Which of its rows were listed again.
     pub known: &'a KnownFollowers,
-}
-
-/// The written partition and its identity columns.
-pub struct WrittenFollowers {
-    pub file: ManifestFile,
-    pub identities: DataFrame,
 }
 
 /// The followers schema as written, without the `drop`ped columns.
@@ -60,8 +54,10 @@ fn align(rows: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
     DataFrame::new(height, columns)
 }
 
-/// Writes `followers/snapshot_date=D/account_id=A/part-0.parquet`.
-pub async fn write_followers(
+/// Writes `followers/snapshot_date=D/account_id=A/part-0.parquet`, giving
+/// the [`IDENTITY_COLUMNS`] of every row group written to `identities`.
+#[allow(clippy::too_many_arguments)]
+pub async fn write_followers<E: From<LoadError>>(
     store: &Store,
     date: NaiveDate,
     account_id: &str,
@@ -69,7 +65,8 @@ pub async fn write_followers(
     segments: u32,
     carry: Option<CarryOver<'_>>,
     privacy: &Privacy,
-) -> Result<WrittenFollowers, LoadError> {
+    mut identities: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<ManifestFile, E> {
     let pseudonymizer = Pseudonymizer::for_job(privacy);
     let encode = |source: PolarsError| LoadError::Encode {
         table: layout::FOLLOWERS.to_string(),
@@ -78,7 +75,6 @@ pub async fn write_followers(
     let schema = followers_schema(&privacy.drop).map_err(encode)?;
     let path = layout::account_file(layout::FOLLOWERS, date, account_id);
     let mut writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
-    let mut identities = Vec::new();
     let result = async {
         for segment in 0..segments {
             let rows = state
@@ -91,7 +87,7 @@ pub async fn write_followers(
             if let Some(p) = &pseudonymizer {
                 rows = p.frame(rows).map_err(encode)?;
             }
-            identities.push(rows.select(IDENTITY_COLUMNS).map_err(encode)?);
+            identities(rows.select(IDENTITY_COLUMNS).map_err(encode)?)?;
             writer.write(rows).await?;
         }
         if let Some(carry) = carry {
@@ -100,46 +96,35 @@ pub async fn write_followers(
             let mut offset = 0;
             while offset < total {
                 let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
-                let rows = local.read_slice(offset, len).map_err(encode)?;
+                let rows = local.read_slice(offset, len, None).map_err(encode)?;
                 let rows = rows
                     .filter(&carry.known.listed_mask(offset, len))
                     .map_err(encode)?;
                 let rows = align(rows, &schema).map_err(encode)?;
-                identities.push(rows.select(IDENTITY_COLUMNS).map_err(encode)?);
+                identities(rows.select(IDENTITY_COLUMNS).map_err(encode)?)?;
                 writer.write(rows).await?;
                 offset += len;
             }
         }
-        Ok::<_, LoadError>(())
+        Ok::<_, E>(())
     }
     .await;
     if let Err(error) = result {
         writer.abort().await;
         return Err(error);
     }
-    let file = writer.finish().await?;
-    let identities = concat_identities(identities).map_err(encode)?;
-    Ok(WrittenFollowers { file, identities })
+    Ok(writer.finish().await?)
 }
 
-fn concat_identities(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
-    let mut parts = parts.into_iter();
-    let Some(mut out) = parts.next() else {
-        let schema = followers_schema(&[])?;
-        return DataFrame::empty_with_schema(&schema).select(IDENTITY_COLUMNS);
-    };
-    for part in parts {
-        out.vstack_mut(&part)?;
-    }
-    out.rechunk_mut();
-    Ok(out)
-}
-
-/// Reads the identity columns of a written followers partition (for an
-/// account whose crawl an earlier run of the date already finished), and the
-/// file's size.
-pub async fn read_identities(store: &Store, path: &str) -> Result<(DataFrame, u64), LoadError> {
-    read_columns(store, path, &IDENTITY_COLUMNS).await
+/// Gives the [`IDENTITY_COLUMNS`] of a written followers partition (of an
+/// account whose crawl an earlier run of the date already finished) to
+/// `each`, a row group at a time; returns the rows and the file's size.
+pub async fn for_each_identities<E: From<LoadError>>(
+    store: &Store,
+    path: &str,
+    each: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<(u64, u64), E> {
+    read::for_each_slice(store, path, Some(&IDENTITY_COLUMNS), each).await
 }
 
 /// Reads the `openid` column of a previous partition (the identity cache).

@@ -7,6 +7,7 @@
 //! - [`commit`]: files first, stale files removed, `manifest.json` last;
 //! - [`history`]: the complete snapshots before a date (for `changes`);
 //! - [`read`]: a few columns or a slice of a stored file, via a local copy;
+//! - [`spill`]: identity rows hash-partitioned on local disk, for the bounded-memory dedupe;
 //! - [`stream`], [`followers`]: partitions written row group by row group;
 //! - [`state`]: crawl checkpoints under `_state/`; [`lease`]: one run per date.
 
@@ -17,6 +18,7 @@ pub mod layout;
 pub mod lease;
 pub mod parquet;
 pub mod read;
+pub mod spill;
 pub mod state;
 pub mod store;
 pub mod stream;

@@ -8,6 +8,7 @@ use futures::StreamExt;
 use object_store::{path::Path, ObjectStoreExt};
 use polars::prelude::*;
 
+use super::stream::STREAM_ROW_GROUP_ROWS;
 use super::{store::Store, LoadError};
 
 /// Reads only `columns` of one table file; also returns the file's size.
@@ -25,6 +26,30 @@ pub async fn read_columns(
             source,
         })?;
     Ok((frame, local.size))
+}
+
+/// Reads `columns` (all when `None`) of one table file a slice of
+/// [`STREAM_ROW_GROUP_ROWS`] rows at a time, giving each slice to `each`;
+/// returns the file's rows and size.
+pub async fn for_each_slice<E: From<LoadError>>(
+    store: &Store,
+    path: &str,
+    columns: Option<&[&str]>,
+    mut each: impl FnMut(DataFrame) -> Result<(), E>,
+) -> Result<(u64, u64), E> {
+    let local = LocalCopy::fetch(store, path).await?;
+    let decode = |source| LoadError::Decode {
+        path: path.to_string(),
+        source,
+    };
+    let total = local.rows().map_err(decode)?;
+    let mut offset = 0;
+    while offset < total {
+        let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
+        each(local.read_slice(offset, len, columns).map_err(decode)?)?;
+        offset += len;
+    }
+    Ok((total as u64, local.size))
 }
 
 /// A stored file copied to a local temporary file, so that Parquet can be
@@ -72,9 +97,21 @@ impl LocalCopy {
         })
     }
 
-    pub(crate) fn read_slice(&self, offset: usize, len: usize) -> PolarsResult<DataFrame> {
+    /// The file's row count (from its footer).
+    pub(crate) fn rows(&self) -> PolarsResult<usize> {
+        ParquetReader::new(std::fs::File::open(&self.path)?).num_rows()
+    }
+
+    /// `len` rows from `offset`, only `columns` when given.
+    pub(crate) fn read_slice(
+        &self,
+        offset: usize,
+        len: usize,
+        columns: Option<&[&str]>,
+    ) -> PolarsResult<DataFrame> {
         let file = std::fs::File::open(&self.path)?;
         ParquetReader::new(file)
+            .with_columns(columns.map(|c| c.iter().map(|c| c.to_string()).collect()))
             .with_slice(Some((offset, len)))
             .finish()
     }

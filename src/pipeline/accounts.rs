@@ -20,7 +20,7 @@ use crate::transform::privacy::Pseudonymizer;
 use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
 use crate::wechat::{ApiError, OfficialAccountClient};
 
-use super::commit::{account_identities, LandedAccount};
+use super::commit::LandedAccount;
 use super::{RunContext, RunError};
 
 /// What every account of one run shares.
@@ -73,7 +73,7 @@ impl AccountRun<'_> {
                     }
                     None => extract::extract_raw(account, http, job.api.concurrency).await?,
                 };
-                return write_raw(job, self.store, account, self.date, raw).await;
+                return write_raw(self, account, raw).await;
             }
         };
         let client = match self.context.clients.official_account(&account.id) {
@@ -107,12 +107,11 @@ impl AccountRun<'_> {
 /// Writes the raw table of a WeCom or app-login account: `privacy.drop`ped
 /// columns removed, ids pseudonymized if so configured.
 async fn write_raw(
-    job: &Job,
-    store: &Store,
+    run: &AccountRun<'_>,
     account: &Account,
-    date: NaiveDate,
     raw: RawTable,
 ) -> Result<AccountSnapshot, RunError> {
+    let (job, store, date) = (run.job, run.store, run.date);
     let mut frame = raw.frame;
     for name in &job.privacy.drop {
         if frame.get_column_index(name).is_some() {
@@ -131,8 +130,10 @@ async fn write_raw(
     }
     let path = layout::account_file(raw.table, date, &account.id);
     let file = load::commit::write_file(store, raw.table, path, &mut frame).await?;
-    let landed = account_identities(account, extract::raw_shape(account), frame)?;
-    tracing::info!(account_id = %account.id, rows = file.rows, members = landed.identities.height(), "account snapshotted");
+    let mut landed = LandedAccount::new(account, run.previous.is_some())?;
+    landed.push_raw(extract::raw_shape(account), frame)?;
+    let landed = landed.finish()?;
+    tracing::info!(account_id = %account.id, rows = file.rows, members = landed.members(), "account snapshotted");
     Ok(AccountSnapshot {
         file,
         landed,
@@ -177,9 +178,16 @@ async fn snapshot_official_account(
     };
 
     let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
+    let mut landed = LandedAccount::new(account, previous.is_some())?;
+    let shape = extract::raw_shape(account);
+    let mut pairs = IdPairs::wanted(pseudonymizer.is_none() && links_contacts(job));
+    let mut land = |rows: DataFrame| -> Result<(), RunError> {
+        pairs.push(&rows)?;
+        landed.push_raw(shape, rows)
+    };
     if checkpoint.complete {
-        let (followers, bytes) = followers_load::read_identities(store, &partition).await?;
-        let rows = followers.height() as u64;
+        let (rows, bytes) =
+            followers_load::for_each_identities(store, &partition, &mut land).await?;
         return Ok(AccountSnapshot {
             file: load::commit::ManifestFile {
                 table: layout::FOLLOWERS.to_string(),
@@ -187,8 +195,8 @@ async fn snapshot_official_account(
                 rows,
                 bytes,
             },
-            pairs: id_pairs(&followers, pseudonymizer.is_some() || !links_contacts(job)),
-            landed: followers_identities(account, followers)?,
+            pairs: pairs.finish()?,
+            landed: landed.finish()?,
         });
     }
 
@@ -224,7 +232,7 @@ async fn snapshot_official_account(
         }),
         _ => None,
     };
-    let written = followers_load::write_followers(
+    let file = followers_load::write_followers(
         store,
         date,
         &account.id,
@@ -232,13 +240,14 @@ async fn snapshot_official_account(
         crawl.segments,
         carry,
         &job.privacy,
+        &mut land,
     )
     .await?;
     tracing::info!(
         account_id = %account.id,
         listed = crawl.listed,
         carried_over = crawl.carried_over,
-        followers = written.file.rows,
+        followers = file.rows,
         "account snapshotted"
     );
     let mut done = state.load_checkpoint().await?.unwrap_or_default();
@@ -246,12 +255,9 @@ async fn snapshot_official_account(
     state.save_checkpoint(&done).await?;
     state.delete_crawl_data().await?;
     Ok(AccountSnapshot {
-        file: written.file,
-        pairs: id_pairs(
-            &written.identities,
-            pseudonymizer.is_some() || !links_contacts(job),
-        ),
-        landed: followers_identities(account, written.identities)?,
+        file,
+        pairs: pairs.finish()?,
+        landed: landed.finish()?,
     })
 }
 
@@ -261,21 +267,39 @@ fn links_contacts(job: &Job) -> bool {
     job.accounts.iter().any(extract::needs_idconvert)
 }
 
-/// The (openid, unionid) columns of followers, unless they are not wanted
-/// (pseudonyms, or no account to link).
-fn id_pairs(followers: &DataFrame, skip: bool) -> Option<DataFrame> {
-    if skip {
-        return None;
+/// The (openid, unionid) columns of followers, gathered a row group at a
+/// time when wanted (ids not pseudonymized, an account to link).
+struct IdPairs(Option<Vec<DataFrame>>);
+
+impl IdPairs {
+    fn wanted(wanted: bool) -> Self {
+        IdPairs(wanted.then(Vec::new))
     }
-    followers.select(["openid", "unionid"]).ok()
+
+    fn push(&mut self, followers: &DataFrame) -> PolarsResult<()> {
+        if let Some(parts) = &mut self.0 {
+            parts.push(followers.select(["openid", "unionid"])?);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> PolarsResult<Option<DataFrame>> {
+        let Some(parts) = self.0 else {
+            return Ok(None);
+        };
+        let mut parts = parts.into_iter();
+        let Some(mut all) = parts.next() else {
+            return Ok(None);
+        };
+        for part in parts {
+            all.vstack_mut(&part)?;
+        }
+        Ok(Some(all))
+    }
 }
 
 fn previous_partition(date: NaiveDate, account_id: &str) -> String {
     layout::account_file(layout::FOLLOWERS, date, account_id).to_string()
-}
-
-fn followers_identities(account: &Account, followers: DataFrame) -> PolarsResult<LandedAccount> {
-    account_identities(account, extract::raw_shape(account), followers)
 }
 
 /// Reads today's remaining user/get and batchget quota and says when the

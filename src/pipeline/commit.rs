@@ -7,26 +7,60 @@ use polars::prelude::*;
 
 use crate::extract::RawShape;
 use crate::job::{Account, Job};
-use crate::load::{self, layout, state, Manifest, ManifestAccount, SnapshotWriter};
+use crate::load::stream::PartitionWriter;
+use crate::load::{self, layout, state, Manifest, ManifestAccount, SnapshotWriter, Store};
 use crate::transform::{self, AccountRef};
 
+use super::derive::{self, PartitionedDerive, SpilledIdentities};
 use super::RunError;
 
-/// One account's members in the `identities` shape, from its raw table
+/// One account's members in the `identities` shape, spilled to local disk
 /// (just extracted, or read back from the store by `merge`).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct LandedAccount {
     pub account: AccountRef,
-    pub identities: DataFrame,
+    pub identities: SpilledIdentities,
 }
 
-/// Builds `account`'s identities from its raw table of the given shape.
+impl LandedAccount {
+    /// An account about to land; `with_changes` when the run has a previous
+    /// snapshot to compare with.
+    pub fn new(account: &Account, with_changes: bool) -> Result<Self, load::LoadError> {
+        Ok(LandedAccount {
+            account: AccountRef {
+                account_id: account.id.clone(),
+                account_kind: account.kind().as_str().to_string(),
+            },
+            identities: SpilledIdentities::new(with_changes)?,
+        })
+    }
+
+    /// Adds rows of the account's raw table of the given shape. Rows of one
+    /// member must come in one call, but for followers (each OpenID once).
+    pub fn push_raw(&mut self, shape: RawShape, raw: DataFrame) -> Result<(), RunError> {
+        let identities = account_identities(&self.account, shape, raw)?;
+        self.identities.push(identities)?;
+        Ok(())
+    }
+
+    /// No more rows come.
+    pub fn finish(mut self) -> Result<Self, RunError> {
+        self.identities.flush()?;
+        Ok(self)
+    }
+
+    /// The account's members.
+    pub fn members(&self) -> i64 {
+        self.identities.rows() as i64
+    }
+}
+
+/// `account`'s rows of `identities` from its raw table of the given shape.
 pub fn account_identities(
-    account: &Account,
+    account: &AccountRef,
     shape: RawShape,
     raw: DataFrame,
-) -> PolarsResult<LandedAccount> {
-    let kind = account.kind().as_str();
+) -> PolarsResult<DataFrame> {
     // Followers hold each OpenID once; other raw tables have a row per
     // (contact, staff member) or per login and are grouped by member.
     let members = if shape.table == layout::FOLLOWERS {
@@ -34,21 +68,14 @@ pub fn account_identities(
     } else {
         transform::member_identities
     };
-    let identities = members(
-        &account.id,
-        kind,
+    members(
+        &account.account_id,
+        &account.account_kind,
         raw.lazy(),
         shape.member_col,
         shape.joined_col,
     )
-    .collect()?;
-    Ok(LandedAccount {
-        account: AccountRef {
-            account_id: account.id.clone(),
-            account_kind: kind.to_string(),
-        },
-        identities,
-    })
+    .collect()
 }
 
 /// What [`commit_snapshot`] committed.
@@ -61,6 +88,8 @@ pub struct Committed {
 /// Derives and writes the date's tables from `landed` (in job order), then
 /// commits: stale files out, manifest last, crawl state deleted. `previous`
 /// is the previous complete snapshot, which `changes` compares against.
+/// The tables are derived a bucket group at a time ([`derive`]) and streamed
+/// to the store, so memory does not grow with the number of members.
 pub async fn commit_snapshot(
     job: &Job,
     run_id: &str,
@@ -76,35 +105,103 @@ pub async fn commit_snapshot(
         .map(|l| ManifestAccount {
             account_id: l.account.account_id.clone(),
             account_kind: l.account.account_kind.clone(),
-            members: l.identities.height() as i64,
+            members: l.members(),
         })
         .collect();
-    let parts = landed.into_iter().map(|l| l.identities.lazy()).collect();
-    let identities = transform::identities(parts)?.collect()?;
     let previous_identities = match previous {
         Some(manifest) => {
             tracing::info!(previous_date = %manifest.snapshot_date, "changes since the previous complete snapshot");
-            Some(load::history::identities_of(&store, manifest).await?)
+            Some(spill_identities_of(&store, manifest).await?)
         }
         None => None,
     };
-    let mut derived = transform::derive_since(&accounts, identities, previous_identities)?;
-    for (table, frame) in [
-        (layout::IDENTITIES, &mut derived.identities),
-        (layout::PEOPLE, &mut derived.people),
-        (layout::AUDIENCE, &mut derived.audience),
-        (layout::OVERLAP, &mut derived.overlap),
-        (layout::CHANGES, &mut derived.changes),
-    ] {
-        writer.write_date_table(table, frame).await?;
+    let mut derive = PartitionedDerive::new(
+        &accounts,
+        landed.iter().map(|l| &l.identities).collect(),
+        previous_identities.as_ref(),
+        derive::group_rows(),
+    )?;
+
+    let empty_people = transform::people(transform::identities(Vec::new())?).collect()?;
+    let mut identities = date_table(
+        &store,
+        date,
+        layout::IDENTITIES,
+        &derive::empty_identities()?,
+    )
+    .await?;
+    let mut people = date_table(&store, date, layout::PEOPLE, &empty_people).await?;
+    let mut changes = date_table(&store, date, layout::CHANGES, &transform::no_changes()).await?;
+    let streamed = async {
+        let groups = derive.person_groups();
+        tracing::info!(
+            groups = groups.len(),
+            "deriving people, audience and overlap"
+        );
+        for range in groups {
+            let group = tokio::task::block_in_place(|| derive.person_group(range))?;
+            identities.write(group.identities).await?;
+            people.write(group.people).await?;
+        }
+        for range in derive.changes_groups() {
+            let rows = tokio::task::block_in_place(|| derive.changes_group(range))?;
+            changes.write(rows).await?;
+        }
+        Ok::<_, RunError>(())
     }
+    .await;
+    if let Err(error) = streamed {
+        for table in [identities, people, changes] {
+            table.abort().await;
+        }
+        return Err(error);
+    }
+    for table in [identities, people, changes] {
+        writer.add_file(table.finish().await?);
+    }
+    let (mut audience, mut overlap) = derive.finish()?;
+    writer
+        .write_date_table(layout::AUDIENCE, &mut audience)
+        .await?;
+    writer
+        .write_date_table(layout::OVERLAP, &mut overlap)
+        .await?;
     let manifest = writer
         .commit(&job.name, run_id, manifest_accounts, &layout::ALL_TABLES)
         .await?;
     // The date is complete: its crawl state has served its purpose.
     state::delete_date_state(&store, date).await?;
-    Ok(Committed {
-        manifest,
-        audience: derived.audience,
+    Ok(Committed { manifest, audience })
+}
+
+/// Starts the streamed upload of a date table of `empty`'s schema.
+async fn date_table(
+    store: &Store,
+    date: chrono::NaiveDate,
+    table: &str,
+    empty: &DataFrame,
+) -> Result<PartitionWriter, load::LoadError> {
+    PartitionWriter::create(store, table, layout::date_file(table, date), empty.schema()).await
+}
+
+/// The `identities` of a complete snapshot, spilled a slice at a time.
+async fn spill_identities_of(
+    store: &Store,
+    manifest: &Manifest,
+) -> Result<SpilledIdentities, RunError> {
+    let path = load::table_file(manifest, layout::IDENTITIES)?;
+    let schema = derive::empty_identities()?.schema().clone();
+    let typed: Vec<Expr> = schema
+        .iter()
+        .map(|(name, dtype)| col(name.clone()).cast(dtype.clone()))
+        .collect();
+    let mut spilled = SpilledIdentities::new(true)?;
+    load::read::for_each_slice(store, path, None, |rows| -> Result<(), RunError> {
+        // Typed as today's: a column of nulls only can be read back untyped.
+        spilled.push(rows.lazy().select(typed.clone()).collect()?)?;
+        Ok(())
     })
+    .await?;
+    spilled.flush()?;
+    Ok(spilled)
 }

@@ -11,7 +11,9 @@
 //!
 //! - `accounts`: one account's snapshot, per kind;
 //! - `commit`: [`commit_snapshot`], the step `run` ends with and `merge`
-//!   consists of.
+//!   consists of;
+//! - [`derive`]: the derived tables a bucket group at a time, over
+//!   identities spilled to local disk (bounded memory).
 //!
 //! A [`RunContext`] carries what outlives one run in `serve`: the API clients
 //! (warm tokens), the shutdown signal, the shard and the progress bars. On
@@ -21,6 +23,7 @@
 
 mod accounts;
 mod commit;
+pub mod derive;
 
 pub use commit::{account_identities, commit_snapshot, Committed, LandedAccount};
 
@@ -149,6 +152,15 @@ impl From<LeaseError> for RunError {
         match error {
             LeaseError::Held(held) => RunError::LeaseHeld(held),
             LeaseError::Load(error) => RunError::Load(error),
+        }
+    }
+}
+
+impl From<derive::DeriveError> for RunError {
+    fn from(error: derive::DeriveError) -> Self {
+        match error {
+            derive::DeriveError::Load(error) => RunError::Load(error),
+            derive::DeriveError::Polars(error) => RunError::Transform(error),
         }
     }
 }
@@ -297,7 +309,7 @@ async fn run_leased(
                 writer.add_file(snapshot.file);
                 outcomes.push(AccountOutcome::Snapshotted {
                     account_id: account.id.clone(),
-                    members: snapshot.landed.identities.height() as i64,
+                    members: snapshot.landed.members(),
                 });
                 landed.push(snapshot.landed);
             }

@@ -117,7 +117,8 @@ impl Scenario {
     }
 }
 
-/// The `changes` table as truth rows.
+/// The `changes` table as truth rows, sorted as the truth is (the file is
+/// sorted only within each bucket group of the derivation).
 pub fn change_rows(changes: &DataFrame) -> PolarsResult<Vec<ChangeRow>> {
     let text = |name: &str| -> PolarsResult<Vec<Option<String>>> {
         Ok(changes
@@ -129,14 +130,16 @@ pub fn change_rows(changes: &DataFrame) -> PolarsResult<Vec<ChangeRow>> {
     };
     let (accounts, members) = (text("account_id")?, text("member_id")?);
     let (unionids, kinds) = (text("unionid")?, text("change")?);
-    Ok((0..changes.height())
+    let mut rows: Vec<ChangeRow> = (0..changes.height())
         .map(|i| ChangeRow {
             account_id: accounts[i].clone().unwrap_or_default(),
             member_id: members[i].clone().unwrap_or_default(),
             unionid: unionids[i].clone(),
             change: kinds[i].clone().unwrap_or_default(),
         })
-        .collect())
+        .collect();
+    rows.sort();
+    Ok(rows)
 }
 
 /// `joined`/`left` of the `audience` table (rows where they are null are

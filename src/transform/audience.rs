@@ -162,3 +162,54 @@ pub fn overlap(accounts: &[AccountRef], people: LazyFrame) -> PolarsResult<DataF
     }
     df!("account_a" => first, "account_b" => second, "shared_people" => counts)
 }
+
+/// The `audience` of a snapshot from the `audience`s of disjoint parts of
+/// it — parts that split people (and so memberships) between them, as the
+/// buckets of a spill by person do. Every count is a sum over the parts;
+/// a count that is null in every part (`exclusive_people` of `*`, the
+/// people counts of accounts) stays null.
+pub fn sum_audience(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let Some(first) = parts.first() else {
+        return Err(PolarsError::NoData("no audience to sum".into()));
+    };
+    let order: Vec<Expr> = first
+        .get_column_names()
+        .into_iter()
+        .map(|name| col(name.clone()))
+        .collect();
+    let sums: Vec<Expr> = first
+        .get_column_names()
+        .into_iter()
+        .filter(|name| !matches!(name.as_str(), "account_id" | "account_kind"))
+        .map(|name| {
+            let name = name.as_str();
+            when(col(name).count().eq(lit(0u32)))
+                .then(lit(NULL).cast(DataType::Int64))
+                .otherwise(col(name).sum())
+                .cast(DataType::Int64)
+                .alias(name)
+        })
+        .chain([col("account_kind").first()])
+        .collect();
+    let parts: Vec<LazyFrame> = parts.into_iter().map(DataFrame::lazy).collect();
+    concat(parts, UnionArgs::default())?
+        .group_by([col("account_id")])
+        .agg(sums)
+        .select(order)
+        .sort(["account_id"], SortMultipleOptions::default())
+        .collect()
+}
+
+/// The `overlap` of a snapshot from the `overlap`s of parts that split
+/// people between them: the pair counts summed.
+pub fn sum_overlap(parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    if parts.is_empty() {
+        return Err(PolarsError::NoData("no overlap to sum".into()));
+    }
+    let parts: Vec<LazyFrame> = parts.into_iter().map(DataFrame::lazy).collect();
+    concat(parts, UnionArgs::default())?
+        .group_by([col("account_a"), col("account_b")])
+        .agg([col("shared_people").sum().cast(DataType::Int64)])
+        .sort(["account_a", "account_b"], SortMultipleOptions::default())
+        .collect()
+}

@@ -92,15 +92,19 @@ fn people_missing_from(from: LazyFrame, absent_from: LazyFrame) -> PolarsResult<
     Ok(missing.column("people")?.i64()?.get(0).unwrap_or(0))
 }
 
-/// Fills `joined`/`left` of `audience`: per account, the `changes` rows of
-/// that account (0 when none); on the `*` row, people who are in `current`
-/// and not in `previous`, and the reverse.
-pub fn count_changes(
-    audience: DataFrame,
-    previous: LazyFrame,
-    current: LazyFrame,
-    changes: LazyFrame,
-) -> PolarsResult<DataFrame> {
+/// People who joined the audience as a whole (in `current`, in no account
+/// of `previous`) and who left it: the `*` row's `joined` and `left`. Sums
+/// over parts that split people between them (buckets of a spill by person).
+pub fn people_changes(previous: LazyFrame, current: LazyFrame) -> PolarsResult<(i64, i64)> {
+    Ok((
+        people_missing_from(current.clone(), previous.clone())?,
+        people_missing_from(previous, current)?,
+    ))
+}
+
+/// `joined` and `left` per account: the `changes` rows of each account.
+/// Sums over parts of `changes`.
+pub fn change_counts(changes: LazyFrame) -> LazyFrame {
     let counted = |change: &str| {
         col("change")
             .eq(lit(change))
@@ -108,11 +112,22 @@ pub fn count_changes(
             .cast(DataType::Int64)
             .alias(change)
     };
-    let per_account = changes
+    changes
         .group_by([col("account_id")])
-        .agg([counted(JOINED), counted(LEFT)]);
-    let people_joined = people_missing_from(current.clone(), previous.clone())?;
-    let people_left = people_missing_from(previous, current)?;
+        .agg([counted(JOINED), counted(LEFT)])
+}
+
+/// Fills `joined`/`left` of `audience`: per account from `per_account`
+/// ([`change_counts`], summed over parts; 0 when an account has no row),
+/// on the `*` row the people counts of [`people_changes`].
+pub fn fill_changes(
+    audience: DataFrame,
+    per_account: LazyFrame,
+    (people_joined, people_left): (i64, i64),
+) -> PolarsResult<DataFrame> {
+    let per_account = per_account
+        .group_by([col("account_id")])
+        .agg([col(JOINED).sum(), col(LEFT).sum()]);
     let is_star = col("account_id").eq(lit(ALL_ACCOUNTS));
     let order: Vec<Expr> = audience
         .get_column_names()
@@ -136,4 +151,20 @@ pub fn count_changes(
         .select(order)
         .sort(["account_id"], SortMultipleOptions::default())
         .collect()
+}
+
+/// Fills `joined`/`left` of `audience`: per account, the `changes` rows of
+/// that account (0 when none); on the `*` row, people who are in `current`
+/// and not in `previous`, and the reverse.
+pub fn count_changes(
+    audience: DataFrame,
+    previous: LazyFrame,
+    current: LazyFrame,
+    changes: LazyFrame,
+) -> PolarsResult<DataFrame> {
+    fill_changes(
+        audience,
+        change_counts(changes),
+        people_changes(previous, current)?,
+    )
 }

@@ -1,0 +1,386 @@
+//! The derived tables of a snapshot, computed a bucket group at a time from
+//! identities spilled to local disk ([`load::spill`]), so memory is bounded
+//! by a group however many followers there are.
+//!
+//! Two passes, each over groups of buckets:
+//! 1. by person: today's identity rows of the group (every account) and the
+//!    previous snapshot's. A person's rows all fall in one group, so the
+//!    group's `people` rows are final, and the group's `audience`,
+//!    `overlap` and people joined/left are exact parts of the totals, which
+//!    are sums over the groups ([`transform::sum_audience`] …).
+//! 2. by membership (only with a previous snapshot): `changes` compares
+//!    `(account_id, member_id)` on both days, so its rows are final per group.
+//!
+//! The transform functions are the ones [`transform::derive_since`] composes
+//! in memory; a test checks both ways agree on every table.
+
+use std::ops::Range;
+
+use polars::prelude::*;
+
+use crate::load::spill::{self, Spill, SpillKey};
+use crate::load::LoadError;
+use crate::transform::{self, AccountRef};
+
+/// Rows (today's and the previous snapshot's) per bucket group, unless
+/// `UNIONSNAP_GROUP_ROWS` says otherwise: about 300 MiB of working memory.
+const GROUP_ROWS: u64 = 1_000_000;
+
+/// Rows per bucket group: `UNIONSNAP_GROUP_ROWS` or [`GROUP_ROWS`].
+pub fn group_rows() -> u64 {
+    std::env::var("UNIONSNAP_GROUP_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(GROUP_ROWS)
+}
+
+/// Identity rows spilled by person and, when `changes` will be computed, by
+/// membership: one account's as it lands, or a previous snapshot's.
+#[derive(Debug)]
+pub struct SpilledIdentities {
+    by_person: Spill,
+    by_member: Option<Spill>,
+}
+
+impl SpilledIdentities {
+    /// `with_changes`: also spill by membership (a previous snapshot exists).
+    pub fn new(with_changes: bool) -> Result<Self, LoadError> {
+        Ok(SpilledIdentities {
+            by_person: Spill::new(SpillKey::Person)?,
+            by_member: with_changes
+                .then(|| Spill::new(SpillKey::Member))
+                .transpose()?,
+        })
+    }
+
+    /// Adds rows of the `identities` shape.
+    pub fn push(&mut self, rows: DataFrame) -> Result<(), LoadError> {
+        if let Some(by_member) = &mut self.by_member {
+            by_member.push(rows.clone())?;
+        }
+        self.by_person.push(rows)
+    }
+
+    /// Writes what is buffered; no more rows come.
+    pub fn flush(&mut self) -> Result<(), LoadError> {
+        if let Some(by_member) = &mut self.by_member {
+            by_member.flush()?;
+        }
+        self.by_person.flush()
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.by_person.rows()
+    }
+}
+
+/// The identities schema, for groups with no rows.
+pub fn empty_identities() -> PolarsResult<DataFrame> {
+    transform::identities(Vec::new())?.collect()
+}
+
+/// One group of the person pass: its rows of `identities` and `people`.
+pub struct PersonGroup {
+    pub identities: DataFrame,
+    pub people: DataFrame,
+}
+
+/// The derivation of one snapshot over spilled identities: call
+/// [`Self::person_group`] for every range of [`Self::person_groups`], then
+/// [`Self::changes_group`] for every range of [`Self::changes_groups`], then
+/// [`Self::finish`].
+pub struct PartitionedDerive<'a> {
+    accounts: &'a [AccountRef],
+    current: Vec<&'a SpilledIdentities>,
+    previous: Option<&'a SpilledIdentities>,
+    max_rows: u64,
+    empty: DataFrame,
+    audience: Vec<DataFrame>,
+    overlap: Vec<DataFrame>,
+    change_counts: Vec<LazyFrame>,
+    people_changes: (i64, i64),
+}
+
+impl<'a> PartitionedDerive<'a> {
+    /// `current`: today's identities, one spill per account in job order;
+    /// `previous`: the previous complete snapshot's, spilled with changes.
+    pub fn new(
+        accounts: &'a [AccountRef],
+        current: Vec<&'a SpilledIdentities>,
+        previous: Option<&'a SpilledIdentities>,
+        max_rows: u64,
+    ) -> PolarsResult<Self> {
+        Ok(PartitionedDerive {
+            accounts,
+            current,
+            previous,
+            max_rows,
+            empty: empty_identities()?,
+            audience: Vec::new(),
+            overlap: Vec::new(),
+            change_counts: Vec::new(),
+            people_changes: (0, 0),
+        })
+    }
+
+    fn spills(&self, key: SpillKey) -> (Vec<&'a Spill>, Option<&'a Spill>) {
+        let of = |s: &'a SpilledIdentities| match key {
+            SpillKey::Person => Some(&s.by_person),
+            SpillKey::Member => s.by_member.as_ref(),
+        };
+        (
+            self.current.iter().filter_map(|s| of(s)).collect(),
+            self.previous.and_then(of),
+        )
+    }
+
+    fn groups(&self, key: SpillKey) -> Vec<Range<usize>> {
+        let (mut all, previous) = self.spills(key);
+        all.extend(previous);
+        spill::groups(&all, self.max_rows)
+    }
+
+    fn read(&self, key: SpillKey, buckets: Range<usize>) -> Result<Group, LoadError> {
+        let (current, previous) = self.spills(key);
+        Ok(Group {
+            current: spill::read(&current, buckets.clone(), &self.empty)?,
+            previous: previous
+                .map(|p| spill::read(&[p], buckets, &self.empty))
+                .transpose()?,
+        })
+    }
+
+    /// The bucket ranges of the person pass.
+    pub fn person_groups(&self) -> Vec<Range<usize>> {
+        self.groups(SpillKey::Person)
+    }
+
+    /// The rows of `identities` and `people` of one group; its parts of
+    /// `audience`, `overlap` and the people joined/left are kept for
+    /// [`Self::finish`].
+    pub fn person_group(&mut self, buckets: Range<usize>) -> Result<PersonGroup, DeriveError> {
+        let group = self.read(SpillKey::Person, buckets)?;
+        let identities = group.current;
+        let people = transform::people(identities.clone().lazy()).collect()?;
+        self.audience.push(transform::audience(
+            self.accounts,
+            identities.clone().lazy(),
+            people.clone().lazy(),
+        )?);
+        self.overlap
+            .push(transform::overlap(self.accounts, people.clone().lazy())?);
+        if let Some(previous) = group.previous {
+            let (joined, left) =
+                transform::people_changes(previous.lazy(), identities.clone().lazy())?;
+            self.people_changes.0 += joined;
+            self.people_changes.1 += left;
+        }
+        Ok(PersonGroup { identities, people })
+    }
+
+    /// The bucket ranges of the changes pass: none on a first snapshot.
+    pub fn changes_groups(&self) -> Vec<Range<usize>> {
+        match self.previous {
+            Some(_) => self.groups(SpillKey::Member),
+            None => Vec::new(),
+        }
+    }
+
+    /// The rows of `changes` of one group.
+    pub fn changes_group(&mut self, buckets: Range<usize>) -> Result<DataFrame, DeriveError> {
+        let group = self.read(SpillKey::Member, buckets)?;
+        let previous = group.previous.unwrap_or_else(|| self.empty.clone());
+        let changes = transform::changes(previous.lazy(), group.current.lazy())?.collect()?;
+        self.change_counts.push(
+            transform::change_counts(changes.clone().lazy())
+                .collect()?
+                .lazy(),
+        );
+        Ok(changes)
+    }
+
+    /// `audience` and `overlap`, summed over the groups.
+    pub fn finish(self) -> Result<(DataFrame, DataFrame), DeriveError> {
+        let audience = transform::sum_audience(self.audience)?;
+        let overlap = transform::sum_overlap(self.overlap)?;
+        let audience = match self.previous {
+            Some(_) => {
+                let counts = match self.change_counts.is_empty() {
+                    true => transform::change_counts(transform::no_changes().lazy()),
+                    false => concat(self.change_counts, UnionArgs::default())?,
+                };
+                transform::fill_changes(audience, counts, self.people_changes)?
+            }
+            None => audience,
+        };
+        Ok((audience, overlap))
+    }
+}
+
+struct Group {
+    current: DataFrame,
+    previous: Option<DataFrame>,
+}
+
+/// A failure of the partitioned derivation: reading a spill back, or polars.
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Polars(#[from] PolarsError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::transform::derive_since;
+
+    fn accounts() -> Vec<AccountRef> {
+        ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| AccountRef {
+                account_id: id.to_string(),
+                account_kind: "official_account".to_string(),
+            })
+            .collect()
+    }
+
+    /// Identities of a pseudo-random population: people in several accounts,
+    /// unresolved members, an empty account (`d`); `day` shifts who is in.
+    fn identities(day: u64) -> DataFrame {
+        let (mut account, mut member, mut unionid, mut joined) = (vec![], vec![], vec![], vec![]);
+        let mut state = 0x9e37_79b9_7f4a_7c15u64 ^ day;
+        for person in 0..3_000u64 {
+            for (i, acct) in ["a", "b", "c"].iter().enumerate() {
+                state = state
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                if (state >> 33) % 3 == 0 {
+                    continue;
+                }
+                account.push(acct.to_string());
+                member.push(format!("{acct}-{person}"));
+                // Account c is unbound on even days: nobody there resolves.
+                let bound = !(i == 2 && day % 2 == 0) && person % 11 != 0;
+                unionid.push(bound.then(|| format!("u{person}")));
+                joined.push(Some(1_700_000_000_000_000i64 + (person * 7 + day) as i64));
+            }
+        }
+        let n = account.len();
+        let frame = df!(
+            "account_id" => account,
+            "account_kind" => vec!["official_account"; n],
+            "member_id" => member,
+            "unionid" => unionid,
+            "joined_at" => joined,
+        )
+        .unwrap();
+        frame
+            .lazy()
+            .with_column(col("joined_at").cast(transform::timestamp_type()))
+            .collect()
+            .unwrap()
+    }
+
+    fn spilled(frame: &DataFrame, with_changes: bool) -> Vec<SpilledIdentities> {
+        ["a", "b", "c", "d"]
+            .iter()
+            .map(|id| {
+                let mut s = SpilledIdentities::new(with_changes).unwrap();
+                let rows = frame
+                    .clone()
+                    .lazy()
+                    .filter(col("account_id").eq(lit(*id)))
+                    .collect()
+                    .unwrap();
+                // Several pushes, as a crawl lands its rows.
+                let half = rows.height() / 2;
+                s.push(rows.slice(0, half)).unwrap();
+                s.push(rows.slice(half as i64, rows.height())).unwrap();
+                s.flush().unwrap();
+                s
+            })
+            .collect()
+    }
+
+    fn sorted(frame: DataFrame, by: &[&str]) -> DataFrame {
+        frame
+            .lazy()
+            .sort(by.to_vec(), SortMultipleOptions::default())
+            .collect()
+            .unwrap()
+    }
+
+    fn run(
+        current: &[SpilledIdentities],
+        previous: Option<&SpilledIdentities>,
+        max_rows: u64,
+    ) -> (DataFrame, DataFrame, DataFrame, DataFrame, DataFrame, usize) {
+        let accounts = accounts();
+        let mut derive =
+            PartitionedDerive::new(&accounts, current.iter().collect(), previous, max_rows)
+                .unwrap();
+        let (mut identities, mut people, mut changes) = (vec![], vec![], vec![]);
+        let groups = derive.person_groups();
+        for range in groups.clone() {
+            let group = derive.person_group(range).unwrap();
+            identities.push(group.identities.lazy());
+            people.push(group.people.lazy());
+        }
+        for range in derive.changes_groups() {
+            changes.push(derive.changes_group(range).unwrap().lazy());
+        }
+        changes.push(transform::no_changes().lazy());
+        let (audience, overlap) = derive.finish().unwrap();
+        let all = |parts: Vec<LazyFrame>| {
+            concat(parts, UnionArgs::default())
+                .unwrap()
+                .collect()
+                .unwrap()
+        };
+        (
+            sorted(all(identities), &["account_id", "member_id"]),
+            sorted(all(people), &["person_id"]),
+            audience,
+            overlap,
+            sorted(all(changes), &["account_id", "member_id", "change"]),
+            groups.len(),
+        )
+    }
+
+    #[test]
+    fn a_partitioned_derivation_equals_the_one_in_memory() {
+        let (day0, day1) = (identities(0), identities(1));
+        let previous = spilled(&day0, true);
+        let mut previous_all = SpilledIdentities::new(true).unwrap();
+        previous_all.push(day0.clone()).unwrap();
+        previous_all.flush().unwrap();
+        let current = spilled(&day1, true);
+        let expected = derive_since(&accounts(), day1.clone(), Some(day0.clone())).unwrap();
+        assert!(expected.changes.height() > 100, "the days differ");
+        for max_rows in [500, 4_000, u64::MAX] {
+            let (identities, people, audience, overlap, changes, groups) =
+                run(&current, Some(&previous_all), max_rows);
+            if max_rows == 500 {
+                assert!(groups > 10, "{groups} groups");
+            }
+            assert_eq!(
+                identities,
+                sorted(day1.clone(), &["account_id", "member_id"])
+            );
+            assert_eq!(people, expected.people, "max_rows {max_rows}");
+            assert_eq!(audience, expected.audience, "max_rows {max_rows}");
+            assert_eq!(overlap, expected.overlap, "max_rows {max_rows}");
+            assert_eq!(changes, expected.changes, "max_rows {max_rows}");
+        }
+        // A first snapshot: no changes pass, null joined/left.
+        let first = derive_since(&accounts(), day0.clone(), None).unwrap();
+        let (_, people, audience, overlap, changes, _) = run(&previous, None, 700);
+        assert_eq!(people, first.people);
+        assert_eq!(audience, first.audience);
+        assert_eq!(overlap, first.overlap);
+        assert_eq!(changes.height(), 0);
+    }
+}
