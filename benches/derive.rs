@@ -11,6 +11,10 @@
 
 use std::time::Instant;
 
+/// The allocator of the `unionsnap` binary, so the step is timed as the job runs it.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use polars::prelude::*;
 use unionsnap::pipeline::derive::{self, PartitionedDerive, SpilledIdentities};
 use unionsnap::transform::{self, AccountRef};

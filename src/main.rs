@@ -19,6 +19,12 @@ use unionsnap::runner::{MetricsSinks, Runner};
 use unionsnap::shard::Shard;
 use unionsnap::{load, merge, preflight, report, serve, simulator};
 
+/// polars and the HTTP client allocate small buffers from several threads at
+/// a high rate; glibc's malloc took a fifth of the crawl's CPU (perf, `make
+/// bench` case c). mimalloc is what polars itself recommends.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const EXIT_CODES: &str = "\
 Exit codes:
   0  every account snapshotted and the snapshot committed

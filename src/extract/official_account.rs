@@ -13,7 +13,7 @@
 //! [`CrawlStore`] as it completes, with a [`Checkpoint`]; a crawl that stops
 //! (killed, crashed, out of quota) resumes from there.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
@@ -36,6 +36,8 @@ use super::progress::ExtractProgress;
 pub const SEGMENT_POSITIONS: u64 = 10_000;
 /// user/get pages buffered between the listing and the profile fetch.
 const PAGES_IN_FLIGHT: usize = 4;
+/// Segments waiting to be saved before the fetch waits for the saving.
+const SEGMENTS_WAITING: usize = 2;
 
 /// Why a crawl stopped.
 #[derive(Debug, thiserror::Error)]
@@ -115,19 +117,27 @@ async fn list_pages<S: CrawlStore>(
         return Ok(());
     }
     let mut pager = client.followers_from(saved.next_openid.clone());
-    while let Some(page) = pager.next_page().await? {
-        let mut state = checkpoint.lock().await;
-        store.save_page(state.pages, &page.openids).await?;
-        state.pages += 1;
-        state.listed += page.openids.len() as u64;
-        state.next_openid = page.next_openid.clone();
-        state.list_done = page.next_openid.is_none();
-        store.save_checkpoint(&state).await?;
-        progress.page_listed(page.total, state.listed);
-        drop(state);
+    let mut next = pager.next_page().await?;
+    while let Some(page) = next {
+        // The next page is requested while this one is saved: the saving
+        // stays off the critical path (one user/get after another).
+        let save = async {
+            let mut state = checkpoint.lock().await;
+            store.save_page(state.pages, &page.openids).await?;
+            state.pages += 1;
+            state.listed += page.openids.len() as u64;
+            state.next_openid = page.next_openid.clone();
+            state.list_done = page.next_openid.is_none();
+            store.save_checkpoint(&state).await?;
+            progress.page_listed(page.total, state.listed);
+            Ok::<_, CrawlError>(())
+        };
+        let (saved, following) = tokio::join!(save, pager.next_page());
+        saved?;
         if pages.send(page.openids).await.is_err() {
             return Ok(());
         }
+        next = following?;
     }
     let mut state = checkpoint.lock().await;
     if !state.list_done {
@@ -188,30 +198,45 @@ async fn fetch_profiles<S: CrawlStore>(
     let mut seen = Seen::new();
     let mut position: u64 = 0;
     let mut pending: Vec<String> = Vec::new();
-    let mut jobs: Vec<Job> = Vec::new();
+    let mut jobs: VecDeque<Job> = VecDeque::new();
     let mut in_flight = FuturesOrdered::new();
     let mut rows: Vec<UserInfo> = Vec::new();
     let mut rows_end = resume_at;
-    let mut saved_end = resume_at;
+    let mut cut_end = resume_at;
     let mut list_open = true;
+    // Segments are saved one at a time, in order, beside the fetch (the
+    // calls go on while a segment is encoded and written); `to_save` holds
+    // those waiting for their turn.
+    let mut to_save: VecDeque<(Vec<UserInfo>, u64)> = VecDeque::new();
+    let mut saving: Option<SaveFuture<'_>> = None;
+    let mut failure: Option<CrawlError> = None;
 
     loop {
-        // Start queued jobs while there is room.
-        while in_flight.len() < concurrency.max(1) && !jobs.is_empty() {
-            let job = jobs.remove(0);
+        if saving.is_none() {
+            if let Some((segment, end)) = to_save.pop_front() {
+                saving = Some(Box::pin(save_segment(store, &checkpoint, segment, end)));
+            }
+        }
+        // Start queued jobs while there is room (and saving keeps up).
+        while failure.is_none()
+            && in_flight.len() < concurrency.max(1)
+            && to_save.len() < SEGMENTS_WAITING
+        {
+            let Some(job) = jobs.pop_front() else { break };
             let client = client.clone();
             in_flight.push_back(async move {
                 let users = client.batchget(&job.openids).await?;
                 Ok::<_, ApiError>((users, job.end))
             });
         }
+        let mut saved = None;
         tokio::select! {
-            page = pages.recv(), if list_open && jobs.len() < concurrency.max(1) => {
+            page = pages.recv(), if failure.is_none() && list_open && jobs.len() < concurrency.max(1) => {
                 let Some(page) = page else {
                     list_open = false;
                     // The list is over: the last, partial chunk (or an empty
                     // marker job that moves the saved position to the end).
-                    jobs.push(Job { openids: std::mem::take(&mut pending), end: position });
+                    jobs.push_back(Job { openids: std::mem::take(&mut pending), end: position });
                     continue;
                 };
                 for openid in page {
@@ -230,44 +255,59 @@ async fn fetch_profiles<S: CrawlStore>(
                     }
                     pending.push(openid);
                     if pending.len() == BATCHGET_MAX {
-                        jobs.push(Job { openids: std::mem::take(&mut pending), end: position });
+                        jobs.push_back(Job { openids: std::mem::take(&mut pending), end: position });
                     }
                 }
                 if pending.is_empty() && position > resume_at {
-                    jobs.push(Job { openids: Vec::new(), end: position });
+                    jobs.push_back(Job { openids: Vec::new(), end: position });
                 }
             }
-            done = in_flight.next(), if !in_flight.is_empty() => {
+            done = in_flight.next(), if failure.is_none() && !in_flight.is_empty() => {
                 let Some(done) = done else { continue };
                 match done {
                     Ok((users, end)) => {
                         progress.profiled(users.len() as u64);
                         rows.extend(users.into_iter().filter(|user| user.subscribe == 1));
                         rows_end = end;
-                        if rows_end - saved_end >= SEGMENT_POSITIONS {
-                            save_segment(store, &checkpoint, &mut rows, rows_end).await?;
-                            saved_end = rows_end;
+                        if rows_end - cut_end >= SEGMENT_POSITIONS {
+                            to_save.push_back((std::mem::take(&mut rows), rows_end));
+                            cut_end = rows_end;
                         }
                     }
-                    Err(error) => {
-                        // Keep what completed before the failure (e.g. 45009).
-                        save_segment(store, &checkpoint, &mut rows, rows_end).await?;
-                        return Err(error.into());
-                    }
+                    // Keep what completed before the failure (e.g. 45009):
+                    // the saves finish, then the rest is saved.
+                    Err(error) => failure = Some(error.into()),
                 }
             }
+            result = async {
+                match saving.as_mut() {
+                    Some(save) => save.await,
+                    None => std::future::pending().await,
+                }
+            }, if saving.is_some() => saved = Some(result),
             else => break,
         }
+        if let Some(result) = saved {
+            saving = None;
+            result?;
+        }
     }
-    save_segment(store, &checkpoint, &mut rows, rows_end).await?;
-    Ok(())
+    save_segment(store, &checkpoint, rows, rows_end).await?;
+    match failure {
+        Some(error) => Err(error),
+        None => Ok(()),
+    }
 }
+
+/// A segment being saved.
+type SaveFuture<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CrawlError>> + Send + 'a>>;
 
 /// Saves `rows` as the next segment and moves the checkpoint to `end`.
 async fn save_segment<S: CrawlStore>(
     store: &S,
     checkpoint: &Mutex<Checkpoint>,
-    rows: &mut Vec<UserInfo>,
+    rows: Vec<UserInfo>,
     end: u64,
 ) -> Result<(), CrawlError> {
     let mut state = checkpoint.lock().await;
@@ -275,10 +315,10 @@ async fn save_segment<S: CrawlStore>(
         return Ok(());
     }
     if !rows.is_empty() {
-        let frame = followers_frame(rows, Utc::now().timestamp_micros())?;
+        let frame = followers_frame(&rows, Utc::now().timestamp_micros())?;
+        drop(rows);
         store.save_segment(state.segments, frame).await?;
         state.segments += 1;
-        rows.clear();
     }
     state.profiled = end;
     store.save_checkpoint(&state).await?;

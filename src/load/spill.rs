@@ -13,7 +13,9 @@
 //! bucket. Buckets are read back in groups of consecutive buckets of at most
 //! a given number of rows; a small snapshot is a single group.
 //!
-//! The files are uncompressed Parquet under the system temp folder, removed
+//! Each flush of rows is one uncompressed Parquet file, sorted by bucket
+//! with a row group per bucket, so a bucket is read back without the
+//! others. The files are under the system temp folder (`TMPDIR`), removed
 //! when the spill is dropped (a killed process leaves them to the OS's temp
 //! cleaning; they hold nothing a re-run needs).
 
@@ -47,7 +49,10 @@ pub enum SpillKey {
 pub struct Spill {
     key: SpillKey,
     dir: PathBuf,
-    files: Vec<Vec<PathBuf>>,
+    /// One file per flush, its rows sorted by bucket, a row group per bucket.
+    files: Vec<PathBuf>,
+    /// Per bucket: (file, first row, rows) of each of its row groups.
+    parts: Vec<Vec<(usize, usize, usize)>>,
     rows: Vec<u64>,
     pending: Vec<DataFrame>,
     pending_rows: usize,
@@ -65,7 +70,8 @@ impl Spill {
         Ok(Spill {
             key,
             dir,
-            files: vec![Vec::new(); BUCKETS],
+            files: Vec::new(),
+            parts: vec![Vec::new(); BUCKETS],
             rows: vec![0; BUCKETS],
             pending: Vec::new(),
             pending_rows: 0,
@@ -94,46 +100,61 @@ impl Spill {
         Ok(())
     }
 
-    /// Writes the buffered rows to their buckets' files.
+    /// Writes the buffered rows to a file of their own, sorted by bucket.
     pub fn flush(&mut self) -> Result<(), LoadError> {
         let parts = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
-        for part in parts {
-            self.write(part)?;
-        }
-        Ok(())
-    }
-
-    fn write(&mut self, rows: DataFrame) -> Result<(), LoadError> {
+        let mut parts = parts.into_iter();
+        let Some(mut rows) = parts.next() else {
+            return Ok(());
+        };
         let encode = |source| LoadError::Encode {
             table: "spill".to_string(),
             source,
         };
-        let buckets = bucket_of_rows(&rows, self.key).map_err(encode)?;
-        let mut indices: Vec<Vec<IdxSize>> = vec![Vec::new(); BUCKETS];
-        for (row, bucket) in buckets.into_iter().enumerate() {
-            indices[bucket].push(row as IdxSize);
+        for part in parts {
+            rows.vstack_mut(&part).map_err(encode)?;
         }
-        for (bucket, rows_of_bucket) in indices.into_iter().enumerate() {
-            if rows_of_bucket.is_empty() {
+        // A counting sort of the rows by bucket.
+        let buckets = bucket_of_rows(&rows, self.key).map_err(encode)?;
+        let mut counts = [0usize; BUCKETS];
+        for &bucket in &buckets {
+            counts[bucket] += 1;
+        }
+        let mut next = [0usize; BUCKETS];
+        for bucket in 1..BUCKETS {
+            next[bucket] = next[bucket - 1] + counts[bucket - 1];
+        }
+        let starts = next;
+        let mut order: Vec<IdxSize> = vec![0; buckets.len()];
+        for (row, &bucket) in buckets.iter().enumerate() {
+            order[next[bucket]] = row as IdxSize;
+            next[bucket] += 1;
+        }
+        let sorted = rows
+            .take(&IdxCa::from_vec("".into(), order))
+            .map_err(encode)?;
+        drop(rows);
+
+        let file_index = self.files.len();
+        let path = self.dir.join(format!("{file_index}.parquet"));
+        let file = std::fs::File::create(&path).map_err(|source| spill_error(&path, source))?;
+        let mut writer = ParquetWriter::new(std::io::BufWriter::new(file))
+            .with_compression(ParquetCompression::Uncompressed)
+            .with_statistics(StatisticsOptions::empty())
+            .batched(sorted.schema())
+            .map_err(encode)?;
+        for bucket in 0..BUCKETS {
+            if counts[bucket] == 0 {
                 continue;
             }
-            let n = rows_of_bucket.len() as u64;
-            let mut part = rows
-                .take(&IdxCa::from_vec("".into(), rows_of_bucket))
-                .map_err(encode)?;
-            let path = self
-                .dir
-                .join(format!("{bucket:02}-{}.parquet", self.files[bucket].len()));
-            let file = std::fs::File::create(&path).map_err(|source| spill_error(&path, source))?;
-            ParquetWriter::new(std::io::BufWriter::new(file))
-                .with_compression(ParquetCompression::Uncompressed)
-                .with_statistics(StatisticsOptions::empty())
-                .finish(&mut part)
-                .map_err(encode)?;
-            self.files[bucket].push(path);
-            self.rows[bucket] += n;
+            let group = sorted.slice(starts[bucket] as i64, counts[bucket]);
+            writer.write_batch(&group).map_err(encode)?;
+            self.parts[bucket].push((file_index, starts[bucket], counts[bucket]));
+            self.rows[bucket] += counts[bucket] as u64;
         }
+        writer.finish().map_err(encode)?;
+        self.files.push(path);
         Ok(())
     }
 }
@@ -221,13 +242,17 @@ pub fn read(
     let mut out: Option<DataFrame> = None;
     for spill in spills {
         debug_assert!(spill.pending.is_empty(), "read of an unflushed spill");
-        for path in buckets.clone().flat_map(|b| &spill.files[b]) {
+        for &(file, offset, len) in buckets.clone().flat_map(|b| &spill.parts[b]) {
+            let path = &spill.files[file];
             let decode = |source| LoadError::Decode {
                 path: path.display().to_string(),
                 source,
             };
-            let file = std::fs::File::open(path).map_err(|source| spill_error(path, source))?;
-            let part = ParquetReader::new(file).finish().map_err(decode)?;
+            let reader = std::fs::File::open(path).map_err(|source| spill_error(path, source))?;
+            let part = ParquetReader::new(reader)
+                .with_slice(Some((offset, len)))
+                .finish()
+                .map_err(decode)?;
             match &mut out {
                 Some(out) => {
                     out.vstack_mut(&part).map_err(decode)?;
@@ -258,9 +283,12 @@ mod tests {
     fn every_row_comes_back_once_and_a_persons_rows_share_a_bucket() {
         let mut spill = Spill::new(SpillKey::Person).unwrap();
         let input = rows(5_000, 7);
+        // Two flushes: two files, each with a row group per bucket.
         spill.push(input.slice(0, 1_234)).unwrap();
+        spill.flush().unwrap();
         spill.push(input.slice(1_234, 5_000)).unwrap();
         spill.flush().unwrap();
+        assert_eq!(spill.files.len(), 2);
         assert_eq!(spill.rows(), 5_000);
         let empty = input.clear();
         let groups = groups(&[&spill], 300);

@@ -140,8 +140,9 @@ impl CrawlStore for StateStore {
 
     async fn save_segment(&self, segment: u32, mut rows: DataFrame) -> Result<(), StateError> {
         let path = self.segment_path(segment);
-        let bytes =
-            parquet::encode(&mut rows).map_err(|e| state_error(format!("encode {path}"), e))?;
+        // Read back once and deleted: LZ4, the cheapest on the crawl's CPU.
+        let bytes = parquet::encode_scratch(&mut rows)
+            .map_err(|e| state_error(format!("encode {path}"), e))?;
         self.put(&path, bytes).await
     }
 }
