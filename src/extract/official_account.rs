@@ -13,12 +13,12 @@
 //! [`CrawlStore`] as it completes, with a [`Checkpoint`]; a crawl that stops
 //! (killed, crashed, out of quota) resumes from there.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet, VecDeque};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use chrono::Utc;
-use futures::stream::FuturesOrdered;
+use futures::stream::FuturesUnordered;
 use futures::StreamExt;
 use polars::prelude::*;
 use tokio::sync::{mpsc, Mutex};
@@ -36,8 +36,6 @@ use super::progress::ExtractProgress;
 pub const SEGMENT_POSITIONS: u64 = 10_000;
 /// user/get pages buffered between the listing and the profile fetch.
 const PAGES_IN_FLIGHT: usize = 4;
-/// Segments waiting to be saved before the fetch waits for the saving.
-const SEGMENTS_WAITING: usize = 2;
 
 /// Why a crawl stopped.
 #[derive(Debug, thiserror::Error)]
@@ -199,39 +197,39 @@ async fn fetch_profiles<S: CrawlStore>(
     let mut position: u64 = 0;
     let mut pending: Vec<String> = Vec::new();
     let mut jobs: VecDeque<Job> = VecDeque::new();
-    let mut in_flight = FuturesOrdered::new();
+    // Calls complete in any order (a slow or retried call must not hold the
+    // others' slots); their results are applied in list order.
+    let mut in_flight = FuturesUnordered::new();
+    let mut completed: BTreeMap<u64, (Vec<UserInfo>, u64)> = BTreeMap::new();
+    let (mut next_call, mut next_applied) = (0u64, 0u64);
+    // The first call that failed: what completed before it is kept.
+    let mut failed: Option<(u64, ApiError)> = None;
     let mut rows: Vec<UserInfo> = Vec::new();
     let mut rows_end = resume_at;
-    let mut cut_end = resume_at;
+    let mut saved_end = resume_at;
     let mut list_open = true;
-    // Segments are saved one at a time, in order, beside the fetch (the
-    // calls go on while a segment is encoded and written); `to_save` holds
-    // those waiting for their turn.
-    let mut to_save: VecDeque<(Vec<UserInfo>, u64)> = VecDeque::new();
-    let mut saving: Option<SaveFuture<'_>> = None;
-    let mut failure: Option<CrawlError> = None;
+    let limit = concurrency.max(1);
 
     loop {
-        if saving.is_none() {
-            if let Some((segment, end)) = to_save.pop_front() {
-                saving = Some(Box::pin(save_segment(store, &checkpoint, segment, end)));
-            }
-        }
-        // Start queued jobs while there is room (and saving keeps up).
-        while failure.is_none()
-            && in_flight.len() < concurrency.max(1)
-            && to_save.len() < SEGMENTS_WAITING
-        {
+        // Start queued jobs while there is room (and results do not pile
+        // up behind a slow call).
+        while failed.is_none() && in_flight.len() < limit && completed.len() < 4 * limit {
             let Some(job) = jobs.pop_front() else { break };
             let client = client.clone();
-            in_flight.push_back(async move {
-                let users = client.batchget(&job.openids).await?;
-                Ok::<_, ApiError>((users, job.end))
+            let call = next_call;
+            next_call += 1;
+            in_flight.push(async move {
+                let users = client.batchget(&job.openids).await;
+                (call, users.map(|users| (users, job.end)))
             });
         }
-        let mut saved = None;
+        if let Some((call, _)) = &failed {
+            if next_applied == *call {
+                break;
+            }
+        }
         tokio::select! {
-            page = pages.recv(), if failure.is_none() && list_open && jobs.len() < concurrency.max(1) => {
+            page = pages.recv(), if failed.is_none() && list_open && jobs.len() < limit => {
                 let Some(page) = page else {
                     list_open = false;
                     // The list is over: the last, partial chunk (or an empty
@@ -262,52 +260,47 @@ async fn fetch_profiles<S: CrawlStore>(
                     jobs.push_back(Job { openids: Vec::new(), end: position });
                 }
             }
-            done = in_flight.next(), if failure.is_none() && !in_flight.is_empty() => {
-                let Some(done) = done else { continue };
-                match done {
-                    Ok((users, end)) => {
-                        progress.profiled(users.len() as u64);
-                        rows.extend(users.into_iter().filter(|user| user.subscribe == 1));
-                        rows_end = end;
-                        if rows_end - cut_end >= SEGMENT_POSITIONS {
-                            to_save.push_back((std::mem::take(&mut rows), rows_end));
-                            cut_end = rows_end;
-                        }
+            done = in_flight.next(), if !in_flight.is_empty() => {
+                let Some((call, result)) = done else { continue };
+                match result {
+                    Ok(done) => {
+                        completed.insert(call, done);
                     }
                     // Keep what completed before the failure (e.g. 45009):
-                    // the saves finish, then the rest is saved.
-                    Err(error) => failure = Some(error.into()),
+                    // the calls before it are still awaited.
+                    Err(error) => {
+                        if failed.as_ref().is_none_or(|(first, _)| call < *first) {
+                            failed = Some((call, error));
+                        }
+                    }
+                }
+                while let Some((users, end)) = completed.remove(&next_applied) {
+                    next_applied += 1;
+                    progress.profiled(users.len() as u64);
+                    rows.extend(users.into_iter().filter(|user| user.subscribe == 1));
+                    rows_end = end;
+                    if rows_end - saved_end >= SEGMENT_POSITIONS {
+                        save_segment(store, &checkpoint, &mut rows, rows_end).await?;
+                        saved_end = rows_end;
+                    }
                 }
             }
-            result = async {
-                match saving.as_mut() {
-                    Some(save) => save.await,
-                    None => std::future::pending().await,
-                }
-            }, if saving.is_some() => saved = Some(result),
             else => break,
         }
-        if let Some(result) = saved {
-            saving = None;
-            result?;
-        }
     }
-    save_segment(store, &checkpoint, rows, rows_end).await?;
-    match failure {
-        Some(error) => Err(error),
-        None => Ok(()),
+    if let Some((_, error)) = failed {
+        save_segment(store, &checkpoint, &mut rows, rows_end).await?;
+        return Err(error.into());
     }
+    save_segment(store, &checkpoint, &mut rows, rows_end).await?;
+    Ok(())
 }
-
-/// A segment being saved.
-type SaveFuture<'a> =
-    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), CrawlError>> + Send + 'a>>;
 
 /// Saves `rows` as the next segment and moves the checkpoint to `end`.
 async fn save_segment<S: CrawlStore>(
     store: &S,
     checkpoint: &Mutex<Checkpoint>,
-    rows: Vec<UserInfo>,
+    rows: &mut Vec<UserInfo>,
     end: u64,
 ) -> Result<(), CrawlError> {
     let mut state = checkpoint.lock().await;
@@ -315,10 +308,10 @@ async fn save_segment<S: CrawlStore>(
         return Ok(());
     }
     if !rows.is_empty() {
-        let frame = followers_frame(&rows, Utc::now().timestamp_micros())?;
-        drop(rows);
+        let frame = followers_frame(rows, Utc::now().timestamp_micros())?;
         store.save_segment(state.segments, frame).await?;
         state.segments += 1;
+        rows.clear();
     }
     state.profiled = end;
     store.save_checkpoint(&state).await?;

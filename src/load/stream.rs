@@ -75,7 +75,7 @@ impl PartitionWriter {
             .map_err(|source| LoadError::store(&path, source))?;
         let buffer = SharedBuffer::default();
         let encoder = ParquetWriter::new(buffer.clone())
-            .with_compression(ParquetCompression::Zstd(None))
+            .with_compression(super::parquet::compression())
             .with_statistics(StatisticsOptions::full())
             .batched(schema)
             .map_err(|source| LoadError::Encode {

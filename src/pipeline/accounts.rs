@@ -225,6 +225,7 @@ async fn snapshot_official_account(
         ),
     );
     let crawl = crawl?;
+    tracing::info!(account_id = %account.id, listed = crawl.listed, segments = crawl.segments, "crawl finished; writing the partition");
     let carry = match (&cache_path, &known) {
         (Some(path), Some(known)) => Some(CarryOver {
             path: path.clone(),
