@@ -60,7 +60,8 @@ fn container(job_spec: &Value) -> &Value {
     &job_spec["template"]["spec"]["containers"][0]
 }
 
-/// Pods get the Secret, run as non-root, and have sized memory.
+/// Pods get the Secret, run as non-root, and have sized memory and a
+/// writable /tmp.
 fn assert_pod_basics(job_spec: &Value) {
     let pod = &job_spec["template"]["spec"];
     assert_eq!(
@@ -75,6 +76,22 @@ fn assert_pod_basics(job_spec: &Value) {
     assert!(c["resources"]["requests"]["memory"].is_string());
     assert!(c["resources"]["limits"]["memory"].is_string());
     assert_eq!(c["volumeMounts"][0]["mountPath"], "/etc/unionsnap");
+    // The root filesystem is read-only: the dedupe spills to /tmp (TMPDIR),
+    // which must be a writable volume.
+    assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
+    let scratch = c["volumeMounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["mountPath"] == "/tmp")
+        .expect("a writable /tmp");
+    let volume = pod["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == scratch["name"])
+        .expect("the /tmp volume");
+    assert!(volume["emptyDir"]["sizeLimit"].is_string(), "{volume}");
 }
 
 #[test]
