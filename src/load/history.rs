@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use super::{commit, layout, LoadError, Manifest, Store};
+use super::{commit, LoadError, Manifest, Store};
 
 /// The path of `table`'s file in a manifest of a date-partitioned table.
 pub fn table_file<'m>(manifest: &'m Manifest, table: &str) -> Result<&'m str, LoadError> {
@@ -37,12 +37,4 @@ pub async fn previous_manifest(
         }
     }
     Ok(None)
-}
-
-/// The `identities` table of a complete snapshot.
-pub async fn identities_of(
-    store: &Store,
-    manifest: &Manifest,
-) -> Result<polars::prelude::DataFrame, LoadError> {
-    commit::read_file(store, table_file(manifest, layout::IDENTITIES)?).await
 }

@@ -27,7 +27,7 @@ pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, ManifestFile,
     SnapshotWriter,
 };
-pub use history::{identities_of, previous_manifest, table_file};
+pub use history::{previous_manifest, table_file};
 pub use read::read_columns;
 pub use store::{open, Store};
 

@@ -1,6 +1,7 @@
 //! The step `run` ends with and `merge` consists of: from the identities of
-//! every account of the job, write the derived tables (identities, people,
-//! audience, overlap, changes), delete the date's files the writer does not
+//! every account of the job (spilled to local disk as each account landed),
+//! write the derived tables (identities, people, audience, overlap, changes)
+//! a bucket group at a time, delete the date's files the writer does not
 //! list, write the manifest last, and drop the date's crawl state.
 
 use polars::prelude::*;
