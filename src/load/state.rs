@@ -11,6 +11,7 @@ use object_store::{path::Path, ObjectStoreExt, PutPayload};
 use polars::prelude::DataFrame;
 
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError, CHECKPOINT_VERSION};
+use crate::job::OutputLocation;
 
 use super::parquet;
 use super::store::{get_if_exists, Store};
@@ -104,8 +105,25 @@ pub async fn delete_prefix(store: &Store, prefix: &Path) -> Result<(), StateErro
     Ok(())
 }
 
-pub async fn delete_date_state(store: &Store, date: NaiveDate) -> Result<(), StateError> {
-    delete_prefix(store, &Path::from(format!("{STATE}/snapshot_date={date}"))).await
+pub async fn delete_date_state(
+    store: &Store,
+    output: &OutputLocation,
+    date: NaiveDate,
+) -> Result<(), StateError> {
+    let prefix = format!("{STATE}/snapshot_date={date}");
+    delete_prefix(store, &Path::from(prefix.as_str())).await?;
+    // A local folder also holds what no listing shows: the staging files
+    // (`name#N`) of writes a killed process left half-done. The date is
+    // committed, so its whole state folder goes.
+    if let OutputLocation::Local(root) = output {
+        match std::fs::remove_dir_all(root.join(&prefix)) {
+            Err(error) if error.kind() != std::io::ErrorKind::NotFound => {
+                return Err(state_error(format!("delete {prefix}"), error));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 impl CrawlStore for StateStore {

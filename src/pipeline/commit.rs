@@ -171,7 +171,7 @@ pub async fn commit_snapshot(
         .commit(&job.name, run_id, manifest_accounts, &layout::ALL_TABLES)
         .await?;
     // The date is complete: its crawl state has served its purpose.
-    state::delete_date_state(&store, date).await?;
+    state::delete_date_state(&store, &job.output, date).await?;
     Ok(Committed { manifest, audience })
 }
 
