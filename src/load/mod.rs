@@ -58,6 +58,11 @@ pub enum LoadError {
         path: String,
         source: std::io::Error,
     },
+    #[error("cannot write or read the local spill {} (it lives under TMPDIR, default /tmp: is there room?): {source}", path.display())]
+    Spill {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot encode table {table} as Parquet: {source}")]
     Encode {
         table: String,

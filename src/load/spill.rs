@@ -166,8 +166,8 @@ impl Drop for Spill {
 }
 
 fn spill_error(path: &Path, source: std::io::Error) -> LoadError {
-    LoadError::Upload {
-        path: path.display().to_string(),
+    LoadError::Spill {
+        path: path.to_path_buf(),
         source,
     }
 }

@@ -312,3 +312,28 @@ async fn refresh_full_catches_known_followers_who_leave_during_the_crawl() {
         .sum();
     assert!(ok_calls(&fixture, BATCHGET) - before >= listed.div_ceil(100));
 }
+
+/// The dedupe spills to TMPDIR; when it cannot, the run fails with exit 1
+/// and an error that says where and why, and commits nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unwritable_spill_folder_is_a_clear_error_and_commits_nothing() {
+    let fixture = Fixture::start(steady(84, 2_000, &[("brand_oa", 0.6, true)], 0.0)).await;
+    // A file where a folder should be: nothing can be created under it.
+    let not_a_folder = fixture.dir.path().join("not-a-folder");
+    std::fs::write(&not_a_folder, "").unwrap();
+    let out = fixture
+        .run_job(
+            &fixture.write_job(),
+            &[("TMPDIR", not_a_folder.to_str().unwrap())],
+        )
+        .await;
+    assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert!(
+        err.contains("local spill") && err.contains("TMPDIR"),
+        "{err}"
+    );
+    assert!(!files_under(&fixture.output_dir())
+        .iter()
+        .any(|f| f.starts_with("_manifests")));
+}
