@@ -21,7 +21,9 @@ use unionsnap::{load, merge, preflight, report, serve, simulator};
 
 /// polars and the HTTP client allocate small buffers from several threads at
 /// a high rate; glibc's malloc took a fifth of the crawl's CPU (perf, `make
-/// bench` case c). mimalloc is what polars itself recommends.
+/// bench` case c). mimalloc is what polars itself recommends. It keeps freed
+/// pages for reuse, so a long `serve` settles higher (README "Guarantees";
+/// `MIMALLOC_PURGE_DELAY=0` returns them at once).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
