@@ -33,6 +33,21 @@ pub use store::{open, Store};
 
 use std::path::PathBuf;
 
+/// `parts` stacked into one frame (their chunks, not copied), or `None`
+/// when there are none.
+pub fn stack(
+    parts: impl IntoIterator<Item = polars::prelude::DataFrame>,
+) -> polars::prelude::PolarsResult<Option<polars::prelude::DataFrame>> {
+    let mut parts = parts.into_iter();
+    let Some(mut out) = parts.next() else {
+        return Ok(None);
+    };
+    for part in parts {
+        out.vstack_mut(&part)?;
+    }
+    Ok(Some(out))
+}
+
 /// A failure to read or write the warehouse.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {

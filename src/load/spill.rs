@@ -104,17 +104,13 @@ impl Spill {
     pub fn flush(&mut self) -> Result<(), LoadError> {
         let parts = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
-        let mut parts = parts.into_iter();
-        let Some(mut rows) = parts.next() else {
-            return Ok(());
-        };
         let encode = |source| LoadError::Encode {
             table: "spill".to_string(),
             source,
         };
-        for part in parts {
-            rows.vstack_mut(&part).map_err(encode)?;
-        }
+        let Some(rows) = super::stack(parts).map_err(encode)? else {
+            return Ok(());
+        };
         // A counting sort of the rows by bucket.
         let buckets = bucket_of_rows(&rows, self.key).map_err(encode)?;
         let mut counts = [0usize; BUCKETS];
@@ -162,6 +158,13 @@ impl Spill {
 impl Drop for Spill {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn decode_error(path: &Path, source: PolarsError) -> LoadError {
+    LoadError::Decode {
+        path: path.display().to_string(),
+        source,
     }
 }
 
@@ -239,28 +242,25 @@ pub fn read(
     buckets: Range<usize>,
     empty: &DataFrame,
 ) -> Result<DataFrame, LoadError> {
-    let mut out: Option<DataFrame> = None;
+    let mut parts = Vec::new();
     for spill in spills {
         debug_assert!(spill.pending.is_empty(), "read of an unflushed spill");
         for &(file, offset, len) in buckets.clone().flat_map(|b| &spill.parts[b]) {
             let path = &spill.files[file];
-            let decode = |source| LoadError::Decode {
-                path: path.display().to_string(),
-                source,
-            };
             let reader = std::fs::File::open(path).map_err(|source| spill_error(path, source))?;
             let part = ParquetReader::new(reader)
                 .with_slice(Some((offset, len)))
                 .finish()
-                .map_err(decode)?;
-            match &mut out {
-                Some(out) => {
-                    out.vstack_mut(&part).map_err(decode)?;
-                }
-                None => out = Some(part),
-            }
+                .map_err(|source| decode_error(path, source))?;
+            parts.push(part);
         }
     }
+    let out = super::stack(parts).map_err(|source| {
+        let dir = spills
+            .first()
+            .map_or(Path::new("spill"), |s| s.dir.as_path());
+        decode_error(dir, source)
+    })?;
     let mut out = out.unwrap_or_else(|| empty.clone());
     out.rechunk_mut();
     Ok(out)

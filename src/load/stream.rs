@@ -121,7 +121,9 @@ impl PartitionWriter {
         }
         let parts = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
-        let mut group = concat_frames(parts).map_err(|e| self.encode_error(e))?;
+        let Some(mut group) = super::stack(parts).map_err(|e| self.encode_error(e))? else {
+            return Ok(());
+        };
         group.rechunk_mut();
         self.rows += group.height() as u64;
         // Encoding and zstd are CPU work: keep them off the async workers.
@@ -168,12 +170,4 @@ impl PartitionWriter {
     pub async fn abort(self) {
         let _ = self.upload.abort().await;
     }
-}
-
-fn concat_frames(mut parts: Vec<DataFrame>) -> PolarsResult<DataFrame> {
-    let mut out = parts.remove(0);
-    for part in &parts {
-        out.vstack_mut(part)?;
-    }
-    Ok(out)
 }

@@ -285,17 +285,10 @@ impl IdPairs {
     }
 
     fn finish(self) -> PolarsResult<Option<DataFrame>> {
-        let Some(parts) = self.0 else {
-            return Ok(None);
-        };
-        let mut parts = parts.into_iter();
-        let Some(mut all) = parts.next() else {
-            return Ok(None);
-        };
-        for part in parts {
-            all.vstack_mut(&part)?;
+        match self.0 {
+            Some(parts) => load::stack(parts),
+            None => Ok(None),
         }
-        Ok(Some(all))
     }
 }
 
