@@ -20,12 +20,12 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from simclient import call, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "release", "unionsnap")
@@ -34,19 +34,6 @@ DAY0, DAY1 = "2026-11-21", "2026-11-22"
 API = """concurrency = {concurrency}
 requests_per_second = 100000
 """
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def get_json(url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=600) as resp:
-        return json.loads(resp.read())
 
 
 class Simulator:
@@ -76,10 +63,10 @@ class Simulator:
         self.env["RUST_LOG"] = "warn"
 
     def stats(self):
-        return get_json(self.url + "/_sim/stats")
+        return call(self.url + "/_sim/stats")
 
     def set_day(self, day):
-        get_json(self.url + "/_sim/day", {"day": day})
+        call(self.url + "/_sim/day", {"day": day})
 
     def job(self, concurrency):
         path = os.path.join(self.dir, "job.toml")

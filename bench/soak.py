@@ -11,30 +11,17 @@ import glob
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+
+from simclient import call, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "debug", "unionsnap")
 RUNS = int(os.environ.get("SOAK_RUNS", "50"))
 EVERY = 4  # seconds between scheduled runs
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(url, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=120) as resp:
-        return json.loads(resp.read() or b"null")
 
 
 def manifests(out):
@@ -78,7 +65,7 @@ def main():
     url = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
-            call(url + "/_sim/stats")
+            call(url + "/_sim/stats", timeout=120)
             break
         except OSError:
             time.sleep(0.1)
@@ -109,12 +96,12 @@ def main():
             for run_id, manifest in new.items():
                 seen.add(run_id)
                 got = audience(out, manifest["snapshot_date"])
-                want = truth_rows(call(url + "/_sim/truth"))
+                want = truth_rows(call(url + "/_sim/truth", timeout=120))
                 if got != want:
                     failures.append((len(samples), got, want))
             samples.append(proc_stats(serve.pid))
             day += 1
-            call(url + "/_sim/day", {"day": day})  # churn before the next run
+            call(url + "/_sim/day", {"day": day}, timeout=120)  # churn before the next run
             print(f"run {len(samples):3}: exact={not failures or failures[-1][0] != len(samples) - 1} "
                   f"rss={samples[-1][0]} MiB open_files={samples[-1][1]}", flush=True)
     finally:
