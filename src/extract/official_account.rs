@@ -18,10 +18,9 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use chrono::Utc;
-use futures::stream::FuturesUnordered;
-use futures::StreamExt;
 use polars::prelude::*;
 use tokio::sync::{mpsc, Mutex};
+use tokio::task::JoinSet;
 
 use crate::transform::timestamp_type;
 use crate::wechat::official_account::BATCHGET_MAX;
@@ -46,6 +45,9 @@ pub enum CrawlError {
     State(#[from] StateError),
     #[error("cannot build the follower rows: {0}")]
     Rows(#[from] PolarsError),
+    /// A batchget task panicked (a bug) or was cancelled.
+    #[error("a profile fetch task failed: {0}")]
+    Task(String),
 }
 
 /// What a finished crawl produced, beyond the segments in its store.
@@ -198,8 +200,11 @@ async fn fetch_profiles<S: CrawlStore>(
     let mut pending: Vec<String> = Vec::new();
     let mut jobs: VecDeque<Job> = VecDeque::new();
     // Calls complete in any order (a slow or retried call must not hold the
-    // others' slots); their results are applied in list order.
-    let mut in_flight = FuturesUnordered::new();
+    // others' slots); their results are applied in list order. Each call is
+    // a task of its own, so decoding the answers uses every worker thread
+    // (not only the one polling this crawl); dropping the set (a cancelled
+    // crawl) aborts them.
+    let mut in_flight = JoinSet::new();
     let mut completed: BTreeMap<u64, (Vec<UserInfo>, u64)> = BTreeMap::new();
     let (mut next_call, mut next_applied) = (0u64, 0u64);
     // The first call that failed: what completed before it is kept.
@@ -218,7 +223,7 @@ async fn fetch_profiles<S: CrawlStore>(
             let client = client.clone();
             let call = next_call;
             next_call += 1;
-            in_flight.push(async move {
+            in_flight.spawn(async move {
                 let users = client.batchget(&job.openids).await;
                 (call, users.map(|users| (users, job.end)))
             });
@@ -260,8 +265,9 @@ async fn fetch_profiles<S: CrawlStore>(
                     jobs.push_back(Job { openids: Vec::new(), end: position });
                 }
             }
-            done = in_flight.next(), if !in_flight.is_empty() => {
-                let Some((call, result)) = done else { continue };
+            done = in_flight.join_next(), if !in_flight.is_empty() => {
+                let Some(done) = done else { continue };
+                let (call, result) = done.map_err(|error| CrawlError::Task(error.to_string()))?;
                 match result {
                     Ok(done) => {
                         completed.insert(call, done);

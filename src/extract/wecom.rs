@@ -124,7 +124,10 @@ pub async fn link_unionids(
                 let answer = client.unionid_to_external_userid(unionid, openid).await;
                 (unionid, answer)
             })
-            .buffer_unordered(concurrency.max(1));
+            .buffer_unordered(concurrency.max(1))
+            // Boxed: `Send` is proven here, where the lifetimes are concrete
+            // (rustc cannot see it through the closure from outside).
+            .boxed();
         // Dropping the stream (all linked, or an error) cancels the calls in flight.
         while let Some((unionid, answer)) = answers.next().await {
             stats.calls += 1;

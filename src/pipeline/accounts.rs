@@ -3,6 +3,7 @@
 //! WeCom corp or an app-login import.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -23,14 +24,15 @@ use crate::wechat::{ApiError, OfficialAccountClient};
 use super::commit::LandedAccount;
 use super::{RunContext, RunError};
 
-/// What every account of one run shares.
-pub(super) struct AccountRun<'a> {
-    pub job: &'a Job,
-    pub store: &'a Store,
-    pub context: &'a RunContext,
+/// What every account of one run shares (owned: each account runs in a
+/// task of its own).
+pub(super) struct AccountRun {
+    pub job: Arc<Job>,
+    pub store: Store,
+    pub context: RunContext,
     pub date: NaiveDate,
     /// The previous complete snapshot (identity cache, changes).
-    pub previous: Option<&'a Manifest>,
+    pub previous: Option<Manifest>,
 }
 
 /// One account's part of the snapshot.
@@ -44,7 +46,7 @@ pub(super) struct AccountSnapshot {
     pub pairs: Option<DataFrame>,
 }
 
-impl AccountRun<'_> {
+impl AccountRun {
     /// Snapshots one account (in a tracing span carrying its id). `pairs` is
     /// given to WeCom accounts linked through idconvert.
     pub async fn snapshot(
@@ -61,7 +63,7 @@ impl AccountRun<'_> {
         account: &Account,
         pairs: Option<&BTreeMap<String, String>>,
     ) -> Result<AccountSnapshot, RunError> {
-        let (job, http) = (self.job, self.context.clients.http());
+        let (job, http) = (&*self.job, self.context.clients.http());
         let refresh = match &account.spec {
             AccountSpec::OfficialAccount { refresh, .. }
             | AccountSpec::ThirdPartyOfficialAccount { refresh, .. } => *refresh,
@@ -107,11 +109,11 @@ impl AccountRun<'_> {
 /// Writes the raw table of a WeCom or app-login account: `privacy.drop`ped
 /// columns removed, ids pseudonymized if so configured.
 async fn write_raw(
-    run: &AccountRun<'_>,
+    run: &AccountRun,
     account: &Account,
     raw: RawTable,
 ) -> Result<AccountSnapshot, RunError> {
-    let (job, store, date) = (run.job, run.store, run.date);
+    let (job, store, date) = (&*run.job, &run.store, run.date);
     let mut frame = raw.frame;
     for name in &job.privacy.drop {
         if frame.get_column_index(name).is_some() {
@@ -142,13 +144,13 @@ async fn write_raw(
 }
 
 async fn snapshot_official_account(
-    run: &AccountRun<'_>,
+    run: &AccountRun,
     client: &OfficialAccountClient,
     account: &Account,
     refresh: Refresh,
     progress: &dyn ExtractProgress,
 ) -> Result<AccountSnapshot, RunError> {
-    let (job, store, date, previous) = (run.job, run.store, run.date, run.previous);
+    let (job, store, date, previous) = (&*run.job, &run.store, run.date, run.previous.as_ref());
     let state = StateStore::new(store.clone(), date, &account.id);
     let partition = layout::account_file(layout::FOLLOWERS, date, &account.id).to_string();
     let checkpoint = match state.load_checkpoint().await? {

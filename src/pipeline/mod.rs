@@ -1,8 +1,9 @@
 //! One run of a job for one snapshot date: extract every account, transform,
 //! load, commit — and the outcome that becomes the process exit code.
 //!
-//! Accounts are snapshotted concurrently and independently: an account that
-//! fails (its quota is used up, its permission is missing) does not stop the
+//! Accounts are snapshotted concurrently and independently, each in a tokio
+//! task of its own (one account's CPU-bound steps never stall another's
+//! crawl, and they use every core): an account that fails (its quota is used up, its permission is missing) does not stop the
 //! others. Each Official Account's crawl is checkpointed in the output store
 //! (`_state/`), so a re-run of the date resumes it; an account whose
 //! partition an earlier run already wrote is not crawled again. The snapshot
@@ -27,10 +28,12 @@ pub mod derive;
 
 pub use commit::{account_identities, commit_snapshot, Committed, LandedAccount};
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
+use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -38,7 +41,7 @@ use crate::clients::Clients;
 use crate::extract::checkpoint::StateError;
 use crate::extract::official_account::CrawlError;
 use crate::extract::{self, ExtractError};
-use crate::job::Job;
+use crate::job::{Account, Job};
 use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
 use crate::load::{self, LoadError, ManifestFile, SnapshotWriter, Store};
 use crate::progress::Progress;
@@ -125,6 +128,9 @@ pub enum RunError {
     LeaseHeld(#[from] LeaseHeld),
     #[error(transparent)]
     Extract(#[from] ExtractError),
+    /// A task of the run panicked (a bug) or was cancelled.
+    #[error("{0}")]
+    Task(String),
 }
 
 impl RunError {
@@ -171,12 +177,14 @@ impl From<CrawlError> for RunError {
             CrawlError::Api(e) => RunError::Api(e),
             CrawlError::State(e) => RunError::State(e),
             CrawlError::Rows(e) => RunError::Transform(e),
+            CrawlError::Task(e) => RunError::Task(e),
         }
     }
 }
 
 /// What outlives one run: the API clients, the shutdown signal, the shard
-/// and the progress bars.
+/// and the progress bars (clones share them).
+#[derive(Clone)]
 pub struct RunContext {
     pub clients: Clients,
     /// Cancelled on SIGTERM/SIGINT: stop extracting, write what finished.
@@ -250,42 +258,29 @@ async fn run_leased(
     // The previous complete snapshot: the identity cache of `refresh = "new"`
     // and what `changes` compares against.
     let previous = load::history::previous_manifest(&store, opts.date).await?;
-    let previous = previous.as_ref();
     let mut writer = SnapshotWriter::begin(store.clone(), opts.date).await?;
-    let run = accounts::AccountRun {
-        job,
-        store: &store,
-        context,
+    let run = Arc::new(accounts::AccountRun {
+        job: Arc::new(job.clone()),
+        store: store.clone(),
+        context: context.clone(),
         date: opts.date,
-        previous,
-    };
+        previous: previous.clone(),
+    });
+    let previous = previous.as_ref();
 
     // WeCom accounts linked through idconvert go last: they need the
     // (openid, unionid) pairs of every other account of the run.
-    let first = futures::future::join_all(
-        job.accounts
-            .iter()
-            .filter(|a| !extract::needs_idconvert(a))
-            .map(|account| until_cancelled(context, run.snapshot(account, None))),
-    )
-    .await;
-    let pairs: BTreeMap<String, String> = extract::learned_pairs(
-        job.accounts
-            .iter()
-            .filter(|a| !extract::needs_idconvert(a))
-            .zip(&first)
-            .filter_map(|(account, result)| {
-                let pairs = result.as_ref().ok()?.as_ref().ok()?.pairs.as_ref()?;
-                Some((account.kind(), pairs))
-            }),
-    );
-    let linked = futures::future::join_all(
-        job.accounts
-            .iter()
-            .filter(|a| extract::needs_idconvert(a))
-            .map(|account| until_cancelled(context, run.snapshot(account, Some(&pairs)))),
-    )
-    .await;
+    let (direct, to_link): (Vec<&Account>, Vec<&Account>) = job
+        .accounts
+        .iter()
+        .partition(|a| !extract::needs_idconvert(a));
+    let first = snapshot_all(&run, &direct, None).await;
+    let pairs: BTreeMap<String, String> =
+        extract::learned_pairs(direct.iter().zip(&first).filter_map(|(account, result)| {
+            let pairs = result.as_ref()?.as_ref().ok()?.pairs.as_ref()?;
+            Some((account.kind(), pairs))
+        }));
+    let linked = snapshot_all(&run, &to_link, Some(Arc::new(pairs))).await;
     let (mut first, mut linked) = (first.into_iter(), linked.into_iter());
     let snapshots: Vec<Option<Result<AccountSnapshot, RunError>>> = job
         .accounts
@@ -297,7 +292,6 @@ async fn run_leased(
                 first.next()
             }
         })
-        .map(Result::ok)
         .collect();
 
     let mut outcomes = Vec::new();
@@ -361,19 +355,47 @@ async fn run_leased(
     })
 }
 
-/// Runs `work` unless the shutdown signal comes first (then `Err(())`): a
-/// shutdown wins over an account that is just finishing, as the process
-/// promised to stop.
-async fn until_cancelled<T>(
-    context: &RunContext,
-    work: impl std::future::Future<Output = T>,
-) -> Result<T, ()> {
-    if context.cancel.is_cancelled() {
-        return Err(());
+/// Snapshots `accounts` at once, each in a task of its own, so that one
+/// account's CPU-bound steps (decoding answers, encoding Parquet) never stall
+/// another's crawl, until the shutdown signal: accounts not finished by then
+/// are `None` (their tasks are stopped). A shutdown wins over an account that
+/// is just finishing, as the process promised to stop.
+async fn snapshot_all(
+    run: &Arc<accounts::AccountRun>,
+    accounts: &[&Account],
+    pairs: Option<Arc<BTreeMap<String, String>>>,
+) -> Vec<Option<Result<AccountSnapshot, RunError>>> {
+    let mut results: Vec<Option<Result<AccountSnapshot, RunError>>> =
+        accounts.iter().map(|_| None).collect();
+    let cancel = &run.context.cancel;
+    if cancel.is_cancelled() {
+        return results;
     }
-    tokio::select! {
-        biased;
-        () = context.cancel.cancelled() => Err(()),
-        result = work => Ok(result),
+    let mut tasks = JoinSet::new();
+    let mut index_of = HashMap::new();
+    for (index, account) in accounts.iter().enumerate() {
+        let (run, account, pairs) = (run.clone(), (*account).clone(), pairs.clone());
+        let task = tasks
+            .spawn(async move { run.snapshot(&account, pairs.as_deref()).await }.in_current_span());
+        index_of.insert(task.id(), index);
+    }
+    loop {
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                tasks.shutdown().await;
+                return results;
+            }
+            joined = tasks.join_next_with_id() => {
+                let Some(joined) = joined else { return results };
+                let (id, result) = match joined {
+                    Ok((id, result)) => (id, result),
+                    Err(error) => (error.id(), Err(RunError::Task(format!(
+                        "the snapshot of an account stopped: {error}"
+                    )))),
+                };
+                results[index_of[&id]] = Some(result);
+            }
+        }
     }
 }

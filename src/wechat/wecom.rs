@@ -267,6 +267,9 @@ impl WeComClient {
             futures::stream::iter(staff.chunks(BATCH_USERIDS_MAX))
                 .map(|chunk| self.contacts_of(chunk))
                 .buffered(concurrency.max(1))
+                // Boxed: `Send` is proven here, where the lifetimes are
+                // concrete (rustc cannot see it through the closure from outside).
+                .boxed()
                 .try_collect()
                 .await?;
         Ok(chunks.into_iter().flatten().collect())
