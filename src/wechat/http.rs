@@ -25,10 +25,11 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Url;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::config::{ApiConfig, MAX_BACKOFF};
+use super::decode::{parse_body, BodyError};
 use super::errcode::{Action, CallKind, Classification};
 use super::error::{ApiError, Failure};
 use super::stats::{CallStats, OUTCOME_OK};
@@ -101,7 +102,22 @@ impl WeChatHttp {
             attempts += 1;
             let token = lease.as_ref().map(|lease| &lease.token);
             let failure = match self.exchange(request, token).await {
-                Ok(body) => return self.decode(scope, request, &body, attempts),
+                Ok(body) => match parse_body::<T>(&body, &sensitive(request, token)) {
+                    Ok(value) => {
+                        scope.stats.record(request.endpoint, OUTCOME_OK);
+                        return Ok(value);
+                    }
+                    Err(BodyError::Failure(failure)) => failure,
+                    Err(BodyError::Shape(detail)) => {
+                        scope.stats.record(request.endpoint, "unexpected_body");
+                        return Err(ApiError::UnexpectedBody {
+                            account_id: scope.account_id.clone(),
+                            endpoint: request.endpoint,
+                            detail,
+                            attempts,
+                        });
+                    }
+                },
                 Err(failure) => failure,
             };
             scope.stats.record(request.endpoint, &failure.outcome());
@@ -145,16 +161,13 @@ impl WeChatHttp {
         }
     }
 
-    /// One HTTP exchange. Ok holds a JSON body without a non-zero errcode.
+    /// One HTTP exchange: Ok holds the body of a 2xx answer, as it came.
     async fn exchange(
         &self,
         request: &Request<'_>,
         token: Option<&AccessToken>,
     ) -> Result<Bytes, Failure> {
-        let mut sensitive: Vec<&str> = request.sensitive.to_vec();
-        if let Some(token) = token {
-            sensitive.push(token.expose());
-        }
+        let sensitive = sensitive(request, token);
         let url = self.url(request, token);
         let builder = match &request.body {
             None => self.inner.client.get(url),
@@ -177,7 +190,6 @@ impl WeChatHttp {
             .bytes()
             .await
             .map_err(|err| transport_failure(err, &sensitive))?;
-        check_envelope(&body, &sensitive)?;
         Ok(body)
     }
 
@@ -202,30 +214,6 @@ impl WeChatHttp {
             }
         }
         url
-    }
-
-    fn decode<T: DeserializeOwned>(
-        &self,
-        scope: &AccountScope,
-        request: &Request<'_>,
-        body: &[u8],
-        attempts: u32,
-    ) -> Result<T, ApiError> {
-        match serde_json::from_slice::<T>(body) {
-            Ok(value) => {
-                scope.stats.record(request.endpoint, OUTCOME_OK);
-                Ok(value)
-            }
-            Err(err) => {
-                scope.stats.record(request.endpoint, "unexpected_body");
-                Err(ApiError::UnexpectedBody {
-                    account_id: scope.account_id.clone(),
-                    endpoint: request.endpoint,
-                    detail: shape_error(&err),
-                    attempts,
-                })
-            }
-        }
     }
 }
 
@@ -288,9 +276,12 @@ impl Request<'_> {
         }
     }
 
-    pub fn post_json(endpoint: &'static str, kind: CallKind, body: &Value) -> Self {
+    pub fn post_json(endpoint: &'static str, kind: CallKind, body: &impl Serialize) -> Self {
+        // Request bodies have string keys only: serializing them cannot fail
+        // (an empty body would be refused by WeChat, not sent silently wrong).
+        let body = serde_json::to_vec(body).unwrap_or_default();
         Request {
-            body: Some(Bytes::from(body.to_string())),
+            body: Some(Bytes::from(body)),
             ..Request::get(endpoint, kind)
         }
     }
@@ -433,6 +424,16 @@ pub(crate) fn check_envelope(body: &[u8], sensitive: &[&str]) -> Result<(), Fail
             })
         }
     }
+}
+
+/// What must never reach an error or a log: the request's secrets and the
+/// access token it was sent with.
+fn sensitive<'a>(request: &'a Request<'_>, token: Option<&'a AccessToken>) -> Vec<&'a str> {
+    let mut sensitive: Vec<&str> = request.sensitive.to_vec();
+    if let Some(token) = token {
+        sensitive.push(token.expose());
+    }
+    sensitive
 }
 
 /// Says what kind of non-JSON arrived, without quoting it.

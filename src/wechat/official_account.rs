@@ -61,6 +61,19 @@ pub struct FollowerPage {
     pub next_openid: Option<String>,
 }
 
+/// The body of a `user/info/batchget` call (serialized straight, without
+/// building a `serde_json::Value` per OpenID: 10,000 calls per million).
+#[derive(Serialize)]
+struct BatchgetRequest<'a> {
+    user_list: Vec<BatchgetUser<'a>>,
+}
+
+#[derive(Serialize)]
+struct BatchgetUser<'a> {
+    openid: &'a str,
+    lang: &'static str,
+}
+
 /// One user of `user/info/batchget`. `{"subscribe":0,"openid":..}` rows
 /// (unfollowed since the list was read) come back as they are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -274,11 +287,15 @@ impl OfficialAccountClient {
         if openids.is_empty() {
             return Ok(Vec::new());
         }
-        let user_list: Vec<_> = openids
-            .iter()
-            .map(|openid| json!({"openid": openid, "lang": "zh_CN"}))
-            .collect();
-        let body = json!({ "user_list": user_list });
+        let body = BatchgetRequest {
+            user_list: openids
+                .iter()
+                .map(|openid| BatchgetUser {
+                    openid,
+                    lang: "zh_CN",
+                })
+                .collect(),
+        };
         let request = Request::post_json(BATCHGET_PATH, CallKind::DATA, &body);
         let response: BatchgetResponse = self.call(&request).await?;
         Ok(response.user_info_list)

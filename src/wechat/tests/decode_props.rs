@@ -4,9 +4,14 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
+use serde::de::DeserializeOwned;
+
 use crate::wechat::decode::{self, BodyError};
 use crate::wechat::errcode::{Action, CallKind};
 use crate::wechat::error::Failure;
+use crate::wechat::http::{check_envelope, shape_error};
+use crate::wechat::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
+use crate::wechat::token::TokenResponse;
 
 /// Runs every decoder on one response; returns the errors' actions.
 fn decode_all(status: u16, body: &[u8]) -> Vec<Action> {
@@ -63,8 +68,56 @@ fn any_json() -> impl Strategy<Value = Value> {
     })
 }
 
+/// The envelope pass, then the typed pass: what [`decode::parse_body`] must
+/// equal (it skips the first pass on bodies that cannot carry an errcode).
+fn two_passes<T: DeserializeOwned>(body: &[u8]) -> Result<(), BodyError> {
+    check_envelope(body, &[]).map_err(BodyError::Failure)?;
+    serde_json::from_slice::<T>(body)
+        .map(|_| ())
+        .map_err(|err| BodyError::Shape(shape_error(&err)))
+}
+
+/// [`decode::parse_body`] and [`two_passes`] on one body, for every response
+/// type (both succeed on the same bytes with the same deserializer, so
+/// comparing outcomes is comparing values).
+fn one_and_two_passes(body: &[u8]) -> Vec<(Result<(), BodyError>, Result<(), BodyError>)> {
+    fn pair<T: DeserializeOwned>(body: &[u8]) -> (Result<(), BodyError>, Result<(), BodyError>) {
+        (
+            decode::parse_body::<T>(body, &[]).map(|_| ()),
+            two_passes::<T>(body),
+        )
+    }
+    vec![
+        pair::<UserGetResponse>(body),
+        pair::<BatchgetResponse>(body),
+        pair::<QuotaResponse>(body),
+        pair::<TokenResponse>(body),
+    ]
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn one_pass_decoding_equals_two_passes(
+        value in any_json(),
+        errcode in prop::option::of(any::<i64>()),
+        escaped in any::<bool>(),
+        space in "[ \t\r\n]{0,3}",
+    ) {
+        let mut value = value;
+        if let (Some(code), Value::Object(map)) = (errcode, &mut value) {
+            map.insert("errcode".to_string(), json!(code));
+        }
+        let mut text = format!("{space}{}", serde_json::to_string(&value).unwrap());
+        if escaped {
+            // The key spelled with a \u escape: still the key "errcode".
+            text = text.replace("\"errcode\"", "\"err\\u0063ode\"");
+        }
+        for (one, two) in one_and_two_passes(text.as_bytes()) {
+            prop_assert_eq!(one, two);
+        }
+    }
 
     #[test]
     fn arbitrary_bytes_never_panic(status in 100u16..600, body in prop::collection::vec(any::<u8>(), 0..2048)) {
@@ -107,6 +160,17 @@ proptest! {
 }
 
 #[test]
+fn an_errcode_key_spelled_with_an_escape_is_still_an_errcode() {
+    // Every field of a user/get page is optional: read as a page, this body
+    // would end the list silently.
+    let body = br#"{"err\u0063ode":45009,"errmsg":"api freq out of limit"}"#;
+    match decode::user_get(200, body) {
+        Err(BodyError::Failure(Failure::ErrCode { errcode, .. })) => assert_eq!(errcode, 45009),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
 fn an_html_page_with_status_200_is_retried() {
     let html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
     let actions = decode_all(200, html);
@@ -139,6 +203,20 @@ fn a_huge_array_of_junk_is_decoded_without_panic() {
     let body = serde_json::to_vec(&json!({ "user_info_list": junk })).unwrap();
     let result = decode::batchget(200, &body);
     assert!(matches!(result, Err(BodyError::Shape(_))), "{result:?}");
+}
+
+#[test]
+fn a_body_that_is_not_an_object_takes_both_passes() {
+    for body in [
+        &br#"[45009,"quota"]"#[..],
+        b"  [0]",
+        b"null",
+        b"\"errcode\"",
+    ] {
+        for (one, two) in one_and_two_passes(body) {
+            assert_eq!(one, two, "{}", String::from_utf8_lossy(body));
+        }
+    }
 }
 
 #[test]
