@@ -8,19 +8,20 @@
 //! current list contains: those rows are carried over, in order.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 
 use polars::prelude::*;
 
 use crate::transform::privacy::Pseudonymizer;
 
+use super::openid_hash::{OpenidHasher, PrehashedState};
+
 /// The previous snapshot's OpenIDs of one account, and which of them the
 /// current crawl has listed.
 pub struct KnownFollowers {
     openids: StringChunked,
-    by_hash: HashMap<u64, u32>,
+    by_hash: HashMap<u64, u32, PrehashedState>,
     collisions: HashMap<String, u32>,
-    hasher: RandomState,
+    hasher: OpenidHasher,
     /// When ids are pseudonymized, the cache holds pseudonyms: listed
     /// OpenIDs are looked up by theirs.
     pseudonymizer: Option<Pseudonymizer>,
@@ -41,13 +42,14 @@ impl KnownFollowers {
     /// Indexes the `openid` column of the previous snapshot's followers.
     pub fn new(openids: &StringChunked, pseudonymizer: Option<Pseudonymizer>) -> Self {
         let openids = openids.rechunk().into_owned();
-        let hasher = RandomState::new();
-        let mut by_hash = HashMap::with_capacity(openids.len());
+        let hasher = OpenidHasher::random();
+        let mut by_hash =
+            HashMap::with_capacity_and_hasher(openids.len(), PrehashedState::default());
         let mut collisions = HashMap::new();
         for (row, openid) in openids.iter().enumerate() {
             let Some(openid) = openid else { continue };
             let row = row as u32;
-            let hash = hasher.hash_one(openid);
+            let hash = hasher.hash64(openid);
             if let Some(&first) = by_hash.get(&hash) {
                 if openids.get(first as usize) != Some(openid) {
                     collisions.entry(openid.to_string()).or_insert(row);
@@ -87,7 +89,7 @@ impl KnownFollowers {
             }
             None => openid,
         };
-        let hash = self.hasher.hash_one(openid);
+        let hash = self.hasher.hash64(openid);
         match self.by_hash.get(&hash) {
             Some(&row) if self.openids.get(row as usize) == Some(openid) => Some(row),
             Some(_) => self.collisions.get(openid).copied(),

@@ -14,7 +14,6 @@
 //! (killed, crashed, out of quota) resumes from there.
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -28,6 +27,7 @@ use crate::wechat::{ApiError, OfficialAccountClient, UserInfo};
 
 use super::checkpoint::{Checkpoint, CrawlStore, StateError};
 use super::known::KnownFollowers;
+use super::openid_hash::{OpenidHasher, PrehashedState};
 use super::progress::ExtractProgress;
 
 /// Rows are saved as a segment once this many list positions are profiled
@@ -155,31 +155,23 @@ struct Job {
 }
 
 /// Exact-enough duplicate detection for OpenIDs that are not in the cache:
-/// a 128-bit hash (two independent 64-bit SipHashes) per OpenID seen.
+/// a 128-bit hash per OpenID seen (a false duplicate has odds of about
+/// n²/2¹²⁹: nil for any follower count).
 struct Seen {
-    keys: (
-        std::collections::hash_map::RandomState,
-        std::collections::hash_map::RandomState,
-    ),
-    hashes: HashSet<u128>,
+    hasher: OpenidHasher,
+    hashes: HashSet<u128, PrehashedState>,
 }
 
 impl Seen {
     fn new() -> Self {
         Seen {
-            keys: (Default::default(), Default::default()),
-            hashes: HashSet::new(),
+            hasher: OpenidHasher::random(),
+            hashes: HashSet::default(),
         }
     }
 
     fn insert(&mut self, openid: &str) -> bool {
-        let hash = |key: &std::collections::hash_map::RandomState| {
-            let mut hasher = key.build_hasher();
-            hasher.write(openid.as_bytes());
-            hasher.finish()
-        };
-        let wide = (u128::from(hash(&self.keys.0)) << 64) | u128::from(hash(&self.keys.1));
-        self.hashes.insert(wide)
+        self.hashes.insert(self.hasher.hash128(openid))
     }
 }
 

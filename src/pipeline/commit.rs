@@ -140,9 +140,18 @@ pub async fn commit_snapshot(
             "deriving people, audience and overlap"
         );
         for range in groups {
+            let t0 = std::time::Instant::now();
             let group = tokio::task::block_in_place(|| derive.person_group(range))?;
+            let t1 = std::time::Instant::now();
             identities.write(group.identities).await?;
+            let t2 = std::time::Instant::now();
             people.write(group.people).await?;
+            eprintln!(
+                "TIMING derive {:?} identities {:?} people {:?}",
+                t1 - t0,
+                t2 - t1,
+                t2.elapsed()
+            );
         }
         for range in derive.changes_groups() {
             let rows = tokio::task::block_in_place(|| derive.changes_group(range))?;
@@ -157,9 +166,11 @@ pub async fn commit_snapshot(
         }
         return Err(error);
     }
+    let t0 = std::time::Instant::now();
     for table in [identities, people, changes] {
         writer.add_file(table.finish().await?);
     }
+    eprintln!("TIMING finish {:?}", t0.elapsed());
     let (mut audience, mut overlap) = derive.finish()?;
     writer
         .write_date_table(layout::AUDIENCE, &mut audience)
