@@ -15,7 +15,7 @@ use crate::transform::privacy::Pseudonymizer;
 use super::commit::ManifestFile;
 use super::read::{self, read_columns, LocalCopy};
 use super::state::StateStore;
-use super::stream::{PartitionWriter, STREAM_ROW_GROUP_ROWS};
+use super::stream::{BackgroundWriter, PartitionWriter, STREAM_ROW_GROUP_ROWS};
 use super::{layout, store::Store, LoadError};
 
 /// The identity columns of the followers table: what the dedupe needs.
@@ -74,7 +74,10 @@ pub async fn write_followers<E: From<LoadError>>(
     };
     let schema = followers_schema(&privacy.drop).map_err(encode)?;
     let path = layout::account_file(layout::FOLLOWERS, date, account_id);
-    let mut writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
+    // Encoded and uploaded by a task of its own while the next rows are read.
+    let mut writer = BackgroundWriter::spawn(
+        PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?,
+    );
     let result = async {
         for segment in 0..segments {
             let rows = state

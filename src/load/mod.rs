@@ -102,6 +102,9 @@ pub enum LoadError {
         path: String,
         source: serde_json::Error,
     },
+    /// The task writing `path` panicked (a bug) or was cancelled.
+    #[error("the writer of {path} stopped: {detail}")]
+    WriterTask { path: String, detail: String },
 }
 
 impl LoadError {

@@ -9,6 +9,8 @@ use std::sync::{Arc, Mutex};
 use object_store::{path::Path, ObjectStoreExt, WriteMultipart};
 use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use super::{commit::ManifestFile, store::Store, LoadError};
 
@@ -52,6 +54,7 @@ impl SharedBuffer {
 pub struct PartitionWriter {
     table: String,
     path: Path,
+    schema: Schema,
     buffer: SharedBuffer,
     encoder: BatchedWriter<SharedBuffer>,
     upload: WriteMultipart,
@@ -85,6 +88,7 @@ impl PartitionWriter {
         Ok(PartitionWriter {
             table: table.to_string(),
             path,
+            schema: schema.clone(),
             buffer,
             encoder,
             upload: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
@@ -103,9 +107,18 @@ impl PartitionWriter {
     }
 
     /// Adds rows; a row group is encoded and uploaded once enough are pending.
+    /// Rows not of the file's schema are an error (the encoder would write
+    /// them under the footer of another schema).
     pub async fn write(&mut self, rows: DataFrame) -> Result<(), LoadError> {
         if rows.height() == 0 {
             return Ok(());
+        }
+        if **rows.schema() != self.schema {
+            return Err(self.encode_error(polars_err!(
+                SchemaMismatch: "rows of schema {:?} for a file of schema {:?}",
+                rows.schema(),
+                self.schema
+            )));
         }
         self.pending_rows += rows.height();
         self.pending.push(rows);
@@ -169,5 +182,182 @@ impl PartitionWriter {
     /// Abandons the upload: nothing becomes visible.
     pub async fn abort(self) {
         let _ = self.upload.abort().await;
+    }
+}
+
+/// What [`BackgroundWriter`] hands its task.
+enum Message {
+    Rows(DataFrame),
+    Finish,
+}
+
+/// A [`PartitionWriter`] in a task of its own: rows are encoded and uploaded
+/// while the caller computes the next ones (on two cores, deriving a bucket
+/// group and encoding the previous one overlap). At most one batch of rows
+/// waits for the task. The file is completed only by [`Self::finish`]:
+/// aborted, dropped or failed, the upload is abandoned and nothing becomes
+/// visible.
+pub struct BackgroundWriter {
+    path: String,
+    rows: mpsc::Sender<Message>,
+    task: Option<JoinHandle<Result<Option<ManifestFile>, LoadError>>>,
+}
+
+impl BackgroundWriter {
+    pub fn spawn(mut writer: PartitionWriter) -> Self {
+        let path = writer.path.to_string();
+        let (rows, mut incoming) = mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            while let Some(message) = incoming.recv().await {
+                match message {
+                    Message::Rows(rows) => {
+                        if let Err(error) = writer.write(rows).await {
+                            writer.abort().await;
+                            return Err(error);
+                        }
+                    }
+                    Message::Finish => return writer.finish().await.map(Some),
+                }
+            }
+            // The sender is gone without `finish`: abandon the file.
+            writer.abort().await;
+            Ok(None)
+        });
+        BackgroundWriter {
+            path,
+            rows,
+            task: Some(task),
+        }
+    }
+
+    /// Queues `rows`; waits while the previous batch is still queued. An
+    /// error of the task (an earlier batch's) comes back here.
+    pub async fn write(&mut self, rows: DataFrame) -> Result<(), LoadError> {
+        if rows.height() == 0 {
+            return Ok(());
+        }
+        if self.rows.send(Message::Rows(rows)).await.is_err() {
+            return Err(self.stopped().await);
+        }
+        Ok(())
+    }
+
+    /// Writes what is queued, the footer, and completes the upload.
+    pub async fn finish(mut self) -> Result<ManifestFile, LoadError> {
+        let _ = self.rows.send(Message::Finish).await;
+        match self.join().await {
+            Ok(Some(file)) => Ok(file),
+            Ok(None) => Err(self.task_error("it ended without completing the file")),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Abandons the upload: nothing becomes visible.
+    pub async fn abort(mut self) {
+        let (rows, _) = mpsc::channel(1);
+        drop(std::mem::replace(&mut self.rows, rows));
+        let _ = self.join().await;
+    }
+
+    /// The error the task stopped with.
+    async fn stopped(&mut self) -> LoadError {
+        match self.join().await {
+            Err(error) => error,
+            Ok(_) => self.task_error("it stopped before the rows were written"),
+        }
+    }
+
+    async fn join(&mut self) -> Result<Option<ManifestFile>, LoadError> {
+        let Some(task) = self.task.take() else {
+            return Err(self.task_error("it had already stopped"));
+        };
+        match task.await {
+            Ok(result) => result,
+            Err(error) => Err(self.task_error(&error.to_string())),
+        }
+    }
+
+    fn task_error(&self, detail: &str) -> LoadError {
+        LoadError::WriterTask {
+            path: self.path.clone(),
+            detail: detail.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use object_store::memory::InMemory;
+
+    const PATH: &str = "people/snapshot_date=2026-11-21/part-0.parquet";
+
+    async fn writer(store: &Store) -> BackgroundWriter {
+        let schema = Schema::from_iter([Field::new("person_id".into(), DataType::String)]);
+        let writer = PartitionWriter::create(store, "people", Path::from(PATH), &schema)
+            .await
+            .unwrap();
+        BackgroundWriter::spawn(writer)
+    }
+
+    async fn objects(store: &Store) -> Vec<String> {
+        store
+            .list(None)
+            .map_ok(|o| o.location.to_string())
+            .try_collect()
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_background_writer_completes_the_file_with_every_row() {
+        let store: Store = Arc::new(InMemory::new());
+        let mut writer = writer(&store).await;
+        let ids: Vec<String> = (0..300_000).map(|i| format!("u{i}")).collect();
+        for part in ids.chunks(70_000) {
+            writer
+                .write(df!("person_id" => part).unwrap())
+                .await
+                .unwrap();
+        }
+        let file = writer.finish().await.unwrap();
+        assert_eq!((file.path.as_str(), file.rows), (PATH, 300_000));
+        let back = super::super::commit::read_file(&store, PATH).await.unwrap();
+        assert!(back.equals(&df!("person_id" => ids).unwrap()));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_aborted_or_dropped_background_writer_leaves_nothing() {
+        let store: Store = Arc::new(InMemory::new());
+        let mut aborted = writer(&store).await;
+        aborted
+            .write(df!("person_id" => ["u1"]).unwrap())
+            .await
+            .unwrap();
+        aborted.abort().await;
+        let mut dropped = writer(&store).await;
+        dropped
+            .write(df!("person_id" => ["u2"]).unwrap())
+            .await
+            .unwrap();
+        drop(dropped);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(objects(&store).await.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_failed_write_is_an_error_and_leaves_nothing() {
+        let store: Store = Arc::new(InMemory::new());
+        let mut writer = writer(&store).await;
+        // Not the file's schema: the task's encoder refuses it.
+        let wrong = df!("n" => (0..300_000i64).collect::<Vec<_>>()).unwrap();
+        let mut result = writer.write(wrong).await;
+        if result.is_ok() {
+            result = writer.finish().await.map(|_| ());
+        }
+        let error = result.unwrap_err();
+        assert!(matches!(error, LoadError::Encode { .. }), "{error}");
+        assert!(objects(&store).await.is_empty());
     }
 }

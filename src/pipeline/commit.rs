@@ -8,7 +8,7 @@ use polars::prelude::*;
 
 use crate::extract::RawShape;
 use crate::job::{Account, Job};
-use crate::load::stream::PartitionWriter;
+use crate::load::stream::{BackgroundWriter, PartitionWriter};
 use crate::load::{self, layout, state, Manifest, ManifestAccount, SnapshotWriter, Store};
 use crate::transform::{self, AccountRef};
 
@@ -166,11 +166,11 @@ pub async fn commit_snapshot(
         }
         return Err(error);
     }
-    let t0 = std::time::Instant::now();
-    for table in [identities, people, changes] {
-        writer.add_file(table.finish().await?);
+    let (identities, people, changes) =
+        tokio::join!(identities.finish(), people.finish(), changes.finish());
+    for file in [identities, people, changes] {
+        writer.add_file(file?);
     }
-    eprintln!("TIMING finish {:?}", t0.elapsed());
     let (mut audience, mut overlap) = derive.finish()?;
     writer
         .write_date_table(layout::AUDIENCE, &mut audience)
@@ -186,14 +186,18 @@ pub async fn commit_snapshot(
     Ok(Committed { manifest, audience })
 }
 
-/// Starts the streamed upload of a date table of `empty`'s schema.
+/// Starts the streamed upload of a date table of `empty`'s schema, written
+/// by a task of its own.
 async fn date_table(
     store: &Store,
     date: chrono::NaiveDate,
     table: &str,
     empty: &DataFrame,
-) -> Result<PartitionWriter, load::LoadError> {
-    PartitionWriter::create(store, table, layout::date_file(table, date), empty.schema()).await
+) -> Result<BackgroundWriter, load::LoadError> {
+    let writer =
+        PartitionWriter::create(store, table, layout::date_file(table, date), empty.schema())
+            .await?;
+    Ok(BackgroundWriter::spawn(writer))
 }
 
 /// The `identities` of a complete snapshot, spilled a slice at a time.
