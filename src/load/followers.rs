@@ -1,8 +1,9 @@
-//! Writing an Official Account's `followers` partition from a finished crawl:
-//! the rows fetched (the crawl's segments) plus, with `refresh = "new"`, the
-//! rows carried over from the previous snapshot for followers listed again.
-//! Streamed row group by row group; the identity columns the dedupe needs
-//! are handed to the caller a row group at a time, nothing is kept.
+//! Writing an Official Account's `followers` partition while its crawl runs:
+//! the rows fetched (the crawl's segments, as they are saved) plus, with
+//! `refresh = "new"`, the rows carried over from the previous snapshot for
+//! followers listed again. Streamed row group by row group; the identity
+//! columns the dedupe needs are handed to the caller as they pass, nothing
+//! is kept.
 
 use chrono::NaiveDate;
 use polars::prelude::*;
@@ -14,7 +15,6 @@ use crate::transform::privacy::Pseudonymizer;
 
 use super::commit::ManifestFile;
 use super::read::{self, read_columns, LocalCopy};
-use super::state::StateStore;
 use super::stream::{BackgroundWriter, PartitionWriter, STREAM_ROW_GROUP_ROWS};
 use super::{layout, store::Store, LoadError};
 
@@ -54,69 +54,89 @@ fn align(rows: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
     DataFrame::new(height, columns)
 }
 
-/// Writes `followers/snapshot_date=D/account_id=A/part-0.parquet`, giving
-/// the [`IDENTITY_COLUMNS`] of every row group written to `identities`.
-#[allow(clippy::too_many_arguments)]
-pub async fn write_followers<E: From<LoadError>>(
-    store: &Store,
-    date: NaiveDate,
-    account_id: &str,
-    state: &StateStore,
-    segments: u32,
-    carry: Option<CarryOver<'_>>,
-    privacy: &Privacy,
-    mut identities: impl FnMut(DataFrame) -> Result<(), E>,
-) -> Result<ManifestFile, E> {
-    let pseudonymizer = Pseudonymizer::for_job(privacy);
-    let encode = |source: PolarsError| LoadError::Encode {
+/// `followers/snapshot_date=D/account_id=A/part-0.parquet`, written while
+/// the account's crawl runs: the fetched rows a crawl segment at a time, in
+/// list order, as the crawl saves them; then, with `refresh = "new"`, the
+/// rows carried over from the previous snapshot. Encoding and upload run in
+/// a task of their own ([`BackgroundWriter`]); the file appears only at
+/// [`Self::finish`].
+pub struct FollowersWriter {
+    writer: BackgroundWriter,
+    schema: Schema,
+    pseudonymizer: Option<Pseudonymizer>,
+}
+
+impl FollowersWriter {
+    pub async fn create(
+        store: &Store,
+        date: NaiveDate,
+        account_id: &str,
+        privacy: &Privacy,
+    ) -> Result<Self, LoadError> {
+        let schema = followers_schema(&privacy.drop).map_err(encode_error)?;
+        let path = layout::account_file(layout::FOLLOWERS, date, account_id);
+        let writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
+        Ok(FollowersWriter {
+            writer: BackgroundWriter::spawn(writer),
+            schema,
+            pseudonymizer: Pseudonymizer::for_job(privacy),
+        })
+    }
+
+    /// Adds fetched rows (one crawl segment, WeChat's ids); returns their
+    /// [`IDENTITY_COLUMNS`] as written (pseudonyms, if so configured).
+    pub async fn fetched(&mut self, rows: DataFrame) -> Result<DataFrame, LoadError> {
+        let mut rows = align(rows, &self.schema).map_err(encode_error)?;
+        if let Some(p) = &self.pseudonymizer {
+            rows = p.frame(rows).map_err(encode_error)?;
+        }
+        let identities = rows.select(IDENTITY_COLUMNS).map_err(encode_error)?;
+        self.writer.write(rows).await?;
+        Ok(identities)
+    }
+
+    /// Adds the rows of the previous partition the crawl listed again (they
+    /// already hold what was written: pseudonyms, if so configured), giving
+    /// their [`IDENTITY_COLUMNS`] to `identities` a row group at a time.
+    pub async fn carried_over<E: From<LoadError>>(
+        &mut self,
+        store: &Store,
+        carry: CarryOver<'_>,
+        mut identities: impl FnMut(DataFrame) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let local = LocalCopy::fetch(store, &carry.path).await?;
+        let total = carry.known.len();
+        let mut offset = 0;
+        while offset < total {
+            let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
+            let rows = local.read_slice(offset, len, None).map_err(encode_error)?;
+            let rows = rows
+                .filter(&carry.known.listed_mask(offset, len))
+                .map_err(encode_error)?;
+            let rows = align(rows, &self.schema).map_err(encode_error)?;
+            identities(rows.select(IDENTITY_COLUMNS).map_err(encode_error)?)?;
+            self.writer.write(rows).await?;
+            offset += len;
+        }
+        Ok(())
+    }
+
+    /// Completes the file.
+    pub async fn finish(self) -> Result<ManifestFile, LoadError> {
+        self.writer.finish().await
+    }
+
+    /// Abandons the file: nothing becomes visible.
+    pub async fn abort(self) {
+        self.writer.abort().await;
+    }
+}
+
+fn encode_error(source: PolarsError) -> LoadError {
+    LoadError::Encode {
         table: layout::FOLLOWERS.to_string(),
         source,
-    };
-    let schema = followers_schema(&privacy.drop).map_err(encode)?;
-    let path = layout::account_file(layout::FOLLOWERS, date, account_id);
-    // Encoded and uploaded by a task of its own while the next rows are read.
-    let mut writer = BackgroundWriter::spawn(
-        PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?,
-    );
-    let result = async {
-        for segment in 0..segments {
-            let rows = state
-                .read_segment(segment)
-                .await
-                .map_err(LoadError::State)?;
-            let mut rows = align(rows, &schema).map_err(encode)?;
-            // Fetched rows carry WeChat's ids; carried-over rows already
-            // hold what was written (pseudonyms, if so configured).
-            if let Some(p) = &pseudonymizer {
-                rows = p.frame(rows).map_err(encode)?;
-            }
-            identities(rows.select(IDENTITY_COLUMNS).map_err(encode)?)?;
-            writer.write(rows).await?;
-        }
-        if let Some(carry) = carry {
-            let local = LocalCopy::fetch(store, &carry.path).await?;
-            let total = carry.known.len();
-            let mut offset = 0;
-            while offset < total {
-                let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
-                let rows = local.read_slice(offset, len, None).map_err(encode)?;
-                let rows = rows
-                    .filter(&carry.known.listed_mask(offset, len))
-                    .map_err(encode)?;
-                let rows = align(rows, &schema).map_err(encode)?;
-                identities(rows.select(IDENTITY_COLUMNS).map_err(encode)?)?;
-                writer.write(rows).await?;
-                offset += len;
-            }
-        }
-        Ok::<_, E>(())
     }
-    .await;
-    if let Err(error) = result {
-        writer.abort().await;
-        return Err(error);
-    }
-    Ok(writer.finish().await?)
 }
 
 /// Gives the [`IDENTITY_COLUMNS`] of a written followers partition (of an

@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
+use tokio::sync::mpsc;
 use tracing::Instrument;
 
-use crate::extract::checkpoint::{Checkpoint, CrawlStore};
+use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
 use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
-use crate::load::followers::{self as followers_load, CarryOver};
+use crate::load::followers::{self as followers_load, CarryOver, FollowersWriter};
 use crate::load::state::StateStore;
 use crate::load::{self, layout, Manifest, ManifestFile, Store};
 use crate::transform::privacy::Pseudonymizer;
@@ -180,16 +181,16 @@ async fn snapshot_official_account(
     };
 
     let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
-    let mut landed = LandedAccount::new(account, previous.is_some())?;
-    let shape = extract::raw_shape(account);
-    let mut pairs = IdPairs::wanted(pseudonymizer.is_none() && links_contacts(job));
-    let mut land = |rows: DataFrame| -> Result<(), RunError> {
-        pairs.push(&rows)?;
-        landed.push_raw(shape, rows)
+    let mut landing = Landing {
+        landed: LandedAccount::new(account, previous.is_some())?,
+        pairs: IdPairs::wanted(pseudonymizer.is_none() && links_contacts(job)),
+        shape: extract::raw_shape(account),
     };
     if checkpoint.complete {
         let (rows, bytes) =
-            followers_load::for_each_identities(store, &partition, &mut land).await?;
+            followers_load::for_each_identities(store, &partition, |rows| landing.push(rows))
+                .await?;
+        let (landed, pairs) = landing.finish()?;
         return Ok(AccountSnapshot {
             file: load::commit::ManifestFile {
                 table: layout::FOLLOWERS.to_string(),
@@ -197,8 +198,8 @@ async fn snapshot_official_account(
                 rows,
                 bytes,
             },
-            pairs: pairs.finish()?,
-            landed: landed.finish()?,
+            pairs,
+            landed,
         });
     }
 
@@ -212,6 +213,26 @@ async fn snapshot_official_account(
         )),
         None => None,
     };
+    // The partition is written while the crawl runs: each segment the crawl
+    // saves goes on to the followers file and the identity spill, in a task
+    // of its own (after those an earlier run of the date saved).
+    let followers = FollowersWriter::create(store, date, &account.id, &job.privacy).await?;
+    let (segments, saved_segments) = mpsc::channel(SEGMENTS_IN_FLIGHT);
+    let landing = tokio::spawn(
+        land_segments(
+            state.clone(),
+            checkpoint.segments,
+            saved_segments,
+            followers,
+            landing,
+        )
+        .in_current_span(),
+    );
+    let landing = AbortOnDrop(landing);
+    let tee = TeeStore {
+        state: &state,
+        segments,
+    };
     // The quota is read beside the crawl, not before it: the plan only
     // warns, and two calls of latency should not delay the critical path.
     let known_len = known.as_ref().map_or(0, |k| k.len());
@@ -220,36 +241,40 @@ async fn snapshot_official_account(
         official_account::crawl(
             client,
             job.api.concurrency,
-            &state,
+            &tee,
             checkpoint,
             known.as_mut(),
             progress,
         ),
     );
-    let crawl = crawl?;
-    tracing::info!(account_id = %account.id, listed = crawl.listed, segments = crawl.segments, "crawl finished; writing the partition");
-    let carry = match (&cache_path, &known) {
-        (Some(path), Some(known)) => Some(CarryOver {
-            path: path.clone(),
-            known,
-        }),
-        _ => None,
+    drop(tee);
+    let landed = landing.join().await;
+    let (mut followers, mut landing) = match (crawl, landed) {
+        (Ok(crawl), Ok(landed)) => {
+            tracing::info!(account_id = %account.id, listed = crawl.listed, segments = crawl.segments, "crawl finished");
+            landed
+        }
+        // The segment writer's own error explains a crawl it stopped.
+        (_, Err(error)) => return Err(error),
+        (Err(error), Ok((followers, _))) => {
+            followers.abort().await;
+            return Err(error.into());
+        }
     };
-    let file = followers_load::write_followers(
-        store,
-        date,
-        &account.id,
-        &state,
-        crawl.segments,
-        carry,
-        &job.privacy,
-        &mut land,
-    )
-    .await?;
+    if let (Some(path), Some(known)) = (cache_path, &known) {
+        let carry = CarryOver { path, known };
+        let carried = followers
+            .carried_over(store, carry, |rows| landing.push(rows))
+            .await;
+        if let Err(error) = carried {
+            followers.abort().await;
+            return Err(error);
+        }
+    }
+    let file = followers.finish().await?;
     tracing::info!(
         account_id = %account.id,
-        listed = crawl.listed,
-        carried_over = crawl.carried_over,
+        carried_over = known.as_ref().map_or(0, |k| k.listed_count()),
         followers = file.rows,
         "account snapshotted"
     );
@@ -257,11 +282,118 @@ async fn snapshot_official_account(
     done.complete = true;
     state.save_checkpoint(&done).await?;
     state.delete_crawl_data().await?;
+    let (landed, pairs) = landing.finish()?;
     Ok(AccountSnapshot {
         file,
-        pairs: pairs.finish()?,
-        landed: landed.finish()?,
+        pairs,
+        landed,
     })
+}
+
+/// Crawl segments queued between the crawl and [`land_segments`].
+const SEGMENTS_IN_FLIGHT: usize = 2;
+
+/// Where an Official Account's identity rows go as they pass: the spill of
+/// `identities` and, when wanted, the (openid, unionid) pairs.
+struct Landing {
+    landed: LandedAccount,
+    pairs: IdPairs,
+    shape: extract::RawShape,
+}
+
+impl Landing {
+    fn push(&mut self, rows: DataFrame) -> Result<(), RunError> {
+        self.pairs.push(&rows)?;
+        self.landed.push_raw(self.shape, rows)
+    }
+
+    fn finish(self) -> Result<(LandedAccount, Option<DataFrame>), RunError> {
+        Ok((self.landed.finish()?, self.pairs.finish()?))
+    }
+}
+
+/// Feeds the followers partition and the landing with the crawl's segments:
+/// first the `saved` ones an earlier run of the date saved, then each one the
+/// crawl saves, until the crawl drops its sender. On an error the partition
+/// is abandoned.
+async fn land_segments(
+    state: StateStore,
+    saved: u32,
+    mut segments: mpsc::Receiver<DataFrame>,
+    mut followers: FollowersWriter,
+    mut landing: Landing,
+) -> Result<(FollowersWriter, Landing), RunError> {
+    let result = async {
+        for segment in 0..saved {
+            let rows = state.read_segment(segment).await?;
+            landing.push(followers.fetched(rows).await?)?;
+        }
+        while let Some(rows) = segments.recv().await {
+            landing.push(followers.fetched(rows).await?)?;
+        }
+        Ok::<_, RunError>(())
+    }
+    .await;
+    match result {
+        Ok(()) => Ok((followers, landing)),
+        Err(error) => {
+            followers.abort().await;
+            Err(error)
+        }
+    }
+}
+
+/// The crawl's store, which also hands each segment it saves to
+/// [`land_segments`] (after saving it: the partition holds saved rows only).
+struct TeeStore<'a> {
+    state: &'a StateStore,
+    segments: mpsc::Sender<DataFrame>,
+}
+
+impl CrawlStore for TeeStore<'_> {
+    async fn load_checkpoint(&self) -> Result<Option<Checkpoint>, StateError> {
+        self.state.load_checkpoint().await
+    }
+
+    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StateError> {
+        self.state.save_checkpoint(checkpoint).await
+    }
+
+    async fn save_page(&self, page: u32, openids: &[String]) -> Result<(), StateError> {
+        self.state.save_page(page, openids).await
+    }
+
+    async fn load_page(&self, page: u32) -> Result<Vec<String>, StateError> {
+        self.state.load_page(page).await
+    }
+
+    async fn save_segment(&self, segment: u32, rows: DataFrame) -> Result<(), StateError> {
+        self.state.save_segment(segment, rows.clone()).await?;
+        self.segments.send(rows).await.map_err(|_| StateError {
+            what: format!("hand segment {segment} to the followers partition"),
+            detail: "its writer stopped".to_string(),
+        })
+    }
+}
+
+/// A task aborted when dropped (its account abandoned by a shutdown).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> AbortOnDrop<Result<T, RunError>> {
+    async fn join(mut self) -> Result<T, RunError> {
+        match (&mut self.0).await {
+            Ok(result) => result,
+            Err(error) => Err(RunError::Task(format!(
+                "the writer of a followers partition stopped: {error}"
+            ))),
+        }
+    }
+}
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Whether the job has a WeCom account linked through idconvert: only then

@@ -139,19 +139,12 @@ pub async fn commit_snapshot(
             groups = groups.len(),
             "deriving people, audience and overlap"
         );
+        // Each table is encoded and uploaded by a task of its own while
+        // the next group is derived.
         for range in groups {
-            let t0 = std::time::Instant::now();
             let group = tokio::task::block_in_place(|| derive.person_group(range))?;
-            let t1 = std::time::Instant::now();
             identities.write(group.identities).await?;
-            let t2 = std::time::Instant::now();
             people.write(group.people).await?;
-            eprintln!(
-                "TIMING derive {:?} identities {:?} people {:?}",
-                t1 - t0,
-                t2 - t1,
-                t2.elapsed()
-            );
         }
         for range in derive.changes_groups() {
             let rows = tokio::task::block_in_place(|| derive.changes_group(range))?;
