@@ -116,6 +116,35 @@ async fn batchget_body_must_be_json() {
 }
 
 #[tokio::test]
+async fn batchget_bodies_of_another_shape_get_wechats_errcodes() {
+    let sim = sim(one_account(100, 0.5)).await;
+    let token = sim.token(0).await;
+    let openid = sim.all_openids(&token).await[0].clone();
+    for (body, expected) in [
+        (json!([1, 2]), 47001),
+        (json!({"user_list": "o1"}), 40032),
+        (json!({"users": [{"openid": openid}]}), 40032),
+        (json!({"user_list": [{"lang": "zh_CN"}]}), 40003),
+        (json!({"user_list": [{"openid": 5}]}), 40003),
+        (json!({"user_list": [{"openid": openid}, "o1"]}), 40003),
+        (json!({"user_list": [{"openid": openid, "lang": 5}]}), 0),
+    ] {
+        let answer: serde_json::Value = sim
+            .http
+            .post(sim.url("/cgi-bin/user/info/batchget"))
+            .query(&[("access_token", token.as_str())])
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(errcode(&answer), expected, "{body}");
+    }
+}
+
+#[tokio::test]
 async fn batchget_answers_in_request_order_with_full_profiles() {
     let sim = sim(one_account(2_000, 0.5)).await;
     let token = sim.token(0).await;
