@@ -23,6 +23,14 @@ const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts uploaded at once.
 const PARTS_IN_FLIGHT: usize = 4;
 
+/// The row groups being encoded at once, process-wide: one per core.
+fn encoding_turns() -> &'static tokio::sync::Semaphore {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| {
+        tokio::sync::Semaphore::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    })
+}
+
 /// The bytes the Parquet encoder writes, drained into the upload after each row group.
 #[derive(Clone, Default)]
 struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
@@ -132,6 +140,13 @@ impl PartitionWriter {
         if self.pending.is_empty() {
             return Ok(());
         }
+        // A row group in the making (its rows stacked, its pages encoded)
+        // is the biggest transient of a write: as many at once as there are
+        // cores, however many files are being written.
+        let _turn = encoding_turns()
+            .acquire()
+            .await
+            .map_err(|_| self.encode_error(polars_err!(ComputeError: "encoding turns closed")))?;
         let parts = std::mem::take(&mut self.pending);
         self.pending_rows = 0;
         let Some(mut group) = super::stack(parts).map_err(|e| self.encode_error(e))? else {
@@ -141,6 +156,7 @@ impl PartitionWriter {
         self.rows += group.height() as u64;
         // Encoding and zstd are CPU work: keep them off the async workers.
         let result = tokio::task::block_in_place(|| self.encoder.write_batch(&group));
+        drop(group);
         result.map_err(|e| self.encode_error(e))?;
         self.drain().await
     }
