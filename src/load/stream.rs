@@ -156,7 +156,7 @@ impl PartitionWriter {
         self.rows += group.height() as u64;
         // Encoding and zstd are CPU work: keep them off the async workers.
         let result = tokio::task::block_in_place(|| self.encoder.write_batch(&group));
-        drop(group);
+        drop((group, _turn));
         result.map_err(|e| self.encode_error(e))?;
         self.drain().await
     }
