@@ -8,6 +8,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use polars::prelude::*;
 use tokio::sync::mpsc;
+use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
@@ -228,7 +229,8 @@ async fn snapshot_official_account(
         )
         .in_current_span(),
     );
-    let landing = AbortOnDrop(landing);
+    // Aborted if this account is abandoned (a shutdown drops this future).
+    let landing = AbortOnDropHandle::new(landing);
     let tee = TeeStore {
         state: &state,
         segments,
@@ -248,7 +250,12 @@ async fn snapshot_official_account(
         ),
     );
     drop(tee);
-    let landed = landing.join().await;
+    let landed = match landing.await {
+        Ok(landed) => landed,
+        Err(error) => Err(RunError::Task(format!(
+            "the writer of the followers partition stopped: {error}"
+        ))),
+    };
     let (mut followers, mut landing) = match (crawl, landed) {
         (Ok(crawl), Ok(landed)) => {
             tracing::info!(account_id = %account.id, listed = crawl.listed, segments = crawl.segments, "crawl finished");
@@ -373,26 +380,6 @@ impl CrawlStore for TeeStore<'_> {
             what: format!("hand segment {segment} to the followers partition"),
             detail: "its writer stopped".to_string(),
         })
-    }
-}
-
-/// A task aborted when dropped (its account abandoned by a shutdown).
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> AbortOnDrop<Result<T, RunError>> {
-    async fn join(mut self) -> Result<T, RunError> {
-        match (&mut self.0).await {
-            Ok(result) => result,
-            Err(error) => Err(RunError::Task(format!(
-                "the writer of a followers partition stopped: {error}"
-            ))),
-        }
-    }
-}
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
