@@ -129,17 +129,9 @@ async fn batchget_bodies_of_another_shape_get_wechats_errcodes() {
         (json!({"user_list": [{"openid": openid}, "o1"]}), 40003),
         (json!({"user_list": [{"openid": openid, "lang": 5}]}), 0),
     ] {
-        let answer: serde_json::Value = sim
-            .http
-            .post(sim.url("/cgi-bin/user/info/batchget"))
-            .query(&[("access_token", token.as_str())])
-            .json(&body)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let answer = sim
+            .post("/cgi-bin/user/info/batchget", &token, body.clone())
+            .await;
         assert_eq!(errcode(&answer), expected, "{body}");
     }
 }
