@@ -3,10 +3,11 @@
 //!
 //! Accounts are snapshotted concurrently and independently, each in a tokio
 //! task of its own (one account's CPU-bound steps never stall another's
-//! crawl, and they use every core): an account that fails (its quota is used up, its permission is missing) does not stop the
-//! others. Each Official Account's crawl is checkpointed in the output store
-//! (`_state/`), so a re-run of the date resumes it; an account whose
-//! partition an earlier run already wrote is not crawled again. The snapshot
+//! crawl, and they use every core): an account that fails (its quota is used
+//! up, its permission is missing) does not stop the others. Each Official
+//! Account's crawl is checkpointed in the output store (`_state/`), so a
+//! re-run of the date resumes it; an account whose partition an earlier run
+//! already wrote is not crawled again. The snapshot
 //! is committed (derived tables, then the manifest) only when every account
 //! succeeded, and never by a sharded run (`merge` commits those).
 //!
