@@ -2,8 +2,9 @@
 //! follower rows, streamed and checkpointed.
 //!
 //! The follower list is the sequential critical path (each page needs the
-//! previous page's `next_openid`), so it runs in its own task and feeds the
-//! profile fetch over a bounded channel: batchget calls run `concurrency` at a
+//! previous page's `next_openid`), so it runs beside the profile fetch and
+//! feeds it over a bounded channel: batchget calls (each a tokio task of its
+//! own, so their answers are decoded on every core) run `concurrency` at a
 //! time behind the listing instead of after it. OpenIDs needing a profile are
 //! packed into full chunks of 100 across page boundaries, so a crawl makes
 //! exactly ceil(new / 100) batchget calls. With `refresh = "new"`, OpenIDs of
