@@ -48,7 +48,8 @@ report-png: run browser-deps
 clean:
 	rm -rf warehouse report.html exports
 
-## bench: the scale benchmark (release build; ~10 minutes): prints a table
+## bench: the scale benchmark (release build, then ~4 minutes): prints a table;
+## BENCH_CASES=c runs one case (see bench/bench.py)
 bench: py-deps
 	$(CARGO) build --release
 	$(PYTHON) bench/bench.py
