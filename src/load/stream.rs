@@ -270,9 +270,12 @@ impl BackgroundWriter {
 
     /// Abandons the upload: nothing becomes visible.
     pub async fn abort(mut self) {
-        let (rows, _) = mpsc::channel(1);
-        drop(std::mem::replace(&mut self.rows, rows));
-        let _ = self.join().await;
+        let task = self.task.take();
+        // Without its sender, the task abandons the upload.
+        drop(self);
+        if let Some(task) = task {
+            let _ = task.await;
+        }
     }
 
     /// The error the task stopped with.

@@ -101,8 +101,9 @@ impl WeChatHttp {
             scope.limiter.until_ready().await;
             attempts += 1;
             let token = lease.as_ref().map(|lease| &lease.token);
-            let failure = match self.exchange(request, token).await {
-                Ok(body) => match parse_body::<T>(&body, &sensitive(request, token)) {
+            let sensitive = sensitive(request, token);
+            let failure = match self.exchange(request, token, &sensitive).await {
+                Ok(body) => match parse_body::<T>(&body, &sensitive) {
                     Ok(value) => {
                         scope.stats.record(request.endpoint, OUTCOME_OK);
                         return Ok(value);
@@ -162,12 +163,13 @@ impl WeChatHttp {
     }
 
     /// One HTTP exchange: Ok holds the body of a 2xx answer, as it came.
+    /// `sensitive` is scrubbed from transport errors.
     async fn exchange(
         &self,
         request: &Request<'_>,
         token: Option<&AccessToken>,
+        sensitive: &[&str],
     ) -> Result<Bytes, Failure> {
-        let sensitive = sensitive(request, token);
         let url = self.url(request, token);
         let builder = match &request.body {
             None => self.inner.client.get(url),
@@ -181,7 +183,7 @@ impl WeChatHttp {
         let response = builder
             .send()
             .await
-            .map_err(|err| transport_failure(err, &sensitive))?;
+            .map_err(|err| transport_failure(err, sensitive))?;
         let status = response.status();
         if !status.is_success() {
             return Err(Failure::Http(status.as_u16()));
@@ -189,7 +191,7 @@ impl WeChatHttp {
         let body = response
             .bytes()
             .await
-            .map_err(|err| transport_failure(err, &sensitive))?;
+            .map_err(|err| transport_failure(err, sensitive))?;
         Ok(body)
     }
 
