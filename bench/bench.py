@@ -27,7 +27,7 @@ import sys
 import tempfile
 import time
 
-from simclient import call, free_port
+from simclient import call, committed, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "release", "unionsnap")
@@ -198,7 +198,7 @@ def main():
             sim.stop()
 
     if "d" in cases:
-        identities = os.path.join(out, "identities", f"snapshot_date={DAY0}", "part-0.parquet")
+        [identities] = committed(out, DAY0, "identities")
         p = polars_derive(identities)
         d_secs, d_unique = duckdb_derive(identities)
         assert d_unique == p["unique_people"], (d_unique, p)

@@ -17,3 +17,12 @@ def call(url, body=None, timeout=600):
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
+
+
+def committed(out, date, table):
+    """The files of `table` in the committed snapshot of `date` (the marker
+    names them: file names are unique to the run that wrote them)."""
+    import os
+    with open(os.path.join(out, "_manifests", f"snapshot_date={date}", "manifest.json")) as f:
+        manifest = json.load(f)
+    return [os.path.join(out, file["path"]) for file in manifest["files"] if file["table"] == table]

@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from simclient import call, free_port
+from simclient import call, committed, free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "debug", "unionsnap")
@@ -38,7 +38,7 @@ def audience(out, date):
     rows = duckdb.sql(f"""
         SELECT account_id, members, resolved, unresolved, exclusive_people, resolved_people,
                unique_people, duplicate_memberships
-        FROM read_parquet('{out}/audience/snapshot_date={date}/part-0.parquet') ORDER BY account_id""").fetchall()
+        FROM read_parquet({committed(out, date, "audience")!r}) ORDER BY account_id""").fetchall()
     return [list(r) for r in rows]
 
 

@@ -32,9 +32,11 @@ Exit codes:
   0  every account snapshotted and the snapshot committed
   1  any other failure (output store unreachable, a bug-class API error, ...)
   2  bad job file or arguments; nothing was written
-  3  partial: some accounts failed or ran out of quota; the others are written,
-     the snapshot is not marked complete (no manifest); re-run to finish
-  4  another run of the same job and date holds the lease; nothing was written
+  3  partial: some accounts failed or ran out of quota; the others are landed,
+     nothing is committed (a committed snapshot of the date stays as it was);
+     re-run to finish
+  4  another run of the same job and date holds the lease, or this run lost it
+     (paused or stalled past it) to a later run; this run committed nothing
      (the lease expires after UNIONSNAP_LEASE_TTL, default 10m, if its holder died)
 `run --shard I/N` exits 0 when its accounts landed (raw partitions, no manifest);
 `merge` exits 3 naming the accounts whose raw partitions are missing;
@@ -92,6 +94,26 @@ enum Command {
         date: Option<NaiveDate>,
         #[command(flatten)]
         metrics: MetricsArgs,
+    },
+    /// Delete the files no reader may still need: replaced by a re-run, or
+    /// left by failed and killed runs, once older than the retention period
+    /// (every committed run also vacuums at its end).
+    Vacuum {
+        /// The job file.
+        job: PathBuf,
+        /// Keep files replaced or orphaned less than this long ago (e.g.
+        /// "24h", "30m"); default: UNIONSNAP_VACUUM_RETENTION or 24h.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        retention: Option<std::time::Duration>,
+    },
+    /// List the committed snapshots: date, run, lease epoch, the Delta
+    /// version of every table and row counts.
+    History {
+        /// The output location (path or URL) the job writes to.
+        output: String,
+        /// How to print it.
+        #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
+        format: SummaryFormat,
     },
     /// Stay up and run the job on its cron schedule; SIGTERM stops cleanly.
     #[command(after_help = EXIT_CODES)]
@@ -305,7 +327,9 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
         } => {
             let mut job = job::load(&job)?;
             if !accounts.is_empty() {
-                job.filter_accounts(&accounts)?;
+                // Checked against the job; the job stays whole: the date's
+                // other accounts are kept as committed.
+                job.clone().filter_accounts(&accounts)?;
             }
             let shard = Shard::from_cli_or_env(shard.as_deref(), &|var| std::env::var(var).ok())
                 .map_err(|err| JobError::whole_file(&job.path, err.to_string(), None))?;
@@ -317,6 +341,7 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             }
             let mut context = RunContext::new(&job)?;
             context.shard = shard;
+            context.only = (!accounts.is_empty()).then_some(accounts);
             context.progress = progress;
             context.cancel = shutdown_on_signal();
             let mut runner = Runner::new(job, context, metrics.sinks());
@@ -349,6 +374,32 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
                 succeeded = summary.succeeded,
                 "serve stopped"
             );
+            Ok(0)
+        }
+        Command::Vacuum { job, retention } => {
+            let job = job::load(&job)?;
+            let store = load::open(&job.output)?;
+            let retention = retention.unwrap_or_else(load::vacuum::retention);
+            let done = load::vacuum::vacuum_output(&store, &job.output, retention).await?;
+            let (files, bytes) = done
+                .values()
+                .fold((0, 0), |(f, b), v| (f + v.files, b + v.bytes));
+            println!(
+                "vacuum: {files} file(s), {bytes} bytes deleted (retention {})",
+                humantime::format_duration(retention)
+            );
+            Ok(0)
+        }
+        Command::History { output, format } => {
+            let location = job::OutputLocation::parse_cli(&output)?;
+            let store = load::open(&location)?;
+            let history = load::history::snapshots(&store).await?;
+            let format = match format {
+                SummaryFormat::Text => load::history::HistoryFormat::Text,
+                SummaryFormat::Json => load::history::HistoryFormat::Json,
+                SummaryFormat::Csv => load::history::HistoryFormat::Csv,
+            };
+            print!("{}", load::history::render(&history, format));
             Ok(0)
         }
         Command::Validate { job, online } => {
@@ -429,6 +480,10 @@ async fn merge_job(job: Job, date: Option<NaiveDate>, sinks: MetricsSinks) -> an
         Ok(outcome) => outcome,
         Err(unionsnap::pipeline::RunError::LeaseHeld(held)) => {
             eprintln!("error: {held}");
+            return Ok(unionsnap::runner::EXIT_LEASE_HELD);
+        }
+        Err(unionsnap::pipeline::RunError::Load(lost @ load::LoadError::LeaseLost { .. })) => {
+            eprintln!("error: {lost}");
             return Ok(unionsnap::runner::EXIT_LEASE_HELD);
         }
         Err(error) => return Err(error.into()),

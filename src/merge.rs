@@ -1,20 +1,25 @@
 //! `unionsnap merge JOB.toml --date D`: the second half of a sharded run.
 //!
 //! The pods of a Kubernetes Indexed Job each extract a share of the accounts
-//! (`run --shard I/N`) and write raw partitions only. Once they have all
-//! landed, `merge` reads every account's raw partition of D back from the
-//! store, builds the derived tables and commits the manifest — the same
-//! [`pipeline::commit_snapshot`] an unsharded run ends with, so the result is
-//! the same. While an account's partition is missing it commits nothing and
-//! names the missing accounts (exit 3): the date's manifest is not touched.
+//! (`run --shard I/N`) and land raw partitions only: each written under a
+//! name unique to its run, recorded in `_state/.../landed.json`, committed
+//! nowhere. `merge` commits the date from them: the raw tables, the derived
+//! tables built from them (the same [`pipeline::commit_snapshot`] an
+//! unsharded run ends with, so the result is the same), the marker last.
+//!
+//! **The generation rule.** A landed partition records the date's snapshot
+//! marker its run started from (`base`). `merge` takes a partition only if
+//! that is still the date's marker: a partition landed before the date's
+//! latest commit belongs to an earlier generation of runs and is never
+//! committed. While an account has no partition of the current generation,
+//! `merge` commits nothing and names those accounts (exit 3); what readers
+//! see of the date does not change.
 
 use chrono::NaiveDate;
-use object_store::ObjectStoreExt;
 
-use crate::extract;
 use crate::job::Job;
 use crate::load::lease::{lease_ttl, Lease};
-use crate::load::{self, layout, LoadError, ManifestFile, SnapshotWriter, Store};
+use crate::load::{self, state, SnapshotWriter, Store};
 use crate::pipeline::{self, Committed, RunError};
 
 /// How a merge ended.
@@ -32,7 +37,7 @@ pub enum MergeOutcome {
 pub async fn merge(job: &Job, date: NaiveDate, run_id: &str) -> Result<MergeOutcome, RunError> {
     let store = load::open(&job.output)?;
     let lease = Lease::acquire(&store, date, None, run_id, lease_ttl()).await?;
-    let result = merge_leased(job, date, run_id, store).await;
+    let result = merge_leased(job, date, run_id, store, &lease).await;
     lease.release().await;
     result
 }
@@ -42,22 +47,21 @@ async fn merge_leased(
     date: NaiveDate,
     run_id: &str,
     store: Store,
+    lease: &Lease,
 ) -> Result<MergeOutcome, RunError> {
-    let mut landed_files = Vec::new();
+    let current = load::read_manifest(&store, date).await?;
+    let base = current.as_ref().map(|m| m.run_id.clone());
+    let mut all_landed = state::landed_of(&store, date).await?;
+    let mut found = Vec::new();
     let mut missing = Vec::new();
     for account in &job.accounts {
-        let shape = extract::raw_shape(account);
-        let path = layout::account_file(shape.table, date, &account.id);
-        match store.head(&path).await {
-            Ok(meta) => landed_files.push((account, shape, path, meta.size)),
-            Err(object_store::Error::NotFound { .. }) => missing.push(account.id.clone()),
-            Err(source) => {
-                return Err(LoadError::Store {
-                    path: path.to_string(),
-                    source,
-                }
-                .into())
+        match all_landed.remove(&account.id) {
+            Some(landed) if landed.base == base => found.push((account, landed)),
+            Some(landed) => {
+                tracing::warn!(account_id = %account.id, run_id = %landed.run_id, "a partition landed before the date's latest commit: an earlier generation's, not merged");
+                missing.push(account.id.clone());
             }
+            None => missing.push(account.id.clone()),
         }
     }
     if !missing.is_empty() {
@@ -65,34 +69,14 @@ async fn merge_leased(
     }
 
     let previous = load::history::previous_manifest(&store, date).await?;
-    let mut writer = SnapshotWriter::begin(store.clone(), date).await?;
-    let mut landed = Vec::with_capacity(landed_files.len());
-    for (account, shape, path, bytes) in landed_files {
-        let mut account_landed = pipeline::LandedAccount::new(account, previous.is_some())?;
-        // Followers can be large: only the identity columns are read back,
-        // a row group at a time.
-        let rows = if shape.table == layout::FOLLOWERS {
-            load::followers::for_each_identities(&store, path.as_ref(), |rows| {
-                account_landed.push_raw(shape, rows)
-            })
-            .await?
-            .0
-        } else {
-            let raw = load::read_file(&store, path.as_ref()).await?;
-            let rows = raw.height() as u64;
-            account_landed.push_raw(shape, raw)?;
-            rows
-        };
-        writer.add_file(ManifestFile {
-            table: shape.table.to_string(),
-            path: path.to_string(),
-            rows,
-            bytes,
-        });
-        landed.push(account_landed.finish()?);
-        tracing::info!(account_id = %account.id, %path, "raw partition read back");
+    let mut writer = SnapshotWriter::begin(store.clone(), date, run_id);
+    let mut landed = Vec::with_capacity(found.len());
+    for (account, partition) in found {
+        landed
+            .push(pipeline::read_back(&store, account, &partition.path, previous.is_some()).await?);
+        writer.add_file(partition.file());
     }
     let committed =
-        pipeline::commit_snapshot(job, run_id, writer, landed, previous.as_ref()).await?;
+        pipeline::commit_snapshot(job, lease, writer, landed, previous.as_ref()).await?;
     Ok(MergeOutcome::Committed(Box::new(committed)))
 }

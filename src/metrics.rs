@@ -476,6 +476,7 @@ mod tests {
             path: "followers/x".into(),
             rows: 10,
             bytes: 400,
+            facts: None,
         }];
         let mut metrics = Metrics::new("acme", None);
         for _ in 0..2 {

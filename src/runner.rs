@@ -9,6 +9,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 
 use crate::job::Job;
+use crate::load::LoadError;
 use crate::metrics::{self, Metrics, RunOutcome, RunReport};
 use crate::pipeline::{self, AccountOutcome, RunContext, RunError, RunOptions, RunSummary};
 
@@ -124,6 +125,16 @@ impl Runner {
             Ok(summary) => summary,
             Err(RunError::LeaseHeld(held)) => {
                 eprintln!("error: {held}");
+                return RunEnd {
+                    exit_code: EXIT_LEASE_HELD,
+                    outcome: RunOutcome::Failed,
+                    summary: None,
+                    error: None,
+                };
+            }
+            Err(RunError::Load(lost @ LoadError::LeaseLost { .. })) => {
+                tracing::error!(job = %job, snapshot_date = %date, run_id, error = %lost, "run fenced off");
+                eprintln!("error: {lost}");
                 return RunEnd {
                     exit_code: EXIT_LEASE_HELD,
                     outcome: RunOutcome::Failed,

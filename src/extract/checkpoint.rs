@@ -8,12 +8,11 @@
 //! segments. After a kill, a re-run repeats at most the user/get page that was
 //! in flight and the batchget chunks after the last saved segment.
 
-use chrono::NaiveDate;
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
 /// Version of the checkpoint format; a checkpoint of another version is ignored.
-pub const CHECKPOINT_VERSION: u32 = 1;
+pub const CHECKPOINT_VERSION: u32 = 2;
 
 /// The saved position of one account's crawl for one snapshot date.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,9 +20,11 @@ pub struct Checkpoint {
     pub version: u32,
     /// `refresh` mode the crawl started with ("new" / "full").
     pub refresh: String,
-    /// The complete snapshot whose followers serve as the identity cache,
-    /// pinned when the crawl starts so a resumed crawl uses the same one.
-    pub cache_date: Option<NaiveDate>,
+    /// The followers file (of the previous complete snapshot) that serves
+    /// as the identity cache, pinned when the crawl starts so a resumed
+    /// crawl uses the same one: files are immutable, so the same path is the
+    /// same rows, whatever was committed since.
+    pub cache_path: Option<String>,
     /// user/get pages saved so far.
     pub pages: u32,
     /// The cursor to continue listing from (`next_openid` of the last saved page).
@@ -41,11 +42,11 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    pub fn new(refresh: &str, cache_date: Option<NaiveDate>) -> Self {
+    pub fn new(refresh: &str, cache_path: Option<String>) -> Self {
         Checkpoint {
             version: CHECKPOINT_VERSION,
             refresh: refresh.to_string(),
-            cache_date,
+            cache_path,
             ..Checkpoint::default()
         }
     }

@@ -1,31 +1,47 @@
 //! The commit protocol: how a snapshot date becomes visible, whole or not at all.
 //!
-//! 1. [`SnapshotWriter::begin`] deletes the date's manifest, so from then on no
-//!    reader takes the date for complete while its files are being replaced.
-//! 2. Every table file is written whole: a single PUT, or a multipart upload
-//!    that only becomes visible when completed (`object_store::buffered`).
-//!    Local files are written to a temporary name and renamed.
-//! 3. [`SnapshotWriter::commit`] deletes the date's files that this run did not
-//!    write (an account removed from the job, say), then writes
-//!    `_manifests/snapshot_date=D/manifest.json` listing every file with its
-//!    row count — last. A reader that sees the manifest sees exactly those files.
+//! 1. Every data file is written whole under a name unique to the run
+//!    (`part-<run_id>-0.parquet`): a single PUT, or a multipart upload that
+//!    only becomes visible when completed. Nothing is ever overwritten, and
+//!    nothing a reader can see changes while a run writes.
+//! 2. [`SnapshotWriter::commit`] commits each table of the date as one Delta
+//!    transaction ([`super::delta`]): `remove` for the files the run replaces
+//!    (the date's, or only its accounts' for a partial run), `add` for its
+//!    own — conditional on the table state it read and fenced by the lease.
+//! 3. Last, it writes the snapshot marker
+//!    `_manifests/snapshot_date=D/manifest.json`, naming the Delta version of
+//!    every table that holds the date and every file of the date at that
+//!    version — with a conditional put on the marker it read (a later run's
+//!    marker is never overwritten by an earlier one's).
+//!
+//! Until the marker is written, a reader keeps the previous complete
+//! snapshot of the date: its marker names versions whose files are still
+//! there (vacuum keeps them for the retention period and as long as a marker
+//! names them). A failed run changes no marker.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::TryStreamExt;
-use object_store::{buffered::BufWriter, path::Path, ObjectStoreExt, PutPayload};
+use object_store::{
+    buffered::BufWriter, path::Path, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::store::{delete_if_exists, get_if_exists, Store};
+use super::delta::{Change, Fence, FileFacts, FileStats, Replace, Table};
+use super::store::{get_if_exists, Store};
 use super::{layout, parquet, LoadError};
 
 /// Version of the manifest format; bumped only by incompatible changes.
-pub const MANIFEST_FORMAT_VERSION: u32 = 1;
+/// 2: the tables are Delta tables; `tables` names their versions.
+pub const MANIFEST_FORMAT_VERSION: u32 = 2;
 /// Uploads larger than this go as multipart uploads (completed atomically).
 const MULTIPART_THRESHOLD: usize = 16 * 1024 * 1024;
 
-/// `manifest.json`: what makes a snapshot date complete.
+/// `manifest.json`, the snapshot marker: what makes a snapshot date complete.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub format_version: u32,
@@ -33,7 +49,15 @@ pub struct Manifest {
     pub snapshot_date: NaiveDate,
     pub run_id: String,
     pub committed_at: DateTime<Utc>,
+    /// The lease epoch the snapshot was committed under (0 before format 2).
+    #[serde(default)]
+    pub epoch: i64,
     pub accounts: Vec<ManifestAccount>,
+    /// The Delta version of every table that holds the date: together, one
+    /// consistent snapshot (empty before format 2).
+    #[serde(default)]
+    pub tables: BTreeMap<String, i64>,
+    /// Every file of the date at those versions, relative to the output root.
     pub files: Vec<ManifestFile>,
 }
 
@@ -52,31 +76,47 @@ pub struct ManifestFile {
     pub path: String,
     pub rows: u64,
     pub bytes: u64,
+    /// What the Delta log needs of a file this process wrote (statistics,
+    /// schema); not part of the marker.
+    #[serde(skip)]
+    pub facts: Option<Arc<FileFacts>>,
 }
 
-/// Writes the files of one snapshot date and commits them with a manifest.
+/// Writes the files of one snapshot date and commits them.
 pub struct SnapshotWriter {
     store: Store,
     date: NaiveDate,
+    run_id: String,
     files: Vec<ManifestFile>,
+    /// A partial run replaces only these accounts' raw partitions.
+    only_accounts: Option<Vec<String>>,
 }
 
 impl SnapshotWriter {
-    /// Starts (re)writing `date`: its manifest is removed first.
-    pub async fn begin(store: Store, date: NaiveDate) -> Result<Self, LoadError> {
-        let manifest = layout::manifest_file(date);
-        delete_if_exists(&store, &manifest)
-            .await
-            .map_err(|source| LoadError::store(&manifest, source))?;
-        Ok(SnapshotWriter {
+    /// Starts writing `date` for `run_id`. Nothing a reader sees changes
+    /// until [`Self::commit`].
+    pub fn begin(store: Store, date: NaiveDate, run_id: &str) -> Self {
+        SnapshotWriter {
             store,
             date,
+            run_id: run_id.to_string(),
             files: Vec::new(),
-        })
+            only_accounts: None,
+        }
+    }
+
+    /// The commit replaces only these accounts' raw partitions; the date's
+    /// other raw partitions stay as committed.
+    pub fn replace_only(&mut self, accounts: Vec<String>) {
+        self.only_accounts = Some(accounts);
     }
 
     pub fn date(&self) -> NaiveDate {
         self.date
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
     }
 
     /// The files written so far.
@@ -85,7 +125,7 @@ impl SnapshotWriter {
     }
 
     /// Records a file written by a [`super::stream::PartitionWriter`], or
-    /// one already in the store (a raw partition a sharded run wrote, which
+    /// one already in the store (a raw partition a sharded run landed, which
     /// `merge` commits as it landed).
     pub fn add_file(&mut self, file: ManifestFile) {
         self.files.retain(|f| f.path != file.path);
@@ -97,82 +137,151 @@ impl SnapshotWriter {
         &self.store
     }
 
-    /// Writes `table/snapshot_date=D/account_id=A/part-0.parquet`.
-    pub async fn write_account_table(
-        &mut self,
-        table: &str,
-        account_id: &str,
-        df: &mut DataFrame,
-    ) -> Result<(), LoadError> {
-        let path = layout::account_file(table, self.date, account_id);
-        self.write(table, path, df).await
-    }
-
-    /// Writes `table/snapshot_date=D/part-0.parquet`.
+    /// Writes `table/snapshot_date=D/part-<run_id>-0.parquet`.
     pub async fn write_date_table(
         &mut self,
         table: &str,
         df: &mut DataFrame,
     ) -> Result<(), LoadError> {
-        let path = layout::date_file(table, self.date);
-        self.write(table, path, df).await
-    }
-
-    async fn write(
-        &mut self,
-        table: &str,
-        path: Path,
-        df: &mut DataFrame,
-    ) -> Result<(), LoadError> {
+        let path = layout::date_file(table, self.date, &self.run_id);
         let file = write_file(&self.store, table, path, df).await?;
         self.add_file(file);
         Ok(())
     }
 
-    /// Deletes the date's files this run did not write, then writes the manifest.
+    /// Commits every table (one fenced Delta transaction each), then writes
+    /// the marker naming their versions — last.
     pub async fn commit(
         self,
         job: &str,
-        run_id: &str,
         accounts: Vec<ManifestAccount>,
-        tables: &[&str],
+        fence: Fence,
     ) -> Result<Manifest, LoadError> {
-        for table in tables {
-            let prefix = layout::date_prefix(table, self.date);
-            let existing: Vec<_> = self
-                .store
-                .list(Some(&prefix))
-                .try_collect()
-                .await
-                .map_err(|source| LoadError::store(&prefix, source))?;
-            for object in existing {
-                if !self
-                    .files
-                    .iter()
-                    .any(|f| f.path == object.location.as_ref())
-                {
-                    tracing::info!(path = %object.location, "deleting a file the new snapshot does not list");
-                    delete_if_exists(&self.store, &object.location)
-                        .await
-                        .map_err(|source| LoadError::store(&object.location, source))?;
-                }
+        let marker_path = layout::manifest_file(self.date);
+        // Read before the tables are committed: the marker is then replaced
+        // only if no other run wrote one in between.
+        let seen = read_marker(&self.store, &marker_path).await?;
+        if let Some((held, _)) = &seen {
+            if held.epoch > fence.epoch {
+                return Err(LoadError::LeaseLost {
+                    date: self.date,
+                    detail: format!(
+                        "run {} committed it under a later lease (epoch {}, ours {})",
+                        held.run_id, held.epoch, fence.epoch
+                    ),
+                });
             }
         }
-        let mut files = self.files;
+        let mut tables = BTreeMap::new();
+        let mut files = Vec::new();
+        for table in layout::ALL_TABLES {
+            let mine: Vec<ManifestFile> = self
+                .files
+                .iter()
+                .filter(|f| f.table == table)
+                .cloned()
+                .collect();
+            let replace = match &self.only_accounts {
+                Some(accounts) if layout::RAW_TABLES.contains(&table) => {
+                    Replace::Accounts(accounts.clone())
+                }
+                _ => Replace::Date,
+            };
+            let delta_table = Table::open(&self.store, table);
+            let version = delta_table
+                .commit(Change {
+                    date: self.date,
+                    replace,
+                    files: &mine,
+                    fence,
+                    run_id: &self.run_id,
+                })
+                .await?;
+            let Some(version) = version else { continue };
+            let state = delta_table.state(Some(version)).await?;
+            let of_date = state
+                .map(|state| delta_table.files_of(&state, self.date))
+                .unwrap_or_default();
+            if !of_date.is_empty() {
+                tables.insert(table.to_string(), version);
+                files.extend(of_date);
+            }
+        }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let manifest = Manifest {
             format_version: MANIFEST_FORMAT_VERSION,
             job: job.to_string(),
             snapshot_date: self.date,
-            run_id: run_id.to_string(),
+            run_id: self.run_id.clone(),
             committed_at: Utc::now(),
+            epoch: fence.epoch,
             accounts,
+            tables,
             files,
         };
         let json = serde_json::to_vec_pretty(&manifest).map_err(LoadError::ManifestJson)?;
-        put_whole(&self.store, &layout::manifest_file(self.date), json).await?;
+        let mode = match seen {
+            Some((_, version)) => PutMode::Update(version),
+            None => PutMode::Create,
+        };
+        match self
+            .store
+            .put_opts(
+                &marker_path,
+                PutPayload::from(json.clone()),
+                PutOptions::from(mode),
+            )
+            .await
+        {
+            Ok(_) => {}
+            Err(
+                object_store::Error::Precondition { .. }
+                | object_store::Error::AlreadyExists { .. },
+            ) => {
+                return Err(LoadError::LeaseLost {
+                    date: self.date,
+                    detail: "another run wrote the snapshot marker while this one committed"
+                        .to_string(),
+                });
+            }
+            // No conditional update here (a local folder): the tables'
+            // fenced commits have just passed, so the window is the time
+            // between the last of them and this put.
+            Err(object_store::Error::NotImplemented { .. }) => {
+                self.store
+                    .put(&marker_path, PutPayload::from(json))
+                    .await
+                    .map_err(|source| LoadError::store(&marker_path, source))?;
+            }
+            Err(source) => return Err(LoadError::store(&marker_path, source)),
+        }
         Ok(manifest)
     }
+}
+
+/// The marker at `path` with the version a conditional put replaces.
+async fn read_marker(
+    store: &Store,
+    path: &Path,
+) -> Result<Option<(Manifest, UpdateVersion)>, LoadError> {
+    let found = match store.get(path).await {
+        Ok(found) => found,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(LoadError::store(path, source)),
+    };
+    let version = UpdateVersion {
+        e_tag: found.meta.e_tag.clone(),
+        version: found.meta.version.clone(),
+    };
+    let bytes = found
+        .bytes()
+        .await
+        .map_err(|source| LoadError::store(path, source))?;
+    let manifest = serde_json::from_slice(&bytes).map_err(|source| LoadError::BadManifest {
+        path: path.to_string(),
+        source,
+    })?;
+    Ok(Some((manifest, version)))
 }
 
 /// Writes one whole table file (a single PUT, or a multipart upload when
@@ -184,10 +293,14 @@ pub async fn write_file(
     df: &mut DataFrame,
 ) -> Result<ManifestFile, LoadError> {
     let rows = df.height() as u64;
-    let bytes = parquet::encode(df).map_err(|source| LoadError::Encode {
+    let encode_error = |source| LoadError::Encode {
         table: table.to_string(),
         source,
-    })?;
+    };
+    let mut stats = FileStats::default();
+    stats.update(df).map_err(encode_error)?;
+    let facts = FileFacts::new(table, df.schema(), &stats)?;
+    let bytes = parquet::encode(df).map_err(encode_error)?;
     let size = bytes.len() as u64;
     put_whole(store, &path, bytes).await?;
     Ok(ManifestFile {
@@ -195,6 +308,7 @@ pub async fn write_file(
         path: path.to_string(),
         rows,
         bytes: size,
+        facts: Some(Arc::new(facts)),
     })
 }
 
@@ -283,94 +397,213 @@ mod tests {
         NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
     }
 
-    async fn paths(store: &Store) -> Vec<String> {
-        let mut all: Vec<String> = store
-            .list(None)
-            .map_ok(|o| o.location.to_string())
-            .try_collect()
+    const FENCE: Fence = Fence { epoch: 10 };
+
+    async fn write_account(
+        store: &Store,
+        day: u32,
+        run_id: &str,
+        account: &str,
+        openids: &[&str],
+    ) -> ManifestFile {
+        let path = layout::account_file(layout::FOLLOWERS, date(day), account, run_id);
+        let mut df = df!("openid" => openids).unwrap();
+        write_file(store, layout::FOLLOWERS, path, &mut df)
             .await
-            .unwrap();
-        all.sort();
-        all
+            .unwrap()
+    }
+
+    async fn commit_accounts(
+        store: &Store,
+        day: u32,
+        run_id: &str,
+        accounts: &[(&str, &[&str])],
+        only: Option<Vec<String>>,
+        fence: Fence,
+    ) -> Result<Manifest, LoadError> {
+        let mut writer = SnapshotWriter::begin(store.clone(), date(day), run_id);
+        if let Some(only) = only {
+            writer.replace_only(only);
+        }
+        for (account, openids) in accounts {
+            writer.add_file(write_account(store, day, run_id, account, openids).await);
+        }
+        writer.commit("acme", vec![], fence).await
+    }
+
+    fn paths(manifest: &Manifest) -> Vec<&str> {
+        manifest.files.iter().map(|f| f.path.as_str()).collect()
     }
 
     #[tokio::test]
-    async fn the_manifest_lists_every_file_with_its_rows_and_comes_last() {
+    async fn the_marker_names_the_table_versions_and_their_files() {
         let store: Store = Arc::new(InMemory::new());
-        let mut writer = SnapshotWriter::begin(store.clone(), date(21))
-            .await
-            .unwrap();
-        let mut followers = df!("openid" => ["o1", "o2", "o3"]).unwrap();
-        writer
-            .write_account_table(layout::FOLLOWERS, "brand_oa", &mut followers)
-            .await
-            .unwrap();
-        assert!(read_manifest(&store, date(21)).await.unwrap().is_none());
-        let manifest = writer
-            .commit("acme", "run-1", vec![], &layout::ALL_TABLES)
-            .await
-            .unwrap();
-        assert_eq!(manifest.files.len(), 1);
-        assert_eq!(manifest.files[0].rows, 3);
-        assert_eq!(
-            read_manifest(&store, date(21)).await.unwrap(),
-            Some(manifest)
-        );
-        assert_eq!(complete_dates(&store).await.unwrap(), vec![date(21)]);
-        let back = read_file(
+        let manifest = commit_accounts(
             &store,
-            "followers/snapshot_date=2026-11-21/account_id=brand_oa/part-0.parquet",
+            21,
+            "r1",
+            &[("brand_oa", &["o1", "o2", "o3"])],
+            None,
+            FENCE,
         )
         .await
         .unwrap();
-        assert!(back.equals(&followers));
+        assert_eq!(
+            manifest.tables.get(layout::FOLLOWERS),
+            Some(&1),
+            "v0 creates, v1 adds"
+        );
+        assert_eq!(manifest.files.len(), 1);
+        assert_eq!(manifest.files[0].rows, 3);
+        assert_eq!(
+            manifest.files[0].path,
+            "followers/snapshot_date=2026-11-21/account_id=brand_oa/part-r1-0.parquet"
+        );
+        assert_eq!(
+            read_manifest(&store, date(21)).await.unwrap(),
+            Some(manifest.clone())
+        );
+        let back = read_file(&store, &manifest.files[0].path).await.unwrap();
+        assert_eq!(back.height(), 3);
+        let table = Table::open(&store, layout::FOLLOWERS);
+        let state = table.state(None).await.unwrap().unwrap();
+        let add = state.log_data().iter().next().unwrap();
+        let stats: serde_json::Value = serde_json::from_str(&add.stats().unwrap()).unwrap();
+        assert_eq!(stats["numRecords"], 3);
+        assert_eq!(stats["minValues"]["openid"], "o1");
+        assert_eq!(
+            add.partition_values_map()
+                .get("account_id")
+                .cloned()
+                .flatten()
+                .as_deref(),
+            Some("brand_oa")
+        );
     }
 
     #[tokio::test]
-    async fn a_rerun_removes_the_manifest_first_and_stale_files_at_commit() {
+    async fn a_rerun_replaces_the_date_in_one_version_and_the_old_one_stays_readable() {
         let store: Store = Arc::new(InMemory::new());
-        for (day, accounts) in [(21, vec!["a", "b"]), (22, vec!["a", "b"])] {
-            let mut writer = SnapshotWriter::begin(store.clone(), date(day))
-                .await
-                .unwrap();
-            for account in accounts {
-                let mut df = df!("openid" => ["o1"]).unwrap();
-                writer
-                    .write_account_table(layout::FOLLOWERS, account, &mut df)
-                    .await
-                    .unwrap();
-            }
-            writer
-                .commit("acme", "run-1", vec![], &layout::ALL_TABLES)
-                .await
-                .unwrap();
-        }
-        let mut writer = SnapshotWriter::begin(store.clone(), date(21))
+        let first = commit_accounts(
+            &store,
+            21,
+            "r1",
+            &[("a", &["o1"]), ("b", &["o2"])],
+            None,
+            FENCE,
+        )
+        .await
+        .unwrap();
+        let other_day = commit_accounts(&store, 22, "r2", &[("a", &["o1"])], None, FENCE)
             .await
             .unwrap();
-        assert!(
-            read_manifest(&store, date(21)).await.unwrap().is_none(),
-            "manifest removed first"
-        );
-        let mut df = df!("openid" => ["o1", "o2"]).unwrap();
-        writer
-            .write_account_table(layout::FOLLOWERS, "a", &mut df)
-            .await
-            .unwrap();
-        writer
-            .commit("acme", "run-2", vec![], &layout::ALL_TABLES)
+        let rerun = commit_accounts(&store, 21, "r3", &[("a", &["o1", "o9"])], None, FENCE)
             .await
             .unwrap();
         assert_eq!(
-            paths(&store).await,
-            [
-                "_manifests/snapshot_date=2026-11-21/manifest.json",
-                "_manifests/snapshot_date=2026-11-22/manifest.json",
-                "followers/snapshot_date=2026-11-21/account_id=a/part-0.parquet",
-                "followers/snapshot_date=2026-11-22/account_id=a/part-0.parquet",
-                "followers/snapshot_date=2026-11-22/account_id=b/part-0.parquet",
-            ],
-            "b's file of the 21st is gone, the 22nd untouched"
+            paths(&rerun),
+            ["followers/snapshot_date=2026-11-21/account_id=a/part-r3-0.parquet"],
+            "b's partition of the 21st is replaced too: a whole run replaces the date"
         );
+        let table = Table::open(&store, layout::FOLLOWERS);
+        let old = table
+            .state(Some(first.tables[layout::FOLLOWERS]))
+            .await
+            .unwrap()
+            .unwrap();
+        let old_files = table.files_of(&old, date(21));
+        assert_eq!(old_files.len(), 2, "the old version still names both files");
+        for file in old_files {
+            read_file(&store, &file.path)
+                .await
+                .expect("an old version's files stay");
+        }
+        let latest = table.state(None).await.unwrap().unwrap();
+        assert_eq!(
+            table.files_of(&latest, date(22)).len(),
+            1,
+            "the 22nd untouched: {other_day:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_partial_run_replaces_only_its_accounts() {
+        let store: Store = Arc::new(InMemory::new());
+        commit_accounts(
+            &store,
+            21,
+            "r1",
+            &[("a", &["o1"]), ("b", &["o2"])],
+            None,
+            FENCE,
+        )
+        .await
+        .unwrap();
+        let partial = commit_accounts(
+            &store,
+            21,
+            "r2",
+            &[("a", &["o1", "o3"])],
+            Some(vec!["a".to_string()]),
+            FENCE,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            paths(&partial),
+            [
+                "followers/snapshot_date=2026-11-21/account_id=a/part-r2-0.parquet",
+                "followers/snapshot_date=2026-11-21/account_id=b/part-r1-0.parquet",
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_run_fenced_off_by_a_later_epoch_commits_nothing() {
+        let store: Store = Arc::new(InMemory::new());
+        let later = commit_accounts(
+            &store,
+            21,
+            "later",
+            &[("a", &["o1"])],
+            None,
+            Fence { epoch: 20 },
+        )
+        .await
+        .unwrap();
+        let stale = commit_accounts(
+            &store,
+            21,
+            "stale",
+            &[("a", &["o2"])],
+            None,
+            Fence { epoch: 10 },
+        )
+        .await;
+        assert!(
+            matches!(stale, Err(LoadError::LeaseLost { .. })),
+            "{stale:?}"
+        );
+        assert_eq!(
+            read_manifest(&store, date(21)).await.unwrap(),
+            Some(later.clone())
+        );
+        let table = Table::open(&store, layout::FOLLOWERS);
+        assert_eq!(
+            table.version().await.unwrap(),
+            Some(later.tables[layout::FOLLOWERS]),
+            "no version after the later run's"
+        );
+        // Another date is not fenced by this one's epochs.
+        commit_accounts(
+            &store,
+            22,
+            "other",
+            &[("a", &["o1"])],
+            None,
+            Fence { epoch: 10 },
+        )
+        .await
+        .unwrap();
     }
 }

@@ -54,7 +54,7 @@ fn align(rows: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
     DataFrame::new(height, columns)
 }
 
-/// `followers/snapshot_date=D/account_id=A/part-0.parquet`, written while
+/// `followers/snapshot_date=D/account_id=A/part-<run_id>-0.parquet`, written while
 /// the account's crawl runs: the fetched rows a crawl segment at a time, in
 /// list order, as the crawl saves them; then, with `refresh = "new"`, the
 /// rows carried over from the previous snapshot. Encoding and upload run in
@@ -71,10 +71,11 @@ impl FollowersWriter {
         store: &Store,
         date: NaiveDate,
         account_id: &str,
+        run_id: &str,
         privacy: &Privacy,
     ) -> Result<Self, LoadError> {
         let schema = followers_schema(&privacy.drop).map_err(encode_error)?;
-        let path = layout::account_file(layout::FOLLOWERS, date, account_id);
+        let path = layout::account_file(layout::FOLLOWERS, date, account_id, run_id);
         let writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
         Ok(FollowersWriter {
             writer: BackgroundWriter::spawn(writer),

@@ -21,29 +21,48 @@ pub const OVERLAP: &str = "overlap";
 pub const CHANGES: &str = "changes";
 /// The folder of the manifests; a manifest marks a snapshot complete.
 pub const MANIFESTS: &str = "_manifests";
-/// The file name inside every partition: one file per partition.
-pub const PART_FILE: &str = "part-0.parquet";
-/// Every table of the warehouse: a commit removes the date's files in these
-/// that the new snapshot did not write.
+/// The partition column of every table.
+pub const SNAPSHOT_DATE: &str = "snapshot_date";
+/// The second partition column of the raw tables.
+pub const ACCOUNT_ID: &str = "account_id";
+/// Every table of the warehouse, each a Delta table at `OUTPUT/<table>/`.
 pub const ALL_TABLES: [&str; 8] = [
     FOLLOWERS, CONTACTS, APP_USERS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES,
 ];
+/// The raw tables: partitioned by date and account.
+pub const RAW_TABLES: [&str; 3] = [FOLLOWERS, CONTACTS, APP_USERS];
+/// The tables derived from the raw ones: partitioned by date.
+pub const DERIVED_TABLES: [&str; 5] = [IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES];
 
-/// `table/snapshot_date=D/`
-pub fn date_prefix(table: &str, date: NaiveDate) -> Path {
-    Path::from(format!("{table}/snapshot_date={date}"))
+/// The partition columns of `table`, in folder order.
+pub fn partition_columns(table: &str) -> &'static [&'static str] {
+    if RAW_TABLES.contains(&table) {
+        &[SNAPSHOT_DATE, ACCOUNT_ID]
+    } else {
+        &[SNAPSHOT_DATE]
+    }
 }
 
-/// `table/snapshot_date=D/account_id=A/part-0.parquet`
-pub fn account_file(table: &str, date: NaiveDate, account_id: &str) -> Path {
+/// The name of the file a run writes in a partition: unique to the run, so
+/// that no file is ever overwritten (SPEC §4).
+pub fn part_file(run_id: &str) -> String {
+    format!("part-{run_id}-0.parquet")
+}
+
+/// `table/snapshot_date=D/account_id=A/part-<run_id>-0.parquet`
+pub fn account_file(table: &str, date: NaiveDate, account_id: &str, run_id: &str) -> Path {
     Path::from(format!(
-        "{table}/snapshot_date={date}/account_id={account_id}/{PART_FILE}"
+        "{table}/snapshot_date={date}/account_id={account_id}/{}",
+        part_file(run_id)
     ))
 }
 
-/// `table/snapshot_date=D/part-0.parquet`
-pub fn date_file(table: &str, date: NaiveDate) -> Path {
-    Path::from(format!("{table}/snapshot_date={date}/{PART_FILE}"))
+/// `table/snapshot_date=D/part-<run_id>-0.parquet`
+pub fn date_file(table: &str, date: NaiveDate, run_id: &str) -> Path {
+    Path::from(format!(
+        "{table}/snapshot_date={date}/{}",
+        part_file(run_id)
+    ))
 }
 
 /// `_manifests/snapshot_date=D/manifest.json`
@@ -70,8 +89,8 @@ mod tests {
     fn paths_are_hive_partitions() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
         assert_eq!(
-            account_file(FOLLOWERS, d, "brand_oa").as_ref(),
-            "followers/snapshot_date=2026-11-21/account_id=brand_oa/part-0.parquet"
+            account_file(FOLLOWERS, d, "brand_oa", "20261121T023000Z-9f3a1c2b").as_ref(),
+            "followers/snapshot_date=2026-11-21/account_id=brand_oa/part-20261121T023000Z-9f3a1c2b-0.parquet"
         );
         assert_eq!(
             manifest_file(d).as_ref(),

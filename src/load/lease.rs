@@ -14,6 +14,15 @@
 //! over with a conditional update on its e-tag (`PutMode::Update`), so two
 //! runs cannot both take it; on stores without conditional updates (a local
 //! folder) it is deleted and created anew, and creation stays exclusive.
+//!
+//! **Fencing.** Each holder gets an epoch greater than every earlier
+//! holder's (the lease object is kept on release, marked released, so the
+//! epochs of a date only grow). Renewal is conditional on the lease being
+//! still this run's; a run that finds it taken over stops renewing and is
+//! told so ([`Lease::confirm`]). Every Delta commit carries the epoch and is
+//! refused once a later epoch committed the date ([`super::delta`]), so a
+//! run paused past its TTL (SIGSTOP, a frozen VM) commits nothing and exits
+//! 4, whatever its clock says.
 
 use std::time::Duration;
 
@@ -32,6 +41,12 @@ pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeaseRecord {
     pub run_id: String,
+    /// Greater than every earlier holder's epoch of this lease.
+    #[serde(default)]
+    pub epoch: i64,
+    /// The holder finished and gave the lease back.
+    #[serde(default)]
+    pub released: bool,
     pub host: String,
     pub pid: u32,
     pub acquired_at: DateTime<Utc>,
@@ -52,6 +67,8 @@ pub struct Lease {
     path: Path,
     record: LeaseRecord,
     renewer: JoinHandle<()>,
+    /// Cancelled when the renewer finds the lease taken over.
+    lost: tokio_util::sync::CancellationToken,
 }
 
 /// The lease's TTL: `UNIONSNAP_LEASE_TTL` (a duration like "10m") or the default.
@@ -72,10 +89,14 @@ fn lease_path(date: NaiveDate, scope: Option<&str>) -> Path {
     }
 }
 
-fn record(run_id: &str, ttl: Duration) -> LeaseRecord {
+fn record(run_id: &str, ttl: Duration, after_epoch: i64) -> LeaseRecord {
     let now = Utc::now();
     LeaseRecord {
         run_id: run_id.to_string(),
+        // Milliseconds since the epoch keep epochs growing even where the
+        // lease object was deleted by hand; +1 where clocks disagree.
+        epoch: now.timestamp_millis().max(after_epoch.saturating_add(1)),
+        released: false,
         host: hostname(),
         pid: std::process::id(),
         acquired_at: now,
@@ -98,7 +119,7 @@ impl LeaseRecord {
     /// and, when it was taken on this machine, its process still exists (a
     /// run killed here need not block the re-run for the whole TTL).
     fn is_live(&self) -> bool {
-        if self.expires_at <= Utc::now() {
+        if self.released || self.expires_at <= Utc::now() {
             return false;
         }
         if self.host == hostname() && self.pid != std::process::id() {
@@ -136,7 +157,7 @@ impl Lease {
         ttl: Duration,
     ) -> Result<Lease, LeaseError> {
         let path = lease_path(date, scope);
-        let mine = record(run_id, ttl);
+        let mut mine = record(run_id, ttl, 0);
         let create = PutOptions::from(PutMode::Create);
         match store.put_opts(&path, payload(&mine)?, create.clone()).await {
             Ok(_) => return Ok(Lease::start(store, path, mine, ttl)),
@@ -166,10 +187,13 @@ impl Lease {
         // An unreadable lease (a torn write cannot happen: puts are atomic; a
         // foreign file can) is treated as expired.
         let holder: Option<LeaseRecord> = serde_json::from_slice(&bytes).ok();
-        if let Some(holder) = holder.filter(LeaseRecord::is_live) {
+        if let Some(holder) = holder.clone().filter(LeaseRecord::is_live) {
             return Err(LeaseHeld { date, holder }.into());
         }
-        tracing::warn!(lease = %path, "taking over the lease of a run that died or hung");
+        mine = record(run_id, ttl, holder.as_ref().map_or(0, |h| h.epoch));
+        if !holder.as_ref().is_some_and(|h| h.released) {
+            tracing::warn!(lease = %path, "taking over the lease of a run that died or hung");
+        }
         let update = PutOptions::from(PutMode::Update(version));
         match store.put_opts(&path, payload(&mine)?, update).await {
             Ok(_) => Ok(Lease::start(store, path, mine, ttl)),
@@ -201,12 +225,20 @@ impl Lease {
     }
 
     fn start(store: &Store, path: Path, record: LeaseRecord, ttl: Duration) -> Lease {
-        let renewer = tokio::spawn(renew(store.clone(), path.clone(), record.clone(), ttl));
+        let lost = tokio_util::sync::CancellationToken::new();
+        let renewer = tokio::spawn(renew(
+            store.clone(),
+            path.clone(),
+            record.clone(),
+            ttl,
+            lost.clone(),
+        ));
         Lease {
             store: store.clone(),
             path,
             record,
             renewer,
+            lost,
         }
     }
 
@@ -215,12 +247,52 @@ impl Lease {
         &self.record
     }
 
-    /// Stops renewing and deletes the lease, if it is still ours.
+    /// The fence every commit of this run carries.
+    pub fn fence(&self) -> super::delta::Fence {
+        super::delta::Fence {
+            epoch: self.record.epoch,
+        }
+    }
+
+    /// Confirms, right before committing, that the lease is still this
+    /// run's (renewing it): a run paused or stalled past its TTL whose lease
+    /// a later run took over gets [`LoadError::LeaseLost`].
+    pub async fn confirm(&self, date: NaiveDate) -> Result<(), LoadError> {
+        let lost = |detail: String| LoadError::LeaseLost { date, detail };
+        if self.lost.is_cancelled() {
+            return Err(lost(
+                "the lease was taken over while this run was paused or stalled".to_string(),
+            ));
+        }
+        match renew_once(&self.store, &self.path, &self.record, self.ttl()).await? {
+            Renewal::Renewed => Ok(()),
+            Renewal::TakenOver(holder) => {
+                self.lost.cancel();
+                Err(lost(format!(
+                    "run {} (on {} pid {}) holds it now",
+                    holder.run_id, holder.host, holder.pid
+                )))
+            }
+        }
+    }
+
+    fn ttl(&self) -> Duration {
+        (self.record.expires_at - self.record.acquired_at)
+            .to_std()
+            .unwrap_or(DEFAULT_LEASE_TTL)
+    }
+
+    /// Stops renewing and marks the lease released, if it is still ours (the
+    /// object stays: the next holder's epoch follows this one's).
     pub async fn release(self) {
         self.renewer.abort();
-        match read(&self.store, &self.path).await {
-            Ok(Some(current)) if current.run_id == self.record.run_id => {
-                if let Err(error) = self.store.delete(&self.path).await {
+        match read_versioned(&self.store, &self.path).await {
+            Ok(Some((current, version))) if current.run_id == self.record.run_id => {
+                let mut released = current;
+                released.released = true;
+                released.expires_at = Utc::now();
+                let Ok(body) = payload(&released) else { return };
+                if let Err(error) = put_if_unchanged(&self.store, &self.path, body, version).await {
                     tracing::warn!(%error, "could not release the lease; it expires by itself");
                 }
             }
@@ -230,6 +302,97 @@ impl Lease {
     }
 }
 
+/// How a renewal went.
+enum Renewal {
+    Renewed,
+    TakenOver(LeaseRecord),
+}
+
+/// Puts `body` at `path` if the object is still at `version` (a plain put
+/// where the store has no conditional update: a local folder).
+async fn put_if_unchanged(
+    store: &Store,
+    path: &Path,
+    body: PutPayload,
+    version: UpdateVersion,
+) -> Result<bool, object_store::Error> {
+    match store
+        .put_opts(
+            path,
+            body.clone(),
+            PutOptions::from(PutMode::Update(version)),
+        )
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(object_store::Error::Precondition { .. }) => Ok(false),
+        Err(object_store::Error::NotImplemented { .. }) => {
+            store.put(path, body).await.map(|_| true)
+        }
+        Err(error) => Err(error),
+    }
+}
+
+/// Renews `mine` if the lease object is still this run's.
+async fn renew_once(
+    store: &Store,
+    path: &Path,
+    mine: &LeaseRecord,
+    ttl: Duration,
+) -> Result<Renewal, LoadError> {
+    for _ in 0..3 {
+        let current = read_versioned(store, path).await?;
+        let Some((current, version)) = current else {
+            // Deleted by hand: ours is the latest epoch still; write it back.
+            let mut renewed = mine.clone();
+            renewed.expires_at = expiry(ttl);
+            store
+                .put_opts(path, payload(&renewed)?, PutOptions::from(PutMode::Create))
+                .await
+                .map_err(|source| LoadError::store(path, source))?;
+            return Ok(Renewal::Renewed);
+        };
+        if current.run_id != mine.run_id || current.epoch != mine.epoch || current.released {
+            return Ok(Renewal::TakenOver(current));
+        }
+        let mut renewed = current;
+        renewed.expires_at = expiry(ttl);
+        match put_if_unchanged(store, path, payload(&renewed)?, version).await {
+            Ok(true) => return Ok(Renewal::Renewed),
+            Ok(false) => continue, // changed in between: look again
+            Err(source) => return Err(LoadError::store(path, source)),
+        }
+    }
+    Err(LoadError::LeaseLost {
+        date: mine.acquired_at.date_naive(),
+        detail: "the lease object kept changing under its renewal".to_string(),
+    })
+}
+
+fn expiry(ttl: Duration) -> DateTime<Utc> {
+    Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10))
+}
+
+async fn read_versioned(
+    store: &Store,
+    path: &Path,
+) -> Result<Option<(LeaseRecord, UpdateVersion)>, LoadError> {
+    let found = match store.get(path).await {
+        Ok(found) => found,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(source) => return Err(LoadError::store(path, source)),
+    };
+    let version = UpdateVersion {
+        e_tag: found.meta.e_tag.clone(),
+        version: found.meta.version.clone(),
+    };
+    let bytes = found
+        .bytes()
+        .await
+        .map_err(|source| LoadError::store(path, source))?;
+    Ok(serde_json::from_slice(&bytes).ok().map(|r| (r, version)))
+}
+
 async fn read(store: &Store, path: &Path) -> Result<Option<LeaseRecord>, LoadError> {
     let bytes = get_if_exists(store, path)
         .await
@@ -237,15 +400,26 @@ async fn read(store: &Store, path: &Path) -> Result<Option<LeaseRecord>, LoadErr
     Ok(bytes.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
 }
 
-/// Pushes the expiry forward every third of the TTL while the run lasts.
-async fn renew(store: Store, path: Path, mut record: LeaseRecord, ttl: Duration) {
+/// Pushes the expiry forward every third of the TTL while the run lasts,
+/// as long as the lease is still this run's; cancels `lost` when a later
+/// run took it over.
+async fn renew(
+    store: Store,
+    path: Path,
+    record: LeaseRecord,
+    ttl: Duration,
+    lost: tokio_util::sync::CancellationToken,
+) {
     loop {
         tokio::time::sleep(ttl / 3).await;
-        record.expires_at =
-            Utc::now() + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::minutes(10));
-        let Ok(body) = payload(&record) else { return };
-        if let Err(error) = store.put(&path, body).await {
-            tracing::warn!(%error, "could not renew the lease");
+        match renew_once(&store, &path, &record, ttl).await {
+            Ok(Renewal::Renewed) => {}
+            Ok(Renewal::TakenOver(holder)) => {
+                tracing::error!(holder = %holder.run_id, "the lease was taken over by a later run: this run will commit nothing");
+                lost.cancel();
+                return;
+            }
+            Err(error) => tracing::warn!(%error, "could not renew the lease"),
         }
     }
 }
@@ -283,7 +457,7 @@ mod tests {
     #[tokio::test]
     async fn the_lease_of_a_dead_process_on_this_machine_is_taken_over() {
         let store: Store = Arc::new(InMemory::new());
-        let mut dead = record("killed-run", DEFAULT_LEASE_TTL);
+        let mut dead = record("killed-run", DEFAULT_LEASE_TTL, 0);
         dead.pid = u32::MAX - 1; // no such process
         store
             .put(&lease_path(date(), None), payload(&dead).unwrap())
@@ -298,7 +472,7 @@ mod tests {
     #[tokio::test]
     async fn an_expired_lease_is_taken_over() {
         let store: Store = Arc::new(InMemory::new());
-        let mut dead = record("dead-run", DEFAULT_LEASE_TTL);
+        let mut dead = record("dead-run", DEFAULT_LEASE_TTL, 0);
         dead.expires_at = Utc::now() - chrono::Duration::seconds(1);
         store
             .put(&lease_path(date(), None), payload(&dead).unwrap())

@@ -4,7 +4,10 @@
 //! - [`store`]: the output location as an object store (local, S3, GCS, Azure, memory);
 //! - [`layout`]: table names and Hive partition paths (SPEC §4);
 //! - [`parquet`]: zstd Parquet with statistics and bounded row groups;
-//! - [`commit`]: files first, stale files removed, `manifest.json` last;
+//! - [`commit`]: files first, one Delta transaction per table, the snapshot
+//!   marker (`manifest.json`) last;
+//! - [`delta`]: every table a Delta Lake table (delta-rs), fenced commits,
+//!   file statistics, vacuum;
 //! - [`history`]: the complete snapshots before a date (for `changes`);
 //! - [`read`]: a few columns or a slice of a stored file, via a local copy;
 //! - [`spill`]: identity rows hash-partitioned on local disk, for the bounded-memory dedupe;
@@ -12,6 +15,7 @@
 //! - [`state`]: crawl checkpoints under `_state/`; [`lease`]: one run per date.
 
 pub mod commit;
+pub mod delta;
 pub mod followers;
 pub mod history;
 pub mod layout;
@@ -22,6 +26,7 @@ pub mod spill;
 pub mod state;
 pub mod store;
 pub mod stream;
+pub mod vacuum;
 
 pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, ManifestFile,
@@ -96,6 +101,17 @@ pub enum LoadError {
     MissingTable {
         date: chrono::NaiveDate,
         table: String,
+    },
+    #[error("Delta table {table}: {detail}")]
+    Delta { table: String, detail: String },
+    /// The run lost its lease to a later run (paused or stalled past it):
+    /// it commits nothing (exit 4).
+    #[error(
+        "this run lost the lease of snapshot {date} to a later run and committed nothing: {detail}"
+    )]
+    LeaseLost {
+        date: chrono::NaiveDate,
+        detail: String,
     },
     #[error("manifest {path} is not valid: {source}")]
     BadManifest {

@@ -1,5 +1,7 @@
 //! Crawl state in the output store, under `_state/snapshot_date=D/account_id=A/`:
-//! the checkpoint, the saved user/get pages and the segments of fetched rows.
+//! the checkpoint, the saved user/get pages, the segments of fetched rows,
+//! and `landed.json`: the raw partition a run landed and has not committed
+//! (a resumed run or `merge` commits it).
 //!
 //! Keeping it in the output store (not on a local disk) lets a re-run on
 //! another machine — the next Kubernetes pod, say — resume the crawl. The
@@ -13,11 +15,91 @@ use polars::prelude::DataFrame;
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError, CHECKPOINT_VERSION};
 use crate::job::OutputLocation;
 
+use serde::{Deserialize, Serialize};
+
+use super::commit::ManifestFile;
+use super::delta::FileFacts;
 use super::parquet;
 use super::store::{get_if_exists, Store};
 
 /// The folder of all crawl state.
 pub const STATE: &str = "_state";
+
+/// A raw partition a run landed (written whole, not committed): what a
+/// resumed run or `merge` needs to commit it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Landed {
+    /// The run that wrote it.
+    pub run_id: String,
+    /// The run id of the date's snapshot marker when that run started, if
+    /// any: the partition is committed only while that is still the date's
+    /// marker (a commit in between makes it an earlier generation's).
+    pub base: Option<String>,
+    pub table: String,
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub facts: Option<FileFacts>,
+}
+
+impl Landed {
+    pub fn new(run_id: &str, base: Option<&str>, file: &ManifestFile) -> Self {
+        Landed {
+            run_id: run_id.to_string(),
+            base: base.map(str::to_owned),
+            table: file.table.clone(),
+            path: file.path.clone(),
+            rows: file.rows,
+            bytes: file.bytes,
+            facts: file.facts.as_deref().cloned(),
+        }
+    }
+
+    /// The file, as the commit takes it.
+    pub fn file(&self) -> ManifestFile {
+        ManifestFile {
+            table: self.table.clone(),
+            path: self.path.clone(),
+            rows: self.rows,
+            bytes: self.bytes,
+            facts: self.facts.clone().map(std::sync::Arc::new),
+        }
+    }
+}
+
+/// The partitions landed for `date` and not yet committed, by account,
+/// whatever their generation (see [`Landed::base`]).
+pub async fn landed_of(
+    store: &Store,
+    date: NaiveDate,
+) -> Result<std::collections::BTreeMap<String, Landed>, StateError> {
+    let prefix = Path::from(format!("{STATE}/snapshot_date={date}"));
+    let objects: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|e| state_error(format!("list {prefix}"), e))?;
+    let mut landed = std::collections::BTreeMap::new();
+    for object in objects {
+        if object.location.filename() != Some(LANDED) {
+            continue;
+        }
+        let Some(account) = object
+            .location
+            .parts()
+            .find_map(|p| p.as_ref().strip_prefix("account_id=").map(str::to_owned))
+        else {
+            continue;
+        };
+        let state = StateStore::new(store.clone(), date, &account);
+        if let Some(record) = state.load_landed().await? {
+            landed.insert(account, record);
+        }
+    }
+    Ok(landed)
+}
+
+const LANDED: &str = "landed.json";
 
 /// One account's crawl state for one date.
 #[derive(Clone)]
@@ -76,6 +158,24 @@ impl StateStore {
             .await?
             .ok_or_else(|| state_error(format!("read {path}"), "missing"))?;
         parquet::decode(bytes).map_err(|e| state_error(format!("decode {path}"), e))
+    }
+
+    /// Records the partition this account landed.
+    pub async fn save_landed(&self, landed: &Landed) -> Result<(), StateError> {
+        let json = serde_json::to_vec_pretty(landed)
+            .map_err(|e| state_error("serialize the landed partition", e))?;
+        self.put(&self.path(LANDED), json).await
+    }
+
+    /// The partition this account landed, if a run recorded one.
+    pub async fn load_landed(&self) -> Result<Option<Landed>, StateError> {
+        let path = self.path(LANDED);
+        match self.get(&path).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| state_error(format!("decode {path}"), e)),
+            None => Ok(None),
+        }
     }
 
     /// Deletes the pages and segments (the checkpoint stays).

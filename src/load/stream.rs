@@ -12,6 +12,7 @@ use polars::prelude::*;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use super::delta::{FileFacts, FileStats};
 use super::{commit::ManifestFile, store::Store, LoadError};
 
 /// Rows per row group of streamed partitions. Smaller than
@@ -70,6 +71,8 @@ pub struct PartitionWriter {
     pending_rows: usize,
     rows: u64,
     bytes: u64,
+    /// The file's statistics for the Delta log, row group by row group.
+    stats: FileStats,
 }
 
 impl PartitionWriter {
@@ -104,6 +107,7 @@ impl PartitionWriter {
             pending_rows: 0,
             rows: 0,
             bytes: 0,
+            stats: FileStats::default(),
         })
     }
 
@@ -154,8 +158,12 @@ impl PartitionWriter {
         };
         group.rechunk_mut();
         self.rows += group.height() as u64;
-        // Encoding and zstd are CPU work: keep them off the async workers.
-        let result = tokio::task::block_in_place(|| self.encoder.write_batch(&group));
+        // Statistics, encoding and zstd are CPU work: keep them off the
+        // async workers.
+        let result = tokio::task::block_in_place(|| {
+            self.stats.update(&group)?;
+            self.encoder.write_batch(&group)
+        });
         drop((group, _turn));
         result.map_err(|e| self.encode_error(e))?;
         self.drain().await
@@ -177,6 +185,13 @@ impl PartitionWriter {
             let _ = self.upload.abort().await;
             return Err(error);
         }
+        let facts = match FileFacts::new(&self.table, &self.schema, &self.stats) {
+            Ok(facts) => facts,
+            Err(error) => {
+                let _ = self.upload.abort().await;
+                return Err(error);
+            }
+        };
         self.upload
             .finish()
             .await
@@ -186,6 +201,7 @@ impl PartitionWriter {
             path: self.path.to_string(),
             rows: self.rows,
             bytes: self.bytes,
+            facts: Some(Arc::new(facts)),
         })
     }
 

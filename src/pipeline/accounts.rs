@@ -17,7 +17,7 @@ use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
 use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
 use crate::load::followers::{self as followers_load, CarryOver, FollowersWriter};
-use crate::load::state::StateStore;
+use crate::load::state::{Landed, StateStore};
 use crate::load::{self, layout, Manifest, ManifestFile, Store};
 use crate::transform::privacy::Pseudonymizer;
 use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
@@ -33,6 +33,10 @@ pub(super) struct AccountRun {
     pub store: Store,
     pub context: RunContext,
     pub date: NaiveDate,
+    pub run_id: String,
+    /// The run id of the date's snapshot marker when this run started: what
+    /// the partitions it lands are based on ([`Landed::base`]).
+    pub base: Option<String>,
     /// The previous complete snapshot (identity cache, changes).
     pub previous: Option<Manifest>,
 }
@@ -132,8 +136,11 @@ async fn write_raw(
     if let Some(p) = &pseudonymizer {
         frame = p.frame(frame)?;
     }
-    let path = layout::account_file(raw.table, date, &account.id);
+    let path = layout::account_file(raw.table, date, &account.id, &run.run_id);
     let file = load::commit::write_file(store, raw.table, path, &mut frame).await?;
+    StateStore::new(store.clone(), date, &account.id)
+        .save_landed(&Landed::new(&run.run_id, run.base.as_deref(), &file))
+        .await?;
     let mut landed = LandedAccount::new(account, run.previous.is_some())?;
     landed.push_raw(extract::raw_shape(account), frame)?;
     let landed = landed.finish()?;
@@ -154,8 +161,14 @@ async fn snapshot_official_account(
 ) -> Result<AccountSnapshot, RunError> {
     let (job, store, date, previous) = (&*run.job, &run.store, run.date, run.previous.as_ref());
     let state = StateStore::new(store.clone(), date, &account.id);
-    let partition = layout::account_file(layout::FOLLOWERS, date, &account.id).to_string();
-    let checkpoint = match state.load_checkpoint().await? {
+    let fresh = || {
+        let cache_path = match refresh {
+            Refresh::New => previous.and_then(|m| previous_partition(m, &account.id)),
+            Refresh::Full => None,
+        };
+        Checkpoint::new(refresh.as_str(), cache_path)
+    };
+    let mut checkpoint = match state.load_checkpoint().await? {
         Some(checkpoint) => {
             tracing::info!(
                 account_id = %account.id,
@@ -166,19 +179,7 @@ async fn snapshot_official_account(
             );
             checkpoint
         }
-        None => {
-            let cache_date = match refresh {
-                Refresh::New => previous
-                    .filter(|m| {
-                        m.files
-                            .iter()
-                            .any(|f| f.path == previous_partition(m.snapshot_date, &account.id))
-                    })
-                    .map(|m| m.snapshot_date),
-                Refresh::Full => None,
-            };
-            Checkpoint::new(refresh.as_str(), cache_date)
-        }
+        None => fresh(),
     };
 
     let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
@@ -188,25 +189,28 @@ async fn snapshot_official_account(
         shape: extract::raw_shape(account),
     };
     if checkpoint.complete {
-        let (rows, bytes) =
-            followers_load::for_each_identities(store, &partition, |rows| landing.push(rows))
-                .await?;
-        let (landed, pairs) = landing.finish()?;
-        return Ok(AccountSnapshot {
-            file: load::commit::ManifestFile {
-                table: layout::FOLLOWERS.to_string(),
-                path: partition,
-                rows,
-                bytes,
-            },
-            pairs,
-            landed,
-        });
+        // The partition an earlier run landed, if no commit of the date
+        // came since (then it is an earlier generation's: crawl again).
+        match state.load_landed().await? {
+            Some(landed) if landed.base == run.base => {
+                tracing::info!(account_id = %account.id, path = %landed.path, "the partition an earlier run landed is taken as it is");
+                followers_load::for_each_identities(store, &landed.path, |rows| landing.push(rows))
+                    .await?;
+                let (landed_account, pairs) = landing.finish()?;
+                return Ok(AccountSnapshot {
+                    file: landed.file(),
+                    pairs,
+                    landed: landed_account,
+                });
+            }
+            _ => {
+                tracing::info!(account_id = %account.id, "the earlier run's partition is not this generation's: crawling again");
+                checkpoint = fresh();
+            }
+        }
     }
 
-    let cache_path = checkpoint
-        .cache_date
-        .map(|d| previous_partition(d, &account.id));
+    let cache_path = checkpoint.cache_path.clone();
     let mut known = match &cache_path {
         Some(path) => Some(KnownFollowers::new(
             &followers_load::read_openids(store, path).await?,
@@ -217,7 +221,8 @@ async fn snapshot_official_account(
     // The partition is written while the crawl runs: each segment the crawl
     // saves goes on to the followers file and the identity spill, in a task
     // of its own (after those an earlier run of the date saved).
-    let followers = FollowersWriter::create(store, date, &account.id, &job.privacy).await?;
+    let followers =
+        FollowersWriter::create(store, date, &account.id, &run.run_id, &job.privacy).await?;
     let (segments, saved_segments) = mpsc::channel(SEGMENTS_IN_FLIGHT);
     let landing = tokio::spawn(
         land_segments(
@@ -285,6 +290,9 @@ async fn snapshot_official_account(
         followers = file.rows,
         "account snapshotted"
     );
+    state
+        .save_landed(&Landed::new(&run.run_id, run.base.as_deref(), &file))
+        .await?;
     let mut done = state.load_checkpoint().await?.unwrap_or_default();
     done.complete = true;
     state.save_checkpoint(&done).await?;
@@ -413,8 +421,14 @@ impl IdPairs {
     }
 }
 
-fn previous_partition(date: NaiveDate, account_id: &str) -> String {
-    layout::account_file(layout::FOLLOWERS, date, account_id).to_string()
+/// The followers file of `account_id` in a complete snapshot, if it has one.
+fn previous_partition(previous: &Manifest, account_id: &str) -> Option<String> {
+    let folder = format!("/account_id={account_id}/");
+    previous
+        .files
+        .iter()
+        .find(|f| f.table == layout::FOLLOWERS && f.path.contains(&folder))
+        .map(|f| f.path.clone())
 }
 
 /// Reads today's remaining user/get and batchget quota and says when the

@@ -1,15 +1,17 @@
 //! The step `run` ends with and `merge` consists of: from the identities of
-//! every account of the job (spilled to local disk as each account landed),
-//! write the derived tables (identities, people, audience, overlap, changes)
-//! a bucket group at a time, delete the date's files the writer does not
-//! list, write the manifest last, and drop the date's crawl state.
+//! every account of the snapshot (spilled to local disk as each account
+//! landed, or read back from a partition already written), write the derived
+//! tables (identities, people, audience, overlap, changes) a bucket group at
+//! a time; confirm the lease; commit every table (fenced Delta transactions)
+//! and the snapshot marker last; drop the date's crawl state and vacuum.
 
 use polars::prelude::*;
 
 use crate::extract::RawShape;
 use crate::job::{Account, Job};
+use crate::load::lease::Lease;
 use crate::load::stream::{BackgroundWriter, PartitionWriter};
-use crate::load::{self, layout, state, Manifest, ManifestAccount, SnapshotWriter, Store};
+use crate::load::{self, layout, state, vacuum, Manifest, ManifestAccount, SnapshotWriter, Store};
 use crate::transform::{self, AccountRef};
 
 use super::derive::{self, PartitionedDerive, SpilledIdentities};
@@ -86,20 +88,45 @@ pub struct Committed {
     pub audience: DataFrame,
 }
 
+/// Reads back a raw partition already in the store (a shard landed it, or
+/// a committed snapshot holds it) as the account's rows of `identities`.
+pub async fn read_back(
+    store: &Store,
+    account: &Account,
+    path: &str,
+    with_changes: bool,
+) -> Result<LandedAccount, RunError> {
+    let shape = crate::extract::raw_shape(account);
+    let mut landed = LandedAccount::new(account, with_changes)?;
+    // Followers can be large: only the identity columns are read back, a
+    // row group at a time.
+    if shape.table == layout::FOLLOWERS {
+        load::followers::for_each_identities(store, path, |rows| landed.push_raw(shape, rows))
+            .await?;
+    } else {
+        let raw = load::read_file(store, path).await?;
+        landed.push_raw(shape, raw)?;
+    }
+    tracing::info!(account_id = %account.id, %path, "raw partition read back");
+    landed.finish()
+}
+
 /// Derives and writes the date's tables from `landed` (in job order), then
-/// commits: stale files out, manifest last, crawl state deleted. `previous`
-/// is the previous complete snapshot, which `changes` compares against.
-/// The tables are derived a bucket group at a time ([`derive`]) and streamed
-/// to the store, so memory does not grow with the number of members.
+/// commits under `lease`: every table, the marker last, crawl state deleted,
+/// then a vacuum. `previous` is the previous complete snapshot, which
+/// `changes` compares against. The tables are derived a bucket group at a
+/// time ([`derive`]) and streamed to the store, so memory does not grow with
+/// the number of members.
 pub async fn commit_snapshot(
     job: &Job,
-    run_id: &str,
+    lease: &Lease,
     mut writer: SnapshotWriter,
     landed: Vec<LandedAccount>,
     previous: Option<&Manifest>,
 ) -> Result<Committed, RunError> {
     let store = writer.store().clone();
     let date = writer.date();
+    let run_id = writer.run_id().to_string();
     let accounts: Vec<AccountRef> = landed.iter().map(|l| l.account.clone()).collect();
     let manifest_accounts = landed
         .iter()
@@ -124,15 +151,23 @@ pub async fn commit_snapshot(
     )?;
 
     let empty_people = transform::people(transform::identities(Vec::new())?).collect()?;
+    let table = |name| layout::date_file(name, date, &run_id);
     let mut identities = date_table(
         &store,
-        date,
         layout::IDENTITIES,
+        table(layout::IDENTITIES),
         &derive::empty_identities()?,
     )
     .await?;
-    let mut people = date_table(&store, date, layout::PEOPLE, &empty_people).await?;
-    let mut changes = date_table(&store, date, layout::CHANGES, &transform::no_changes()).await?;
+    let mut people =
+        date_table(&store, layout::PEOPLE, table(layout::PEOPLE), &empty_people).await?;
+    let mut changes = date_table(
+        &store,
+        layout::CHANGES,
+        table(layout::CHANGES),
+        &transform::no_changes(),
+    )
+    .await?;
     let streamed = async {
         let groups = derive.person_groups();
         tracing::info!(
@@ -171,25 +206,30 @@ pub async fn commit_snapshot(
     writer
         .write_date_table(layout::OVERLAP, &mut overlap)
         .await?;
+    // A run paused or stalled past its lease, which a later run took over,
+    // stops here; the commits themselves are fenced as well.
+    lease.confirm(date).await?;
     let manifest = writer
-        .commit(&job.name, run_id, manifest_accounts, &layout::ALL_TABLES)
+        .commit(&job.name, manifest_accounts, lease.fence())
         .await?;
+    tracing::info!(snapshot_date = %date, tables = ?manifest.tables, "snapshot committed: Delta versions");
     // The date is complete: its crawl state has served its purpose.
     state::delete_date_state(&store, &job.output, date).await?;
+    if let Err(error) = vacuum::vacuum_output(&store, &job.output, vacuum::retention()).await {
+        tracing::warn!(%error, "vacuum failed; the snapshot is committed, the next run vacuums again");
+    }
     Ok(Committed { manifest, audience })
 }
 
-/// Starts the streamed upload of a date table of `empty`'s schema, written
-/// by a task of its own.
+/// Starts the streamed upload of a date table of `empty`'s schema at `path`,
+/// written by a task of its own.
 async fn date_table(
     store: &Store,
-    date: chrono::NaiveDate,
     table: &str,
+    path: object_store::path::Path,
     empty: &DataFrame,
 ) -> Result<BackgroundWriter, load::LoadError> {
-    let writer =
-        PartitionWriter::create(store, table, layout::date_file(table, date), empty.schema())
-            .await?;
+    let writer = PartitionWriter::create(store, table, path, empty.schema()).await?;
     Ok(BackgroundWriter::spawn(writer))
 }
 

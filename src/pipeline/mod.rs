@@ -27,7 +27,7 @@ mod accounts;
 mod commit;
 pub mod derive;
 
-pub use commit::{account_identities, commit_snapshot, Committed, LandedAccount};
+pub use commit::{account_identities, commit_snapshot, read_back, Committed, LandedAccount};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -192,6 +192,10 @@ pub struct RunContext {
     pub cancel: CancellationToken,
     /// `--shard I/N`: write raw partitions only; `merge` commits the date.
     pub shard: Option<Shard>,
+    /// `--accounts`: snapshot only these accounts and replace only their
+    /// raw partitions of the date; the date's other committed accounts are
+    /// kept (their raw partitions read back for the derived tables).
+    pub only: Option<Vec<String>>,
     /// Per-account bars (on a terminal only).
     pub progress: Option<Progress>,
 }
@@ -203,6 +207,7 @@ impl RunContext {
             clients: Clients::new(job)?,
             cancel: CancellationToken::new(),
             shard: None,
+            only: None,
             progress: None,
         })
     }
@@ -242,7 +247,7 @@ pub async fn run_with(
             lease_ttl(),
         )
         .await?;
-        let result = run_leased(job, opts, context, store).await;
+        let result = run_leased(job, opts, context, store, &lease).await;
         lease.release().await;
         result
     }
@@ -255,26 +260,40 @@ async fn run_leased(
     opts: &RunOptions,
     context: &RunContext,
     store: Store,
+    lease: &Lease,
 ) -> Result<RunSummary, RunError> {
     // The previous complete snapshot: the identity cache of `refresh = "new"`
     // and what `changes` compares against.
     let previous = load::history::previous_manifest(&store, opts.date).await?;
-    let mut writer = SnapshotWriter::begin(store.clone(), opts.date).await?;
+    // The date's own complete snapshot, if any: what this run's partitions
+    // are based on, and what a partial run keeps of the other accounts.
+    let current = load::read_manifest(&store, opts.date).await?;
+    let mut writer = SnapshotWriter::begin(store.clone(), opts.date, &opts.run_id);
     let run = Arc::new(accounts::AccountRun {
         job: Arc::new(job.clone()),
         store: store.clone(),
         context: context.clone(),
         date: opts.date,
+        run_id: opts.run_id.clone(),
+        base: current.as_ref().map(|m| m.run_id.clone()),
         previous: previous.clone(),
     });
     let previous = previous.as_ref();
+    let selected: Vec<&Account> = job
+        .accounts
+        .iter()
+        .filter(|a| {
+            context
+                .only
+                .as_ref()
+                .is_none_or(|only| only.contains(&a.id))
+        })
+        .collect();
 
     // WeCom accounts linked through idconvert go last: they need the
     // (openid, unionid) pairs of every other account of the run.
-    let (direct, to_link): (Vec<&Account>, Vec<&Account>) = job
-        .accounts
-        .iter()
-        .partition(|a| !extract::needs_idconvert(a));
+    let (direct, to_link): (Vec<&Account>, Vec<&Account>) =
+        selected.iter().partition(|a| !extract::needs_idconvert(a));
     let first = snapshot_all(&run, &direct, None).await;
     let pairs: BTreeMap<String, String> =
         extract::learned_pairs(direct.iter().zip(&first).filter_map(|(account, result)| {
@@ -283,8 +302,7 @@ async fn run_leased(
         }));
     let linked = snapshot_all(&run, &to_link, Some(Arc::new(pairs))).await;
     let (mut first, mut linked) = (first.into_iter(), linked.into_iter());
-    let snapshots: Vec<Option<Result<AccountSnapshot, RunError>>> = job
-        .accounts
+    let snapshots: Vec<Option<Result<AccountSnapshot, RunError>>> = selected
         .iter()
         .filter_map(|account| {
             if extract::needs_idconvert(account) {
@@ -298,7 +316,7 @@ async fn run_leased(
     let mut outcomes = Vec::new();
     let mut landed = Vec::new();
     let mut interrupted = false;
-    for (account, result) in job.accounts.iter().zip(snapshots) {
+    for (account, result) in selected.iter().zip(snapshots) {
         match result {
             Some(Ok(snapshot)) => {
                 writer.add_file(snapshot.file);
@@ -344,7 +362,14 @@ async fn run_leased(
         });
     }
 
-    let committed = commit_snapshot(job, &opts.run_id, writer, landed, previous).await?;
+    if let Some(only) = &context.only {
+        // A partial run: the date's other committed accounts stay as they
+        // are, and take their part in the derived tables.
+        writer.replace_only(only.clone());
+        landed =
+            with_kept_accounts(job, &store, current.as_ref(), landed, previous.is_some()).await?;
+    }
+    let committed = commit_snapshot(job, lease, writer, landed, previous).await?;
     Ok(RunSummary {
         date: opts.date,
         run_id: opts.run_id.clone(),
@@ -354,6 +379,42 @@ async fn run_leased(
         audience: Some(committed.audience),
         interrupted,
     })
+}
+
+/// `landed` (the accounts a partial run snapshotted) with, in job order, the
+/// other accounts of the job that the date's committed snapshot holds, read
+/// back from their raw partitions.
+async fn with_kept_accounts(
+    job: &Job,
+    store: &Store,
+    current: Option<&load::Manifest>,
+    mut landed: Vec<LandedAccount>,
+    with_changes: bool,
+) -> Result<Vec<LandedAccount>, RunError> {
+    let Some(current) = current else {
+        return Ok(landed);
+    };
+    let mut all = Vec::with_capacity(job.accounts.len());
+    for account in &job.accounts {
+        if let Some(index) = landed
+            .iter()
+            .position(|l| l.account.account_id == account.id)
+        {
+            all.push(landed.remove(index));
+            continue;
+        }
+        let shape = extract::raw_shape(account);
+        let folder = format!("/account_id={}/", account.id);
+        let Some(file) = current
+            .files
+            .iter()
+            .find(|f| f.table == shape.table && f.path.contains(&folder))
+        else {
+            continue;
+        };
+        all.push(commit::read_back(store, account, &file.path, with_changes).await?);
+    }
+    Ok(all)
 }
 
 /// Snapshots `accounts` at once, each in a task of its own, so that one

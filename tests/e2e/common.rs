@@ -210,6 +210,44 @@ pub async fn read_table(output: &Path, date: &str, table: &str) -> polars::prelu
     unionsnap::load::read_file(&store, path).await.unwrap()
 }
 
+/// The committed file of `account`'s partition of `table` on `date` (named
+/// by the date's snapshot marker: file names are unique to the run).
+pub fn committed_partition(output: &Path, table: &str, date: &str, account: &str) -> PathBuf {
+    let marker = output.join(format!("_manifests/snapshot_date={date}/manifest.json"));
+    let manifest: unionsnap::load::Manifest =
+        serde_json::from_slice(&std::fs::read(&marker).unwrap()).unwrap();
+    let folder = format!("{table}/snapshot_date={date}/account_id={account}/");
+    let file = manifest
+        .files
+        .iter()
+        .find(|f| f.path.starts_with(&folder))
+        .unwrap_or_else(|| panic!("{date} has no {table} partition of {account}"));
+    output.join(&file.path)
+}
+
+/// The file of `account`'s partition of `table` on `date`: the committed one
+/// when the date has a marker, else the one a run landed (and did not
+/// commit), else a path that does not exist.
+pub fn partition_of(output: &Path, table: &str, date: &str, account: &str) -> PathBuf {
+    let marker = output.join(format!("_manifests/snapshot_date={date}/manifest.json"));
+    if marker.exists() {
+        return committed_partition(output, table, date, account);
+    }
+    let landed = output.join(format!(
+        "_state/snapshot_date={date}/account_id={account}/landed.json"
+    ));
+    match std::fs::read(&landed) {
+        Ok(bytes) => {
+            let landed: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+            assert_eq!(landed["table"], table, "{landed}");
+            output.join(landed["path"].as_str().unwrap())
+        }
+        Err(_) => output.join(format!(
+            "{table}/snapshot_date={date}/account_id={account}/none"
+        )),
+    }
+}
+
 /// Asserts that the committed snapshot equals the simulator's ground truth.
 pub async fn assert_matches_truth(fixture: &Fixture) {
     let snapshot = read_snapshot(&fixture.output_dir()).await;
@@ -239,7 +277,7 @@ pub async fn assert_matches_truth_on(fixture: &Fixture, date: &str) {
 pub type Tables = Vec<(String, Option<polars::prelude::DataFrame>)>;
 
 fn decode_for_compare(path: &str, bytes: Vec<u8>) -> Option<polars::prelude::DataFrame> {
-    if !path.ends_with(".parquet") {
+    if !path.ends_with(".parquet") || path.contains("/_delta_log/") {
         return None;
     }
     let df = unionsnap::load::parquet::decode(bytes.into()).unwrap();
@@ -249,15 +287,43 @@ fn decode_for_compare(path: &str, bytes: Vec<u8>) -> Option<polars::prelude::Dat
     })
 }
 
+/// `path` with the run id in a data file's name replaced by `RUN` (file
+/// names are unique to the run that wrote them), or `None` for the objects
+/// two equal warehouses need not share: the leases (one per shard in a
+/// sharded run) and crawl state.
+pub fn comparable_path(path: &str) -> Option<String> {
+    if path.starts_with("_leases/") || path.starts_with("_state/") {
+        return None;
+    }
+    let Some(start) = path.rfind("/part-") else {
+        return Some(path.to_string());
+    };
+    let name = &path[start + "/part-".len()..];
+    // part-<YYYYMMDDTHHMMSSZ>-<8 hex>-<n>.parquet
+    let run_id_len = "20261121T023000Z-9f3a1c2b".len();
+    if name.len() > run_id_len && name.as_bytes()[run_id_len] == b'-' {
+        Some(format!(
+            "{}/part-RUN{}",
+            &path[..start],
+            &name[run_id_len..]
+        ))
+    } else {
+        Some(path.to_string())
+    }
+}
+
 pub fn read_local_tables(root: &Path) -> Tables {
-    files_under(root)
+    let mut out: Tables = files_under(root)
         .into_iter()
-        .map(|f| {
+        .filter_map(|f| {
+            let path = comparable_path(&f)?;
             let bytes = std::fs::read(root.join(&f)).unwrap();
             let df = decode_for_compare(&f, bytes);
-            (f, df)
+            Some((path, df))
         })
-        .collect()
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
 }
 
 pub async fn read_store_tables(store: &unionsnap::load::Store) -> Tables {
@@ -275,9 +341,13 @@ pub async fn read_store_tables(store: &unionsnap::load::Store) -> Tables {
             .await
             .unwrap();
         let path = object.location.to_string();
+        let Some(comparable) = comparable_path(&path) else {
+            continue;
+        };
         let df = decode_for_compare(&path, bytes.to_vec());
-        out.push((path, df));
+        out.push((comparable, df));
     }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
     out
 }
 

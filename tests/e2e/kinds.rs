@@ -50,9 +50,7 @@ async fn write_exports(scenario: &Scenario, output: &Path, format: ExportFormat)
 }
 
 fn partition(output: &Path, table: &str, account: &str) -> PathBuf {
-    output.join(format!(
-        "{table}/snapshot_date={DATE}/account_id={account}/part-0.parquet"
-    ))
+    partition_of(output, table, DATE, account)
 }
 
 fn read_parquet(path: &Path) -> polars::prelude::DataFrame {
@@ -403,7 +401,7 @@ async fn faults_on_every_kind_leave_the_numbers_and_secrets_intact() {
     );
 
     let mut haystack = stdout(&out) + &stderr(&out);
-    for (path, _) in read_local_tables(&fixture.output_dir()) {
+    for path in files_under(&fixture.output_dir()) {
         let bytes = std::fs::read(fixture.output_dir().join(&path)).unwrap();
         haystack.push_str(&String::from_utf8_lossy(&bytes));
     }

@@ -182,7 +182,9 @@ async fn the_metrics_file_parses_and_carries_the_named_metrics() {
     );
     let bytes_on_disk: u64 = files_under(&fixture.output_dir())
         .iter()
-        .filter(|f| f.starts_with("followers/"))
+        .filter(|f| {
+            f.starts_with("followers/") && f.ends_with(".parquet") && !f.contains("/_delta_log/")
+        })
         .map(|f| {
             std::fs::metadata(fixture.output_dir().join(f))
                 .unwrap()

@@ -141,20 +141,37 @@ async fn output_under_faults_equals_the_fault_free_run() {
     );
 }
 
+/// The files the date's marker names, with their rows checked on disk.
+fn marker_files(output: &std::path::Path) -> Vec<String> {
+    let marker = output.join(format!("_manifests/snapshot_date={DATE}/manifest.json"));
+    let manifest: unionsnap::load::Manifest =
+        serde_json::from_slice(&std::fs::read(marker).unwrap()).unwrap();
+    for file in &manifest.files {
+        let df = unionsnap::load::parquet::decode(
+            std::fs::read(output.join(&file.path)).unwrap().into(),
+        )
+        .unwrap();
+        assert_eq!(df.height() as u64, file.rows, "{}", file.path);
+    }
+    manifest.files.iter().map(|f| f.path.clone()).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_rerun_replaces_the_date_and_removes_what_it_no_longer_writes() {
+async fn an_accounts_rerun_replaces_its_accounts_and_keeps_the_others_exact() {
     let fixture = Fixture::start(scenario(
         41,
         2_000,
-        &[("a_oa", 0.5, true), ("b_oa", 0.5, true)],
+        &[
+            ("a_oa", 0.5, true),
+            ("b_oa", 0.5, true),
+            ("c_oa", 0.3, true),
+        ],
     ))
     .await;
     let job = fixture.write_job();
     assert_exit(&fixture.run_job(&job, &[]).await, 0);
-    let before = files_under(&fixture.output_dir());
-    assert!(before.iter().any(|f| f.contains("account_id=b_oa")));
+    let before = marker_files(&fixture.output_dir());
 
-    // The second run leaves b_oa out: its partition of the date must go.
     let out = fixture
         .unionsnap(
             &[
@@ -169,37 +186,70 @@ async fn a_rerun_replaces_the_date_and_removes_what_it_no_longer_writes() {
         )
         .await;
     assert_exit(&out, 0);
-    let after = files_under(&fixture.output_dir());
+    let after = marker_files(&fixture.output_dir());
+    // b_oa's and c_oa's raw partitions are the very files committed before;
+    // a_oa's and the derived tables are new.
+    for account in ["b_oa", "c_oa"] {
+        let of = |files: &[String]| {
+            files
+                .iter()
+                .filter(|f| f.contains(&format!("account_id={account}/")))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(of(&before), of(&after), "{account} kept as committed");
+        assert_eq!(of(&after).len(), 1);
+    }
+    let a = |files: &[String]| {
+        files
+            .iter()
+            .find(|f| f.contains("account_id=a_oa/"))
+            .cloned()
+    };
+    assert_ne!(a(&before), a(&after), "a_oa replaced");
+    assert_eq!(after.len(), before.len());
+    let snapshot = read_snapshot(&fixture.output_dir()).await;
+    assert_eq!(
+        snapshot.manifest.accounts.len(),
+        3,
+        "every account still in the snapshot"
+    );
+    assert_matches_truth(&fixture).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_rerun_replaces_the_date_and_drops_an_account_the_job_no_longer_has() {
+    let fixture = Fixture::start(scenario(
+        42,
+        2_000,
+        &[("a_oa", 0.5, true), ("b_oa", 0.5, true)],
+    ))
+    .await;
+    let job = fixture.write_job();
+    assert_exit(&fixture.run_job(&job, &[]).await, 0);
+    assert!(marker_files(&fixture.output_dir())
+        .iter()
+        .any(|f| f.contains("account_id=b_oa")));
+
+    // The job loses b_oa: the whole re-run's snapshot has no partition of it.
+    let text = std::fs::read_to_string(&job).unwrap();
+    let mut kept = Vec::new();
+    for block in text.split("\n[[accounts]]") {
+        if !block.contains("id = \"b_oa\"") {
+            kept.push(block);
+        }
+    }
+    fixture.write_job_text(&kept.join("\n[[accounts]]"));
+    assert_exit(&fixture.run_job(&job, &[]).await, 0);
+    let after = marker_files(&fixture.output_dir());
     assert!(
         !after.iter().any(|f| f.contains("account_id=b_oa")),
         "{after:?}"
     );
-    let snapshot = read_snapshot(&fixture.output_dir()).await;
-    let listed: Vec<String> = snapshot
-        .manifest
-        .files
-        .iter()
-        .map(|f| f.path.clone())
-        .collect();
-    let mut data_files: Vec<String> = after
-        .iter()
-        .filter(|f| f.ends_with(".parquet"))
-        .cloned()
-        .collect();
-    data_files.sort();
-    assert_eq!(
-        listed, data_files,
-        "the manifest lists exactly the files of the date"
+    assert!(
+        after.iter().any(|f| f.contains("account_id=a_oa")),
+        "{after:?}"
     );
-    for file in &snapshot.manifest.files {
-        let df = unionsnap::load::parquet::decode(
-            std::fs::read(fixture.output_dir().join(&file.path))
-                .unwrap()
-                .into(),
-        )
-        .unwrap();
-        assert_eq!(df.height() as u64, file.rows, "{}", file.path);
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

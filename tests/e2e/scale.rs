@@ -35,9 +35,7 @@ fn openids(
     date: &str,
     account: &str,
 ) -> std::collections::BTreeSet<String> {
-    let path = output.join(format!(
-        "followers/snapshot_date={date}/account_id={account}/part-0.parquet"
-    ));
+    let path = committed_partition(output, "followers", date, account);
     let df = unionsnap::load::parquet::decode(std::fs::read(path).unwrap().into()).unwrap();
     df.column("openid")
         .unwrap()

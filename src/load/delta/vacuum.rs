@@ -1,0 +1,155 @@
+//! Vacuum: deletes the files of a table that no reader may still need.
+//!
+//! A file goes when it is in no version a reader can be holding:
+//! - removed from the table (a re-run replaced it) longer ago than the
+//!   retention period (by its `remove` action's deletion time), or
+//! - never committed at all (a failed or killed run's file, a local
+//!   writer's `name#N` staging file) and older than the retention period.
+//!
+//! Never deleted: the files of the latest version, the files any snapshot
+//! marker names (a marker may name a version older than the latest after a
+//! run was killed between its table commits and its marker), and the files
+//! `keep` names (partitions landed by a run and not yet committed, which a
+//! resumed run or `merge` will commit). delta-rs' own vacuum has no way to
+//! spare those last two sets, hence this one, which uses delta-rs for the
+//! log (active files and tombstones) and the store for the listing.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use object_store::path::Path;
+
+use super::Table;
+use crate::job::OutputLocation;
+use crate::load::{LoadError, Store};
+
+/// The default retention: long enough for any query in flight.
+pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+/// What a vacuum of one table deleted.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Vacuumed {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// Whether `relative` (inside a table) is hidden from Delta readers and so
+/// not a data file: the log, or any folder or file starting with `_` or `.`.
+fn is_hidden(relative: &str) -> bool {
+    relative
+        .split('/')
+        .any(|part| part.starts_with('_') || part.starts_with('.'))
+}
+
+/// Deletes what no reader may still need from `table` (see the module doc).
+/// `keep` holds paths relative to the output root.
+pub async fn vacuum(
+    store: &Store,
+    output: &OutputLocation,
+    table: &Table,
+    keep: &HashSet<String>,
+    retention: Duration,
+) -> Result<Vacuumed, LoadError> {
+    let now_ms = Utc::now().timestamp_millis();
+    let cutoff_ms = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+    let name = table.name();
+    let (active, removed_at) = match table.state(None).await? {
+        Some(state) => {
+            let active: HashSet<String> = state
+                .log_data()
+                .iter()
+                .map(|f| format!("{name}/{}", f.path()))
+                .collect();
+            let mut removed_at = HashMap::new();
+            let mut tombstones = state.all_tombstones(table.log.as_ref());
+            while let Some(tombstone) = tombstones.next().await {
+                let tombstone = tombstone.map_err(|e| table.error(e))?;
+                removed_at.insert(
+                    format!("{name}/{}", tombstone.path()),
+                    tombstone.deletion_timestamp().unwrap_or(0),
+                );
+            }
+            (active, removed_at)
+        }
+        None => (HashSet::new(), HashMap::new()),
+    };
+    let spared = |path: &str| active.contains(path) || keep.contains(path);
+
+    let prefix = Path::from(name);
+    let objects: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| LoadError::store(&prefix, source))?;
+    let mut doomed = Vec::new();
+    let mut done = Vacuumed::default();
+    for object in objects {
+        let path = object.location.to_string();
+        let relative = path
+            .strip_prefix(name)
+            .unwrap_or(&path)
+            .trim_start_matches('/');
+        if is_hidden(relative) || spared(&path) {
+            continue;
+        }
+        let since_ms = match removed_at.get(&path) {
+            Some(deleted) => *deleted,
+            None => object.last_modified.timestamp_millis(),
+        };
+        if since_ms < cutoff_ms {
+            done.files += 1;
+            done.bytes += object.size;
+            doomed.push(object.location);
+        }
+    }
+    let mut deleted =
+        store.delete_stream(futures::stream::iter(doomed.into_iter().map(Ok)).boxed());
+    while let Some(result) = deleted.next().await {
+        match result {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(source) => return Err(LoadError::store(&prefix, source)),
+        }
+    }
+    // A local folder also holds what no listing shows: the `name#N` staging
+    // files of writes a killed process left half-done.
+    if let OutputLocation::Local(root) = output {
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(retention)
+            .unwrap_or(std::time::UNIX_EPOCH);
+        let (files, bytes) = remove_staging(&root.join(name), cutoff);
+        done.files += files;
+        done.bytes += bytes;
+    }
+    Ok(done)
+}
+
+/// Removes the `name#N` staging files under `dir` last modified before
+/// `cutoff`; returns how many and their bytes. Unreadable entries are left.
+fn remove_staging(dir: &std::path::Path, cutoff: std::time::SystemTime) -> (u64, u64) {
+    let (mut files, mut bytes) = (0, 0);
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return (0, 0);
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Ok(meta) = entry.metadata() else { continue };
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if meta.is_dir() {
+            if !name.starts_with('_') {
+                let (f, b) = remove_staging(&path, cutoff);
+                files += f;
+                bytes += b;
+            }
+        } else if name.contains('#')
+            && meta.modified().is_ok_and(|m| m < cutoff)
+            && std::fs::remove_file(&path).is_ok()
+        {
+            files += 1;
+            bytes += meta.len();
+        }
+    }
+    (files, bytes)
+}
