@@ -3,8 +3,9 @@
 
 CARGO ?= cargo
 PYTHON ?= python3
-# Python tools the tests use: DuckDB (reads our Parquet back) and moto's S3 server.
-PY_DEPS := duckdb "moto[server]"
+# Python tools the tests use: DuckDB (reads our Parquet back), moto's S3 server
+# and deltalake (reads our Delta tables back, at any version).
+PY_DEPS := duckdb "moto[server]" "deltalake[pyarrow]"
 
 .PHONY: run test lint fmt build py-deps browser-deps report-png clean bench soak fuzz
 
@@ -16,9 +17,9 @@ run:
 build:
 	$(CARGO) build
 
-## py-deps: DuckDB and moto for the tests (installed once, no prompts)
+## py-deps: DuckDB, moto and deltalake for the tests (installed once, no prompts)
 py-deps:
-	@$(PYTHON) -c "import duckdb, moto.server" 2>/dev/null || \
+	@$(PYTHON) -c "import duckdb, moto.server, deltalake, pyarrow" 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
 
 ## browser-deps: headless Chromium for the HTML report's browser test (Debian's package)

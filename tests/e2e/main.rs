@@ -19,5 +19,6 @@ mod schema;
 mod secrets;
 mod serve;
 mod shards;
+mod snapshots;
 mod sql_parity;
 mod validate_online;
