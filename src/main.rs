@@ -115,6 +115,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
         format: SummaryFormat,
     },
+    /// Adopt a warehouse written before the tables were Delta tables: every
+    /// complete date is committed to the Delta tables as it is, its marker
+    /// rewritten. Run it once, while no run writes the output.
+    Migrate {
+        /// The output location (path or URL).
+        output: String,
+    },
     /// Stay up and run the job on its cron schedule; SIGTERM stops cleanly.
     #[command(after_help = EXIT_CODES)]
     Serve {
@@ -387,6 +394,21 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             println!(
                 "vacuum: {files} file(s), {bytes} bytes deleted (retention {})",
                 humantime::format_duration(retention)
+            );
+            Ok(0)
+        }
+        Command::Migrate { output } => {
+            let location = job::OutputLocation::parse_cli(&output)?;
+            let store = load::open(&location)?;
+            let adopted = load::migrate::migrate(&store).await?;
+            println!(
+                "migrate: {} date(s) adopted into the Delta tables{}",
+                adopted.len(),
+                if adopted.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({} to {})", adopted[0], adopted[adopted.len() - 1])
+                }
             );
             Ok(0)
         }

@@ -20,6 +20,7 @@ pub mod followers;
 pub mod history;
 pub mod layout;
 pub mod lease;
+pub mod migrate;
 pub mod parquet;
 pub mod read;
 pub mod spill;

@@ -49,7 +49,11 @@ for table, version in req["tables"].items():
         "SELECT count(*), coalesce(bit_xor(hash(COLUMNS(* EXCLUDE (" + ", ".join(parts) + ")))), 0)::VARCHAR "
         "FROM arrow WHERE snapshot_date = DATE '" + req["date"] + "'").fetchall()[0]
     out[table] = [row[0], row[1]]
-print(json.dumps(out))
+print(json.dumps(out), flush=True)
+# Skip the interpreter's teardown: deltalake's and DuckDB's threads at exit
+# can abort it ("terminate called without an active exception").
+import os
+os._exit(0)
 "#;
     let tables: BTreeMap<&str, Option<i64>> = unionsnap::load::layout::ALL_TABLES
         .iter()
@@ -415,4 +419,69 @@ async fn a_rerun_of_the_previous_date_during_a_run_leaves_that_run_exact() {
         .unwrap()
         .height();
     assert_eq!(members, distinct, "no member twice");
+}
+
+/// Rewrites a warehouse into the layout before Delta: no `_delta_log/`,
+/// files named `part-0.parquet`, markers of format 1 without versions.
+fn to_legacy_layout(output: &std::path::Path) {
+    for table in unionsnap::load::layout::ALL_TABLES {
+        let _ = std::fs::remove_dir_all(output.join(table).join("_delta_log"));
+    }
+    for marker_path in files_under(output)
+        .into_iter()
+        .filter(|f| f.ends_with("manifest.json"))
+    {
+        let marker_path = output.join(marker_path);
+        let mut marker: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&marker_path).unwrap()).unwrap();
+        for file in marker["files"].as_array_mut().unwrap() {
+            let path = file["path"].as_str().unwrap().to_string();
+            let legacy = format!("{}/part-0.parquet", &path[..path.rfind('/').unwrap()]);
+            std::fs::rename(output.join(&path), output.join(&legacy)).unwrap();
+            file["path"] = legacy.into();
+        }
+        let object = marker.as_object_mut().unwrap();
+        object.remove("tables");
+        object.remove("epoch");
+        object.insert("format_version".into(), 1.into());
+        std::fs::write(&marker_path, serde_json::to_vec_pretty(&marker).unwrap()).unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_adopts_a_warehouse_of_the_layout_before_delta() {
+    let fixture = Fixture::start(without_crawl_leavers(scenario(66, 3_000, &ACCOUNTS))).await;
+    let job = fixture.write_job();
+    assert_exit(&fixture.run_job_on(&job, DATE, &[]).await, 0);
+    to_legacy_layout(&fixture.output_dir());
+    let legacy = marker(&fixture, DATE);
+    assert_eq!(legacy.format_version, 1);
+    assert!(legacy.tables.is_empty());
+
+    let output = fixture.output_dir().display().to_string();
+    let out = fixture.unionsnap(&["migrate", &output], &[]).await;
+    assert_exit(&out, 0);
+    assert!(
+        stdout(&out).contains("1 date(s) adopted"),
+        "{}",
+        stdout(&out)
+    );
+    let adopted = marker(&fixture, DATE);
+    assert_eq!(adopted.format_version, 2);
+    assert_eq!(adopted.files, legacy.files, "the files stay where they are");
+    assert_eq!(adopted.tables.len(), 6);
+    assert_delta_equals_marker(&fixture, &adopted, &BTreeMap::new());
+    // Again: nothing left to adopt.
+    let out = fixture.unionsnap(&["migrate", &output], &[]).await;
+    assert!(
+        stdout(&out).contains("0 date(s) adopted"),
+        "{}",
+        stdout(&out)
+    );
+
+    // The next day builds on the adopted snapshot (identity cache, changes).
+    fixture.server.set_day(1);
+    assert_exit(&fixture.run_job_on(&job, NEXT_DATE, &[]).await, 0);
+    assert_matches_truth_on(&fixture, NEXT_DATE).await;
+    assert_delta_equals_marker(&fixture, &marker(&fixture, NEXT_DATE), &BTreeMap::new());
 }
