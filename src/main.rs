@@ -150,11 +150,16 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
         /// Also write a self-contained HTML report with charts to this file.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "as_of")]
         html: Option<PathBuf>,
         /// How to print the summary.
         #[arg(long, value_enum, default_value_t = SummaryFormat::Text)]
         format: SummaryFormat,
+        /// The snapshot as it stood at an earlier point: a version of the
+        /// `audience` table (`unionsnap history` lists them) or a UTC time
+        /// (2026-11-21T08:00:00Z); read from the Delta tables.
+        #[arg(long)]
+        as_of: Option<load::history::AsOf>,
     },
     /// Serve the built-in WeChat API simulator.
     Simulate(simulator::cli::SimulateArgs),
@@ -440,10 +445,14 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             date,
             html,
             format,
+            as_of,
         } => {
             let location = job::OutputLocation::parse_cli(&output)?;
             let store = load::open(&location)?;
-            let snapshot = report::read_snapshot(&store, date).await?;
+            let snapshot = match as_of {
+                Some(as_of) => report::read_snapshot_as_of(&store, date, as_of).await?,
+                None => report::read_snapshot(&store, date).await?,
+            };
             print!("{}", render_summary(&snapshot, format.into())?);
             if let Some(path) = html {
                 write_html_report(&store, Some(snapshot.manifest.snapshot_date), &path).await?;

@@ -133,3 +133,177 @@ pub fn render(entries: &[SnapshotEntry], format: HistoryFormat) -> String {
     }
     out
 }
+
+/// A point in a warehouse's history: `--as-of`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AsOf {
+    /// A version of the `audience` table: the snapshot its run committed.
+    Version(i64),
+    /// What was committed at this time (each table's latest version then).
+    Time(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::str::FromStr for AsOf {
+    type Err = String;
+
+    /// A version number, or a UTC time: RFC 3339, `YYYY-MM-DD HH:MM:SS` or
+    /// `YYYY-MM-DD` (its midnight).
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if let Ok(version) = text.parse::<i64>() {
+            return Ok(AsOf::Version(version));
+        }
+        if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+            return Ok(AsOf::Time(time.with_timezone(&chrono::Utc)));
+        }
+        for format in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S"] {
+            if let Ok(time) = chrono::NaiveDateTime::parse_from_str(text, format) {
+                return Ok(AsOf::Time(time.and_utc()));
+            }
+        }
+        if let Ok(day) = text.parse::<NaiveDate>() {
+            return Ok(AsOf::Time(day.and_time(chrono::NaiveTime::MIN).and_utc()));
+        }
+        Err(format!(
+            "--as-of {text:?} is neither a version of the audience table nor a time (2026-11-21T08:00:00Z, \"2026-11-21 08:00:00\" UTC, 2026-11-21)"
+        ))
+    }
+}
+
+/// One commit of a table, from its log entry's `commitInfo`.
+#[derive(Debug, Clone)]
+struct Commit {
+    version: i64,
+    timestamp_ms: i64,
+    run_id: Option<String>,
+    snapshot_date: Option<String>,
+}
+
+/// The commits of `table` whose log entries are still there, oldest first.
+async fn commits(store: &Store, table: &str) -> Result<Vec<Commit>, LoadError> {
+    use futures::TryStreamExt;
+    use object_store::ObjectStoreExt;
+    let prefix = object_store::path::Path::from(format!("{table}/_delta_log"));
+    let objects: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| LoadError::store(&prefix, source))?;
+    let mut out = Vec::new();
+    for object in objects {
+        let Some(name) = object.location.filename() else {
+            continue;
+        };
+        let Some(version) = name
+            .strip_suffix(".json")
+            .and_then(|v| v.parse::<i64>().ok())
+        else {
+            continue;
+        };
+        let bytes = store
+            .get(&object.location)
+            .await
+            .map_err(|source| LoadError::store(&object.location, source))?
+            .bytes()
+            .await
+            .map_err(|source| LoadError::store(&object.location, source))?;
+        let info = String::from_utf8_lossy(&bytes)
+            .lines()
+            .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+            .find_map(|action| action.get("commitInfo").cloned())
+            .unwrap_or_default();
+        let text = |key: &str| info.get(key).and_then(|v| v.as_str()).map(str::to_owned);
+        out.push(Commit {
+            version,
+            timestamp_ms: info
+                .get("timestamp")
+                .and_then(|v| v.as_i64())
+                .unwrap_or_else(|| object.last_modified.timestamp_millis()),
+            run_id: text("unionsnap_run_id"),
+            snapshot_date: text("unionsnap_snapshot_date"),
+        });
+    }
+    out.sort_by_key(|c| c.version);
+    Ok(out)
+}
+
+/// The snapshot of `date` as it stood at `as_of`, as a marker would name
+/// it: each table's version then and its files of the date. `None` when
+/// nothing of the date was committed by then.
+pub async fn manifest_as_of(
+    store: &Store,
+    date: NaiveDate,
+    as_of: AsOf,
+) -> Result<Option<Manifest>, LoadError> {
+    use super::delta::Table;
+    use super::layout;
+    let audience = commits(store, layout::AUDIENCE).await?;
+    let (cutoff_ms, run_id) = match as_of {
+        AsOf::Time(time) => (time.timestamp_millis(), None),
+        AsOf::Version(version) => match audience.iter().find(|c| c.version == version) {
+            Some(commit) if commit.snapshot_date.as_deref() == Some(&date.to_string()) => {
+                (commit.timestamp_ms, commit.run_id.clone())
+            }
+            Some(_) => {
+                return Err(LoadError::Delta {
+                    table: layout::AUDIENCE.to_string(),
+                    detail: format!("version {version} is not a commit of snapshot {date}"),
+                })
+            }
+            None => {
+                return Err(LoadError::Delta {
+                    table: layout::AUDIENCE.to_string(),
+                    detail: format!("no version {version} (its log entry may have expired)"),
+                })
+            }
+        },
+    };
+    let mut tables = std::collections::BTreeMap::new();
+    let mut files = Vec::new();
+    let mut committed_at = None;
+    let mut snapshot_run = run_id.clone();
+    for table in layout::ALL_TABLES {
+        let history = if table == layout::AUDIENCE {
+            audience.clone()
+        } else {
+            commits(store, table).await?
+        };
+        // The version the run committed, else the latest one by then.
+        let by_run = run_id.as_ref().and_then(|run| {
+            history
+                .iter()
+                .rev()
+                .find(|c| c.run_id.as_ref() == Some(run))
+        });
+        let chosen = by_run.or_else(|| history.iter().rev().find(|c| c.timestamp_ms <= cutoff_ms));
+        let Some(commit) = chosen else { continue };
+        let delta = Table::open(store, table);
+        let Some(state) = delta.state(Some(commit.version)).await? else {
+            continue;
+        };
+        let of_date = delta.files_of(&state, date);
+        if of_date.is_empty() {
+            continue;
+        }
+        tables.insert(table.to_string(), commit.version);
+        files.extend(of_date);
+        if table == layout::AUDIENCE {
+            committed_at = chrono::DateTime::from_timestamp_millis(commit.timestamp_ms);
+            snapshot_run = snapshot_run.or_else(|| commit.run_id.clone());
+        }
+    }
+    if !tables.contains_key(layout::AUDIENCE) {
+        return Ok(None);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Some(Manifest {
+        format_version: commit::MANIFEST_FORMAT_VERSION,
+        job: String::new(),
+        snapshot_date: date,
+        run_id: snapshot_run.unwrap_or_default(),
+        committed_at: committed_at.unwrap_or_default(),
+        epoch: 0,
+        accounts: Vec::new(),
+        tables,
+        files,
+    }))
+}

@@ -62,6 +62,32 @@ pub async fn read_snapshot(
     let manifest = load::read_manifest(store, date)
         .await?
         .ok_or(ReportError::Incomplete(date))?;
+    snapshot_of(store, manifest).await
+}
+
+/// Reads the snapshot of `date` (default: the latest complete one) as it
+/// stood at `as_of`: the Delta versions of then, read from the tables.
+pub async fn read_snapshot_as_of(
+    store: &Store,
+    date: Option<NaiveDate>,
+    as_of: load::history::AsOf,
+) -> Result<Snapshot, ReportError> {
+    let date = match date {
+        Some(date) => date,
+        None => *load::complete_dates(store)
+            .await?
+            .last()
+            .ok_or(ReportError::NoSnapshot)?,
+    };
+    let manifest = load::history::manifest_as_of(store, date, as_of)
+        .await?
+        .ok_or(ReportError::Incomplete(date))?;
+    snapshot_of(store, manifest).await
+}
+
+/// The audience and overlap of the snapshot `manifest` names.
+async fn snapshot_of(store: &Store, manifest: load::Manifest) -> Result<Snapshot, ReportError> {
+    let date = manifest.snapshot_date;
     let table = |name: &str| {
         manifest
             .files

@@ -130,6 +130,32 @@ async fn python_deltalake_reads_every_table_latest_and_previous_version() {
         first.tables
     );
     assert_delta_equals_marker(&fixture, &first, &BTreeMap::new());
+    let output = fixture.output_dir().display().to_string();
+    let report = |args: &[&str]| {
+        let mut all = vec![
+            "report",
+            output.as_str(),
+            "--date",
+            DATE,
+            "--format",
+            "json",
+        ];
+        all.extend_from_slice(args);
+        let all: Vec<String> = all.into_iter().map(str::to_owned).collect();
+        let fixture = &fixture;
+        async move {
+            let args: Vec<&str> = all.iter().map(String::as_str).collect();
+            let out = fixture.unionsnap(&args, &[]).await;
+            assert_exit(&out, 0);
+            let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+            (
+                report["run_id"].clone(),
+                report["audience"].clone(),
+                report["overlap"].clone(),
+            )
+        }
+    };
+    let first_report = report(&[]).await;
 
     // A re-run of the date on the next simulated day: new data, new versions.
     fixture.server.set_day(1);
@@ -144,6 +170,13 @@ async fn python_deltalake_reads_every_table_latest_and_previous_version() {
     // A reader holding the previous versions reads the previous snapshot.
     assert_delta_equals_marker(&fixture, &first, &first.tables);
     assert_matches_truth_on(&fixture, DATE).await;
+    // So does `report --as-of`, by version and by time.
+    let version = first.tables["audience"].to_string();
+    assert_eq!(report(&["--as-of", &version]).await, first_report);
+    let between = (first.committed_at + (second.committed_at - first.committed_at) / 2)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+    assert_eq!(report(&["--as-of", &between]).await, first_report);
+    assert_ne!(report(&[]).await, first_report);
 
     // `history` lists the date with its versions.
     let out = fixture
