@@ -35,8 +35,15 @@ pub enum MergeOutcome {
 /// Commits `date` from the raw partitions of every account of `job`,
 /// holding the date's lease (no run of the date may write meanwhile).
 pub async fn merge(job: &Job, date: NaiveDate, run_id: &str) -> Result<MergeOutcome, RunError> {
-    let store = load::open(&job.output)?;
+    let (store, uploads) = load::store::open_for_run(
+        &job.output,
+        load::uploads::RunTag {
+            run_id: run_id.to_string(),
+            date,
+        },
+    )?;
     let lease = Lease::acquire(&store, date, None, run_id, lease_ttl()).await?;
+    pipeline::abort_stale_uploads(uploads.as_deref()).await;
     let result = merge_leased(job, date, run_id, store, &lease).await;
     lease.release().await;
     result

@@ -393,6 +393,38 @@ async fn read_versioned(
     Ok(serde_json::from_slice(&bytes).ok().map(|r| (r, version)))
 }
 
+/// Whether `run_id` holds a live lease of `date` (any scope: the date's or
+/// a shard's).
+pub async fn run_holds_a_lease(
+    store: &Store,
+    date: NaiveDate,
+    run_id: &str,
+) -> Result<bool, LoadError> {
+    use futures::TryStreamExt;
+    let prefix = Path::from("_leases");
+    let objects: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| LoadError::store(&prefix, source))?;
+    let name = format!("snapshot_date={date}.");
+    for object in objects {
+        if !object
+            .location
+            .filename()
+            .is_some_and(|f| f.starts_with(&name))
+        {
+            continue;
+        }
+        if let Some(record) = read(store, &object.location).await? {
+            if record.run_id == run_id && record.is_live() {
+                return Ok(true);
+            }
+        }
+    }
+    Ok(false)
+}
+
 async fn read(store: &Store, path: &Path) -> Result<Option<LeaseRecord>, LoadError> {
     let bytes = get_if_exists(store, path)
         .await

@@ -27,6 +27,7 @@ pub mod spill;
 pub mod state;
 pub mod store;
 pub mod stream;
+pub mod uploads;
 pub mod vacuum;
 
 pub use commit::{

@@ -72,6 +72,37 @@ pub fn open(location: &OutputLocation) -> Result<Store, LoadError> {
     }
 }
 
+/// An S3 output that records its multipart uploads ([`super::uploads`]).
+pub type RecordedS3 = super::uploads::RecordedUploads<PrefixStore<object_store::aws::AmazonS3>>;
+
+/// Opens `location` for a run: as [`open`], but on S3 the store records its
+/// multipart uploads, and the handle returned beside it aborts those a
+/// killed run left ([`super::uploads`]).
+pub fn open_for_run(
+    location: &OutputLocation,
+    run: super::uploads::RunTag,
+) -> Result<(Store, Option<Arc<RecordedS3>>), LoadError> {
+    let OutputLocation::Url(url) = location else {
+        return Ok((open(location)?, None));
+    };
+    if !matches!(url.scheme(), "s3" | "s3a") {
+        return Ok((open(location)?, None));
+    }
+    let s3 = AmazonS3Builder::from_env()
+        .with_url(url.as_str())
+        .build()
+        .map_err(|source| LoadError::Open {
+            location: location.to_string(),
+            source,
+        })?;
+    let prefixed = PrefixStore::new(s3, Path::from(url.path().trim_matches('/')));
+    let recorded = Arc::new(super::uploads::RecordedUploads::new(
+        Arc::new(prefixed),
+        run,
+    ));
+    Ok((recorded.clone(), Some(recorded)))
+}
+
 /// The object at `path`, or None when there is none.
 pub async fn get_if_exists(
     store: &Store,

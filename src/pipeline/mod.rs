@@ -234,7 +234,13 @@ pub async fn run_with(
         shard = shard.as_deref().unwrap_or("-"),
     );
     async {
-        let store = load::open(&job.output)?;
+        let (store, uploads) = load::store::open_for_run(
+            &job.output,
+            load::uploads::RunTag {
+                run_id: opts.run_id.clone(),
+                date: opts.date,
+            },
+        )?;
         // Shards of one date run at once by design: each holds its own lease.
         let scope = context
             .shard
@@ -247,12 +253,25 @@ pub async fn run_with(
             lease_ttl(),
         )
         .await?;
+        abort_stale_uploads(uploads.as_deref()).await;
         let result = run_leased(job, opts, context, store, &lease).await;
         lease.release().await;
         result
     }
     .instrument(span)
     .await
+}
+
+/// Aborts the multipart uploads killed runs left (S3; see
+/// [`load::uploads`]). A failure is only logged: the bucket's lifecycle rule
+/// is the backstop, and the run's own work does not depend on it.
+pub(crate) async fn abort_stale_uploads(uploads: Option<&load::store::RecordedS3>) {
+    let Some(uploads) = uploads else { return };
+    match uploads.abort_stale().await {
+        Ok(0) => {}
+        Ok(aborted) => tracing::info!(aborted, "aborted the uploads of runs that were killed"),
+        Err(error) => tracing::warn!(%error, "could not look for the uploads of killed runs"),
+    }
 }
 
 async fn run_leased(

@@ -121,7 +121,9 @@ async fn kill_loop(
     store: &Store,
     env: &[(&str, &str)],
     seed: u64,
+    moto: Option<&crate::moto::Moto>,
 ) {
+    let mut left_by_kills = 0;
     // How long a whole run takes, to spread the kills over all of it.
     let start = Instant::now();
     let out = fixture.run_job_on(job, "2026-11-01", env).await;
@@ -138,8 +140,19 @@ async fn kill_loop(
         let context = format!("seed {seed} round {i} ({date}, kill after {delay:?})");
         killed += run_and_kill(fixture, job, &date, env, delay).await as usize;
         assert_consistent(store, &context).await;
+        if let Some(moto) = moto {
+            left_by_kills += moto.incomplete_uploads().await.len();
+        }
         let out = fixture.run_job_on(job, &date, env).await;
         assert_exit(&out, 0);
+        if let Some(moto) = moto {
+            // The next run aborts what the killed one left.
+            let left = moto.incomplete_uploads().await;
+            assert!(
+                left.is_empty(),
+                "{context}: incomplete uploads after the next run: {left:?}"
+            );
+        }
         let snapshot = unionsnap::report::read_snapshot(store, Some(date.parse().unwrap()))
             .await
             .unwrap();
@@ -158,6 +171,9 @@ async fn kill_loop(
         killed >= KILLS * 3 / 4,
         "most rounds were killed mid-run ({killed} of {KILLS})"
     );
+    if moto.is_some() {
+        assert!(left_by_kills > 0, "some kill left an incomplete upload");
+    }
 
     // Vacuum without retention: what the killed runs left goes; every data
     // file left is one the latest version of its table names.
@@ -226,7 +242,7 @@ async fn sigkill_at_random_points_never_breaks_a_local_warehouse() {
     let job = full_refresh_job(&fixture, &fixture.output_dir().display().to_string());
     let location = unionsnap::job::OutputLocation::Local(fixture.output_dir());
     let store = unionsnap::load::open(&location).unwrap();
-    kill_loop(&fixture, &job, &store, &[], 91).await;
+    kill_loop(&fixture, &job, &store, &[], 91, None).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -236,5 +252,5 @@ async fn sigkill_at_random_points_never_breaks_an_s3_warehouse() {
     let job = full_refresh_job(&fixture, "s3://unionsnap-test/crash");
     let env = s3_env(&moto.endpoint);
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    kill_loop(&fixture, &job, &moto.store("crash"), &env, 92).await;
+    kill_loop(&fixture, &job, &moto.store("crash"), &env, 92, Some(&moto)).await;
 }

@@ -59,6 +59,25 @@ pub fn s3_env(endpoint: &str) -> Vec<(&'static str, String)> {
 }
 
 impl Moto {
+    /// The keys of the bucket's multipart uploads never completed nor
+    /// aborted (S3's ListMultipartUploads; moto does not check signatures).
+    pub async fn incomplete_uploads(&self) -> Vec<String> {
+        let body = reqwest::get(format!("{}/unionsnap-test?uploads", self.endpoint))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        body.split("<Upload>")
+            .skip(1)
+            .filter_map(|upload| {
+                let start = upload.find("<Key>")? + "<Key>".len();
+                let end = upload.find("</Key>")?;
+                Some(upload[start..end].to_string())
+            })
+            .collect()
+    }
+
     /// The bucket `unionsnap-test` under `prefix`, as unionsnap's tests read it.
     pub fn store(&self, prefix: &str) -> unionsnap::load::Store {
         use object_store::aws::AmazonS3Builder;
