@@ -559,6 +559,38 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_checkpoint_every_ten_commits_and_the_table_opens_from_it() {
+        let store: Store = Arc::new(InMemory::new());
+        for day in 1..=12 {
+            commit_accounts(
+                &store,
+                day,
+                &format!("r{day}"),
+                &[("a", &["o1"])],
+                None,
+                FENCE,
+            )
+            .await
+            .unwrap();
+        }
+        // Every 10th commit (versions 9, 19, ...: delta-rs counts from one).
+        let checkpoint = Path::from("followers/_delta_log/00000000000000000009.checkpoint.parquet");
+        store
+            .head(&checkpoint)
+            .await
+            .expect("a checkpoint at version 9");
+        // Without the commits it summarizes, the table still opens whole.
+        for version in 0..=9 {
+            let entry = Path::from(format!("followers/_delta_log/{version:020}.json"));
+            store.delete(&entry).await.unwrap();
+        }
+        let table = Table::open(&store, layout::FOLLOWERS);
+        let state = table.state(None).await.unwrap().unwrap();
+        assert_eq!(state.version(), 12);
+        assert_eq!(state.log_data().num_files(), 12, "a file per date");
+    }
+
+    #[tokio::test]
     async fn a_run_fenced_off_by_a_later_epoch_commits_nothing() {
         let store: Store = Arc::new(InMemory::new());
         let later = commit_accounts(
