@@ -20,7 +20,8 @@
 //!   websites) into raw tables.
 //! - [`transform`]: pure polars functions: identities, people, audience, overlap,
 //!   changes since the previous snapshot, UpSet intersections.
-//! - [`load`]: the warehouse layout, Parquet encoding and the manifest commit protocol.
+//! - [`load`]: the warehouse layout, Parquet encoding, the Delta tables and the
+//!   commit protocol (fenced commits, the snapshot marker last, vacuum).
 //! - [`pipeline`]: one run of a job from extract to commit, and its outcome (exit code).
 //! - [`report`]: the audience summary read back from the warehouse (text, JSON,
 //!   CSV) and the self-contained HTML report with its charts.

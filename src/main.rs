@@ -38,8 +38,8 @@ Exit codes:
   4  another run of the same job and date holds the lease, or this run lost it
      (paused or stalled past it) to a later run; this run committed nothing
      (the lease expires after UNIONSNAP_LEASE_TTL, default 10m, if its holder died)
-`run --shard I/N` exits 0 when its accounts landed (raw partitions, no manifest);
-`merge` exits 3 naming the accounts whose raw partitions are missing;
+`run --shard I/N` exits 0 when its accounts landed (raw partitions, nothing committed);
+`merge` exits 3 naming the accounts with no partition landed since the date's last commit;
 `serve` exits 0 on SIGTERM/SIGINT; `validate --online` exits 1 if a check failed.";
 
 /// Snapshot the followers and contacts of every WeChat account bound to one
@@ -75,8 +75,8 @@ enum Command {
         /// Only these accounts (comma-separated ids).
         #[arg(long, value_delimiter = ',')]
         accounts: Vec<String>,
-        /// Extract only shard I of N (0-based): raw partitions, no derived
-        /// tables, no manifest; `merge` commits. Default: from
+        /// Extract only shard I of N (0-based): raw partitions landed, no
+        /// derived tables, nothing committed; `merge` commits. Default: from
         /// JOB_COMPLETION_INDEX and UNIONSNAP_SHARD_COUNT when both are set.
         #[arg(long, value_name = "I/N")]
         shard: Option<String>,

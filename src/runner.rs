@@ -17,7 +17,7 @@ use crate::pipeline::{self, AccountOutcome, RunContext, RunError, RunOptions, Ru
 pub const EXIT_OK: u8 = 0;
 /// Exit code of any other failure.
 pub const EXIT_FAILURE: u8 = 1;
-/// Exit code of a partial run: some accounts failed, no manifest.
+/// Exit code of a partial run: some accounts failed, nothing committed.
 pub const EXIT_PARTIAL: u8 = 3;
 /// Another run of the same job and date holds the lease; nothing was written.
 pub const EXIT_LEASE_HELD: u8 = 4;
@@ -169,7 +169,7 @@ impl Runner {
             (EXIT_OK, RunOutcome::Landed)
         } else {
             eprintln!(
-                "snapshot {date} is partial: {} failed; the other accounts are written, no manifest; re-run to finish",
+                "snapshot {date} is partial: {} failed; the other accounts are landed, nothing is committed; re-run to finish",
                 summary.failed_accounts().join(", ")
             );
             let outcome = if summary.interrupted {

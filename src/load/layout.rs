@@ -19,7 +19,8 @@ pub const AUDIENCE: &str = "audience";
 pub const OVERLAP: &str = "overlap";
 /// Members who joined or left each account since the previous complete snapshot.
 pub const CHANGES: &str = "changes";
-/// The folder of the manifests; a manifest marks a snapshot complete.
+/// The folder of the snapshot markers; a marker (`manifest.json`) marks a
+/// snapshot complete and names the Delta version of each table.
 pub const MANIFESTS: &str = "_manifests";
 /// The partition column of every table.
 pub const SNAPSHOT_DATE: &str = "snapshot_date";

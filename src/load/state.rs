@@ -5,7 +5,7 @@
 //!
 //! Keeping it in the output store (not on a local disk) lets a re-run on
 //! another machine — the next Kubernetes pod, say — resume the crawl. The
-//! state of a date is deleted once that date's manifest is written.
+//! state of a date is deleted once that date's snapshot marker is written.
 
 use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};

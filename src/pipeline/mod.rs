@@ -7,9 +7,11 @@
 //! up, its permission is missing) does not stop the others. Each Official
 //! Account's crawl is checkpointed in the output store (`_state/`), so a
 //! re-run of the date resumes it; an account whose partition an earlier run
-//! already wrote is not crawled again. The snapshot
-//! is committed (derived tables, then the manifest) only when every account
-//! succeeded, and never by a sharded run (`merge` commits those).
+//! landed (since the date's last commit) is not crawled again. The snapshot
+//! is committed (derived tables, fenced Delta commits, the marker last) only
+//! when every account succeeded, and never by a sharded run (`merge` commits
+//! those). `--accounts` ([`RunContext::only`]) replaces only its accounts'
+//! raw partitions and keeps the date's other committed accounts.
 //!
 //! - `accounts`: one account's snapshot, per kind;
 //! - `commit`: [`commit_snapshot`], the step `run` ends with and `merge`
