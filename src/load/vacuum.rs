@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use futures::TryStreamExt;
+use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::delta::vacuum::{vacuum, Vacuumed, DEFAULT_RETENTION};
@@ -30,8 +30,13 @@ pub fn retention() -> Duration {
 /// of every snapshot marker and every landed, uncommitted partition.
 pub async fn spared(store: &Store) -> Result<HashSet<String>, LoadError> {
     let mut keep = HashSet::new();
-    for date in commit::complete_dates(store).await? {
-        if let Some(manifest) = commit::read_manifest(store, date).await? {
+    // One marker a date: read several at a time (years of daily history).
+    let dates = commit::complete_dates(store).await?;
+    let mut markers = futures::stream::iter(dates)
+        .map(|date| commit::read_manifest(store, date))
+        .buffer_unordered(16);
+    while let Some(marker) = markers.next().await {
+        if let Some(manifest) = marker? {
             keep.extend(manifest.files.into_iter().map(|f| f.path));
         }
     }

@@ -385,8 +385,19 @@ async fn run_leased(
 
     if let Some(only) = &context.only {
         // A partial run: the date's other committed accounts stay as they
-        // are, and take their part in the derived tables.
-        writer.replace_only(only.clone());
+        // are, and take their part in the derived tables; those the job no
+        // longer has go, as a whole run would drop them.
+        let mut replaced = only.clone();
+        if let Some(current) = &current {
+            replaced.extend(
+                current
+                    .accounts
+                    .iter()
+                    .filter(|a| !job.accounts.iter().any(|j| j.id == a.account_id))
+                    .map(|a| a.account_id.clone()),
+            );
+        }
+        writer.replace_only(replaced);
         landed =
             with_kept_accounts(job, &store, current.as_ref(), landed, previous.is_some()).await?;
     }
