@@ -32,7 +32,7 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use super::delta::{Change, Fence, FileFacts, FileStats, Replace, Table};
-use super::store::{get_if_exists, Store};
+use super::store::{get_if_exists, get_versioned, Store};
 use super::{layout, parquet, LoadError};
 
 /// Version of the manifest format; bumped only by incompatible changes.
@@ -264,19 +264,12 @@ async fn read_marker(
     store: &Store,
     path: &Path,
 ) -> Result<Option<(Manifest, UpdateVersion)>, LoadError> {
-    let found = match store.get(path).await {
-        Ok(found) => found,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(source) => return Err(LoadError::store(path, source)),
-    };
-    let version = UpdateVersion {
-        e_tag: found.meta.e_tag.clone(),
-        version: found.meta.version.clone(),
-    };
-    let bytes = found
-        .bytes()
+    let Some((bytes, version)) = get_versioned(store, path)
         .await
-        .map_err(|source| LoadError::store(path, source))?;
+        .map_err(|source| LoadError::store(path, source))?
+    else {
+        return Ok(None);
+    };
     let manifest = serde_json::from_slice(&bytes).map_err(|source| LoadError::BadManifest {
         path: path.to_string(),
         source,
@@ -431,6 +424,14 @@ mod tests {
         writer.commit("acme", vec![], fence).await
     }
 
+    /// Accounts a and b committed on the 21st by run r1.
+    async fn commit_a_and_b(store: &Store) -> Manifest {
+        let accounts: &[(&str, &[&str])] = &[("a", &["o1"]), ("b", &["o2"])];
+        commit_accounts(store, 21, "r1", accounts, None, FENCE)
+            .await
+            .unwrap()
+    }
+
     fn paths(manifest: &Manifest) -> Vec<&str> {
         manifest.files.iter().map(|f| f.path.as_str()).collect()
     }
@@ -484,16 +485,7 @@ mod tests {
     #[tokio::test]
     async fn a_rerun_replaces_the_date_in_one_version_and_the_old_one_stays_readable() {
         let store: Store = Arc::new(InMemory::new());
-        let first = commit_accounts(
-            &store,
-            21,
-            "r1",
-            &[("a", &["o1"]), ("b", &["o2"])],
-            None,
-            FENCE,
-        )
-        .await
-        .unwrap();
+        let first = commit_a_and_b(&store).await;
         let other_day = commit_accounts(&store, 22, "r2", &[("a", &["o1"])], None, FENCE)
             .await
             .unwrap();
@@ -529,16 +521,7 @@ mod tests {
     #[tokio::test]
     async fn a_partial_run_replaces_only_its_accounts() {
         let store: Store = Arc::new(InMemory::new());
-        commit_accounts(
-            &store,
-            21,
-            "r1",
-            &[("a", &["o1"]), ("b", &["o2"])],
-            None,
-            FENCE,
-        )
-        .await
-        .unwrap();
+        commit_a_and_b(&store).await;
         let partial = commit_accounts(
             &store,
             21,

@@ -31,7 +31,7 @@ use object_store::{path::Path, ObjectStoreExt, PutMode, PutOptions, PutPayload, 
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
 
-use super::store::{delete_if_exists, get_if_exists, Store};
+use super::store::{delete_if_exists, get_if_exists, get_versioned, Store};
 use super::LoadError;
 
 /// How long a lease lasts without renewal.
@@ -377,20 +377,13 @@ async fn read_versioned(
     store: &Store,
     path: &Path,
 ) -> Result<Option<(LeaseRecord, UpdateVersion)>, LoadError> {
-    let found = match store.get(path).await {
-        Ok(found) => found,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(source) => return Err(LoadError::store(path, source)),
-    };
-    let version = UpdateVersion {
-        e_tag: found.meta.e_tag.clone(),
-        version: found.meta.version.clone(),
-    };
-    let bytes = found
-        .bytes()
+    let found = get_versioned(store, path)
         .await
         .map_err(|source| LoadError::store(path, source))?;
-    Ok(serde_json::from_slice(&bytes).ok().map(|r| (r, version)))
+    Ok(
+        found
+            .and_then(|(bytes, version)| serde_json::from_slice(&bytes).ok().map(|r| (r, version))),
+    )
 }
 
 /// Whether `run_id` holds a live lease of `date` (any scope: the date's or

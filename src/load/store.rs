@@ -103,6 +103,24 @@ pub fn open_for_run(
     Ok((recorded.clone(), Some(recorded)))
 }
 
+/// The object at `path` with the version a conditional put replaces
+/// (`PutMode::Update`), or None when there is none.
+pub async fn get_versioned(
+    store: &Store,
+    path: &Path,
+) -> Result<Option<(bytes::Bytes, object_store::UpdateVersion)>, object_store::Error> {
+    let found = match store.get(path).await {
+        Ok(found) => found,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let version = object_store::UpdateVersion {
+        e_tag: found.meta.e_tag.clone(),
+        version: found.meta.version.clone(),
+    };
+    Ok(Some((found.bytes().await?, version)))
+}
+
 /// The object at `path`, or None when there is none.
 pub async fn get_if_exists(
     store: &Store,

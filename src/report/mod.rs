@@ -47,18 +47,24 @@ pub enum ReportError {
     Chart(#[from] charts::ChartError),
 }
 
+/// `date`, or the latest complete date.
+async fn date_or_latest(store: &Store, date: Option<NaiveDate>) -> Result<NaiveDate, ReportError> {
+    match date {
+        Some(date) => Ok(date),
+        None => load::complete_dates(store)
+            .await?
+            .last()
+            .copied()
+            .ok_or(ReportError::NoSnapshot),
+    }
+}
+
 /// Reads the snapshot of `date`, or of the latest complete date.
 pub async fn read_snapshot(
     store: &Store,
     date: Option<NaiveDate>,
 ) -> Result<Snapshot, ReportError> {
-    let date = match date {
-        Some(date) => date,
-        None => *load::complete_dates(store)
-            .await?
-            .last()
-            .ok_or(ReportError::NoSnapshot)?,
-    };
+    let date = date_or_latest(store, date).await?;
     let manifest = load::read_manifest(store, date)
         .await?
         .ok_or(ReportError::Incomplete(date))?;
@@ -72,13 +78,7 @@ pub async fn read_snapshot_as_of(
     date: Option<NaiveDate>,
     as_of: load::history::AsOf,
 ) -> Result<Snapshot, ReportError> {
-    let date = match date {
-        Some(date) => date,
-        None => *load::complete_dates(store)
-            .await?
-            .last()
-            .ok_or(ReportError::NoSnapshot)?,
-    };
+    let date = date_or_latest(store, date).await?;
     let manifest = load::history::manifest_as_of(store, date, as_of)
         .await?
         .ok_or(ReportError::Incomplete(date))?;

@@ -260,31 +260,24 @@ async fn merge_never_commits_a_partition_of_an_earlier_generation() {
     let fixture = Fixture::start(scenario(63, 2_000, &ACCOUNTS)).await;
     let job = fixture.write_job();
     let job = job.to_str().unwrap();
-    for shard in ["0/2", "1/2"] {
-        let out = fixture
-            .unionsnap(&["run", job, "--date", DATE, "--shard", shard], &[])
-            .await;
-        assert_exit(&out, 0);
-    }
-    assert_exit(
-        &fixture
-            .unionsnap(&["merge", job, "--date", DATE], &[])
-            .await,
-        0,
-    );
+    let run = |args: &'static [&'static str], code: i32| {
+        let fixture = &fixture;
+        async move {
+            let mut all = vec![args[0], job, "--date", DATE];
+            all.extend_from_slice(&args[1..]);
+            assert_exit(&fixture.unionsnap(&all, &[]).await, code);
+        }
+    };
+    run(&["run", "--shard", "0/2"], 0).await;
+    run(&["run", "--shard", "1/2"], 0).await;
+    run(&["merge"], 0).await;
     let committed = marker_bytes(&fixture, DATE);
     assert_matches_truth(&fixture).await;
 
     // The next generation: shard 0 runs again, shard 1 has not yet. Shard 1's
     // earlier partitions were committed already: merge must not take them.
-    let out = fixture
-        .unionsnap(&["run", job, "--date", DATE, "--shard", "0/2"], &[])
-        .await;
-    assert_exit(&out, 0);
-    let out = fixture
-        .unionsnap(&["merge", job, "--date", DATE], &[])
-        .await;
-    assert_exit(&out, 3);
+    run(&["run", "--shard", "0/2"], 0).await;
+    run(&["merge"], 3).await;
     assert_eq!(
         marker_bytes(&fixture, DATE),
         committed,
@@ -292,16 +285,8 @@ async fn merge_never_commits_a_partition_of_an_earlier_generation() {
     );
 
     // A generation whose every shard landed merges.
-    let out = fixture
-        .unionsnap(&["run", job, "--date", DATE, "--shard", "1/2"], &[])
-        .await;
-    assert_exit(&out, 0);
-    assert_exit(
-        &fixture
-            .unionsnap(&["merge", job, "--date", DATE], &[])
-            .await,
-        0,
-    );
+    run(&["run", "--shard", "1/2"], 0).await;
+    run(&["merge"], 0).await;
     assert_ne!(marker_bytes(&fixture, DATE), committed);
     assert_matches_truth(&fixture).await;
 }
