@@ -1,12 +1,19 @@
--- Amazon Athena: external tables over a unionsnap warehouse in S3, with
--- partition projection (no MSCK REPAIR or crawler after each run).
+-- Amazon Athena (engine v3): a unionsnap warehouse in S3, read as Delta Lake
+-- tables (Athena reads the Delta log natively, through AWS Glue).
 --
--- Replace s3://BUCKET/PREFIX by the job's `output`, and the account ids in the
--- `followers` projection by the job's. Athena DDL is Hive DDL (backquoted
--- `left`); the views and the analysis queries are Trino SQL (engine v3).
+-- Replace s3://BUCKET/PREFIX by the job's `output`. A Delta table's DDL
+-- takes only its LOCATION and table_type: columns, partitions and files come
+-- from the Delta log at every query, so nothing needs registering after a
+-- run. They are written as Athena documents them, without IF NOT EXISTS:
+-- run them once (DROP TABLE first to re-create one). The snapshot markers
+-- (_manifests/: JSON files, not a Delta table) are a Hive table of text
+-- lines with partition projection.
+-- Athena DDL is Hive DDL; the views and the analysis queries are Trino SQL.
 --
 -- Two layers:
---   unionsnap_files.<table>  every file, also of dates still being written;
+--   unionsnap_files.<table>  each Delta table at its latest version: every
+--                            date committed so far, including a date whose
+--                            run committed its tables but not yet its marker;
 --   unionsnap.<table>        complete snapshots only: dates that have a
 --                            _manifests/snapshot_date=D/manifest.json, which
 --                            unionsnap writes last (the commit protocol).
@@ -29,118 +36,29 @@ TBLPROPERTIES (
   'projection.snapshot_date.interval' = '1',
   'projection.snapshot_date.interval.unit' = 'DAYS');
 
-CREATE EXTERNAL TABLE IF NOT EXISTS unionsnap_files.followers (
-  openid string,
-  unionid string,
-  subscribe_time timestamp,
-  subscribe_scene string,
-  language string,
-  remark string,
-  tagid_list array<int>,
-  qr_scene bigint,
-  qr_scene_str string,
-  profile_fetched_at timestamp)
-PARTITIONED BY (snapshot_date date, account_id string)
-STORED AS PARQUET
+CREATE EXTERNAL TABLE unionsnap_files.followers
 LOCATION 's3://BUCKET/PREFIX/followers/'
-TBLPROPERTIES (
-  'projection.enabled' = 'true',
-  'projection.snapshot_date.type' = 'date',
-  'projection.snapshot_date.format' = 'yyyy-MM-dd',
-  'projection.snapshot_date.range' = '2024-01-01,NOW',
-  'projection.snapshot_date.interval' = '1',
-  'projection.snapshot_date.interval.unit' = 'DAYS',
-  'projection.account_id.type' = 'enum',
-  'projection.account_id.values' = 'brand_oa,news_oa,shop_oa,legacy_oa');
+TBLPROPERTIES ('table_type' = 'DELTA');
 
-CREATE EXTERNAL TABLE IF NOT EXISTS unionsnap_files.identities (
-  account_id string,
-  account_kind string,
-  member_id string,
-  unionid string,
-  joined_at timestamp)
-PARTITIONED BY (snapshot_date date)
-STORED AS PARQUET
+CREATE EXTERNAL TABLE unionsnap_files.identities
 LOCATION 's3://BUCKET/PREFIX/identities/'
-TBLPROPERTIES (
-  'projection.enabled' = 'true',
-  'projection.snapshot_date.type' = 'date',
-  'projection.snapshot_date.format' = 'yyyy-MM-dd',
-  'projection.snapshot_date.range' = '2024-01-01,NOW',
-  'projection.snapshot_date.interval' = '1',
-  'projection.snapshot_date.interval.unit' = 'DAYS');
+TBLPROPERTIES ('table_type' = 'DELTA');
 
-CREATE EXTERNAL TABLE IF NOT EXISTS unionsnap_files.people (
-  person_id string,
-  unionid string,
-  resolved boolean,
-  accounts array<string>,
-  n_accounts bigint,
-  first_joined_at timestamp)
-PARTITIONED BY (snapshot_date date)
-STORED AS PARQUET
+CREATE EXTERNAL TABLE unionsnap_files.people
 LOCATION 's3://BUCKET/PREFIX/people/'
-TBLPROPERTIES (
-  'projection.enabled' = 'true',
-  'projection.snapshot_date.type' = 'date',
-  'projection.snapshot_date.format' = 'yyyy-MM-dd',
-  'projection.snapshot_date.range' = '2024-01-01,NOW',
-  'projection.snapshot_date.interval' = '1',
-  'projection.snapshot_date.interval.unit' = 'DAYS');
+TBLPROPERTIES ('table_type' = 'DELTA');
 
-CREATE EXTERNAL TABLE IF NOT EXISTS unionsnap_files.audience (
-  account_id string,
-  account_kind string,
-  members bigint,
-  resolved bigint,
-  unresolved bigint,
-  exclusive_people bigint,
-  resolved_people bigint,
-  unique_people bigint,
-  duplicate_memberships bigint,
-  joined bigint,
-  `left` bigint)
-PARTITIONED BY (snapshot_date date)
-STORED AS PARQUET
+CREATE EXTERNAL TABLE unionsnap_files.audience
 LOCATION 's3://BUCKET/PREFIX/audience/'
-TBLPROPERTIES (
-  'projection.enabled' = 'true',
-  'projection.snapshot_date.type' = 'date',
-  'projection.snapshot_date.format' = 'yyyy-MM-dd',
-  'projection.snapshot_date.range' = '2024-01-01,NOW',
-  'projection.snapshot_date.interval' = '1',
-  'projection.snapshot_date.interval.unit' = 'DAYS');
+TBLPROPERTIES ('table_type' = 'DELTA');
 
-CREATE EXTERNAL TABLE IF NOT EXISTS unionsnap_files.overlap (
-  account_a string,
-  account_b string,
-  shared_people bigint)
-PARTITIONED BY (snapshot_date date)
-STORED AS PARQUET
+CREATE EXTERNAL TABLE unionsnap_files.overlap
 LOCATION 's3://BUCKET/PREFIX/overlap/'
-TBLPROPERTIES (
-  'projection.enabled' = 'true',
-  'projection.snapshot_date.type' = 'date',
-  'projection.snapshot_date.format' = 'yyyy-MM-dd',
-  'projection.snapshot_date.range' = '2024-01-01,NOW',
-  'projection.snapshot_date.interval' = '1',
-  'projection.snapshot_date.interval.unit' = 'DAYS');
+TBLPROPERTIES ('table_type' = 'DELTA');
 
-CREATE EXTERNAL TABLE IF NOT EXISTS unionsnap_files.changes (
-  account_id string,
-  member_id string,
-  unionid string,
-  change string)
-PARTITIONED BY (snapshot_date date)
-STORED AS PARQUET
+CREATE EXTERNAL TABLE unionsnap_files.changes
 LOCATION 's3://BUCKET/PREFIX/changes/'
-TBLPROPERTIES (
-  'projection.enabled' = 'true',
-  'projection.snapshot_date.type' = 'date',
-  'projection.snapshot_date.format' = 'yyyy-MM-dd',
-  'projection.snapshot_date.range' = '2024-01-01,NOW',
-  'projection.snapshot_date.interval' = '1',
-  'projection.snapshot_date.interval.unit' = 'DAYS');
+TBLPROPERTIES ('table_type' = 'DELTA');
 
 -- Complete snapshots only (Trino SQL; run each statement on its own).
 CREATE OR REPLACE VIEW unionsnap.followers AS

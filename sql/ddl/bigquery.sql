@@ -1,12 +1,20 @@
--- BigQuery: external tables over a unionsnap warehouse in Cloud Storage,
--- with Hive partitioning (partitions are discovered at query time: nothing to
--- register after a run).
+-- BigQuery: a unionsnap warehouse in Cloud Storage, read as Delta Lake
+-- tables (BigLake tables over Delta Lake).
 --
--- Replace gs://BUCKET/PREFIX by the job's `output`. Column types come from
--- the Parquet files (enable_list_inference reads list columns as ARRAY).
+-- Replace gs://BUCKET/PREFIX by the job's `output` and PROJECT.REGION.CONNECTION
+-- by a Cloud resource connection whose service account can read the bucket.
+-- A Delta table's columns, partitions and files come from its Delta log at
+-- every query: nothing to register after a run. Its schema is detected when
+-- the table is created; after an upgrade of unionsnap that adds columns,
+-- refresh it with `bq update --autodetect_schema DATASET.TABLE`.
+-- The snapshot markers (_manifests/: JSON files, not a Delta table) are an
+-- external table of text lines with Hive partitioning (discovered at query
+-- time).
 --
 -- Two layers:
---   unionsnap_files.<table>  every file, also of dates still being written;
+--   unionsnap_files.<table>  each Delta table at its latest version: every
+--                            date committed so far, including a date whose
+--                            run committed its tables but not yet its marker;
 --   unionsnap.<table>        complete snapshots only: dates that have a
 --                            _manifests/snapshot_date=D/manifest.json, which
 --                            unionsnap writes last (the commit protocol).
@@ -30,48 +38,40 @@ OPTIONS (
   hive_partition_uri_prefix = 'gs://BUCKET/PREFIX/_manifests');
 
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.followers
-WITH PARTITION COLUMNS (snapshot_date DATE, account_id STRING)
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
-  format = 'PARQUET',
-  enable_list_inference = TRUE,
-  uris = ['gs://BUCKET/PREFIX/followers/*'],
-  hive_partition_uri_prefix = 'gs://BUCKET/PREFIX/followers');
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/followers']);
 
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.identities
-WITH PARTITION COLUMNS (snapshot_date DATE)
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
-  format = 'PARQUET',
-  uris = ['gs://BUCKET/PREFIX/identities/*'],
-  hive_partition_uri_prefix = 'gs://BUCKET/PREFIX/identities');
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/identities']);
 
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.people
-WITH PARTITION COLUMNS (snapshot_date DATE)
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
-  format = 'PARQUET',
-  enable_list_inference = TRUE,
-  uris = ['gs://BUCKET/PREFIX/people/*'],
-  hive_partition_uri_prefix = 'gs://BUCKET/PREFIX/people');
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/people']);
 
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.audience
-WITH PARTITION COLUMNS (snapshot_date DATE)
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
-  format = 'PARQUET',
-  uris = ['gs://BUCKET/PREFIX/audience/*'],
-  hive_partition_uri_prefix = 'gs://BUCKET/PREFIX/audience');
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/audience']);
 
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.overlap
-WITH PARTITION COLUMNS (snapshot_date DATE)
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
-  format = 'PARQUET',
-  uris = ['gs://BUCKET/PREFIX/overlap/*'],
-  hive_partition_uri_prefix = 'gs://BUCKET/PREFIX/overlap');
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/overlap']);
 
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.changes
-WITH PARTITION COLUMNS (snapshot_date DATE)
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
-  format = 'PARQUET',
-  uris = ['gs://BUCKET/PREFIX/changes/*'],
-  hive_partition_uri_prefix = 'gs://BUCKET/PREFIX/changes');
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/changes']);
 
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW unionsnap.followers AS

@@ -1,52 +1,63 @@
--- DuckDB: views over a unionsnap warehouse.
+-- DuckDB: views over a unionsnap warehouse, read as Delta Lake tables.
 --
 --   duckdb unionsnap.duckdb < sql/ddl/duckdb.sql      (then: .read sql/audience.sql)
+--
+-- Needs DuckDB's delta extension: run `INSTALL delta; LOAD delta;` first
+-- (recent releases also load it on the first delta_scan). Without it, use
+-- sql/ddl/duckdb_parquet.sql instead: the same views over the Parquet files
+-- the snapshot markers name, exact at every moment.
 --
 -- Paths are relative to where DuckDB runs: from the repository root they
 -- point at `make run`'s ./warehouse. For another output replace 'warehouse'
 -- everywhere by its location: a path, or s3://bucket/prefix, gs://…, az://…
--- (INSTALL httpfs/azure and CREATE SECRET first).
+-- (INSTALL httpfs/azure and CREATE SECRET first). A release of the delta
+-- extension that rejects a relative path takes the absolute one,
+-- file:///path/to/warehouse/<table>.
 --
 -- Two layers:
---   unionsnap_files.<table>  every file in the output, including dates whose
---                            run is still writing or stopped half-way;
+--   unionsnap_files.<table>  each Delta table at its latest version: every
+--                            date committed so far, including a date whose
+--                            run committed its tables but not yet its marker;
 --   <table>                  complete snapshots only: dates that have a
 --                            _manifests/snapshot_date=D/manifest.json, which
 --                            unionsnap writes last (the commit protocol).
 -- The analysis queries in sql/*.sql read the `identities` view.
--- hive_types pins the partition types: an account id such as "2024" would
--- otherwise be read as a number.
+--
+-- Delta gives the partition columns their types (snapshot_date DATE,
+-- account_id VARCHAR) and lists only the files of the latest version, so the
+-- files a re-run superseded, which stay on disk until vacuum, are never read.
+-- One window remains: a run commits its tables one by one and writes the
+-- marker last, so while a re-run of a complete date is between its first
+-- table commit and its marker (normally seconds) — or after a run killed
+-- there, until the date is run again — a view can show that run's rows of
+-- the date for the tables it already committed. duckdb_parquet.sql reads
+-- exactly the files each marker names and has no such window.
 
 CREATE SCHEMA IF NOT EXISTS unionsnap_files;
 
+-- The snapshot markers: a date is complete when its folder holds one.
 CREATE OR REPLACE VIEW unionsnap_files.manifests AS
 SELECT CAST(regexp_extract(file, 'snapshot_date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) AS DATE) AS snapshot_date,
        file
 FROM glob('warehouse/_manifests/*/manifest.json');
 
 CREATE OR REPLACE VIEW unionsnap_files.followers AS
-SELECT * FROM read_parquet('warehouse/followers/*/*/*.parquet', hive_partitioning = true,
-                           hive_types = {'snapshot_date': DATE, 'account_id': VARCHAR});
+SELECT * FROM delta_scan('warehouse/followers');
 
 CREATE OR REPLACE VIEW unionsnap_files.identities AS
-SELECT * FROM read_parquet('warehouse/identities/*/*.parquet', hive_partitioning = true,
-                           hive_types = {'snapshot_date': DATE});
+SELECT * FROM delta_scan('warehouse/identities');
 
 CREATE OR REPLACE VIEW unionsnap_files.people AS
-SELECT * FROM read_parquet('warehouse/people/*/*.parquet', hive_partitioning = true,
-                           hive_types = {'snapshot_date': DATE});
+SELECT * FROM delta_scan('warehouse/people');
 
 CREATE OR REPLACE VIEW unionsnap_files.audience AS
-SELECT * FROM read_parquet('warehouse/audience/*/*.parquet', hive_partitioning = true,
-                           hive_types = {'snapshot_date': DATE});
+SELECT * FROM delta_scan('warehouse/audience');
 
 CREATE OR REPLACE VIEW unionsnap_files.overlap AS
-SELECT * FROM read_parquet('warehouse/overlap/*/*.parquet', hive_partitioning = true,
-                           hive_types = {'snapshot_date': DATE});
+SELECT * FROM delta_scan('warehouse/overlap');
 
 CREATE OR REPLACE VIEW unionsnap_files.changes AS
-SELECT * FROM read_parquet('warehouse/changes/*/*.parquet', hive_partitioning = true,
-                           hive_types = {'snapshot_date': DATE});
+SELECT * FROM delta_scan('warehouse/changes');
 
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW followers AS

@@ -1,16 +1,31 @@
--- Spark SQL (3.3+; with a Hive metastore or Unity/Glue catalog): external
--- tables over a unionsnap warehouse.
+-- Spark SQL with Delta Lake (Databricks, or Spark 3.3+ with delta-spark and
+-- a Hive metastore, Glue or Unity Catalog): a unionsnap warehouse.
 --
--- Replace s3a://BUCKET/PREFIX by the job's `output` (s3a://, gs://, abfss://).
--- Spark does not project partitions: after each run, register the new date:
---   MSCK REPAIR TABLE unionsnap_files.<table>;      (every table below)
+-- Replace s3a://BUCKET/PREFIX by the job's `output` (s3a://, gs://, abfss://;
+-- s3:// on Databricks). Databricks runs this as is (Unity Catalog: prefix
+-- the schemas with a catalog, and the prefix must be an external location).
+-- Open-source Spark needs the Delta package (delta-spark, delta-core before
+-- Delta 3.0, in the release that matches your Spark) and session settings:
+--   spark-sql --packages io.delta:delta-spark_2.12:<version> \
+--     --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+--     --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog
+--
+-- A Delta table created over an existing location takes its columns,
+-- partitions and files from the Delta log at every query: nothing to repair
+-- after a run. The snapshot markers (_manifests/: JSON files, not a Delta
+-- table) are a text table whose partitions Spark does not discover: after
+-- each run, register the new date with
+--   MSCK REPAIR TABLE unionsnap_files.manifests;
+-- (until then the date is not complete to the views: late, never wrong).
 -- For the analysis queries (sql/*.sql), which quote the reserved word "left"
 -- the standard way, set (Spark 3.4+):
 --   SET spark.sql.ansi.enabled = true;
 --   SET spark.sql.ansi.doubleQuotedIdentifiers = true;
 --
 -- Two layers:
---   unionsnap_files.<table>  every file, also of dates still being written;
+--   unionsnap_files.<table>  each Delta table at its latest version: every
+--                            date committed so far, including a date whose
+--                            run committed its tables but not yet its marker;
 --   unionsnap.<table>        complete snapshots only: dates that have a
 --                            _manifests/snapshot_date=D/manifest.json, which
 --                            unionsnap writes last (the commit protocol).
@@ -27,89 +42,31 @@ USING text
 PARTITIONED BY (snapshot_date)
 LOCATION 's3a://BUCKET/PREFIX/_manifests';
 
-CREATE TABLE IF NOT EXISTS unionsnap_files.followers (
-  openid STRING,
-  unionid STRING,
-  subscribe_time TIMESTAMP,
-  subscribe_scene STRING,
-  language STRING,
-  remark STRING,
-  tagid_list ARRAY<INT>,
-  qr_scene BIGINT,
-  qr_scene_str STRING,
-  profile_fetched_at TIMESTAMP,
-  snapshot_date DATE,
-  account_id STRING)
-USING parquet
-PARTITIONED BY (snapshot_date, account_id)
+CREATE TABLE IF NOT EXISTS unionsnap_files.followers
+USING delta
 LOCATION 's3a://BUCKET/PREFIX/followers';
 
-CREATE TABLE IF NOT EXISTS unionsnap_files.identities (
-  account_id STRING,
-  account_kind STRING,
-  member_id STRING,
-  unionid STRING,
-  joined_at TIMESTAMP,
-  snapshot_date DATE)
-USING parquet
-PARTITIONED BY (snapshot_date)
+CREATE TABLE IF NOT EXISTS unionsnap_files.identities
+USING delta
 LOCATION 's3a://BUCKET/PREFIX/identities';
 
-CREATE TABLE IF NOT EXISTS unionsnap_files.people (
-  person_id STRING,
-  unionid STRING,
-  resolved BOOLEAN,
-  accounts ARRAY<STRING>,
-  n_accounts BIGINT,
-  first_joined_at TIMESTAMP,
-  snapshot_date DATE)
-USING parquet
-PARTITIONED BY (snapshot_date)
+CREATE TABLE IF NOT EXISTS unionsnap_files.people
+USING delta
 LOCATION 's3a://BUCKET/PREFIX/people';
 
-CREATE TABLE IF NOT EXISTS unionsnap_files.audience (
-  account_id STRING,
-  account_kind STRING,
-  members BIGINT,
-  resolved BIGINT,
-  unresolved BIGINT,
-  exclusive_people BIGINT,
-  resolved_people BIGINT,
-  unique_people BIGINT,
-  duplicate_memberships BIGINT,
-  joined BIGINT,
-  `left` BIGINT,
-  snapshot_date DATE)
-USING parquet
-PARTITIONED BY (snapshot_date)
+CREATE TABLE IF NOT EXISTS unionsnap_files.audience
+USING delta
 LOCATION 's3a://BUCKET/PREFIX/audience';
 
-CREATE TABLE IF NOT EXISTS unionsnap_files.overlap (
-  account_a STRING,
-  account_b STRING,
-  shared_people BIGINT,
-  snapshot_date DATE)
-USING parquet
-PARTITIONED BY (snapshot_date)
+CREATE TABLE IF NOT EXISTS unionsnap_files.overlap
+USING delta
 LOCATION 's3a://BUCKET/PREFIX/overlap';
 
-CREATE TABLE IF NOT EXISTS unionsnap_files.changes (
-  account_id STRING,
-  member_id STRING,
-  unionid STRING,
-  change STRING,
-  snapshot_date DATE)
-USING parquet
-PARTITIONED BY (snapshot_date)
+CREATE TABLE IF NOT EXISTS unionsnap_files.changes
+USING delta
 LOCATION 's3a://BUCKET/PREFIX/changes';
 
 MSCK REPAIR TABLE unionsnap_files.manifests;
-MSCK REPAIR TABLE unionsnap_files.followers;
-MSCK REPAIR TABLE unionsnap_files.identities;
-MSCK REPAIR TABLE unionsnap_files.people;
-MSCK REPAIR TABLE unionsnap_files.audience;
-MSCK REPAIR TABLE unionsnap_files.overlap;
-MSCK REPAIR TABLE unionsnap_files.changes;
 
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW unionsnap.followers AS
