@@ -343,15 +343,23 @@ impl Job {
         }
         let api = &self.api;
         out.push_str(&format!(
-            "  api:       base_url {}, wecom_base_url {}\n             concurrency {}, {} requests/s, timeout {}, max_retries {}, backoff {}, rate_limit_wait {}\n",
+            "  api:       base_url {}, wecom_base_url {}{}\n             concurrency {}, {} requests/s, timeout {}, connect_timeout {}, max_retries {}, retry_timeout {}, backoff {}, rate_limit_wait {}, max_body {} bytes\n",
             api.base_url,
             api.wecom_base_url,
+            if api.allow_insecure_http {
+                " (allow_insecure_http: plain http to other hosts allowed)"
+            } else {
+                ""
+            },
             api.concurrency,
             api.requests_per_second,
             humantime::format_duration(api.timeout),
+            humantime::format_duration(api.connect_timeout),
             api.max_retries,
+            humantime::format_duration(api.retry_timeout),
             humantime::format_duration(api.backoff),
             humantime::format_duration(api.rate_limit_wait),
+            api.max_body,
         ));
         let drop = if self.privacy.drop.is_empty() {
             "nothing".to_string()

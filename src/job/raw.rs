@@ -43,6 +43,18 @@ pub(super) struct RawApi {
     pub max_retries: Option<Spanned<i64>>,
     pub backoff: Option<Spanned<String>>,
     pub rate_limit_wait: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<String>>,
+    pub retry_timeout: Option<Spanned<String>>,
+    pub max_body: Option<Spanned<RawSize>>,
+    pub allow_insecure_http: Option<Spanned<bool>>,
+}
+
+/// A size in bytes: `8388608` or `"8MiB"`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub(super) enum RawSize {
+    Bytes(i64),
+    Text(String),
 }
 
 /// `[privacy]`.

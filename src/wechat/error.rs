@@ -28,12 +28,15 @@ pub enum Failure {
     Decode(String),
     /// WeChat answered `{"errcode":N,"errmsg":"..."}` with N ≠ 0.
     ErrCode { errcode: i64, errmsg: String },
+    /// The answer is longer than `[api] max_body` (bytes): reading stopped there.
+    TooLarge(u64),
 }
 
 const HTTP_RETRY_REASON: &str =
     "HTTP 429/5xx from WeChat or a proxy in between; retried with backoff";
 const HTTP_STOP_REASON: &str = "unexpected HTTP status (WeChat answers errors with HTTP 200): check base_url and any proxy in between";
 const TRANSPORT_REASON: &str = "network or body failure; retried with backoff";
+const TOO_LARGE_REASON: &str = "the answer is larger than any legitimate WeChat answer: check base_url and any proxy in between (or raise [api] max_body)";
 
 impl Failure {
     /// The label this exchange is counted under in [`super::CallStats`].
@@ -46,6 +49,7 @@ impl Failure {
             Failure::Http(status) => format!("http_{status}"),
             Failure::Decode(_) => "decode".to_string(),
             Failure::ErrCode { errcode, .. } => errcode.to_string(),
+            Failure::TooLarge(_) => "too_large".to_string(),
         }
     }
 
@@ -60,6 +64,10 @@ impl Failure {
             Failure::Http(_) => Classification {
                 action: Action::StopAccount,
                 reason: HTTP_STOP_REASON,
+            },
+            Failure::TooLarge(_) => Classification {
+                action: Action::StopAccount,
+                reason: TOO_LARGE_REASON,
             },
             Failure::Timeout
             | Failure::Connect(_)
@@ -83,6 +91,7 @@ impl fmt::Display for Failure {
             Failure::Http(status) => write!(f, "HTTP {status}"),
             Failure::Decode(detail) => write!(f, "body is not JSON: {detail}"),
             Failure::ErrCode { errcode, errmsg } => write!(f, "errcode {errcode} ({errmsg})"),
+            Failure::TooLarge(limit) => write!(f, "the answer is longer than {limit} bytes"),
         }
     }
 }
@@ -139,6 +148,14 @@ pub enum ApiError {
         endpoint: &'static str,
         pages: usize,
     },
+    /// The answer was longer than `[api] max_body`: reading stopped there.
+    #[error("{account_id}: {endpoint}: the answer is longer than [api] max_body = {limit} bytes, larger than any legitimate WeChat answer; reading stopped there (check base_url and any proxy in between, or raise max_body)")]
+    TooLarge {
+        account_id: String,
+        endpoint: &'static str,
+        limit: u64,
+        attempts: u32,
+    },
     /// The client was asked for something WeChat would refuse (a bug in the caller).
     #[error("{account_id}: {endpoint}: invalid request: {detail}")]
     InvalidRequest {
@@ -163,6 +180,7 @@ impl ApiError {
             | ApiError::HttpStatus { .. }
             | ApiError::RetriesExhausted { .. }
             | ApiError::UnexpectedBody { .. }
+            | ApiError::TooLarge { .. }
             | ApiError::RepeatedPage { .. } => Action::StopAccount,
             ApiError::InvalidRequest { .. } | ApiError::Setup { .. } => Action::Fatal,
         }
@@ -209,6 +227,7 @@ impl ApiError {
             | ApiError::HttpStatus { account_id, .. }
             | ApiError::RetriesExhausted { account_id, .. }
             | ApiError::UnexpectedBody { account_id, .. }
+            | ApiError::TooLarge { account_id, .. }
             | ApiError::RepeatedPage { account_id, .. }
             | ApiError::InvalidRequest { account_id, .. } => Some(account_id),
             ApiError::Setup { .. } => None,
@@ -222,6 +241,7 @@ impl ApiError {
             | ApiError::HttpStatus { endpoint, .. }
             | ApiError::RetriesExhausted { endpoint, .. }
             | ApiError::UnexpectedBody { endpoint, .. }
+            | ApiError::TooLarge { endpoint, .. }
             | ApiError::RepeatedPage { endpoint, .. }
             | ApiError::InvalidRequest { endpoint, .. } => Some(endpoint),
             ApiError::Setup { .. } => None,
@@ -234,7 +254,8 @@ impl ApiError {
             ApiError::ErrCode { attempts, .. }
             | ApiError::HttpStatus { attempts, .. }
             | ApiError::RetriesExhausted { attempts, .. }
-            | ApiError::UnexpectedBody { attempts, .. } => *attempts,
+            | ApiError::UnexpectedBody { attempts, .. }
+            | ApiError::TooLarge { attempts, .. } => *attempts,
             ApiError::RepeatedPage { .. }
             | ApiError::InvalidRequest { .. }
             | ApiError::Setup { .. } => 0,

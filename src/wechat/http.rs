@@ -59,10 +59,15 @@ impl WeChatHttp {
     /// redirects: WeChat never redirects an API call, and following one could
     /// carry the token to another host).
     pub fn new(config: &ApiConfig) -> Result<Self, ApiError> {
-        let base_url = parse_base_url("base_url", &config.base_url)?;
-        let wecom_base_url = parse_base_url("wecom_base_url", &config.wecom_base_url)?;
+        let base_url = parse_base_url("base_url", &config.base_url, config.allow_insecure_http)?;
+        let wecom_base_url = parse_base_url(
+            "wecom_base_url",
+            &config.wecom_base_url,
+            config.allow_insecure_http,
+        )?;
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
+            .connect_timeout(config.connect_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("unionsnap/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -92,6 +97,7 @@ impl WeChatHttp {
         tokens: Option<&dyn TokenSource>,
     ) -> Result<T, ApiError> {
         let config = &self.inner.config;
+        let started = tokio::time::Instant::now();
         let mut attempts: u32 = 0;
         loop {
             let lease = match tokens {
@@ -130,7 +136,15 @@ impl WeChatHttp {
             if !can_retry {
                 return Err(final_error(scope, request, failure, verdict, attempts));
             }
-            if attempts > config.max_retries {
+            let wait = match verdict.action {
+                Action::RefreshToken => Duration::ZERO,
+                Action::WaitRateLimit => config.rate_limit_wait,
+                _ => backoff_delay(config.backoff, attempts - 1, rand::random()),
+            };
+            // `retry_timeout` bounds the whole call: no wait starts that
+            // would end past it.
+            let over_budget = started.elapsed().saturating_add(wait) > config.retry_timeout;
+            if attempts > config.max_retries || over_budget {
                 return Err(ApiError::RetriesExhausted {
                     account_id: scope.account_id.clone(),
                     endpoint: request.endpoint,
@@ -147,16 +161,15 @@ impl WeChatHttp {
                 }
                 (Action::WaitRateLimit, _, _) => {
                     tracing::warn!(account = %scope.account_id, endpoint = request.endpoint,
-                        attempt = attempts, %failure, reason = verdict.reason, wait_ms = config.rate_limit_wait.as_millis() as u64,
+                        attempt = attempts, %failure, reason = verdict.reason, wait_ms = wait.as_millis() as u64,
                         "rate limited; waiting before retrying");
-                    tokio::time::sleep(config.rate_limit_wait).await;
+                    tokio::time::sleep(wait).await;
                 }
                 _ => {
-                    let delay = backoff_delay(config.backoff, attempts - 1, rand::random());
                     tracing::warn!(account = %scope.account_id, endpoint = request.endpoint,
-                        attempt = attempts, %failure, reason = verdict.reason, delay_ms = delay.as_millis() as u64,
+                        attempt = attempts, %failure, reason = verdict.reason, delay_ms = wait.as_millis() as u64,
                         "call failed; retrying");
-                    tokio::time::sleep(delay).await;
+                    tokio::time::sleep(wait).await;
                 }
             }
         }
@@ -188,11 +201,7 @@ impl WeChatHttp {
         if !status.is_success() {
             return Err(Failure::Http(status.as_u16()));
         }
-        let body = response
-            .bytes()
-            .await
-            .map_err(|err| transport_failure(err, sensitive))?;
-        Ok(body)
+        read_capped(response, self.inner.config.max_body, sensitive).await
     }
 
     /// The full URL. It carries the token: it is handed to reqwest and to
@@ -219,7 +228,35 @@ impl WeChatHttp {
     }
 }
 
-fn parse_base_url(key: &str, value: &str) -> Result<Url, ApiError> {
+/// The body of a 2xx answer, read chunk by chunk and abandoned as soon as it
+/// passes `limit` bytes (a `Content-Length` above it is refused before
+/// reading), so a hostile or broken server cannot make the job hold more.
+async fn read_capped(
+    mut response: reqwest::Response,
+    limit: u64,
+    sensitive: &[&str],
+) -> Result<Bytes, Failure> {
+    if response
+        .content_length()
+        .is_some_and(|length| length > limit)
+    {
+        return Err(Failure::TooLarge(limit));
+    }
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|err| transport_failure(err, sensitive))?
+    {
+        if (body.len() + chunk.len()) as u64 > limit {
+            return Err(Failure::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+fn parse_base_url(key: &str, value: &str, allow_insecure_http: bool) -> Result<Url, ApiError> {
     let url = Url::parse(value).map_err(|err| ApiError::Setup {
         detail: format!("[api] {key} = {value:?} is not a URL: {err}"),
     })?;
@@ -228,7 +265,26 @@ fn parse_base_url(key: &str, value: &str) -> Result<Url, ApiError> {
             detail: format!("[api] {key} = {value:?} must be an http(s) URL"),
         });
     }
+    if url.scheme() == "http" && !is_loopback(&url) {
+        if !allow_insecure_http {
+            return Err(ApiError::Setup {
+                detail: format!("[api] {key} = {value:?} is plain http to a host that is not this machine: the AppSecret and every access token would cross the network in clear text (and reach any HTTP_PROXY); use https, or set [api] allow_insecure_http = true"),
+            });
+        }
+        tracing::warn!(key, host = url.host_str().unwrap_or(""),
+            "plain http to a host other than this machine (allow_insecure_http = true): secrets and access tokens travel in clear text");
+    }
     Ok(url)
+}
+
+/// `localhost` or a loopback address: plain http stays on this machine.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// What one account's calls share: its id (for errors and logs), its rate
@@ -340,6 +396,12 @@ fn final_error(
             endpoint,
             status,
             reason: verdict.reason,
+            attempts,
+        },
+        Failure::TooLarge(limit) => ApiError::TooLarge {
+            account_id,
+            endpoint,
+            limit,
             attempts,
         },
         // Transport failures are always retried; they end as RetriesExhausted.

@@ -34,7 +34,7 @@ mod tests;
 pub use config::ApiConfig;
 pub use errcode::{classify, Action, CallKind, Classification};
 pub use error::{ApiError, Failure};
-pub use http::{backoff_delay, WeChatHttp};
+pub use http::{backoff_delay, is_loopback, WeChatHttp};
 pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Quota, UserInfo};
 pub use open_platform::ComponentCredentials;
 pub use stats::{CallStats, StatsSnapshot};

@@ -59,6 +59,9 @@ pub struct FollowerPage {
     /// The cursor for the next page; None when WeChat signals the end
     /// (empty `next_openid`, or a page without OpenIDs).
     pub next_openid: Option<String>,
+    /// Empty strings the page listed as OpenIDs (WeChat's own example of
+    /// `user/get` shows one): skipped, not members.
+    pub empty_skipped: usize,
 }
 
 /// The body of a `user/info/batchget` call (serialized straight, without
@@ -129,11 +132,16 @@ pub(crate) struct UserGetResponse {
 impl UserGetResponse {
     /// The page, with the end-of-list rule applied (see `user_get_page`).
     pub(crate) fn into_page(self) -> FollowerPage {
-        let openids = self.data.map(|data| data.openid).unwrap_or_default();
+        let mut openids = self.data.map(|data| data.openid).unwrap_or_default();
+        // Whether the page was full is read before empty entries are
+        // dropped: a full page with an empty entry is still followed.
         let full = openids.len() >= USER_GET_PAGE_MAX;
+        let listed = openids.len();
+        openids.retain(|openid| !openid.trim().is_empty());
         FollowerPage {
             total: self.total,
             next_openid: self.next_openid.filter(|_| full),
+            empty_skipped: listed - openids.len(),
             openids,
         }
     }
@@ -233,7 +241,12 @@ impl OfficialAccountClient {
             request.query.push(("next_openid", cursor.to_string()));
         }
         let response: UserGetResponse = self.call(&request).await?;
-        Ok(response.into_page())
+        let page = response.into_page();
+        if page.empty_skipped > 0 {
+            tracing::warn!(account = %self.scope.account_id, skipped = page.empty_skipped,
+                "user/get listed empty OpenIDs; skipped them");
+        }
+        Ok(page)
     }
 
     /// Pages through the follower list one `user/get` call at a time, for
@@ -298,7 +311,45 @@ impl OfficialAccountClient {
         };
         let request = Request::post_json(BATCHGET_PATH, CallKind::DATA, &body);
         let response: BatchgetResponse = self.call(&request).await?;
-        Ok(response.user_info_list)
+        let mut matched = MatchedRows::new(openids, response.user_info_list);
+        if !matched.missing.is_empty() {
+            // Asked again once, for the missing ones only.
+            let missing: Vec<String> = matched
+                .missing
+                .iter()
+                .map(|&i| openids[i].clone())
+                .collect();
+            let body = BatchgetRequest {
+                user_list: missing
+                    .iter()
+                    .map(|openid| BatchgetUser {
+                        openid,
+                        lang: "zh_CN",
+                    })
+                    .collect(),
+            };
+            let request = Request::post_json(BATCHGET_PATH, CallKind::DATA, &body);
+            let response: BatchgetResponse = self.call(&request).await?;
+            matched.fill(openids, response.user_info_list);
+        }
+        if matched.unasked + matched.repeated > 0 {
+            tracing::warn!(account = %self.scope.account_id, unasked = matched.unasked,
+                repeated = matched.repeated,
+                "user/info/batchget answered rows for OpenIDs not asked for, or the same OpenID twice; kept one row per OpenID asked for");
+        }
+        if !matched.missing.is_empty() {
+            return Err(ApiError::UnexpectedBody {
+                account_id: self.scope.account_id.clone(),
+                endpoint: BATCHGET_PATH,
+                detail: format!(
+                    "{} of the {} OpenIDs asked for are missing from the answer, also when asked again",
+                    matched.missing.len(),
+                    openids.len()
+                ),
+                attempts: 2,
+            });
+        }
+        Ok(matched.rows.into_iter().flatten().collect())
     }
 
     /// Today's quota for `cgi_path` ("/cgi-bin/user/get": a path, no host).
@@ -316,6 +367,48 @@ impl OfficialAccountClient {
         self.http
             .call(&self.scope, request, Some(self.tokens.as_ref()))
             .await
+    }
+}
+
+/// A batchget answer matched against the OpenIDs asked for: one row per
+/// OpenID, in the order asked; rows for OpenIDs not asked for and repeated
+/// rows are dropped (and counted), never added to the snapshot.
+struct MatchedRows {
+    rows: Vec<Option<UserInfo>>,
+    /// Indices (into the OpenIDs asked for) without a row.
+    missing: Vec<usize>,
+    unasked: usize,
+    repeated: usize,
+}
+
+impl MatchedRows {
+    fn new(openids: &[String], answer: Vec<UserInfo>) -> Self {
+        let mut matched = MatchedRows {
+            rows: vec![None; openids.len()],
+            missing: Vec::new(),
+            unasked: 0,
+            repeated: 0,
+        };
+        matched.fill(openids, answer);
+        matched
+    }
+
+    fn fill(&mut self, openids: &[String], answer: Vec<UserInfo>) {
+        // An OpenID asked for twice is answered once (its first position).
+        let mut index = std::collections::HashMap::with_capacity(openids.len());
+        for (i, openid) in openids.iter().enumerate() {
+            index.entry(openid.as_str()).or_insert(i);
+        }
+        for row in answer {
+            match index.get(row.openid.as_str()) {
+                None => self.unasked += 1,
+                Some(&i) if self.rows[i].is_some() => self.repeated += 1,
+                Some(&i) => self.rows[i] = Some(row),
+            }
+        }
+        self.missing = (0..openids.len())
+            .filter(|&i| self.rows[i].is_none() && index[openids[i].as_str()] == i)
+            .collect();
     }
 }
 

@@ -25,7 +25,7 @@ use super::errcode::CallKind;
 use super::error::ApiError;
 use super::http::{AccountScope, Request, WeChatHttp};
 use super::official_account::OfficialAccountClient;
-use super::token::{refresh_after, TokenGrant};
+use super::token::{lifetime, refresh_after, TokenGrant};
 use super::wire::{lenient_u64, nonempty_string};
 use crate::secret::{AccessToken, Secret};
 
@@ -148,7 +148,7 @@ impl AuthorizerGrant {
         }
         Ok((
             AccessToken::new(response.authorizer_access_token),
-            Duration::from_secs(response.expires_in),
+            lifetime(response.expires_in, http.config().min_token_lifetime),
         ))
     }
 
@@ -185,7 +185,11 @@ impl AuthorizerGrant {
         let token = AccessToken::new(response.component_access_token);
         *cached = Some(ComponentToken {
             token: token.clone(),
-            refresh_at: Instant::now() + refresh_after(Duration::from_secs(response.expires_in)),
+            refresh_at: Instant::now()
+                + refresh_after(lifetime(
+                    response.expires_in,
+                    http.config().min_token_lifetime,
+                )),
         });
         Ok(token)
     }

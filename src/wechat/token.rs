@@ -38,6 +38,12 @@ use crate::secret::{AccessToken, Secret};
 
 /// Refresh a token once less than this much of its lifetime remains.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
+/// WeChat's documented token lifetime, assumed when `expires_in` is missing
+/// or 0.
+pub const DOCUMENTED_LIFETIME: Duration = Duration::from_secs(7200);
+/// The longest lifetime believed (WeChat's tokens live 2 hours): a larger
+/// `expires_in`, up to u64::MAX, is clamped to it.
+pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 pub(crate) const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
@@ -190,9 +196,22 @@ impl TokenCache {
         }
         Ok((
             AccessToken::new(response.access_token),
-            Duration::from_secs(response.expires_in),
+            lifetime(response.expires_in, self.http.config().min_token_lifetime),
         ))
     }
+}
+
+/// How long a token whose answer said `expires_in` is believed to live: the
+/// untrusted number is never used in arithmetic as it came. Missing or 0
+/// means WeChat's documented 7200 s; anything else is clamped to
+/// `[floor, MAX_TOKEN_LIFETIME]`, so a token is kept at least `floor` (no
+/// fetch per call) and an absurd value cannot overflow a deadline.
+pub(crate) fn lifetime(expires_in: u64, floor: Duration) -> Duration {
+    if expires_in == 0 {
+        return DOCUMENTED_LIFETIME;
+    }
+    Duration::from_secs(expires_in.min(MAX_TOKEN_LIFETIME.as_secs()))
+        .clamp(floor.min(MAX_TOKEN_LIFETIME), MAX_TOKEN_LIFETIME)
 }
 
 impl CachedToken {
@@ -249,5 +268,19 @@ mod tests {
             Duration::from_secs(1)
         );
         assert_eq!(refresh_after(Duration::ZERO), Duration::ZERO);
+    }
+
+    #[test]
+    fn untrusted_expires_in_is_clamped_and_never_overflows() {
+        let floor = Duration::from_secs(60);
+        assert_eq!(lifetime(u64::MAX, floor), MAX_TOKEN_LIFETIME);
+        assert_eq!(lifetime(0, floor), DOCUMENTED_LIFETIME);
+        assert_eq!(lifetime(1, floor), floor);
+        assert_eq!(lifetime(7200, floor), Duration::from_secs(7200));
+        // The deadline arithmetic the cache does cannot panic.
+        let now = Instant::now();
+        let _ = now + refresh_after(lifetime(u64::MAX, floor));
+        let _ = now + lifetime(u64::MAX, floor);
+        assert!(refresh_after(lifetime(1, floor)) >= Duration::from_secs(30));
     }
 }

@@ -132,6 +132,7 @@ rate_limit_wait = "0s"
             max_retries: 0,
             backoff: Duration::from_millis(10),
             rate_limit_wait: Duration::ZERO,
+            ..ApiConfig::default()
         }
     );
 }
@@ -488,4 +489,46 @@ fn the_snapshot_date_is_today_in_the_job_timezone() {
     let date = job.snapshot_date_today();
     // Local midnight may pass between the two readings.
     assert!(date == before || date == today(), "{date}");
+}
+
+#[test]
+fn api_limits_are_read_and_checked() {
+    let text = minimal_with(
+        "",
+        "\n[api]\nconnect_timeout = \"3s\"\nretry_timeout = \"90s\"\nmax_body = \"2MiB\"\n",
+    );
+    let api = parse_ok(&text).api;
+    assert_eq!(api.connect_timeout, Duration::from_secs(3));
+    assert_eq!(api.retry_timeout, Duration::from_secs(90));
+    assert_eq!(api.max_body, 2 << 20);
+    let text = minimal_with("", "\n[api]\nmax_body = 1048576\n");
+    assert_eq!(parse_ok(&text).api.max_body, 1 << 20);
+    for (line, message) in [
+        ("max_body = \"8 parsecs\"", "`max_body` is not a size"),
+        ("max_body = 10", "`max_body` is not a size"),
+        ("max_body = \"99999999999999999999GiB\"", "`max_body`"),
+        ("retry_timeout = \"0s\"", "longer than zero"),
+        ("connect_timeout = \"0s\"", "longer than zero"),
+    ] {
+        let text = minimal_with("", &format!("\n[api]\n{line}\n"));
+        assert_error(&parse_err(&text), Some(line_of(&text, line)), message);
+    }
+}
+
+#[test]
+fn plain_http_is_refused_for_hosts_other_than_this_machine() {
+    let line = "base_url = \"http://api.weixin.qq.com\"";
+    let text = minimal_with("", &format!("\n[api]\n{line}\n"));
+    assert_error(
+        &parse_err(&text),
+        Some(line_of(&text, line)),
+        "plain http:// to a host that is not this machine",
+    );
+    let text = minimal_with(
+        "",
+        &format!("\n[api]\n{line}\nallow_insecure_http = true\n"),
+    );
+    assert!(parse_ok(&text).api.allow_insecure_http);
+    let text = minimal_with("", "\n[api]\nwecom_base_url = \"http://localhost:8080\"\n");
+    parse_ok(&text);
 }

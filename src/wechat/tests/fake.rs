@@ -52,6 +52,9 @@ pub enum Reply {
     /// An errcode whose errmsg quotes the request's token and secret, to
     /// prove the client scrubs server text.
     EchoCredentials(i64),
+    /// 200 with a JSON body of about this many bytes, sent with a
+    /// Content-Length (`chunked: false`) or as a stream without one.
+    Huge { bytes: usize, chunked: bool },
 }
 
 pub struct Fake {
@@ -151,6 +154,8 @@ pub fn test_config(base_url: &str) -> ApiConfig {
         max_retries: 3,
         backoff: Duration::from_millis(1),
         rate_limit_wait: Duration::from_millis(50),
+        min_token_lifetime: Duration::from_secs(1),
+        ..ApiConfig::default()
     }
 }
 
@@ -246,6 +251,20 @@ fn scripted_reply(
                 Err(std::io::Error::other("connection dropped by the fake"))
             });
             Response::new(Body::from_stream(head.chain(break_off)))
+        }
+        Reply::Huge { bytes, chunked } => {
+            const CHUNK: usize = 64 * 1024;
+            let filler = |n: usize| Bytes::from(vec![b' '; n]);
+            if !chunked {
+                let mut body = vec![b' '; bytes];
+                body[0] = b'{';
+                body[bytes - 1] = b'}';
+                return (StatusCode::OK, [("content-type", "application/json")], body)
+                    .into_response();
+            }
+            let chunks = (0..bytes.div_ceil(CHUNK))
+                .map(move |i| Ok::<_, std::io::Error>(filler(CHUNK.min(bytes - i * CHUNK))));
+            Response::new(Body::from_stream(futures::stream::iter(chunks)))
         }
         Reply::RevokeToken => {
             *state.current_token.lock().unwrap() = None;

@@ -59,7 +59,8 @@ async fn the_call_after_the_last_page_has_no_data_and_ends_the_list() {
         FollowerPage {
             total: 5,
             openids: vec![],
-            next_openid: None
+            next_openid: None,
+            empty_skipped: 0,
         }
     );
 }

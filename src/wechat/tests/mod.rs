@@ -5,6 +5,7 @@ mod decode_props;
 mod fake;
 mod faults;
 mod followers;
+mod hostile;
 mod kinds;
 mod redaction;
 mod tokens;
