@@ -111,7 +111,7 @@ impl Runner {
             }
         }
         if let Some(base) = &self.sinks.pushgateway {
-            let url = self.metrics.push_url(base);
+            let url = crate::secret::redact_url(&self.metrics.push_url(base));
             match metrics::push(&self.metrics, base, text, report.outcome.is_success()).await {
                 Ok(()) => tracing::info!(%url, "metrics pushed"),
                 Err(error) => tracing::error!(%url, %error, "metrics not pushed"),

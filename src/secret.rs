@@ -75,3 +75,28 @@ mod tests {
         assert_eq!(secret.expose(), "s3cr3t-value");
     }
 }
+
+/// `url` for a log line or an error: a password in it (`user:password@`)
+/// becomes `REDACTED`, and the query (which may carry a token) is dropped.
+pub fn redact_url(url: &url::Url) -> String {
+    let mut shown = url.clone();
+    if shown.password().is_some() {
+        let _ = shown.set_password(Some("REDACTED"));
+    }
+    shown.set_query(None);
+    shown.set_fragment(None);
+    shown.to_string()
+}
+
+#[cfg(test)]
+mod url_tests {
+    use super::redact_url;
+
+    #[test]
+    fn a_password_in_a_url_is_never_shown() {
+        let url = url::Url::parse("http://ops:hunter2@push.example:9091/p?token=t#f").unwrap();
+        let shown = redact_url(&url);
+        assert_eq!(shown, "http://ops:REDACTED@push.example:9091/p");
+        assert!(!shown.contains("hunter2") && !shown.contains("token"));
+    }
+}

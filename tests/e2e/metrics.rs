@@ -349,3 +349,32 @@ async fn log_lines_carry_the_run_id_and_the_account_id_as_json() {
         && s["shard"] == "-"));
     assert_eq!(event["span"]["account_id"], "brand_oa");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pushgateway_password_is_sent_but_never_logged() {
+    let fixture = Fixture::start(scenario(64, 500, &[("brand_oa", 0.5, true)])).await;
+    let (url, pushes) = fake_pushgateway().await;
+    let with_password = url.replace("http://", "http://ops:PUSH-PASSWORD-6464@");
+    let out = fixture
+        .unionsnap(
+            &[
+                "run",
+                fixture.write_job().to_str().unwrap(),
+                "--date",
+                DATE,
+                "--pushgateway",
+                &with_password,
+            ],
+            &[("RUST_LOG", "debug")],
+        )
+        .await;
+    assert_exit(&out, 0);
+    assert_eq!(pushes.lock().unwrap().len(), 1);
+    let logs = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(logs.contains("metrics pushed"), "{logs}");
+    assert!(!logs.contains("PUSH-PASSWORD-6464"), "{logs}");
+}

@@ -123,6 +123,18 @@ fn user(openid: &str, unionid: Option<&str>, first_seen: Option<&str>) -> Result
     })
 }
 
+/// Unix seconds as UTC microseconds. Unix seconds stay below 1e11 until the
+/// year 5138; a larger number is almost certainly milliseconds, and guessing
+/// would shift dates, so it is refused (in every format alike).
+fn unix_seconds(seconds: i64) -> Result<i64, String> {
+    if seconds.unsigned_abs() >= 100_000_000_000 {
+        return Err(format!(
+            "first_seen {seconds} looks like milliseconds: write Unix seconds or an RFC 3339 timestamp"
+        ));
+    }
+    Ok(seconds * 1_000_000)
+}
+
 /// Parses a `first_seen` value into UTC microseconds: RFC 3339
 /// (`2026-11-21T08:00:00+08:00`), `YYYY-MM-DD HH:MM:SS[.fff]` or
 /// `YYYY-MM-DDTHH:MM:SS[.fff]` (UTC), `YYYY-MM-DD` (midnight UTC) or
@@ -130,14 +142,7 @@ fn user(openid: &str, unionid: Option<&str>, first_seen: Option<&str>) -> Result
 pub fn parse_first_seen(text: &str) -> Result<i64, String> {
     let text = text.trim();
     if let Ok(seconds) = text.parse::<i64>() {
-        // Unix seconds stay below 1e11 until the year 5138; a larger number
-        // is almost certainly milliseconds, and guessing would shift dates.
-        if seconds.abs() >= 100_000_000_000 {
-            return Err(format!(
-                "first_seen {seconds} looks like milliseconds: write Unix seconds or an RFC 3339 timestamp"
-            ));
-        }
-        return Ok(seconds.saturating_mul(1_000_000));
+        return unix_seconds(seconds);
     }
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
         return Ok(at.timestamp_micros());
@@ -154,7 +159,8 @@ pub fn parse_first_seen(text: &str) -> Result<i64, String> {
             .timestamp_micros());
     }
     Err(format!(
-        "first_seen {text:?} is not a timestamp: write RFC 3339 (2026-11-21T08:00:00Z), \"2026-11-21 08:00:00\" (UTC), a date, or Unix seconds"
+        "first_seen ({} characters) is not a timestamp (the value is not quoted: a shifted column may hold an id): write RFC 3339 (2026-11-21T08:00:00Z), \"2026-11-21 08:00:00\" (UTC), a date, or Unix seconds",
+        text.chars().count()
     ))
 }
 
@@ -310,11 +316,13 @@ fn csv(file: &str, text: &str) -> Result<Rows, FormatError> {
     };
     let required = |name: &str| -> Result<usize, FormatError> {
         column(name)?.ok_or_else(|| {
+            // The header's cells are not quoted: without a header line,
+            // the first row (ids) would be read as one.
             fail(
                 &header_location,
                 format!(
-                    "missing column `{name}` (the header is: {}); {COLUMNS_HELP}",
-                    header.join(",")
+                    "missing column `{name}`: the first line has {} fields and none is named `{name}` (is the header line missing?); {COLUMNS_HELP}",
+                    header.len()
                 ),
             )
         })
@@ -440,6 +448,10 @@ fn parquet(file: &str, bytes: bytes::Bytes) -> Result<Rows, FormatError> {
         user.first_seen = match &first_seen {
             None => None,
             Some(FirstSeen::Micros(micros)) => micros[i],
+            Some(FirstSeen::Seconds(seconds)) => match seconds[i] {
+                None => None,
+                Some(seconds) => Some(unix_seconds(seconds).map_err(|r| fail(&location, r))?),
+            },
             Some(FirstSeen::Text(texts)) => match texts.get(i).filter(|t| !t.is_empty()) {
                 None => None,
                 Some(text) => Some(parse_first_seen(text).map_err(|r| fail(&location, r))?),
@@ -452,6 +464,8 @@ fn parquet(file: &str, bytes: bytes::Bytes) -> Result<Rows, FormatError> {
 
 enum FirstSeen {
     Micros(Vec<Option<i64>>),
+    /// Integer Unix seconds, checked row by row like text.
+    Seconds(Vec<Option<i64>>),
     Text(StringChunked),
 }
 
@@ -475,16 +489,11 @@ fn first_seen_micros(frame: &DataFrame) -> Result<Option<FirstSeen>, String> {
     match column.dtype() {
         DataType::Datetime(_, _) | DataType::Date => micros(column).map(Some),
         DataType::Int64 | DataType::Int32 | DataType::UInt32 | DataType::UInt64 => {
-            let seconds = column
-                .cast(&DataType::Int64)
-                .map_err(|err| err.to_string())?;
+            let seconds = column.strict_cast(&DataType::Int64).map_err(|_| {
+                "column `first_seen` holds numbers beyond any Unix time in seconds".to_string()
+            })?;
             let seconds = seconds.i64().map_err(|err| err.to_string())?;
-            Ok(Some(FirstSeen::Micros(
-                seconds
-                    .iter()
-                    .map(|s| s.map(|s| s.saturating_mul(1_000_000)))
-                    .collect(),
-            )))
+            Ok(Some(FirstSeen::Seconds(seconds.iter().collect())))
         }
         DataType::String => Ok(Some(FirstSeen::Text(
             column.str().map_err(|err| err.to_string())?.clone(),

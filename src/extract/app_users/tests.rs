@@ -59,7 +59,7 @@ fn csv_without_a_unionid_column_fails_at_the_header() {
     );
     assert_eq!(at, "logins:1");
     assert!(why.contains("missing column `unionid`"), "{why}");
-    assert!(why.contains("openid,first_seen"), "{why}");
+    assert!(why.contains("the first line has 2 fields"), "{why}");
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn csv_with_a_bad_first_seen_fails_at_its_line() {
     let (at, why) = error(Format::Csv, text.as_bytes());
     assert_eq!(at, "logins:2");
     assert!(
-        why.contains("first_seen \"yesterday\" is not a timestamp"),
+        why.contains("first_seen (9 characters) is not a timestamp"),
         "{why}"
     );
 }
@@ -351,4 +351,75 @@ async fn an_unknown_file_type_an_empty_folder_and_a_missing_path_fail() {
     let err = snapshot("shop_mp", &missing).await.unwrap_err();
     assert_eq!(err.reason, "no such file or folder");
     assert!(err.to_string().starts_with("shop_mp: "), "{err}");
+}
+
+/// Every way a file can be refused, each holding ids: no message quotes one.
+#[test]
+fn no_import_error_quotes_an_id() {
+    let a = format!("{OPENID_A},{UNIONID_A}");
+    let csv_cases = [
+        format!("{a}\n{OPENID_B},{UNIONID_B}\n"), // no header line
+        format!("openid,unionid\n{a},extra\n"),
+        format!("openid,unionid\n{OPENID_A} x,{UNIONID_A}\n"),
+        format!("openid,unionid\n{OPENID_A},{UNIONID_A}\r\u{1}\n"),
+        format!("openid,unionid\n{OPENID_A},\"{UNIONID_A}\n"),
+        format!("openid,unionid\n\"{OPENID_A}\"x,{UNIONID_A}\n"),
+        format!("openid,unionid,first_seen\n{a},{OPENID_B}\n"),
+        format!("openid,openid,unionid\n{OPENID_A},{OPENID_A},{UNIONID_A}\n"),
+    ];
+    let ndjson_cases = [
+        format!("{{\"openid\":\"{OPENID_A}\",\"unionid\":\"{UNIONID_A}\"\n"),
+        format!("[\"{OPENID_A}\"]\n"),
+        format!("{{\"openid\":\"{OPENID_A}\"}}\n"),
+        format!("{{\"openid\":\"{OPENID_A}\",\"unionid\":[\"{UNIONID_A}\"]}}\n"),
+        format!("{{\"openid\":\"{OPENID_A} \",\"unionid\":\"{UNIONID_A}\"}}\n"),
+        format!("{{\"openid\":\"{OPENID_A}\",\"unionid\":\"{UNIONID_A}\",\"first_seen\":\"{OPENID_B}\"}}\n"),
+    ];
+    let mut refused: Vec<(String, String)> = Vec::new();
+    refused.extend(
+        csv_cases
+            .iter()
+            .map(|text| error(Format::Csv, text.as_bytes())),
+    );
+    refused.extend(
+        ndjson_cases
+            .iter()
+            .map(|text| error(Format::Ndjson, text.as_bytes())),
+    );
+    let mut frames = [
+        df!("openid" => [OPENID_A], "unionid " => [UNIONID_A]).unwrap(),
+        df!("openid" => [OPENID_A], "unionid" => [format!("{UNIONID_A}\t")]).unwrap(),
+        df!("openid" => [OPENID_A], "unionid" => [UNIONID_A], "first_seen" => [OPENID_B]).unwrap(),
+        df!("openid" => [OPENID_A], "unionid" => [UNIONID_A], "first_seen" => [1_763_700_000_000i64]).unwrap(),
+    ];
+    for frame in &mut frames {
+        match parse(Format::Parquet, "x.parquet", parquet_bytes(frame)) {
+            Ok(_) => panic!("expected an error for {frame}"),
+            Err(FormatError(at, why)) => refused.push((at, why)),
+        }
+    }
+    for (at, why) in &refused {
+        for id in [OPENID_A, OPENID_B, UNIONID_A, UNIONID_B] {
+            assert!(!at.contains(id) && !why.contains(id), "{at}: {why}");
+            assert!(!why.contains(&id[6..]), "{at}: {why}");
+        }
+    }
+}
+
+#[test]
+fn parquet_first_seen_in_milliseconds_is_refused_like_csv() {
+    let ms = 1_763_700_000_000i64;
+    let mut frame =
+        df!("openid" => [OPENID_A], "unionid" => [UNIONID_A], "first_seen" => [ms]).unwrap();
+    let Err(FormatError(at, why)) = parse(Format::Parquet, "x.parquet", parquet_bytes(&mut frame))
+    else {
+        panic!("milliseconds accepted as seconds");
+    };
+    assert_eq!(at, "x.parquet: row 1");
+    assert!(why.contains("looks like milliseconds"), "{why}");
+    let (_, csv_why) = error(
+        Format::Csv,
+        format!("openid,unionid,first_seen\n{OPENID_A},{UNIONID_A},{ms}\n").as_bytes(),
+    );
+    assert_eq!(why, csv_why);
 }
