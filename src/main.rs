@@ -31,7 +31,7 @@ const EXIT_CODES: &str = "\
 Exit codes:
   0  every account snapshotted and the snapshot committed
   1  any other failure (output store unreachable, a bug-class API error, ...)
-  2  bad job file or arguments; nothing was written
+  2  bad job file, arguments or UNIONSNAP_* environment setting; nothing was written
   3  partial: some accounts failed or ran out of quota; the others are landed,
      nothing is committed (a committed snapshot of the date stays as it was);
      re-run to finish
@@ -232,6 +232,11 @@ fn main() -> ExitCode {
     // Bars only on a terminal; log lines then go around them.
     let progress = std::io::stderr().is_terminal().then(Progress::new);
     init_logging(cli.log_format, progress.as_ref());
+    // The environment knobs are checked like job keys, before anything runs.
+    if let Err(err) = job::EnvSettings::check() {
+        eprintln!("error: {err}");
+        return ExitCode::from(2);
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
@@ -432,6 +437,7 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
         Command::Validate { job, online } => {
             let job = job::load(&job)?;
             println!("{}", job.summary());
+            println!("  environment: {}", job::EnvSettings::current());
             println!("job file is valid");
             if !online {
                 return Ok(0);

@@ -55,6 +55,10 @@ pub async fn serve(
     let timezone = runner.job.timezone;
     let mut summary = ServeSummary::default();
     tracing::info!(job = %runner.job.name, schedule = schedule.source(), timezone = timezone.name(), "serving");
+    if let Some(warning) = runner.job.schedule_warning() {
+        tracing::warn!(job = %runner.job.name, "{warning}");
+        eprintln!("warning: {warning}");
+    }
     let mut last_scheduled: Option<DateTime<chrono_tz::Tz>> = None;
     loop {
         let now = Utc::now().with_timezone(&timezone);

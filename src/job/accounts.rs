@@ -141,7 +141,11 @@ fn account_shape(
     })
 }
 
-/// The account's `id`: present, a valid partition value, unique in the file.
+/// Longest account id: a partition value in every path of the warehouse.
+pub const MAX_ACCOUNT_ID_CHARS: usize = 64;
+
+/// The account's `id`: present, a valid partition value (at most
+/// [`MAX_ACCOUNT_ID_CHARS`]), unique in the file.
 fn account_id(
     raw: &RawAccount,
     header: &Range<usize>,
@@ -169,6 +173,20 @@ fn account_id(
             Problem::new(
                 format!("invalid account id {value:?}"),
                 r#"an account id uses only lowercase letters, digits, `_` and `-` (it becomes the account_id=... partition value), e.g. id = "brand_oa""#,
+            ),
+        ));
+    }
+    // It becomes a folder name in every partition path and a label in the
+    // metrics: long ids fail at the store mid-run (path limits).
+    if value.chars().count() > MAX_ACCOUNT_ID_CHARS {
+        return Err(src.at(
+            id.span(),
+            Problem::new(
+                format!(
+                    "account id is {} characters long; at most {MAX_ACCOUNT_ID_CHARS}",
+                    value.chars().count()
+                ),
+                "use a short id such as \"brand_oa\": it becomes the account_id=... partition value in every path",
             ),
         ));
     }

@@ -14,6 +14,7 @@
 //! - `error`: [`JobError`] and line/column bookkeeping.
 
 mod accounts;
+mod env;
 mod error;
 mod kinds;
 mod output;
@@ -30,8 +31,15 @@ use std::path::{Path, PathBuf};
 use crate::secret::Secret;
 use crate::wechat::ApiConfig;
 
+pub use env::{
+    EnvError, EnvSettings, DEFAULT_GROUP_ROWS, DEFAULT_LEASE_TTL, DEFAULT_VACUUM_RETENTION,
+};
 pub use error::JobError;
 pub use output::OutputLocation;
+
+/// A schedule firing more often than this gets a warning from `validate`
+/// and `serve`: a snapshot run lists every follower and commits a date.
+pub const FREQUENT_SCHEDULE: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// Columns that `[privacy] drop` may name: descriptive columns that are not
 /// needed to count or dedupe people. Ids and join dates are not among them.
@@ -316,6 +324,33 @@ impl Job {
         Ok(())
     }
 
+    /// The shortest time between two runs of the schedule, over its next
+    /// 1,000 times (None without a schedule or with fewer than two times).
+    pub fn shortest_schedule_interval(&self) -> Option<std::time::Duration> {
+        let times: Vec<_> = self
+            .schedule
+            .as_ref()?
+            .upcoming(self.timezone)
+            .take(1_000)
+            .collect();
+        times
+            .windows(2)
+            .filter_map(|pair| (pair[1] - pair[0]).to_std().ok())
+            .min()
+    }
+
+    /// Why the schedule fires more often than a run can be expected to
+    /// finish (under [`FREQUENT_SCHEDULE`]), for `validate` and `serve`.
+    pub fn schedule_warning(&self) -> Option<String> {
+        let every = self.shortest_schedule_interval()?;
+        (every < FREQUENT_SCHEDULE).then(|| {
+            format!(
+                "the schedule fires as often as every {}: a run (listing every follower, then the commit) usually takes longer, so `serve` will skip the times a run outlasts, and every run of one local date replaces that date's snapshot; a daily schedule such as \"0 30 2 * * *\" is what a snapshot needs",
+                humantime::format_duration(every)
+            )
+        })
+    }
+
     /// A human summary for `unionsnap validate`. Names where things are and
     /// how they are set, never a secret.
     pub fn summary(&self) -> String {
@@ -338,6 +373,9 @@ impl Job {
                     "  schedule:  {} (next run {next})\n",
                     schedule.source()
                 ));
+                if let Some(warning) = self.schedule_warning() {
+                    out.push_str(&format!("             warning: {warning}\n"));
+                }
             }
             None => out.push_str("  schedule:  none (serve needs one; run, merge work without)\n"),
         }

@@ -10,7 +10,7 @@ use url::Url;
 use super::error::Problem;
 
 /// URL schemes accepted for `output`, as listed in the help text.
-const SCHEMES: &str = "file://, s3://, gs://, az:// (or azure://, abfs://, abfss://), memory://";
+const SCHEMES: &str = "file://, s3://, gs://, az:// (or azure://, abfs://, abfss://)";
 
 /// The warehouse root.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +18,8 @@ pub enum OutputLocation {
     /// A directory on this machine: a bare path (relative ones resolved
     /// against the job file's directory) or a `file://` URL.
     Local(PathBuf),
-    /// An object store: `s3://`, `gs://`, `az://`, `azure://`, `abfs://`,
-    /// `abfss://` or `memory://`.
+    /// An object store: `s3://`, `gs://`, `az://`, `azure://`, `abfs://` or
+    /// `abfss://`.
     Url(Url),
 }
 
@@ -69,7 +69,12 @@ pub(super) fn parse(written: &str, job_dir: &Path) -> Result<OutputLocation, Pro
     }
     match url.scheme() {
         "file" => file_url(&url),
-        "memory" => Ok(OutputLocation::Url(url)),
+        // An in-memory store vanishes with the process: a run would exit 0
+        // having kept nothing.
+        "memory" => Err(Problem::new(
+            "`output` = memory:// keeps nothing: the warehouse would vanish when the run ends",
+            format!("write a local directory or a durable store: {SCHEMES}"),
+        )),
         "s3" | "gs" | "az" | "azure" | "abfs" | "abfss" => {
             if url.host_str().is_none_or(str::is_empty) {
                 let noun = if url.scheme() == "s3" || url.scheme() == "gs" {

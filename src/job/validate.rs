@@ -46,7 +46,7 @@ pub(super) fn job(raw: RawJob, cx: &Context<'_>) -> Result<Job, JobError> {
         None => {
             return Err(src.whole_file(Problem::new(
                 "the job has no `output`",
-                r#"add output = "s3://bucket/prefix" (or gs://, az://, file://, memory://, or a local directory) at the top"#,
+                r#"add output = "s3://bucket/prefix" (or gs://, az://, file://, or a local directory) at the top"#,
             )))
         }
     };

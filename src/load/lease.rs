@@ -35,7 +35,7 @@ use super::store::{delete_if_exists, get_if_exists, get_versioned, Store};
 use super::LoadError;
 
 /// How long a lease lasts without renewal.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(600);
+pub use crate::job::DEFAULT_LEASE_TTL;
 
 /// The lease object's content: who holds it, until when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -71,13 +71,10 @@ pub struct Lease {
     lost: tokio_util::sync::CancellationToken,
 }
 
-/// The lease's TTL: `UNIONSNAP_LEASE_TTL` (a duration like "10m") or the default.
+/// The lease's TTL: `UNIONSNAP_LEASE_TTL` (a duration like "10m", checked
+/// by [`crate::job::EnvSettings`]) or the default.
 pub fn lease_ttl() -> Duration {
-    std::env::var("UNIONSNAP_LEASE_TTL")
-        .ok()
-        .and_then(|text| humantime::parse_duration(&text).ok())
-        .filter(|ttl| !ttl.is_zero())
-        .unwrap_or(DEFAULT_LEASE_TTL)
+    crate::job::EnvSettings::current().lease_ttl
 }
 
 /// `_leases/snapshot_date=D.json`, or `…=D.shard-I-of-N.json` for a shard

@@ -11,19 +11,16 @@ use std::time::Duration;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
-use super::delta::vacuum::{vacuum, Vacuumed, DEFAULT_RETENTION};
+use super::delta::vacuum::{vacuum, Vacuumed};
 use super::delta::Table;
 use super::state::{landed_of, STATE};
 use super::{commit, layout, LoadError, Store};
 use crate::job::OutputLocation;
 
 /// The retention period: `UNIONSNAP_VACUUM_RETENTION` (a duration like
-/// "24h" or "30m") or [`DEFAULT_RETENTION`].
+/// "24h" or "30m", checked by [`crate::job::EnvSettings`]) or 24 h.
 pub fn retention() -> Duration {
-    std::env::var("UNIONSNAP_VACUUM_RETENTION")
-        .ok()
-        .and_then(|text| humantime::parse_duration(&text).ok())
-        .unwrap_or(DEFAULT_RETENTION)
+    crate::job::EnvSettings::current().vacuum_retention
 }
 
 /// The paths (relative to the output root) vacuum never deletes: the files

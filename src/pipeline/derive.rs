@@ -22,20 +22,11 @@ use crate::load::spill::{self, Spill, SpillKey};
 use crate::load::LoadError;
 use crate::transform::{self, AccountRef};
 
-/// Rows (today's and the previous snapshot's) per bucket group, unless
-/// `UNIONSNAP_GROUP_ROWS` says otherwise. Groups smaller than a bucket are
-/// not possible (a bucket is 1/64 of the rows); over the 10M memberships of
-/// `make bench`, groups of 250k rows derived in 10.0 s where groups of 1M
-/// took 12.0 s (smaller hash tables stay in cache), at the same peak RSS.
-const GROUP_ROWS: u64 = 250_000;
-
-/// Rows per bucket group: `UNIONSNAP_GROUP_ROWS` or [`GROUP_ROWS`].
+/// Rows (today's and the previous snapshot's) per bucket group:
+/// `UNIONSNAP_GROUP_ROWS` or [`crate::job::DEFAULT_GROUP_ROWS`] (groups
+/// smaller than a bucket are not possible: a bucket is 1/64 of the rows).
 pub fn group_rows() -> u64 {
-    std::env::var("UNIONSNAP_GROUP_ROWS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(GROUP_ROWS)
+    crate::job::EnvSettings::current().group_rows
 }
 
 /// Identity rows spilled by person and, when `changes` will be computed, by

@@ -114,3 +114,35 @@ async fn a_toml_syntax_error_exits_2_with_its_line() {
     let (msg, wrote) = run_broken("[api]\n", "[api\n").await;
     assert_names(&msg, wrote, 6, &[]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_environment_knob_exits_2_before_anything_runs() {
+    let fixture = Fixture::start(scenario(71, 100, &[("brand_oa", 0.5, true)])).await;
+    let job = fixture.write_job();
+    for (name, value) in [
+        ("UNIONSNAP_LEASE_TTL", "1000000years"),
+        ("UNIONSNAP_LEASE_TTL", "1ns"),
+        ("UNIONSNAP_GROUP_ROWS", "0"),
+        ("UNIONSNAP_VACUUM_RETENTION", "forever"),
+    ] {
+        let out = fixture
+            .unionsnap(
+                &["run", job.to_str().unwrap(), "--date", DATE],
+                &[(name, value)],
+            )
+            .await;
+        assert_exit(&out, 2);
+        let err = stderr(&out);
+        assert!(err.contains(name) && err.contains("help:"), "{err}");
+        assert!(!fixture.output_dir().exists(), "nothing written");
+    }
+    let out = fixture
+        .unionsnap(
+            &["validate", job.to_str().unwrap()],
+            &[("UNIONSNAP_LEASE_TTL", "2m")],
+        )
+        .await;
+    assert_exit(&out, 0);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(shown.contains("UNIONSNAP_LEASE_TTL 2m (set)"), "{shown}");
+}

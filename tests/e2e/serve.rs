@@ -219,3 +219,18 @@ async fn serve_without_a_schedule_exits_2() {
     assert_exit(&out, 2);
     assert!(stderr(&out).contains("schedule"), "{}", stderr(&out));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_warns_about_a_schedule_that_fires_every_few_seconds() {
+    let fixture = Fixture::start(scenario(45, 100, &[("brand_oa", 0.5, true)])).await;
+    let job = every_two_seconds(&fixture);
+    let out = fixture
+        .unionsnap(&["validate", job.to_str().unwrap()], &[])
+        .await;
+    assert_exit(&out, 0);
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        shown.contains("warning: the schedule fires as often as every 2s"),
+        "{shown}"
+    );
+}

@@ -33,6 +33,14 @@ fn an_account_id_must_be_a_partition_value() {
     let text = MINIMAL.replace("id = \"brand_oa\"", "id = \"Brand OA\"");
     let err = parse_err(&text);
     assert_error(&err, Some(5), "invalid account id \"Brand OA\"");
+    let long = "a".repeat(300);
+    let err = parse_err(&MINIMAL.replace("id = \"brand_oa\"", &format!("id = \"{long}\"")));
+    assert_error(
+        &err,
+        Some(5),
+        "account id is 300 characters long; at most 64",
+    );
+    parse_ok(&MINIMAL.replace("id = \"brand_oa\"", &format!("id = \"{}\"", "a".repeat(64))));
 }
 
 #[test]
@@ -105,9 +113,9 @@ fn an_account_without_id_or_kind_is_rejected() {
 
 #[test]
 fn a_job_without_accounts_is_rejected() {
-    let err = parse_err("name = \"acme\"\noutput = \"memory://\"\n");
+    let err = parse_err("name = \"acme\"\noutput = \"s3://b/p\"\n");
     assert_error(&err, None, "no [[accounts]]");
-    let err = parse_err("name = \"acme\"\noutput = \"memory://\"\naccounts = []\n");
+    let err = parse_err("name = \"acme\"\noutput = \"s3://b/p\"\naccounts = []\n");
     assert_error(&err, Some(3), "no accounts");
 }
 

@@ -267,7 +267,6 @@ fn every_object_store_scheme_is_accepted() {
         "az://container/prefix",
         "azure://container",
         "abfss://container@account.dfs.core.windows.net/prefix",
-        "memory://",
         "s3://bucket",
     ] {
         let job = parse_ok(&MINIMAL.replace("s3://acme-dw/wechat", written));
@@ -385,7 +384,7 @@ fn an_unknown_drop_column_is_rejected() {
 const SPEC_EXAMPLE: &str = r#"name = "acme"
 schedule = "0 30 2 * * *"            # cron with seconds, for `serve`
 timezone = "Asia/Shanghai"           # snapshot_date is the local date here
-output = "s3://acme-dw/wechat"       # file://, s3://, gs://, az://, memory://; a bare path = local dir
+output = "s3://acme-dw/wechat"       # file://, s3://, gs://, az://; a bare path = local dir
 # object-store credentials come from the usual env vars (AWS_*, GOOGLE_*, AZURE_*)
 
 [api]                                # every key optional
@@ -531,4 +530,31 @@ fn plain_http_is_refused_for_hosts_other_than_this_machine() {
     assert!(parse_ok(&text).api.allow_insecure_http);
     let text = minimal_with("", "\n[api]\nwecom_base_url = \"http://localhost:8080\"\n");
     parse_ok(&text);
+}
+
+#[test]
+fn an_in_memory_output_is_refused() {
+    let err = parse_err(&MINIMAL.replace("s3://acme-dw/wechat", "memory://"));
+    assert_error(&err, Some(2), "memory:// keeps nothing");
+}
+
+#[test]
+fn a_schedule_that_fires_every_second_is_warned_about() {
+    let every_second = parse_ok(&minimal_with("schedule = \"* * * * * *\"\n", ""));
+    assert_eq!(
+        every_second.shortest_schedule_interval(),
+        Some(Duration::from_secs(1))
+    );
+    let warning = every_second.schedule_warning().expect("a warning");
+    assert!(warning.contains("every 1s"), "{warning}");
+    assert!(every_second
+        .summary()
+        .contains("warning: the schedule fires"));
+    let daily = parse_ok(&minimal_with("schedule = \"0 30 2 * * *\"\n", ""));
+    assert_eq!(
+        daily.shortest_schedule_interval(),
+        Some(Duration::from_secs(86_400))
+    );
+    assert_eq!(daily.schedule_warning(), None);
+    assert!(!daily.summary().contains("warning"));
 }

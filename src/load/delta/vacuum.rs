@@ -25,9 +25,6 @@ use super::Table;
 use crate::job::OutputLocation;
 use crate::load::{LoadError, Store};
 
-/// The default retention: long enough for any query in flight.
-pub const DEFAULT_RETENTION: Duration = Duration::from_secs(24 * 3600);
-
 /// What a vacuum of one table deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Vacuumed {
