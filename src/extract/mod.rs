@@ -85,6 +85,12 @@ pub enum ExtractError {
     Api(#[from] ApiError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    /// WeChat answered, but left people out.
+    #[error("{account_id}: WeCom left out the contacts of {unlicensed_staff} staff member(s) without an interop licence (fail_info.unlicensed_userid_list), so this corp's contacts are incomplete: buy or assign interop licences for them, or set allow_unlicensed = true on this account to commit without their contacts")]
+    Incomplete {
+        account_id: String,
+        unlicensed_staff: usize,
+    },
 }
 
 impl ExtractError {
@@ -149,11 +155,16 @@ pub async fn extract_raw(
     concurrency: usize,
 ) -> Result<RawTable, ExtractError> {
     match &account.spec {
-        AccountSpec::Wecom { corpid, secret, .. } => {
+        AccountSpec::Wecom {
+            corpid,
+            secret,
+            allow_unlicensed,
+            ..
+        } => {
             let client = WeComClient::new(http.clone(), &account.id, corpid, secret.clone());
-            let raw = wecom::snapshot(&client, concurrency).await;
+            let raw = wecom::snapshot(&client, concurrency, *allow_unlicensed).await;
             tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
-            Ok(raw?)
+            raw
         }
         AccountSpec::AppLogins { source, .. } => {
             Ok(app_users::snapshot(&account.id, source).await?)
@@ -178,7 +189,13 @@ pub async fn extract_idconvert(
     concurrency: usize,
     pairs: &BTreeMap<String, String>,
 ) -> Result<RawTable, ExtractError> {
-    let AccountSpec::Wecom { corpid, secret, .. } = &account.spec else {
+    let AccountSpec::Wecom {
+        corpid,
+        secret,
+        allow_unlicensed,
+        ..
+    } = &account.spec
+    else {
         return Err(ExtractError::Api(ApiError::InvalidRequest {
             account_id: account.id.clone(),
             endpoint: "extract",
@@ -186,7 +203,8 @@ pub async fn extract_idconvert(
         }));
     };
     let client = WeComClient::new(http.clone(), &account.id, corpid, secret.clone());
-    let mut relations = client.contacts(concurrency).await?;
+    let contacts = client.contacts(concurrency).await?;
+    let mut relations = wecom::complete(&account.id, contacts, *allow_unlicensed)?;
     let stats = wecom::link_unionids(&client, &mut relations, pairs, concurrency).await?;
     tracing::info!(account_id = %account.id, unionids_known = pairs.len(),
         contacts_to_link = stats.unlinked_contacts, linked = stats.linked,

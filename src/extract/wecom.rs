@@ -10,9 +10,9 @@ use futures::StreamExt;
 use polars::prelude::*;
 
 use crate::load::layout;
-use crate::wechat::{ApiError, ContactRelation, WeComClient};
+use crate::wechat::{ApiError, ContactRelation, Contacts, WeComClient};
 
-use super::RawTable;
+use super::{ExtractError, RawTable};
 
 /// Errcodes with which `idconvert` refuses one (unionid, openid) pair while
 /// the API as such works: an OpenID of an account of another subject, or one
@@ -21,9 +21,40 @@ use super::RawTable;
 const PAIR_REFUSED_ERRCODES: [i64; 3] = [40003, 40096, 43104];
 
 /// Snapshots the contacts of one corp.
-pub async fn snapshot(client: &WeComClient, concurrency: usize) -> Result<RawTable, ApiError> {
-    let relations = client.contacts(concurrency).await?;
-    Ok(raw_table(relations))
+pub async fn snapshot(
+    client: &WeComClient,
+    concurrency: usize,
+    allow_unlicensed: bool,
+) -> Result<RawTable, ExtractError> {
+    let contacts = client.contacts(concurrency).await?;
+    Ok(raw_table(complete(
+        client.account_id(),
+        contacts,
+        allow_unlicensed,
+    )?))
+}
+
+/// The corp's contacts, if WeCom listed them all. Contacts of staff members
+/// without an interop licence are left out by WeCom itself: the account then
+/// fails (a snapshot would silently miss people) unless the job allows it
+/// (`allow_unlicensed = true`), which is logged.
+pub fn complete(
+    account_id: &str,
+    contacts: Contacts,
+    allow_unlicensed: bool,
+) -> Result<Vec<ContactRelation>, ExtractError> {
+    let staff = contacts.unlicensed_staff.len();
+    if staff > 0 && !allow_unlicensed {
+        return Err(ExtractError::Incomplete {
+            account_id: account_id.to_string(),
+            unlicensed_staff: staff,
+        });
+    }
+    if staff > 0 {
+        tracing::warn!(account_id, unlicensed_staff = staff,
+            "WeCom left out the contacts of staff members without an interop licence; committing without them (allow_unlicensed = true)");
+    }
+    Ok(contacts.relations)
 }
 
 /// The `contacts` table of `relations`, one row per (contact, staff member):

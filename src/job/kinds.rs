@@ -32,6 +32,7 @@ pub(super) struct WecomShape {
     corpid: Spanned<String>,
     secret: SecretRef,
     unionid_mode: UnionidMode,
+    allow_unlicensed: bool,
 }
 
 /// An app-login account (mini_program, mobile_app, website).
@@ -160,6 +161,10 @@ pub(super) fn wecom_shape(
         corpid,
         secret,
         unionid_mode,
+        allow_unlicensed: raw
+            .allow_unlicensed
+            .as_ref()
+            .is_some_and(|allow| *allow.get_ref()),
     })
 }
 
@@ -182,6 +187,7 @@ pub(super) fn wecom_account(shape: WecomShape, cx: &Context<'_>) -> Checked<Acco
         corpid: shape.corpid.into_inner(),
         secret,
         unionid_mode: shape.unionid_mode,
+        allow_unlicensed: shape.allow_unlicensed,
     })
 }
 

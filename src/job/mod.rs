@@ -164,6 +164,10 @@ pub enum AccountSpec {
         corpid: String,
         secret: Secret,
         unionid_mode: UnionidMode,
+        /// Commit the corp's contacts even when WeCom leaves out those of
+        /// staff members without an interop licence (otherwise the account
+        /// fails, exit 3).
+        allow_unlicensed: bool,
     },
     /// `mini_program`, `mobile_app` or `website`: no WeChat API lists their
     /// users, so members come from the business's own login export.
@@ -429,8 +433,16 @@ impl Job {
                 AccountSpec::Wecom {
                     corpid,
                     unionid_mode,
+                    allow_unlicensed,
                     ..
-                } => format!("corpid {corpid}, unionid_mode {unionid_mode}"),
+                } => format!(
+                    "corpid {corpid}, unionid_mode {unionid_mode}{}",
+                    if *allow_unlicensed {
+                        ", allow_unlicensed (commits without unlicensed staff's contacts)"
+                    } else {
+                        ""
+                    }
+                ),
                 AccountSpec::AppLogins { source, .. } => format!("login export {source}"),
             };
             out.push_str(&format!(

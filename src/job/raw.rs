@@ -80,6 +80,7 @@ pub(super) struct RawAccount {
     pub source: Option<Spanned<String>>,
     pub corpid: Option<Spanned<String>>,
     pub unionid_mode: Option<Spanned<String>>,
+    pub allow_unlicensed: Option<Spanned<bool>>,
 }
 
 impl RawAccount {
@@ -102,6 +103,10 @@ impl RawAccount {
             "unionid_mode",
             self.unionid_mode.as_ref().map(Spanned::span),
         );
+        push(
+            "allow_unlicensed",
+            self.allow_unlicensed.as_ref().map(Spanned::span),
+        );
         keys
     }
 }
@@ -110,7 +115,7 @@ impl RawAccount {
 pub(super) fn keys_of(kind: AccountKind) -> &'static [&'static str] {
     match kind {
         AccountKind::OfficialAccount => &["appid", "secret", "auth", "refresh"],
-        AccountKind::Wecom => &["corpid", "secret", "unionid_mode"],
+        AccountKind::Wecom => &["corpid", "secret", "unionid_mode", "allow_unlicensed"],
         // No list API exists for these: members come from the business's own export.
         AccountKind::MiniProgram | AccountKind::MobileApp | AccountKind::Website => &["source"],
     }

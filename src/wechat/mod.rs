@@ -39,4 +39,4 @@ pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Q
 pub use open_platform::ComponentCredentials;
 pub use stats::{CallStats, StatsSnapshot};
 pub use token::REFRESH_MARGIN;
-pub use wecom::{ContactPage, ContactRelation, WeComClient};
+pub use wecom::{ContactPage, ContactRelation, Contacts, WeComClient};

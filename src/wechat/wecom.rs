@@ -78,6 +78,15 @@ pub struct ContactRelation {
     pub remark: Option<String>,
 }
 
+/// A corp's contacts, and the staff members whose contacts WeCom left out
+/// (`fail_info.unlicensed_userid_list`: no interop licence).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Contacts {
+    pub relations: Vec<ContactRelation>,
+    /// Staff userids, sorted, without duplicates (never logged: they are ids).
+    pub unlicensed_staff: Vec<String>,
+}
+
 /// One page of `batch/get_by_user`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContactPage {
@@ -261,36 +270,44 @@ impl WeComClient {
     /// `next_cursor`. A contact added by several staff members appears once
     /// per staff member. A cursor handed back twice ends in
     /// [`ApiError::RepeatedPage`], never in an endless loop.
-    pub async fn contacts(&self, concurrency: usize) -> Result<Vec<ContactRelation>, ApiError> {
+    pub async fn contacts(&self, concurrency: usize) -> Result<Contacts, ApiError> {
         let staff = self.follow_users().await?;
-        let chunks: Vec<Vec<ContactRelation>> =
-            futures::stream::iter(staff.chunks(BATCH_USERIDS_MAX))
-                .map(|chunk| self.contacts_of(chunk))
-                .buffered(concurrency.max(1))
-                // Boxed: `Send` is proven here, where the lifetimes are
-                // concrete (rustc cannot see it through the closure from outside).
-                .boxed()
-                .try_collect()
-                .await?;
-        Ok(chunks.into_iter().flatten().collect())
+        let chunks: Vec<Contacts> = futures::stream::iter(staff.chunks(BATCH_USERIDS_MAX))
+            .map(|chunk| self.contacts_of(chunk))
+            .buffered(concurrency.max(1))
+            // Boxed: `Send` is proven here, where the lifetimes are
+            // concrete (rustc cannot see it through the closure from outside).
+            .boxed()
+            .try_collect()
+            .await?;
+        let mut contacts = Contacts::default();
+        for chunk in chunks {
+            contacts.relations.extend(chunk.relations);
+            contacts.unlicensed_staff.extend(chunk.unlicensed_staff);
+        }
+        contacts.unlicensed_staff.sort();
+        contacts.unlicensed_staff.dedup();
+        Ok(contacts)
     }
 
-    async fn contacts_of(&self, userids: &[String]) -> Result<Vec<ContactRelation>, ApiError> {
+    async fn contacts_of(&self, userids: &[String]) -> Result<Contacts, ApiError> {
         let mut relations = Vec::new();
+        let mut unlicensed = Vec::new();
         let mut cursor: Option<String> = None;
         let mut cursors_seen = HashSet::new();
         let mut pages = 0;
         loop {
             let page = self.batch_get_by_user(userids, cursor.as_deref()).await?;
             pages += 1;
-            if !page.unlicensed_userids.is_empty() {
-                tracing::warn!(account = %self.scope.account_id,
-                    unlicensed = page.unlicensed_userids.len(),
-                    "WeCom left out the contacts of staff members without an interop licence (fail_info.unlicensed_userid_list)");
-            }
+            unlicensed.extend(page.unlicensed_userids);
             relations.extend(page.relations);
             match page.next_cursor {
-                None => return Ok(relations),
+                None => {
+                    return Ok(Contacts {
+                        relations,
+                        unlicensed_staff: unlicensed,
+                    })
+                }
                 Some(next) => {
                     if !cursors_seen.insert(next.clone()) {
                         return Err(ApiError::RepeatedPage {

@@ -21,8 +21,17 @@ fn a_wecom_account_reads_corpid_secret_and_defaults_to_direct() {
             corpid: "ww0123456789abcdef".to_string(),
             secret: Secret::new("other-secret-value-456"),
             unionid_mode: UnionidMode::Direct,
+            allow_unlicensed: false,
         }
     );
+    let job = parse_ok(&(MINIMAL.to_string() + WECOM + "allow_unlicensed = true\n"));
+    assert!(matches!(
+        job.accounts[1].spec,
+        AccountSpec::Wecom {
+            allow_unlicensed: true,
+            ..
+        }
+    ));
 }
 
 #[test]

@@ -62,7 +62,7 @@ async fn contacts_page_through_every_staff_member_one_row_per_contact_and_staff(
     let scenario = corp_scenario(big_corp());
     let (server, http) = serve(scenario.clone()).await;
     let client = wecom_client(&http, &scenario);
-    let relations = client.contacts(4).await.unwrap();
+    let relations = client.contacts(4).await.unwrap().relations;
 
     let staff: BTreeSet<&str> = relations.iter().map(|r| r.follow_userid.as_str()).collect();
     assert!(
@@ -99,7 +99,11 @@ async fn contacts_page_through_every_staff_member_one_row_per_contact_and_staff(
 async fn wecom_users_come_without_unionid_and_wechat_users_with_it() {
     let scenario = corp_scenario(big_corp());
     let (_server, http) = serve(scenario.clone()).await;
-    let relations = wecom_client(&http, &scenario).contacts(4).await.unwrap();
+    let relations = wecom_client(&http, &scenario)
+        .contacts(4)
+        .await
+        .unwrap()
+        .relations;
     let (wecom_users, wechat_users): (Vec<_>, Vec<_>) =
         relations.iter().partition(|r| r.contact_type == 2);
     assert!(!wecom_users.is_empty() && !wechat_users.is_empty());
@@ -121,7 +125,7 @@ async fn a_third_party_app_gets_no_unionid_and_idconvert_maps_customers_only() {
     let scenario = corp_scenario(corp);
     let (_server, http) = serve(scenario.clone()).await;
     let client = wecom_client(&http, &scenario);
-    let relations = client.contacts(4).await.unwrap();
+    let relations = client.contacts(4).await.unwrap().relations;
     assert!(relations.iter().all(|r| r.unionid.is_none()));
     let contacts: BTreeSet<&str> = relations
         .iter()
@@ -266,16 +270,9 @@ async fn a_wrong_verify_ticket_fails_at_the_component_token() {
     assert_eq!(err.endpoint(), Some(COMPONENT_TOKEN_PATH));
 }
 
-/// A WeCom host whose `batch/get_by_user` hands back the same cursor forever.
-async fn looping_wecom() -> WeChatHttp {
+/// A WeCom host whose `batch/get_by_user` always answers `page`.
+async fn fixed_wecom(page: serde_json::Value) -> WeChatHttp {
     use axum::routing::{get, post};
-    let page = serde_json::json!({
-        "errcode": 0, "errmsg": "ok", "next_cursor": "SAME",
-        "external_contact_list": [{
-            "external_contact": {"external_userid": "wmLOOP", "type": 1},
-            "follow_info": {"userid": "sales_0000", "createtime": 1}
-        }]
-    });
     let router = axum::Router::new()
         .route(
             "/cgi-bin/gettoken",
@@ -283,7 +280,9 @@ async fn looping_wecom() -> WeChatHttp {
         )
         .route(
             "/cgi-bin/externalcontact/get_follow_user_list",
-            get(|| async { r#"{"errcode":0,"errmsg":"ok","follow_user":["sales_0000"]}"# }),
+            get(|| async {
+                r#"{"errcode":0,"errmsg":"ok","follow_user":["sales_0000","sales_0001"]}"#
+            }),
         )
         .route(
             BATCH_GET_BY_USER_PATH,
@@ -297,6 +296,45 @@ async fn looping_wecom() -> WeChatHttp {
         ..ApiConfig::default()
     })
     .unwrap()
+}
+
+/// A WeCom host whose `batch/get_by_user` hands back the same cursor forever.
+async fn looping_wecom() -> WeChatHttp {
+    fixed_wecom(serde_json::json!({
+        "errcode": 0, "errmsg": "ok", "next_cursor": "SAME",
+        "external_contact_list": [{
+            "external_contact": {"external_userid": "wmLOOP", "type": 1},
+            "follow_info": {"userid": "sales_0000", "createtime": 1}
+        }]
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn staff_without_an_interop_licence_are_reported_not_dropped_silently() {
+    let http = fixed_wecom(serde_json::json!({
+        "errcode": 0, "errmsg": "ok", "next_cursor": "",
+        "external_contact_list": [{
+            "external_contact": {"external_userid": "wmONE", "type": 1},
+            "follow_info": {"userid": "sales_0000", "createtime": 1}
+        }],
+        "fail_info": {"unlicensed_userid_list": ["sales_0001"]}
+    }))
+    .await;
+    let client = WeComClient::new(http, "crm", "ww0123456789abcdef", Secret::new("s"));
+    let contacts = client.contacts(1).await.unwrap();
+    assert_eq!(contacts.relations.len(), 1);
+    assert_eq!(contacts.unlicensed_staff, ["sales_0001"]);
+    let err = crate::extract::wecom::complete("crm", contacts.clone(), false).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("1 staff member(s) without an interop licence"),
+        "{text}"
+    );
+    assert!(text.contains("allow_unlicensed = true"), "{text}");
+    assert!(!text.contains("sales_0001"), "no id in messages: {text}");
+    let relations = crate::extract::wecom::complete("crm", contacts, true).unwrap();
+    assert_eq!(relations.len(), 1);
 }
 
 #[tokio::test]
