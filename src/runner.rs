@@ -73,6 +73,8 @@ impl Runner {
             shard = %self.context.shard.map_or("-".to_string(), |s| s.to_string()),
             accounts = job.accounts.len(), output = %job.output, "run starts");
         let started = Instant::now();
+        // Spill and copy files of killed runs hold ids: gone before this one adds its own.
+        crate::load::scratch::sweep_leftovers();
         let result = pipeline::run_with(job, &opts, &self.context).await;
         let end = self.judge(date, &opts.run_id, result);
         let report = RunReport {

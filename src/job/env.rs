@@ -1,5 +1,5 @@
 //! The environment knobs (`UNIONSNAP_LEASE_TTL`, `UNIONSNAP_VACUUM_RETENTION`,
-//! `UNIONSNAP_GROUP_ROWS`), checked like job keys: a value that does not
+//! `UNIONSNAP_STATE_RETENTION`, `UNIONSNAP_GROUP_ROWS`), checked like job keys: a value that does not
 //! parse or is out of range stops the command with exit 2 and what to write
 //! instead, before anything is read or written; `validate` lists them.
 //!
@@ -15,6 +15,9 @@ use std::time::Duration;
 pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(600);
 /// How long vacuum keeps replaced files unless `UNIONSNAP_VACUUM_RETENTION` says otherwise.
 pub const DEFAULT_VACUUM_RETENTION: Duration = Duration::from_secs(24 * 3600);
+/// How long the crawl state of a date that never commits is kept (it holds
+/// raw ids) unless `UNIONSNAP_STATE_RETENTION` says otherwise.
+pub const DEFAULT_STATE_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Rows per bucket group of the derive unless `UNIONSNAP_GROUP_ROWS` says
 /// otherwise. Over the 10M memberships of `make bench`, groups of 250k rows
 /// derived in 10.0 s where groups of 1M took 12.0 s (smaller hash tables stay
@@ -24,12 +27,14 @@ pub const DEFAULT_GROUP_ROWS: u64 = 250_000;
 const LEASE_TTL: &str = "UNIONSNAP_LEASE_TTL";
 const VACUUM_RETENTION: &str = "UNIONSNAP_VACUUM_RETENTION";
 const GROUP_ROWS: &str = "UNIONSNAP_GROUP_ROWS";
+const STATE_RETENTION: &str = "UNIONSNAP_STATE_RETENTION";
 
 /// The knobs' values, each with whether it came from the environment.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvSettings {
     pub lease_ttl: Duration,
     pub vacuum_retention: Duration,
+    pub state_retention: Duration,
     pub group_rows: u64,
     /// The variables that were set (and valid).
     pub set: Vec<&'static str>,
@@ -40,6 +45,7 @@ impl Default for EnvSettings {
         EnvSettings {
             lease_ttl: DEFAULT_LEASE_TTL,
             vacuum_retention: DEFAULT_VACUUM_RETENTION,
+            state_retention: DEFAULT_STATE_RETENTION,
             group_rows: DEFAULT_GROUP_ROWS,
             set: Vec::new(),
         }
@@ -81,6 +87,16 @@ impl EnvSettings {
                 "how long vacuum keeps files replaced or orphaned: e.g. 24h (0s deletes them at once)",
             )?;
             settings.set.push(VACUUM_RETENTION);
+        }
+        if let Some(value) = get(STATE_RETENTION) {
+            settings.state_retention = duration(
+                STATE_RETENTION,
+                &value,
+                Duration::from_secs(3600),
+                Duration::from_secs(365 * 24 * 3600),
+                "how long the crawl state (raw ids) of a date that never commits is kept after its last write: e.g. 7d",
+            )?;
+            settings.set.push(STATE_RETENTION);
         }
         if let Some(value) = get(GROUP_ROWS) {
             settings.group_rows = match value.trim().parse::<u64>() {
@@ -133,11 +149,13 @@ impl fmt::Display for EnvSettings {
         };
         write!(
             f,
-            "{LEASE_TTL} {} ({}), {VACUUM_RETENTION} {} ({}), {GROUP_ROWS} {} ({})",
+            "{LEASE_TTL} {} ({}), {VACUUM_RETENTION} {} ({}), {STATE_RETENTION} {} ({}), {GROUP_ROWS} {} ({})",
             humantime::format_duration(self.lease_ttl),
             origin(LEASE_TTL),
             humantime::format_duration(self.vacuum_retention),
             origin(VACUUM_RETENTION),
+            humantime::format_duration(self.state_retention),
+            origin(STATE_RETENTION),
             self.group_rows,
             origin(GROUP_ROWS),
         )

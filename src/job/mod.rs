@@ -32,7 +32,8 @@ use crate::secret::Secret;
 use crate::wechat::ApiConfig;
 
 pub use env::{
-    EnvError, EnvSettings, DEFAULT_GROUP_ROWS, DEFAULT_LEASE_TTL, DEFAULT_VACUUM_RETENTION,
+    EnvError, EnvSettings, DEFAULT_GROUP_ROWS, DEFAULT_LEASE_TTL, DEFAULT_STATE_RETENTION,
+    DEFAULT_VACUUM_RETENTION,
 };
 pub use error::JobError;
 pub use output::OutputLocation;

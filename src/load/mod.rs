@@ -23,6 +23,7 @@ pub mod lease;
 pub mod migrate;
 pub mod parquet;
 pub mod read;
+pub mod scratch;
 pub mod spill;
 pub mod state;
 pub mod store;

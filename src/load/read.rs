@@ -66,12 +66,8 @@ impl LocalCopy {
             path: path.to_string(),
             source,
         };
-        let local = std::env::temp_dir().join(format!(
-            "unionsnap-{}-{:016x}.parquet",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        let mut file = std::fs::File::create(&local).map_err(io)?;
+        let local = super::scratch::path("copy", ".parquet");
+        let mut file = super::scratch::create_private_file(&local).map_err(io)?;
         // Owns the file from here, so it is removed whatever happens next.
         let mut copy = LocalCopy {
             path: local,

@@ -15,9 +15,9 @@
 //!
 //! Each flush of rows is one uncompressed Parquet file, sorted by bucket
 //! with a row group per bucket, so a bucket is read back without the
-//! others. The files are under the system temp folder (`TMPDIR`), removed
-//! when the spill is dropped (a killed process leaves them to the OS's temp
-//! cleaning; they hold nothing a re-run needs).
+//! others. The files are under the system temp folder (`TMPDIR`), private
+//! to the user (see [`super::scratch`]), removed when the spill is dropped;
+//! what a killed process leaves is removed by the next run's start.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
@@ -61,12 +61,8 @@ pub struct Spill {
 impl Spill {
     /// An empty spill in a new folder under the system temp folder.
     pub fn new(key: SpillKey) -> Result<Spill, LoadError> {
-        let dir = std::env::temp_dir().join(format!(
-            "unionsnap-spill-{}-{:016x}",
-            std::process::id(),
-            rand::random::<u64>()
-        ));
-        std::fs::create_dir_all(&dir).map_err(|source| spill_error(&dir, source))?;
+        let dir = super::scratch::path("spill", "");
+        super::scratch::create_private_dir(&dir).map_err(|source| spill_error(&dir, source))?;
         Ok(Spill {
             key,
             dir,
@@ -134,7 +130,8 @@ impl Spill {
 
         let file_index = self.files.len();
         let path = self.dir.join(format!("{file_index}.parquet"));
-        let file = std::fs::File::create(&path).map_err(|source| spill_error(&path, source))?;
+        let file = super::scratch::create_private_file(&path)
+            .map_err(|source| spill_error(&path, source))?;
         let mut writer = ParquetWriter::new(std::io::BufWriter::new(file))
             .with_compression(ParquetCompression::Uncompressed)
             .with_statistics(StatisticsOptions::empty())

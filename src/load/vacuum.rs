@@ -4,6 +4,11 @@
 //!
 //! Spared whatever their age: the files any snapshot marker names, and the
 //! partitions runs landed and have not committed yet (`_state/.../landed.json`).
+//!
+//! First, the crawl state of a date that never committed expires: it holds
+//! raw ids, and a date nobody has run for `UNIONSNAP_STATE_RETENTION`
+//! (default 7 days) since its last write is dropped whole — checkpoints,
+//! segments and landed records; its landed partitions then go as orphans.
 
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
@@ -13,7 +18,7 @@ use object_store::path::Path;
 
 use super::delta::vacuum::{vacuum, Vacuumed};
 use super::delta::Table;
-use super::state::{landed_of, STATE};
+use super::state::{delete_date_state, landed_of, STATE};
 use super::{commit, layout, LoadError, Store};
 use crate::job::OutputLocation;
 
@@ -54,12 +59,55 @@ pub async fn spared(store: &Store) -> Result<HashSet<String>, LoadError> {
     Ok(keep)
 }
 
-/// Vacuums every table of the output; returns what went, by table.
+/// Deletes the crawl state (`_state/snapshot_date=D/`) of every date whose
+/// newest state object is older than `retention`; returns those dates.
+pub async fn expire_state(
+    store: &Store,
+    output: &OutputLocation,
+    retention: Duration,
+) -> Result<Vec<chrono::NaiveDate>, LoadError> {
+    let prefix = Path::from(STATE);
+    let folders = store
+        .list_with_delimiter(Some(&prefix))
+        .await
+        .map_err(|source| LoadError::store(&prefix, source))?
+        .common_prefixes;
+    let now = chrono::Utc::now();
+    let mut expired = Vec::new();
+    for folder in folders {
+        let Some(date) = layout::snapshot_date_of(&folder) else {
+            continue;
+        };
+        let objects: Vec<_> = store
+            .list(Some(&folder))
+            .try_collect()
+            .await
+            .map_err(|source| LoadError::store(&folder, source))?;
+        let newest = objects.iter().map(|o| o.last_modified).max();
+        let idle = newest.and_then(|at| (now - at).to_std().ok());
+        if idle.is_some_and(|idle| idle > retention) {
+            delete_date_state(store, output, date).await?;
+            tracing::warn!(snapshot_date = %date, idle = %humantime::format_duration(Duration::from_secs(idle.unwrap_or_default().as_secs())),
+                "the crawl state of a date that never committed expired (it held raw ids); a re-run of that date starts over");
+            expired.push(date);
+        }
+    }
+    Ok(expired)
+}
+
+/// Vacuums every table of the output; returns what went, by table. The
+/// crawl state of dates idle past `UNIONSNAP_STATE_RETENTION` goes first.
 pub async fn vacuum_output(
     store: &Store,
     output: &OutputLocation,
     retention: Duration,
 ) -> Result<BTreeMap<String, Vacuumed>, LoadError> {
+    expire_state(
+        store,
+        output,
+        crate::job::EnvSettings::current().state_retention,
+    )
+    .await?;
     let keep = spared(store).await?;
     let mut done = BTreeMap::new();
     for table in layout::ALL_TABLES {
@@ -89,4 +137,38 @@ pub async fn table_objects(store: &Store, table: &str) -> Result<Vec<String>, Lo
         .into_iter()
         .map(|o| o.location.to_string())
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use object_store::memory::InMemory;
+    use object_store::ObjectStoreExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_state_of_a_date_idle_past_the_retention_expires() {
+        let store: Store = Arc::new(InMemory::new());
+        let output = OutputLocation::Url(url::Url::parse("memory:///").unwrap());
+        let checkpoint = Path::from("_state/snapshot_date=2026-11-21/account_id=a/checkpoint.json");
+        store.put(&checkpoint, "{}".into()).await.unwrap();
+
+        let kept = expire_state(&store, &output, Duration::from_secs(3600))
+            .await
+            .unwrap();
+        assert!(kept.is_empty());
+        assert!(store.head(&checkpoint).await.is_ok());
+
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let expired = expire_state(&store, &output, Duration::from_millis(10))
+            .await
+            .unwrap();
+        assert_eq!(
+            expired,
+            ["2026-11-21".parse::<chrono::NaiveDate>().unwrap()]
+        );
+        assert!(store.head(&checkpoint).await.is_err());
+    }
 }
