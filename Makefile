@@ -61,13 +61,13 @@ soak: py-deps
 	$(CARGO) build
 	$(PYTHON) bench/soak.py
 
-## fuzz: libFuzzer over the response decoders and the job-file parser,
+## fuzz: libFuzzer over the response decoders, the job-file parser and the import readers,
 ## FUZZ_SECONDS each (default 60). cargo fuzz passes -Z flags: the toolchain
 ## here is stable, so RUSTC_BOOTSTRAP=1 lets it take them (sanitizer: none).
 FUZZ_SECONDS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build --dev -s none
-	cd fuzz && for target in decoders job_file; do \
+	cd fuzz && for target in decoders job_file imports; do \
 		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --dev -s none $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
 	done

@@ -75,6 +75,15 @@ pub struct AppUser {
     pub first_seen: Option<i64>,
 }
 
+/// Reads one export file's bytes as the import does: its rows, or where and
+/// why it is refused (`"FILE:LINE: reason"`). The entry point of the import
+/// readers' fuzz target.
+pub fn read_export(format: Format, file: &str, bytes: bytes::Bytes) -> Result<Vec<AppUser>, String> {
+    formats::parse(format, file, bytes)
+        .map(|rows| rows.into_iter().map(|(user, _)| user).collect())
+        .map_err(|formats::FormatError(at, why)| format!("{at}: {why}"))
+}
+
 /// Imports the users of one account from its export at `source`.
 pub async fn snapshot(account_id: &str, source: &OutputLocation) -> Result<RawTable, ImportError> {
     let fail = |location: String, reason: String| ImportError {
