@@ -10,11 +10,15 @@ c. Simulated latency 30 ms (1M followers): wall time against the critical
 d. The dedupe + audience + overlap step alone over the identities of (a),
    polars (benches/derive.rs: spilled and derived a bucket group at a time, as
    the job does, and all in memory) against DuckDB running sql/ over the same file.
+i. A website's login export read by the import: a CSV of BENCH_IMPORT_ROWS rows
+   (default 4,000,000) over 1,000,000 users, then one of BENCH_IMPORT_GB GB
+   (default 5; 0 skips it) over the same users: wall time and peak RSS, which
+   grows with the distinct users, not the file.
 
 The simulator runs as its own process, so the RSS measured is unionsnap's.
 Environment: BENCH_PEOPLE (default 5,000,000: 10M followers), BENCH_LATENCY_PEOPLE
 (default 500,000: 1M followers), BENCH_LATENCY_RUNS (runs of case c, default 3:
-the median is reported), BENCH_CASES (default abcd; d needs a), BENCH_DIR
+the median is reported), BENCH_CASES (default abcdi; d needs a), BENCH_DIR
 (default: a temp dir).
 """
 import json
@@ -90,10 +94,18 @@ class Simulator:
 def run(sim, job, date):
     """Runs `unionsnap run`; returns (seconds, peak RSS MiB, calls by endpoint)."""
     before = sim.stats()["ok_calls"]
+    seconds, peak_mib = measured_run(job, date, sim.env)
+    after = sim.stats()["ok_calls"]
+    calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return seconds, peak_mib, calls
+
+
+def measured_run(job, date, env):
+    """Runs `unionsnap run`; returns (seconds, peak RSS MiB); exits on failure."""
     start = time.monotonic()
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([BIN, "run", job, "--date", date, "--log-format", "text"],
-                            env=sim.env, stderr=log, stdout=subprocess.DEVNULL)
+                            env=env, stderr=log, stdout=subprocess.DEVNULL)
     # Peak RSS: VmHWM of the process itself. (getrusage's ru_maxrss would also
     # count the RSS this Python process had when it forked the child.)
     peak_kib = 0
@@ -108,9 +120,52 @@ def run(sim, job, date):
     if proc.returncode != 0:
         log.seek(0)
         sys.exit(f"unionsnap run failed:\n{log.read().decode(errors='replace')[-4000:]}")
-    after = sim.stats()["ok_calls"]
-    calls = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-    return seconds, peak_kib / 1024, calls
+    return seconds, peak_kib / 1024
+
+
+IMPORT_USERS = 1_000_000
+
+
+def write_login_export(path, target_rows=None, target_bytes=None):
+    """A login log: rows cycle over IMPORT_USERS users (a user logs in many
+    times); a third have no UnionID. Returns (rows, bytes)."""
+    line = [f"o{u:027d},{'' if u % 3 == 0 else f'u{u:027d}'},{1_700_000_000 + u}\n"
+            for u in range(IMPORT_USERS)]
+    rows = written = 0
+    with open(path, "w") as f:
+        f.write("openid,unionid,first_seen\n")
+        block = "".join(line)
+        while True:
+            if target_rows is not None and rows + IMPORT_USERS > target_rows:
+                rest = target_rows - rows
+                f.write("".join(line[:rest]))
+                rows += rest
+                break
+            f.write(block)
+            rows += IMPORT_USERS
+            written += len(block)
+            if target_rows is not None and rows >= target_rows:
+                break
+            if target_bytes is not None and written >= target_bytes:
+                break
+    return rows, os.path.getsize(path)
+
+
+def import_case(base, name, **target):
+    work = os.path.join(base, "i", name)
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    export = os.path.join(work, "logins.csv")
+    rows, size = write_login_export(export, **target)
+    job = os.path.join(work, "job.toml")
+    with open(job, "w") as f:
+        f.write('name = "imports"\noutput = "warehouse"\n\n[[accounts]]\n'
+                'id = "site"\nkind = "website"\nsource = "logins.csv"\n')
+    env = dict(os.environ, RUST_LOG="warn")
+    secs, rss = measured_run(job, DAY0, env)
+    shutil.rmtree(work, ignore_errors=True)
+    return (f"i. login export, {name}", f"{rows:,} rows, {size / 1e6:,.0f} MB, {IMPORT_USERS:,} users",
+            f"{secs:.1f} s", f"{rss:,.0f} MiB", f"{rows / secs / 1e6:.1f} M rows/s")
 
 
 def members(out, date):
@@ -165,7 +220,7 @@ def main():
     people = int(os.environ.get("BENCH_PEOPLE", "5000000"))
     latency_people = int(os.environ.get("BENCH_LATENCY_PEOPLE", "500000"))
     latency_runs = int(os.environ.get("BENCH_LATENCY_RUNS", "3"))
-    cases = os.environ.get("BENCH_CASES", "abcd")
+    cases = os.environ.get("BENCH_CASES", "abcdi")
     if "d" in cases and "a" not in cases:
         sys.exit("BENCH_CASES: case d reads the identities case a writes")
     base = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="unionsnap-bench-")
@@ -233,6 +288,13 @@ def main():
                          f"longest account's paging {per_account:.1f} s (ratio {secs / per_account:.2f})"))
         finally:
             sim.stop()
+
+    if "i" in cases:
+        import_rows = int(os.environ.get("BENCH_IMPORT_ROWS", "4000000"))
+        import_gb = float(os.environ.get("BENCH_IMPORT_GB", "5"))
+        rows.append(import_case(base, "csv", target_rows=import_rows))
+        if import_gb > 0:
+            rows.append(import_case(base, f"{import_gb:g} GB", target_bytes=int(import_gb * 1e9)))
 
     print(f"\nunionsnap benchmark ({os.cpu_count()} cores), output under {base}\n")
     for row in rows:

@@ -22,6 +22,8 @@ mod source;
 use std::collections::HashMap;
 use std::fmt;
 
+use futures::StreamExt;
+
 use polars::prelude::*;
 
 use crate::job::OutputLocation;
@@ -78,7 +80,11 @@ pub struct AppUser {
 /// Reads one export file's bytes as the import does: its rows, or where and
 /// why it is refused (`"FILE:LINE: reason"`). The entry point of the import
 /// readers' fuzz target.
-pub fn read_export(format: Format, file: &str, bytes: bytes::Bytes) -> Result<Vec<AppUser>, String> {
+pub fn read_export(
+    format: Format,
+    file: &str,
+    bytes: bytes::Bytes,
+) -> Result<Vec<AppUser>, String> {
     formats::parse(format, file, bytes)
         .map(|rows| rows.into_iter().map(|(user, _)| user).collect())
         .map_err(|formats::FormatError(at, why)| format!("{at}: {why}"))
@@ -103,18 +109,16 @@ pub async fn snapshot(account_id: &str, source: &OutputLocation) -> Result<RawTa
                     .to_string(),
             )
         })?;
-        let bytes = files
-            .read(file)
-            .await
-            .map_err(|reason| fail(file.name.clone(), reason))?;
-        let rows = formats::parse(format, &file.name, bytes).map_err(|e| fail(e.0, e.1))?;
-        for (user, location) in rows {
+        let mut sink = |user: AppUser, location: RowLocation| {
             users
                 .add(user, location)
-                .map_err(|(location, reason)| fail(location, reason))?;
-        }
+                .map_err(|(at, why)| formats::FormatError(at, why))
+        };
+        read_file(&files, file, format, &mut sink)
+            .await
+            .map_err(|formats::FormatError(at, why)| fail(at, why))?;
     }
-    tracing::info!(account_id, files = files.files.len(), users = users.rows.len(), source = %source, "login export read");
+    tracing::info!(account_id, files = files.files.len(), users = users.index.len(), source = %source, "login export read");
     Ok(RawTable {
         table: layout::APP_USERS,
         member_col: "openid",
@@ -123,35 +127,89 @@ pub async fn snapshot(account_id: &str, source: &OutputLocation) -> Result<RawTa
     })
 }
 
-/// The users read so far, one per OpenID.
+/// Streams one file's rows into `sink`: text as its bytes arrive, Parquet a
+/// slice of rows at a time from a private local copy. Memory holds a block
+/// or a slice, never the file.
+async fn read_file(
+    files: &source::SourceFiles,
+    file: &source::SourceFile,
+    format: Format,
+    sink: &mut formats::Sink<'_>,
+) -> Result<(), formats::FormatError> {
+    let cannot_read = |err: String| formats::FormatError(file.name.clone(), err);
+    if format == Format::Parquet {
+        let copy = files.local_copy(file).await.map_err(cannot_read)?;
+        let rows = copy
+            .rows()
+            .map_err(|err| cannot_read(formats::not_parquet(err)))?;
+        let mut offset = 0;
+        // A file without rows is still read once, for its columns.
+        loop {
+            let len = formats::PARQUET_SLICE_ROWS.min(rows - offset);
+            let frame = copy
+                .read_slice(offset, len, None)
+                .map_err(|err| cannot_read(formats::not_parquet(err)))?;
+            formats::parquet_rows(&file.name, &frame, offset, sink)?;
+            offset += len;
+            if offset >= rows {
+                return Ok(());
+            }
+        }
+    }
+    let mut reader = formats::TextReader::new(format, &file.name);
+    let mut stream = files.stream(file).await.map_err(cannot_read)?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|err| cannot_read(format!("cannot read the file: {err}")))?;
+        reader.feed(&chunk, sink)?;
+    }
+    reader.finish(sink)
+}
+
+/// The users read so far, one per OpenID: memory grows with the distinct
+/// users, not with the rows (a login log lists a user many times).
 #[derive(Default)]
 struct Members {
-    rows: Vec<AppUser>,
-    /// OpenID → index in `rows` and where it was first seen.
-    index: HashMap<String, (usize, RowLocation)>,
-    /// Where each row got its UnionID, for the conflict message.
-    unionid_from: HashMap<usize, RowLocation>,
+    index: HashMap<String, Member>,
+    /// The files read, for the conflict message (a row keeps an index).
+    files: Vec<String>,
+}
+
+struct Member {
+    unionid: Option<String>,
+    first_seen: Option<i64>,
+    /// Where the UnionID was given: (file index, line or row).
+    unionid_from: Option<(u32, Position)>,
 }
 
 impl Members {
     fn add(&mut self, user: AppUser, location: RowLocation) -> Result<(), (String, String)> {
-        let Some((i, _)) = self.index.get(&user.openid) else {
-            let i = self.rows.len();
-            if user.unionid.is_some() {
-                self.unionid_from.insert(i, location.clone());
-            }
-            self.index.insert(user.openid.clone(), (i, location));
-            self.rows.push(user);
+        if self.files.last() != Some(&location.file) {
+            self.files.push(location.file.clone());
+        }
+        let file = (self.files.len() - 1) as u32;
+        let Some(known) = self.index.get_mut(&user.openid) else {
+            let unionid_from = user.unionid.is_some().then_some((file, location.position));
+            self.index.insert(
+                user.openid,
+                Member {
+                    unionid: user.unionid,
+                    first_seen: user.first_seen,
+                    unionid_from,
+                },
+            );
             return Ok(());
         };
-        let i = *i;
-        let known = &mut self.rows[i];
         match (&known.unionid, user.unionid) {
             (Some(a), Some(b)) if *a != b => {
-                let first = self
+                let first = known
                     .unionid_from
-                    .get(&i)
-                    .map_or_else(String::new, |l| format!(" and at {l}"));
+                    .map_or_else(String::new, |(file, position)| {
+                        let at = RowLocation {
+                            file: self.files[file as usize].clone(),
+                            position,
+                        };
+                        format!(" and at {at}")
+                    });
                 return Err((
                     location.to_string(),
                     format!("this openid has another unionid here than{first}: an OpenID's UnionID never changes, so the export mixes up two users (or two Open Platform accounts)"),
@@ -159,7 +217,7 @@ impl Members {
             }
             (None, Some(b)) => {
                 known.unionid = Some(b);
-                self.unionid_from.insert(i, location);
+                known.unionid_from = Some((file, location.position));
             }
             _ => {}
         }
@@ -170,9 +228,18 @@ impl Members {
         Ok(())
     }
 
-    fn into_sorted(mut self) -> Vec<AppUser> {
-        self.rows.sort_by(|a, b| a.openid.cmp(&b.openid));
-        self.rows
+    fn into_sorted(self) -> Vec<AppUser> {
+        let mut rows: Vec<AppUser> = self
+            .index
+            .into_iter()
+            .map(|(openid, member)| AppUser {
+                openid,
+                unionid: member.unionid,
+                first_seen: member.first_seen,
+            })
+            .collect();
+        rows.sort_by(|a, b| a.openid.cmp(&b.openid));
+        rows
     }
 }
 

@@ -14,7 +14,15 @@ use super::{AppUser, Position, RowLocation};
 /// A failure: (where, why).
 pub(super) struct FormatError(pub String, pub String);
 
-type Rows = Vec<(AppUser, RowLocation)>;
+/// Where the rows of a file go, each with its line (row): an error from it
+/// stops the file.
+pub(super) type Sink<'a> = dyn FnMut(AppUser, RowLocation) -> Result<(), FormatError> + Send + 'a;
+
+/// Text is parsed in blocks of at least this many bytes, cut after a
+/// complete record: memory holds a block, never the file.
+const TEXT_BLOCK: usize = 4 << 20;
+/// Parquet is read this many rows at a time.
+pub(super) const PARQUET_SLICE_ROWS: usize = 250_000;
 
 /// The format of an export file, by its extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,36 +55,248 @@ impl Format {
     }
 }
 
-pub(super) fn parse(format: Format, file: &str, bytes: bytes::Bytes) -> Result<Rows, FormatError> {
+/// Reads a whole file held in memory (tests, the fuzz target): the same
+/// readers the import streams through.
+pub(super) fn parse(
+    format: Format,
+    file: &str,
+    bytes: bytes::Bytes,
+) -> Result<Vec<(AppUser, RowLocation)>, FormatError> {
+    let mut rows = Vec::new();
+    let mut sink = |user: AppUser, location: RowLocation| {
+        rows.push((user, location));
+        Ok(())
+    };
     match format {
-        Format::Csv => csv(file, text(file, &bytes)?),
-        Format::Ndjson => ndjson(file, text(file, &bytes)?),
-        Format::Parquet => parquet(file, bytes),
+        Format::Parquet => {
+            let frame = ParquetReader::new(Cursor::new(bytes))
+                .finish()
+                .map_err(|err| FormatError(file.to_string(), not_parquet(err)))?;
+            parquet_rows(file, &frame, 0, &mut sink)?;
+        }
+        Format::Csv | Format::Ndjson => {
+            let mut reader = TextReader::new(format, file);
+            reader.feed(&bytes, &mut sink)?;
+            reader.finish(&mut sink)?;
+        }
     }
+    Ok(rows)
 }
 
 const COLUMNS_HELP: &str =
     "an export has the columns openid, unionid (empty for none) and optionally first_seen";
 
-/// The file as UTF-8 text without a byte-order mark; anything else is
-/// named with the line of the first bad byte.
-fn text<'a>(file: &str, bytes: &'a [u8]) -> Result<&'a str, FormatError> {
-    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
-        return Err(FormatError(
-            format!("{file}:1"),
-            "bad encoding: the file is UTF-16; export it as UTF-8".to_string(),
-        ));
+pub(super) fn not_parquet(err: impl std::fmt::Display) -> String {
+    format!("not a readable Parquet file: {err}")
+}
+
+/// A CSV or NDJSON file read a block at a time as its bytes arrive. A block
+/// ends after a complete record (for CSV, a line break outside quotes), so
+/// each block is parsed on its own, with its first line number; UTF-8 is
+/// checked per block (a line break is never inside a multi-byte character).
+pub(super) struct TextReader<'f> {
+    format: Format,
+    file: &'f str,
+    pending: Vec<u8>,
+    /// Bytes of `pending` already scanned for record ends.
+    scanned: usize,
+    /// The scan is inside a quoted CSV field.
+    in_quotes: bool,
+    /// End of the last complete record in `pending`.
+    boundary: usize,
+    /// Line number of `pending[0]`.
+    line: usize,
+    /// No block was parsed yet (the byte-order mark is looked for).
+    at_start: bool,
+    header: Option<CsvHeader>,
+    /// Parse once this many complete bytes are pending ([`TEXT_BLOCK`]).
+    block: usize,
+}
+
+/// The columns of a CSV export, found in its header line.
+struct CsvHeader {
+    width: usize,
+    openid: usize,
+    unionid: usize,
+    first_seen: Option<usize>,
+}
+
+impl<'f> TextReader<'f> {
+    pub(super) fn new(format: Format, file: &'f str) -> Self {
+        TextReader {
+            format,
+            file,
+            pending: Vec::new(),
+            scanned: 0,
+            in_quotes: false,
+            boundary: 0,
+            line: 1,
+            at_start: true,
+            header: None,
+            block: TEXT_BLOCK,
+        }
     }
-    // Excel and some Windows tools start UTF-8 files with a BOM.
-    let bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
-    std::str::from_utf8(bytes).map_err(|err| {
-        let before = &bytes[..err.valid_up_to()];
-        let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-        FormatError(
-            format!("{file}:{line}"),
-            "bad encoding: the file is not UTF-8 (GBK or Latin-1?); export it as UTF-8".to_string(),
-        )
-    })
+
+    /// A reader that parses blocks of `block` bytes (tests cut files small).
+    #[cfg(test)]
+    pub(super) fn with_block(format: Format, file: &'f str, block: usize) -> Self {
+        TextReader {
+            block,
+            ..TextReader::new(format, file)
+        }
+    }
+
+    /// Takes the next bytes of the file; parses what is complete once a
+    /// block's worth is there.
+    pub(super) fn feed(&mut self, chunk: &[u8], sink: &mut Sink<'_>) -> Result<(), FormatError> {
+        self.pending.extend_from_slice(chunk);
+        let csv = self.format == Format::Csv;
+        let from = self.scanned;
+        for at in memchr::memchr2_iter(b'"', b'\n', &self.pending[from..]) {
+            match self.pending[from + at] {
+                b'"' if csv => self.in_quotes = !self.in_quotes,
+                b'\n' if !self.in_quotes => self.boundary = from + at + 1,
+                _ => {}
+            }
+        }
+        self.scanned = self.pending.len();
+        if self.boundary >= self.block {
+            let end = self.boundary;
+            self.parse_block(end, sink)?;
+        }
+        Ok(())
+    }
+
+    /// The end of the file: parses the rest.
+    pub(super) fn finish(mut self, sink: &mut Sink<'_>) -> Result<(), FormatError> {
+        let end = self.pending.len();
+        self.parse_block(end, sink)?;
+        if self.format == Format::Csv && self.header.is_none() {
+            return Err(fail(
+                &at_line(self.file, 1),
+                format!(
+                    "the file is empty: a CSV export starts with a header line; {COLUMNS_HELP}"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Parses `pending[..end]` and drops it.
+    fn parse_block(&mut self, end: usize, sink: &mut Sink<'_>) -> Result<(), FormatError> {
+        let block: Vec<u8> = self.pending.drain(..end).collect();
+        self.scanned = self.scanned.saturating_sub(end);
+        self.boundary = self.boundary.saturating_sub(end);
+        let mut bytes = block.as_slice();
+        if std::mem::take(&mut self.at_start) {
+            if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+                return Err(FormatError(
+                    format!("{}:1", self.file),
+                    "bad encoding: the file is UTF-16; export it as UTF-8".to_string(),
+                ));
+            }
+            // Excel and some Windows tools start UTF-8 files with a BOM.
+            bytes = bytes.strip_prefix(&[0xEF, 0xBB, 0xBF]).unwrap_or(bytes);
+        }
+        let text = std::str::from_utf8(bytes).map_err(|err| {
+            let before = &bytes[..err.valid_up_to()];
+            let line = self.line + memchr::memchr_iter(b'\n', before).count();
+            FormatError(
+                format!("{}:{line}", self.file),
+                "bad encoding: the file is not UTF-8 (GBK or Latin-1?); export it as UTF-8"
+                    .to_string(),
+            )
+        })?;
+        let first_line = self.line;
+        self.line += memchr::memchr_iter(b'\n', bytes).count();
+        match self.format {
+            Format::Csv => self.csv_block(text, first_line, sink),
+            _ => ndjson_block(self.file, text, first_line, sink),
+        }
+    }
+
+    fn csv_block(
+        &mut self,
+        text: &str,
+        first_line: usize,
+        sink: &mut Sink<'_>,
+    ) -> Result<(), FormatError> {
+        let file = self.file;
+        let mut records = CsvRecords::starting_at(text, first_line);
+        if self.header.is_none() {
+            match records.next_record() {
+                None => return Ok(()),
+                Some(Err((line, reason))) => return Err(fail(&at_line(file, line), reason)),
+                Some(Ok((line, header))) => {
+                    self.header = Some(CsvHeader::of(&header, &at_line(file, line))?)
+                }
+            }
+        }
+        let Some(header) = &self.header else {
+            return Ok(());
+        };
+        while let Some(record) = records.next_record() {
+            let (line, fields) =
+                record.map_err(|(line, reason)| fail(&at_line(file, line), reason))?;
+            let location = at_line(file, line);
+            if fields.len() != header.width {
+                return Err(fail(
+                    &location,
+                    format!(
+                        "{} fields, but the header has {}",
+                        fields.len(),
+                        header.width
+                    ),
+                ));
+            }
+            let cell = |i: usize| fields[i].as_str();
+            let user = user(
+                cell(header.openid),
+                Some(cell(header.unionid)),
+                header.first_seen.map(cell),
+            )
+            .map_err(|reason| fail(&location, reason))?;
+            sink(user, location)?;
+        }
+        Ok(())
+    }
+}
+
+impl CsvHeader {
+    fn of(header: &[String], location: &RowLocation) -> Result<CsvHeader, FormatError> {
+        let column = |name: &str| -> Result<Option<usize>, FormatError> {
+            let found: Vec<usize> = header
+                .iter()
+                .enumerate()
+                .filter(|(_, h)| h.trim().eq_ignore_ascii_case(name))
+                .map(|(i, _)| i)
+                .collect();
+            match found[..] {
+                [] => Ok(None),
+                [i] => Ok(Some(i)),
+                _ => Err(fail(location, format!("the header names `{name}` twice"))),
+            }
+        };
+        let required = |name: &str| -> Result<usize, FormatError> {
+            // The header's cells are not quoted: without a header line,
+            // the first row (ids) would be read as one.
+            column(name)?.ok_or_else(|| {
+                fail(
+                    location,
+                    format!(
+                        "missing column `{name}`: the first line has {} fields and none is named `{name}` (is the header line missing?); {COLUMNS_HELP}",
+                        header.len()
+                    ),
+                )
+            })
+        };
+        Ok(CsvHeader {
+            width: header.len(),
+            openid: required("openid")?,
+            unionid: required("unionid")?,
+            first_seen: column("first_seen")?,
+        })
+    }
 }
 
 fn at_line(file: &str, line: usize) -> RowLocation {
@@ -177,12 +397,9 @@ struct CsvRecords<'a> {
 }
 
 impl<'a> CsvRecords<'a> {
-    fn new(text: &'a str) -> Self {
-        CsvRecords {
-            text,
-            pos: 0,
-            line: 1,
-        }
+    /// The records of `text`, whose first line is line `line` of its file.
+    fn starting_at(text: &'a str, line: usize) -> Self {
+        CsvRecords { text, pos: 0, line }
     }
 
     /// The next record (skipping empty lines), or `Err((line, reason))`.
@@ -282,86 +499,20 @@ impl<'a> CsvRecords<'a> {
     }
 }
 
-fn csv(file: &str, text: &str) -> Result<Rows, FormatError> {
-    let mut records = CsvRecords::new(text);
-    let header_location = at_line(file, 1);
-    let (header_line, header) = match records.next_record() {
-        None => {
-            return Err(fail(
-                &header_location,
-                format!(
-                    "the file is empty: a CSV export starts with a header line; {COLUMNS_HELP}"
-                ),
-            ))
-        }
-        Some(Err((line, reason))) => return Err(fail(&at_line(file, line), reason)),
-        Some(Ok(record)) => record,
-    };
-    let header_location = at_line(file, header_line);
-    let column = |name: &str| -> Result<Option<usize>, FormatError> {
-        let found: Vec<usize> = header
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.trim().eq_ignore_ascii_case(name))
-            .map(|(i, _)| i)
-            .collect();
-        match found[..] {
-            [] => Ok(None),
-            [i] => Ok(Some(i)),
-            _ => Err(fail(
-                &header_location,
-                format!("the header names `{name}` twice"),
-            )),
-        }
-    };
-    let required = |name: &str| -> Result<usize, FormatError> {
-        column(name)?.ok_or_else(|| {
-            // The header's cells are not quoted: without a header line,
-            // the first row (ids) would be read as one.
-            fail(
-                &header_location,
-                format!(
-                    "missing column `{name}`: the first line has {} fields and none is named `{name}` (is the header line missing?); {COLUMNS_HELP}",
-                    header.len()
-                ),
-            )
-        })
-    };
-    let openid = required("openid")?;
-    let unionid = required("unionid")?;
-    let first_seen = column("first_seen")?;
-    let mut rows = Vec::new();
-    while let Some(record) = records.next_record() {
-        let (line, fields) = record.map_err(|(line, reason)| fail(&at_line(file, line), reason))?;
-        let location = at_line(file, line);
-        if fields.len() != header.len() {
-            return Err(fail(
-                &location,
-                format!(
-                    "{} fields, but the header has {}",
-                    fields.len(),
-                    header.len()
-                ),
-            ));
-        }
-        let cell = |i: usize| fields[i].as_str();
-        let user = user(cell(openid), Some(cell(unionid)), first_seen.map(cell))
-            .map_err(|reason| fail(&location, reason))?;
-        rows.push((user, location));
-    }
-    Ok(rows)
-}
-
 // --- NDJSON -----------------------------------------------------------------
 
-fn ndjson(file: &str, text: &str) -> Result<Rows, FormatError> {
-    let mut rows = Vec::new();
+fn ndjson_block(
+    file: &str,
+    text: &str,
+    first_line: usize,
+    sink: &mut Sink<'_>,
+) -> Result<(), FormatError> {
     for (i, line) in text.split('\n').enumerate() {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if line.trim().is_empty() {
             continue;
         }
-        let location = at_line(file, i + 1);
+        let location = at_line(file, first_line + i);
         let value: Value = serde_json::from_str(line).map_err(|err| {
             // serde's message may quote the text; keep only where it broke.
             fail(
@@ -395,18 +546,22 @@ fn ndjson(file: &str, text: &str) -> Result<Rows, FormatError> {
         let first_seen = text_of("first_seen", false)?;
         let user = user(&openid, unionid.as_deref(), first_seen.as_deref())
             .map_err(|reason| fail(&location, reason))?;
-        rows.push((user, location));
+        sink(user, location)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 // --- Parquet ----------------------------------------------------------------
 
-fn parquet(file: &str, bytes: bytes::Bytes) -> Result<Rows, FormatError> {
+/// The rows of `frame`, a slice of a Parquet file starting at row
+/// `row_offset` (0-based).
+pub(super) fn parquet_rows(
+    file: &str,
+    frame: &DataFrame,
+    row_offset: usize,
+    sink: &mut Sink<'_>,
+) -> Result<(), FormatError> {
     let whole = |reason: String| FormatError(file.to_string(), reason);
-    let frame = ParquetReader::new(Cursor::new(bytes))
-        .finish()
-        .map_err(|err| whole(format!("not a readable Parquet file: {err}")))?;
     let names: Vec<String> = frame
         .get_column_names()
         .iter()
@@ -435,12 +590,11 @@ fn parquet(file: &str, bytes: bytes::Bytes) -> Result<Rows, FormatError> {
         strings("openid", true)?.unwrap_or_else(|| StringChunked::full_null("openid".into(), 0));
     let unionid =
         strings("unionid", true)?.unwrap_or_else(|| StringChunked::full_null("unionid".into(), 0));
-    let first_seen = first_seen_micros(&frame).map_err(whole)?;
-    let mut rows = Vec::with_capacity(frame.height());
+    let first_seen = first_seen_micros(frame).map_err(whole)?;
     for i in 0..frame.height() {
         let location = RowLocation {
             file: file.to_string(),
-            position: Position::Row(i + 1),
+            position: Position::Row(row_offset + i + 1),
         };
         let openid = openid.get(i).unwrap_or_default();
         let mut user =
@@ -457,9 +611,9 @@ fn parquet(file: &str, bytes: bytes::Bytes) -> Result<Rows, FormatError> {
                 Some(text) => Some(parse_first_seen(text).map_err(|r| fail(&location, r))?),
             },
         };
-        rows.push((user, location));
+        sink(user, location)?;
     }
-    Ok(rows)
+    Ok(())
 }
 
 enum FirstSeen {

@@ -2,11 +2,13 @@
 //! object-store prefix, found through `object_store` so that local paths,
 //! `s3://`, `gs://` and `az://` sources read the same way.
 
+use futures::stream::BoxStream;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 use crate::job::OutputLocation;
+use crate::load::read::LocalCopy;
 use crate::load::{self, Store};
 
 /// One export file: its key in the store and the name errors show (a local
@@ -23,14 +25,23 @@ pub(super) struct SourceFiles {
 }
 
 impl SourceFiles {
-    pub async fn read(&self, file: &SourceFile) -> Result<bytes::Bytes, String> {
+    /// The file's bytes as they arrive.
+    pub async fn stream(
+        &self,
+        file: &SourceFile,
+    ) -> Result<BoxStream<'static, object_store::Result<bytes::Bytes>>, String> {
         let result = self
             .store
             .get(&file.key)
             .await
             .map_err(|err| format!("cannot read the file: {err}"))?;
-        result
-            .bytes()
+        Ok(result.into_stream())
+    }
+
+    /// The file copied to a private local file, for Parquet (read a slice
+    /// of rows at a time); removed when dropped.
+    pub async fn local_copy(&self, file: &SourceFile) -> Result<LocalCopy, String> {
+        LocalCopy::fetch(&self.store, file.key.as_ref())
             .await
             .map_err(|err| format!("cannot read the file: {err}"))
     }

@@ -423,3 +423,80 @@ fn parquet_first_seen_in_milliseconds_is_refused_like_csv() {
     );
     assert_eq!(why, csv_why);
 }
+
+/// Reads `bytes` fed `chunk` bytes at a time, parsed in blocks of `block`.
+fn streamed(
+    format: Format,
+    bytes: &[u8],
+    chunk: usize,
+    block: usize,
+) -> Result<Vec<(AppUser, String)>, (String, String)> {
+    let mut rows = Vec::new();
+    let mut sink = |user: AppUser, location: RowLocation| {
+        rows.push((user, location.to_string()));
+        Ok(())
+    };
+    let mut reader = super::formats::TextReader::with_block(format, "logins", block);
+    let result = bytes
+        .chunks(chunk.max(1))
+        .try_for_each(|piece| reader.feed(piece, &mut sink))
+        .and_then(|()| reader.finish(&mut sink));
+    match result {
+        Ok(()) => Ok(rows),
+        Err(FormatError(at, why)) => Err((at, why)),
+    }
+}
+
+#[test]
+fn streamed_text_equals_the_whole_file_whatever_the_chunks_and_blocks() {
+    let mut csv = String::from("\u{feff}openid,unionid,first_seen,note\r\n");
+    let mut ndjson = String::new();
+    for i in 0..200 {
+        let note = if i % 7 == 0 {
+            "\"two\nlines, \"\"quoted\"\"\""
+        } else {
+            "plain"
+        };
+        csv.push_str(&format!(
+            "oOPENID{i:021},oUNION{i:022},{},{note}\r\n",
+            1_700_000_000 + i
+        ));
+        if i % 13 == 0 {
+            csv.push('\n');
+            ndjson.push('\n');
+        }
+        ndjson.push_str(&format!(
+            "{{\"openid\":\"oOPENID{i:021}\",\"unionid\":null,\"first_seen\":{}}}\n",
+            1_700_000_000 + i
+        ));
+    }
+    for (format, text) in [(Format::Csv, &csv), (Format::Ndjson, &ndjson)] {
+        let whole: Vec<(AppUser, String)> = rows(format, text.as_bytes())
+            .into_iter()
+            .map(|(user, location)| (user, location.to_string()))
+            .collect();
+        assert_eq!(whole.len(), 200);
+        for (chunk, block) in [(1, 1), (7, 64), (100, 10), (4096, 1000), (usize::MAX, 1)] {
+            let chunk = chunk.min(text.len());
+            assert_eq!(
+                streamed(format, text.as_bytes(), chunk, block).unwrap(),
+                whole,
+                "{format:?} chunk {chunk} block {block}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_bad_byte_in_a_later_block_is_named_by_its_line() {
+    let mut text = b"openid,unionid\n".to_vec();
+    for i in 0..50 {
+        text.extend_from_slice(format!("oOPENID{i:021},\n").as_bytes());
+    }
+    text.extend_from_slice(b"o\xff\xfe,\n");
+    let err = streamed(Format::Csv, &text, 16, 32).unwrap_err();
+    assert_eq!(err.0, "logins:52");
+    assert!(err.1.contains("not UTF-8"), "{}", err.1);
+    let err = streamed(Format::Csv, b"", 1, 1).unwrap_err();
+    assert!(err.1.contains("the file is empty"), "{}", err.1);
+}
