@@ -17,8 +17,10 @@ use super::{ExtractError, RawTable};
 /// Errcodes with which `idconvert` refuses one (unionid, openid) pair while
 /// the API as such works: an OpenID of an account of another subject, or one
 /// the corp may not convert. The pair is skipped (its contact, if any, stays
-/// unresolved) and counted; every other error stops the account.
-const PAIR_REFUSED_ERRCODES: [i64; 3] = [40003, 40096, 43104];
+/// unresolved) and counted; every other error stops the account. 845003
+/// ("unionid and corp subject not match", seen on real answers): the
+/// UnionID's person is of another subject than the corp.
+const PAIR_REFUSED_ERRCODES: [i64; 4] = [40003, 40096, 43104, 845003];
 
 /// Snapshots the contacts of one corp.
 pub async fn snapshot(

@@ -162,14 +162,22 @@ pub const ERRCODES: &[ErrCodeRow] = &[
     row(89507, Any, StopAccount, "an administrator rejected calls from this IP; ask them to allow it, then retry after 1 hour"),
     row(40013, Any, StopAccount, "invalid appid (or corpid): check this account's appid in the job file"),
     row(40125, Any, StopAccount, "invalid AppSecret: update this account's secret (MP console > Settings and Development > Basic configuration)"),
-    row(40091, Any, StopAccount, "invalid WeCom secret: use the customer-contact secret (or an app allowed to call customer-contact APIs)"),
+    row(40091, WeCom, StopAccount, "invalid WeCom secret: use the customer-contact secret (or an app allowed to call customer-contact APIs)"),
     row(41002, Any, StopAccount, "the appid is missing from the token request: check this account's appid"),
     row(41004, Any, StopAccount, "the secret is missing from the token request: check this account's secret"),
     row(40003, Any, StopAccount, "an OpenID/userid in the request does not belong to this account or is malformed; one bad id fails the whole batch"),
-    row(40096, Any, StopAccount, "invalid external_userid: it does not belong to this corp/app"),
+    row(40096, WeCom, StopAccount, "invalid external_userid: it does not belong to this corp/app"),
     row(43104, Any, StopAccount, "this appid has no permission for the OpenID/appid pair (Mini Program APIs)"),
-    row(50001, Any, StopAccount, "user unauthorized for this API (OAuth scope)"),
-    row(50002, Any, StopAccount, "user limited (banned) by WeChat"),
+    // 50001/50002 name "the user" of the call: on the token endpoints of
+    // the third-party platform that user is the platform itself.
+    row(50001, TokenEndpoint, StopAccount, "the third-party platform may not call this (not fully released, or the API is outside its permission sets): check the Open Platform console"),
+    row(50002, TokenEndpoint, StopAccount, "the third-party platform (or the account it manages) is limited by WeChat: check the Open Platform console's notices"),
+    row(50001, Any, StopAccount, "this account may not call the API (unverified, or the permission was not granted): check the MP console"),
+    row(50002, Any, StopAccount, "this account is limited (banned) by WeChat: check the MP console's notices"),
+    // WeCom.
+    row(40058, WeCom, StopAccount, "a list in the request is longer than WeCom accepts (userid_list: 64 in practice, though the doc says 100); the client shrinks the list and retries before this stops the account"),
+    row(60111, WeCom, StopAccount, "userid not found: a staff member left the company or is outside the app's visibility since the staff list was read; the client asks again without them"),
+    row(845003, WeCom, StopAccount, "unionid and corp subject not match: this UnionID is of another subject than the corp; idconvert leaves that person unlinked"),
     row(61003, Any, StopAccount, "the account has not authorized the third-party platform: re-authorize it"),
     row(61005, Any, StopAccount, "component_verify_ticket expired: check that WeChat's 10-minute ticket pushes reach the platform"),
     row(61006, Any, StopAccount, "component_verify_ticket invalid: supply the latest ticket pushed by WeChat"),
@@ -180,12 +188,12 @@ pub const ERRCODES: &[ErrCodeRow] = &[
     row(76022, Any, StopAccount, "wrong token type for this API: use the account's own (or authorizer) token"),
     row(89002, Any, StopAccount, "the account is not bound to any Open Platform account: bind it (UnionIDs are unavailable until then)"),
     row(60011, Any, StopAccount, "the member is outside the app's visibility: widen the app's visible range in the WeCom admin console"),
-    row(84061, Any, StopAccount, "no customer relation between the member and the contact (also seen briefly right after an add event)"),
+    row(84061, WeCom, StopAccount, "no customer relation between the member and the contact (also seen briefly right after an add event); batch/get_by_user reads it as no contacts"),
     row(84074, Any, StopAccount, "the app has no external-contact permission: enable customer contact for it in the WeCom admin console"),
     row(701008, Any, StopAccount, "none of the requested members has an interop licence (unconfirmed meaning)"),
     // --- our bug: stop the run ---------------------------------------------
     row(40002, Any, Fatal, "invalid grant_type: the client sent a malformed token request (bug)"),
-    row(40032, Any, Fatal, "invalid openid list size: the client sent an empty batch or more than 100 OpenIDs (bug)"),
+    row(40032, Any, StopAccount, "invalid openid list size: WeChat refused a batch (seen once for exactly 100 OpenIDs); the client splits the batch and retries before this stops the account"),
     row(44002, Any, Fatal, "empty POST body: the client sent no JSON body (bug)"),
     row(47001, Any, Fatal, "data format error: the client sent a body that is not JSON (bug)"),
     row(76003, Any, Fatal, "cgi_path must start with '/' and omit the host (bug)"),
@@ -228,7 +236,7 @@ mod tests {
         (42001, RefreshToken),
         (40003, StopAccount),
         (40013, StopAccount),
-        (40032, Fatal),
+        (40032, StopAccount),
         (40164, StopAccount),
         (43104, StopAccount),
         (45009, StopAccount),
@@ -252,7 +260,7 @@ mod tests {
     /// WeCom codes of §4.8 (and 40091 of §4.1).
     const SECTION_4_8: &[i64] = &[
         -1, 40001, 40003, 40013, 40014, 42001, 41001, 40096, 45009, 45033, 48002, 60011, 60020,
-        84061, 84074, 701008, 40091,
+        84061, 84074, 701008, 40091, 40058, 60111, 845003,
     ];
 
     fn is_listed(code: i64) -> bool {

@@ -298,7 +298,7 @@ mod tests {
     #[test]
     fn client_bugs_are_fatal() {
         assert!(errcode_error(47001, "data format error").is_fatal());
-        assert!(errcode_error(40032, "invalid openid list size").is_fatal());
+        assert!(!errcode_error(40032, "invalid openid list size").is_fatal());
         assert!(!errcode_error(40164, "invalid ip").is_fatal());
     }
 

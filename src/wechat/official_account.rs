@@ -300,6 +300,33 @@ impl OfficialAccountClient {
         if openids.is_empty() {
             return Ok(Vec::new());
         }
+        self.batchget_splitting(openids).await
+    }
+
+    /// One call; on 40032 ("invalid openid list size", which WeChat has
+    /// answered for a list of exactly 100) the list is split in halves and
+    /// each half asked for, down to single OpenIDs: a refusal that persists
+    /// then fails the account, never the run.
+    fn batchget_splitting<'a>(
+        &'a self,
+        openids: &'a [String],
+    ) -> futures::future::BoxFuture<'a, Result<Vec<UserInfo>, ApiError>> {
+        Box::pin(async move {
+            match self.batchget_once(openids).await {
+                Err(err) if err.errcode() == Some(40032) && openids.len() > 1 => {
+                    tracing::warn!(account = %self.scope.account_id, size = openids.len(),
+                        "user/info/batchget refused the list size (40032); asking for each half");
+                    let (left, right) = openids.split_at(openids.len() / 2);
+                    let mut users = self.batchget_splitting(left).await?;
+                    users.extend(self.batchget_splitting(right).await?);
+                    Ok(users)
+                }
+                other => other,
+            }
+        })
+    }
+
+    async fn batchget_once(&self, openids: &[String]) -> Result<Vec<UserInfo>, ApiError> {
         let body = BatchgetRequest {
             user_list: openids
                 .iter()

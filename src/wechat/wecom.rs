@@ -12,7 +12,10 @@
 
 use std::collections::HashSet;
 use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+
+use futures::future::BoxFuture;
 
 use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
@@ -43,6 +46,10 @@ pub struct WeComClient {
     scope: Arc<AccountScope>,
     tokens: Arc<TokenCache>,
     corpid: Arc<str>,
+    /// Staff userids per `batch/get_by_user` call: 100 as documented,
+    /// shrunk for the rest of the run when WeCom answers 40058 (it has
+    /// answered "exceed max length 64").
+    userids_per_call: Arc<AtomicUsize>,
 }
 
 impl fmt::Debug for WeComClient {
@@ -87,6 +94,13 @@ pub struct Contacts {
     pub unlicensed_staff: Vec<String>,
 }
 
+/// Why a chunk of staff is asked for again, differently.
+enum Retry {
+    Api(ApiError),
+    /// Relations without `follow_info.userid` for several staff members.
+    Unattributed,
+}
+
 /// One page of `batch/get_by_user`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct ContactPage {
@@ -96,6 +110,10 @@ pub struct ContactPage {
     /// Staff members without an interop licence (service-provider apps):
     /// their contacts are missing from the answer.
     pub unlicensed_userids: Vec<String>,
+    /// Relations whose `follow_info` had no `userid` (wechatpy's fixture
+    /// and developers' reports show such answers) while several staff
+    /// members were asked for: their `follow_userid` is empty.
+    pub unattributed: usize,
 }
 
 #[derive(Deserialize)]
@@ -137,7 +155,8 @@ struct ExternalContact {
 
 #[derive(Deserialize)]
 struct FollowInfo {
-    userid: String,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    userid: Option<String>,
     #[serde(default, deserialize_with = "nonempty_string")]
     remark: Option<String>,
     #[serde(default, deserialize_with = "lenient_opt_i64")]
@@ -179,6 +198,7 @@ impl WeComClient {
             scope,
             tokens,
             corpid: corpid.into(),
+            userids_per_call: Arc::new(AtomicUsize::new(BATCH_USERIDS_MAX)),
         }
     }
 
@@ -236,6 +256,10 @@ impl WeComClient {
         });
         let request = Request::post_json(BATCH_GET_BY_USER_PATH, CallKind::WECOM_DATA, &body);
         let response: BatchResponse = self.call(&request).await?;
+        // Without `follow_info.userid`, a relation belongs to the one staff
+        // member asked for; asked for several, it cannot be attributed here.
+        let only = (userids.len() == 1).then(|| userids[0].clone());
+        let mut unattributed = 0;
         let relations = response
             .external_contact_list
             .unwrap_or_default()
@@ -244,7 +268,14 @@ impl WeComClient {
                 external_userid: entry.external_contact.external_userid,
                 contact_type: entry.external_contact.contact_type,
                 unionid: entry.external_contact.unionid,
-                follow_userid: entry.follow_info.userid,
+                follow_userid: match (entry.follow_info.userid, &only) {
+                    (Some(userid), _) => userid,
+                    (None, Some(only)) => only.clone(),
+                    (None, None) => {
+                        unattributed += 1;
+                        String::new()
+                    }
+                },
                 createtime: entry.follow_info.createtime,
                 add_way: entry
                     .follow_info
@@ -257,6 +288,7 @@ impl WeComClient {
             .collect();
         Ok(ContactPage {
             relations,
+            unattributed,
             next_cursor: response.next_cursor,
             unlicensed_userids: response
                 .fail_info
@@ -290,15 +322,77 @@ impl WeComClient {
         Ok(contacts)
     }
 
-    async fn contacts_of(&self, userids: &[String]) -> Result<Contacts, ApiError> {
+    /// The relations of `userids`, adapting to what WeCom really answers:
+    /// - more userids than WeCom takes now (40058): split, and the smaller
+    ///   size is kept for the rest of the run;
+    /// - relations without `follow_info.userid`: asked again one staff
+    ///   member at a time, so each relation is attributed, never guessed;
+    /// - a staff member gone since the list was read (60111): asked one at
+    ///   a time, and the one WeCom no longer knows has no contacts;
+    /// - 84061 ("not external contact"): no contacts.
+    fn contacts_of<'a>(
+        &'a self,
+        userids: &'a [String],
+    ) -> BoxFuture<'a, Result<Contacts, ApiError>> {
+        Box::pin(async move {
+            let size = self.userids_per_call.load(Ordering::Relaxed);
+            if userids.len() > size {
+                return self.contacts_split(userids, size).await;
+            }
+            match self.contacts_paged(userids).await {
+                Ok(contacts) => Ok(contacts),
+                Err(Retry::Unattributed) => {
+                    tracing::warn!(account = %self.scope.account_id, staff = userids.len(),
+                        "batch/get_by_user answered relations without follow_info.userid; asking one staff member at a time");
+                    self.contacts_split(userids, 1).await
+                }
+                Err(Retry::Api(err)) if err.errcode() == Some(40058) && userids.len() > 1 => {
+                    let smaller = (userids.len() / 2).max(1);
+                    self.userids_per_call.fetch_min(smaller, Ordering::Relaxed);
+                    tracing::warn!(account = %self.scope.account_id, from = userids.len(), to = smaller,
+                        "batch/get_by_user refused the userid_list length (40058); asking for fewer staff members per call from now on");
+                    self.contacts_split(userids, smaller).await
+                }
+                Err(Retry::Api(err)) if err.errcode() == Some(60111) && userids.len() > 1 => {
+                    self.contacts_split(userids, 1).await
+                }
+                Err(Retry::Api(err)) if err.errcode() == Some(60111) => {
+                    tracing::warn!(account = %self.scope.account_id,
+                        "a staff member with customer contact is no longer known to WeCom (60111: left since the staff list was read); no contacts for them");
+                    Ok(Contacts::default())
+                }
+                Err(Retry::Api(err)) if err.errcode() == Some(84061) => Ok(Contacts::default()),
+                Err(Retry::Api(err)) => Err(err),
+            }
+        })
+    }
+
+    async fn contacts_split(&self, userids: &[String], size: usize) -> Result<Contacts, ApiError> {
+        let mut contacts = Contacts::default();
+        for chunk in userids.chunks(size.max(1)) {
+            let part = self.contacts_of(chunk).await?;
+            contacts.relations.extend(part.relations);
+            contacts.unlicensed_staff.extend(part.unlicensed_staff);
+        }
+        Ok(contacts)
+    }
+
+    /// Every page of `userids`, or why the chunk must be asked differently.
+    async fn contacts_paged(&self, userids: &[String]) -> Result<Contacts, Retry> {
         let mut relations = Vec::new();
         let mut unlicensed = Vec::new();
         let mut cursor: Option<String> = None;
         let mut cursors_seen = HashSet::new();
         let mut pages = 0;
         loop {
-            let page = self.batch_get_by_user(userids, cursor.as_deref()).await?;
+            let page = self
+                .batch_get_by_user(userids, cursor.as_deref())
+                .await
+                .map_err(Retry::Api)?;
             pages += 1;
+            if page.unattributed > 0 {
+                return Err(Retry::Unattributed);
+            }
             unlicensed.extend(page.unlicensed_userids);
             relations.extend(page.relations);
             match page.next_cursor {
@@ -310,11 +404,11 @@ impl WeComClient {
                 }
                 Some(next) => {
                     if !cursors_seen.insert(next.clone()) {
-                        return Err(ApiError::RepeatedPage {
+                        return Err(Retry::Api(ApiError::RepeatedPage {
                             account_id: self.scope.account_id.clone(),
                             endpoint: BATCH_GET_BY_USER_PATH,
                             pages,
-                        });
+                        }));
                     }
                     cursor = Some(next);
                 }

@@ -195,3 +195,41 @@ fn plain_http_to_another_machine_is_refused_unless_allowed() {
         .unwrap();
     }
 }
+
+/// The real body (tests/fixtures/wechat, from a developer-community report).
+fn fixture(path: &str) -> serde_json::Value {
+    let text = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/wechat")
+            .join(path),
+    )
+    .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[tokio::test]
+async fn a_40032_for_a_full_batch_splits_it_instead_of_stopping_the_run() {
+    let fake = Fake::start().await;
+    let refused = fixture("official_account/user_info_batchget__err_40032_hint_and_rid.json");
+    fake.script(BATCHGET, [Reply::Json(refused)]);
+    let openids: Vec<String> = (0..100).map(|i| format!("oUser{i:023}")).collect();
+    let users = fake.client().batchget(&openids).await.unwrap();
+    assert_eq!(users.len(), 100);
+    let got: Vec<&str> = users.iter().map(|u| u.openid.as_str()).collect();
+    assert_eq!(got, openids.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(fake.hits(BATCHGET), 3, "the refused call, then two halves");
+}
+
+#[tokio::test]
+async fn a_40032_that_persists_stops_the_account_not_the_run() {
+    let fake = Fake::start().await;
+    let refused = fixture("official_account/user_info_batchget__err_40032_hint_and_rid.json");
+    fake.script(BATCHGET, vec![Reply::Json(refused); 10]);
+    let err = fake
+        .client()
+        .batchget(&ids(&["oA", "oB"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.errcode(), Some(40032));
+    assert!(!err.is_fatal(), "{err}");
+}

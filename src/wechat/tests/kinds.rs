@@ -348,3 +348,137 @@ async fn a_cursor_handed_back_twice_stops_the_account_instead_of_looping() {
     );
     assert_eq!(client.stats().calls_to(BATCH_GET_BY_USER_PATH), 2);
 }
+
+/// A real WeCom body kept in tests/fixtures/wechat (sources in its README).
+fn fixture(path: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/wechat")
+        .join(path);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A WeCom host listing `staff`, whose `batch/get_by_user` answers
+/// `answer(userid_list)`.
+async fn scripted_wecom(
+    staff: Vec<String>,
+    answer: impl Fn(Vec<String>) -> serde_json::Value + Clone + Send + Sync + 'static,
+) -> WeComClient {
+    use axum::routing::{get, post};
+    let follow = serde_json::json!({"errcode": 0, "errmsg": "ok", "follow_user": staff});
+    let router = axum::Router::new()
+        .route(
+            "/cgi-bin/gettoken",
+            get(|| async { r#"{"errcode":0,"errmsg":"ok","access_token":"T","expires_in":7200}"# }),
+        )
+        .route(
+            "/cgi-bin/externalcontact/get_follow_user_list",
+            get(move || async move { follow.to_string() }),
+        )
+        .route(
+            BATCH_GET_BY_USER_PATH,
+            post(move |body: String| async move {
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let list: Vec<String> = body["userid_list"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|u| u.as_str().unwrap().to_string())
+                    .collect();
+                answer(list).to_string()
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = WeChatHttp::new(&ApiConfig {
+        wecom_base_url: base_url,
+        backoff: Duration::from_millis(1),
+        ..ApiConfig::default()
+    })
+    .unwrap();
+    WeComClient::new(http, "crm", "ww0123456789abcdef", Secret::new("s"))
+}
+
+/// One relation per staff member asked for, with `follow_info.userid`.
+fn one_each(list: &[String]) -> serde_json::Value {
+    let rows: Vec<_> = list
+        .iter()
+        .map(|userid| {
+            serde_json::json!({
+                "external_contact": {"external_userid": format!("wm{userid}"), "type": 1},
+                "follow_info": {"userid": userid, "createtime": 1}
+            })
+        })
+        .collect();
+    serde_json::json!({"errcode": 0, "errmsg": "ok", "external_contact_list": rows, "next_cursor": ""})
+}
+
+#[tokio::test]
+async fn relations_without_follow_userid_are_asked_again_one_staff_member_at_a_time() {
+    let staff = vec!["zhangsan".to_string(), "lisi".to_string()];
+    let client = scripted_wecom(staff, |list| {
+        let wechatpy = fixture("wecom/batch_get_by_user__wechatpy_no_follow_userid.json");
+        match list.as_slice() {
+            [only] if only == "zhangsan" => wechatpy,
+            [_] => serde_json::json!({"errcode": 0, "errmsg": "ok", "external_contact_list": [], "next_cursor": ""}),
+            _ => wechatpy,
+        }
+    })
+    .await;
+    let contacts = client.contacts(1).await.unwrap();
+    let owners: Vec<&str> = contacts
+        .relations
+        .iter()
+        .map(|r| r.follow_userid.as_str())
+        .collect();
+    assert_eq!(
+        owners,
+        ["zhangsan", "zhangsan"],
+        "attributed by asking, never guessed"
+    );
+    assert_eq!(client.stats().calls_to(BATCH_GET_BY_USER_PATH), 3);
+}
+
+#[tokio::test]
+async fn a_40058_shrinks_the_userid_list_for_the_rest_of_the_run() {
+    let staff: Vec<String> = (0..130).map(|i| format!("sales_{i:04}")).collect();
+    let client = scripted_wecom(staff, |list| {
+        if list.len() > 64 {
+            fixture("wecom/common__err_40058_exceed_max_length.json")
+        } else {
+            one_each(&list)
+        }
+    })
+    .await;
+    let contacts = client.contacts(1).await.unwrap();
+    assert_eq!(contacts.relations.len(), 130);
+    // 100 refused, then 50 + 50; the next chunk of 30 fits the smaller size.
+    assert_eq!(client.stats().calls_to(BATCH_GET_BY_USER_PATH), 4);
+}
+
+#[tokio::test]
+async fn a_staff_member_gone_since_the_list_60111_is_skipped_and_84061_is_no_contacts() {
+    let staff = vec![
+        "a".to_string(),
+        "gone".to_string(),
+        "quiet".to_string(),
+        "b".to_string(),
+    ];
+    let client = scripted_wecom(staff, |list| {
+        if list.iter().any(|u| u == "gone") {
+            fixture("wecom/common__err_60111_userid_not_found_reconstructed.json")
+        } else if list.iter().any(|u| u == "quiet") {
+            fixture("wecom/get__err_84061_follow_user_empty.json")
+        } else {
+            one_each(&list)
+        }
+    })
+    .await;
+    let contacts = client.contacts(1).await.unwrap();
+    let owners: Vec<&str> = contacts
+        .relations
+        .iter()
+        .map(|r| r.follow_userid.as_str())
+        .collect();
+    assert_eq!(owners, ["a", "b"]);
+}
