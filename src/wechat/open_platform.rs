@@ -90,7 +90,7 @@ struct ComponentToken {
 
 /// `{"component_access_token":"...","expires_in":7200}`. No Debug: a token.
 #[derive(Deserialize)]
-struct ComponentTokenResponse {
+pub(crate) struct ComponentTokenResponse {
     component_access_token: String,
     #[serde(default, deserialize_with = "lenient_u64")]
     expires_in: u64,
@@ -98,7 +98,7 @@ struct ComponentTokenResponse {
 
 /// `{"authorizer_access_token":"...","expires_in":7200,"authorizer_refresh_token":"..."}`.
 #[derive(Deserialize)]
-struct AuthorizerTokenResponse {
+pub(crate) struct AuthorizerTokenResponse {
     authorizer_access_token: String,
     #[serde(default, deserialize_with = "lenient_u64")]
     expires_in: u64,

@@ -117,13 +117,13 @@ pub struct ContactPage {
 }
 
 #[derive(Deserialize)]
-struct TokenlessList {
+pub(crate) struct TokenlessList {
     #[serde(default, deserialize_with = "string_list")]
     follow_user: Vec<String>,
 }
 
 #[derive(Deserialize)]
-struct BatchResponse {
+pub(crate) struct BatchResponse {
     #[serde(default)]
     external_contact_list: Option<Vec<BatchEntry>>,
     #[serde(default, deserialize_with = "nonempty_string")]
@@ -170,7 +170,7 @@ struct FollowInfo {
 }
 
 #[derive(Deserialize)]
-struct IdconvertResponse {
+pub(crate) struct IdconvertResponse {
     #[serde(default, deserialize_with = "nonempty_string")]
     external_userid: Option<String>,
 }

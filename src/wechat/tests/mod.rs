@@ -4,6 +4,7 @@
 mod decode_props;
 mod fake;
 mod faults;
+mod fixtures;
 mod followers;
 mod hostile;
 mod kinds;
