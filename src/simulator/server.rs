@@ -73,6 +73,24 @@ pub async fn start(scenario: Scenario, addr: SocketAddr) -> io::Result<SimServer
 }
 
 impl SimServer {
+    /// Serves `body` (a response real WeChat gave) for the next call to
+    /// `path` whose request lists at least `min_list` ids, instead of the
+    /// normal answer. Queued bodies are served in order.
+    pub fn replay(&self, path: &str, body: serde_json::Value, min_list: usize) {
+        lock(&self.state.replays)
+            .entry(path.to_string())
+            .or_default()
+            .push_back(super::state::Replay { body, min_list });
+    }
+
+    /// `batch/get_by_user` leaves `follow_info.userid` out whenever it is
+    /// asked for several staff members.
+    pub fn omit_follow_userid(&self, on: bool) {
+        self.state
+            .omit_follow_userid
+            .store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }
@@ -173,9 +191,20 @@ async fn serve(
     let path = endpoint.path();
     state.record(|stats| *stats.calls.entry(path.to_string()).or_insert(0) += 1);
     let request = ApiRequest::new(endpoint, query.as_deref(), body);
+    if let Some(body) = replayed(&state, path, &request) {
+        state.record(|stats| *stats.faults.entry("replay".to_string()).or_insert(0) += 1);
+        record_errcode(&state, body["errcode"].as_i64().unwrap_or(0));
+        return json_response(StatusCode::OK, body.to_string());
+    }
     let response = match state.roll_fault() {
         None => {
-            let reply = handlers::handle(&state, &request);
+            let mut reply = handlers::handle(&state, &request);
+            if endpoint == Endpoint::BatchGetByUser
+                && state.omit_follow_userid.load(std::sync::atomic::Ordering::Relaxed)
+                && request_list_len(&request) > 1
+            {
+                reply.body = without_follow_userid(&reply.body);
+            }
             if reply.errcode == 0 {
                 if let Some(account) = reply.account {
                     state.count_quota(account, path);
@@ -195,6 +224,44 @@ async fn serve(
         tokio::time::sleep(latency).await;
     }
     response
+}
+
+/// The next recorded answer for `path`, if this request qualifies.
+fn replayed(state: &SimState, path: &str, request: &ApiRequest) -> Option<serde_json::Value> {
+    let mut replays = lock(&state.replays);
+    let queue = replays.get_mut(path)?;
+    let next = queue.front()?;
+    if request_list_len(request) < next.min_list {
+        return None;
+    }
+    queue.pop_front().map(|replay| replay.body)
+}
+
+/// How many ids a batch request lists (`user_list`, `userid_list`); 0 for others.
+fn request_list_len(request: &ApiRequest) -> usize {
+    let Ok(body) = request.json_body() else {
+        return 0;
+    };
+    ["user_list", "userid_list"]
+        .iter()
+        .find_map(|key| body.get(*key).and_then(serde_json::Value::as_array))
+        .map_or(0, Vec::len)
+}
+
+/// A `batch/get_by_user` body with `follow_info.userid` removed from every
+/// relation, as wechatpy's fixture and developers' reports show.
+fn without_follow_userid(body: &str) -> String {
+    let Ok(mut value) = serde_json::from_str::<serde_json::Value>(body) else {
+        return body.to_string();
+    };
+    if let Some(list) = value["external_contact_list"].as_array_mut() {
+        for entry in list {
+            if let Some(follow) = entry["follow_info"].as_object_mut() {
+                follow.remove("userid");
+            }
+        }
+    }
+    value.to_string()
 }
 
 fn record_errcode(state: &SimState, code: i64) {

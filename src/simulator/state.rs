@@ -67,6 +67,20 @@ pub(crate) struct SimState {
     stats: Mutex<SimStats>,
     /// The fault settings and their dice; replaceable while serving.
     faults: Mutex<(Faults, FaultDice)>,
+    /// Bodies real WeChat has answered, served instead of the normal answer
+    /// (see [`super::SimServer::replay`]).
+    pub(crate) replays: Mutex<HashMap<String, std::collections::VecDeque<Replay>>>,
+    /// `batch/get_by_user` leaves `follow_info.userid` out when asked for
+    /// several staff members, as real answers have.
+    pub(crate) omit_follow_userid: std::sync::atomic::AtomicBool,
+}
+
+/// One recorded answer, for the next call to its path whose request lists
+/// at least `min_list` ids (`user_list`, `userid_list`).
+#[derive(Debug, Clone)]
+pub(crate) struct Replay {
+    pub(crate) body: serde_json::Value,
+    pub(crate) min_list: usize,
 }
 
 impl SimState {
@@ -81,6 +95,8 @@ impl SimState {
             population: RwLock::new(Arc::new(population)),
             quota_used: Mutex::new(HashMap::new()),
             stats: Mutex::new(SimStats::default()),
+            replays: Mutex::new(HashMap::new()),
+            omit_follow_userid: std::sync::atomic::AtomicBool::new(false),
             world,
             scenario,
         }

@@ -12,6 +12,7 @@ mod metrics;
 mod moto;
 mod official_account;
 mod privacy;
+mod real_wechat;
 mod report;
 mod s3;
 mod scale;

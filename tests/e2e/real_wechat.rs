@@ -1,0 +1,83 @@
+//! The real binary against answers real WeChat gave (`tests/fixtures/wechat`,
+//! each body's source in that folder's README), served by the simulator in
+//! place of its own answer: the snapshot still equals the truth.
+
+use unionsnap::simulator::{Scenario, SimCorp};
+
+use crate::common::*;
+
+const BATCHGET: &str = "/cgi-bin/user/info/batchget";
+const BATCH_GET_BY_USER: &str = "/cgi-bin/externalcontact/batch/get_by_user";
+const IDCONVERT: &str = "/cgi-bin/idconvert/unionid_to_external_userid";
+
+fn fixture(path: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/wechat")
+        .join(path);
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// An Official Account and a corp of 130 staff members (two userid chunks).
+fn with_corp(seed: u64, idconvert: bool) -> Scenario {
+    let mut scenario = scenario(seed, 3_000, &[("brand_oa", 0.5, true)]);
+    scenario.corps = vec![SimCorp {
+        staff: 130,
+        shared_share: 0.25,
+        idconvert,
+        ..SimCorp::new(seed, "crm", 0.4)
+    }];
+    scenario
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_40032_for_a_full_batch_is_split_and_the_run_is_exact() {
+    let fixture_ = Fixture::start(scenario(81, 3_000, &[("brand_oa", 0.5, true)])).await;
+    let refused = fixture("official_account/user_info_batchget__err_40032_hint_and_rid.json");
+    fixture_.server.replay(BATCHGET, refused, 100);
+    let out = fixture_.run_job(&fixture_.write_job(), &[]).await;
+    assert_exit(&out, 0);
+    assert_eq!(fixture_.server.stats().errcode_count(40032), 1);
+    assert_matches_truth(&fixture_).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_40058_from_batch_get_by_user_shrinks_the_list_and_the_corp_is_exact() {
+    let fixture_ = Fixture::start(with_corp(82, false)).await;
+    let refused = fixture("wecom/common__err_40058_exceed_max_length.json");
+    fixture_.server.replay(BATCH_GET_BY_USER, refused, 65);
+    let out = fixture_.run_job(&fixture_.write_job(), &[]).await;
+    assert_exit(&out, 0);
+    let stats = fixture_.server.stats();
+    assert_eq!(stats.errcode_count(40058), 1);
+    // 100 refused, then 50 + 50, then the last 30: the smaller size is kept.
+    assert!(stats.calls_to(BATCH_GET_BY_USER) >= 4, "{stats:?}");
+    assert_matches_truth(&fixture_).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relations_without_follow_userid_give_the_same_tables_as_with_it() {
+    let clean = Fixture::start(with_corp(83, false)).await;
+    assert_exit(&clean.run_job(&clean.write_job(), &[]).await, 0);
+    let quirky = Fixture::start(with_corp(83, false)).await;
+    quirky.server.omit_follow_userid(true);
+    let out = quirky.run_job(&quirky.write_job(), &[]).await;
+    assert_exit(&out, 0);
+    assert_matches_truth(&quirky).await;
+    assert_same_tables(
+        &read_local_tables(&clean.output_dir()),
+        &read_local_tables(&quirky.output_dir()),
+    );
+    // Each chunk answered without userids was asked again staff member by staff member.
+    assert!(quirky.server.stats().calls_to(BATCH_GET_BY_USER) >= 130);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_845003_from_idconvert_leaves_one_person_unlinked_and_the_run_commits() {
+    let fixture_ = Fixture::start(with_corp(84, true)).await;
+    let refused = fixture("wecom/unionid_to_external_userid__err_845003.json");
+    fixture_.server.replay(IDCONVERT, refused, 0);
+    let out = fixture_.run_job(&fixture_.write_job(), &[]).await;
+    assert_exit(&out, 0);
+    assert_eq!(fixture_.server.stats().errcode_count(845003), 1);
+    assert!(committed_partition(&fixture_.output_dir(), "contacts", DATE, "crm").exists());
+}
