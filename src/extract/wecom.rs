@@ -59,11 +59,17 @@ pub fn complete(
     Ok(contacts.relations)
 }
 
-/// The `contacts` table of `relations`, one row per (contact, staff member):
-/// a relation listed twice (the list moved while it was paged) is kept once.
+/// The `contacts` table of `relations`, one row per (contact, staff member),
+/// sorted by staff member and contact: a relation listed twice (the list
+/// moved while it was paged) is kept once.
 pub fn raw_table(mut relations: Vec<ContactRelation>) -> RawTable {
     let mut seen = HashSet::with_capacity(relations.len());
     relations.retain(|r| seen.insert((r.external_userid.clone(), r.follow_userid.clone())));
+    // In staff order, then contact: the same contacts give the same file
+    // however WeCom was asked (chunk sizes, one staff member at a time).
+    relations.sort_by(|a, b| {
+        (&a.follow_userid, &a.external_userid).cmp(&(&b.follow_userid, &b.external_userid))
+    });
     RawTable {
         table: layout::CONTACTS,
         member_col: "external_userid",

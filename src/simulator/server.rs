@@ -200,7 +200,9 @@ async fn serve(
         None => {
             let mut reply = handlers::handle(&state, &request);
             if endpoint == Endpoint::BatchGetByUser
-                && state.omit_follow_userid.load(std::sync::atomic::Ordering::Relaxed)
+                && state
+                    .omit_follow_userid
+                    .load(std::sync::atomic::Ordering::Relaxed)
                 && request_list_len(&request) > 1
             {
                 reply.body = without_follow_userid(&reply.body);

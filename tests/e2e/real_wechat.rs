@@ -63,9 +63,27 @@ async fn relations_without_follow_userid_give_the_same_tables_as_with_it() {
     let out = quirky.run_job(&quirky.write_job(), &[]).await;
     assert_exit(&out, 0);
     assert_matches_truth(&quirky).await;
+    // The same rows; their order within a file follows the order the
+    // accounts finished in, which the extra calls change.
+    let sorted = |tables: Tables| -> Tables {
+        tables
+            .into_iter()
+            .map(|(path, frame)| {
+                let frame = frame.map(|frame| {
+                    let columns: Vec<String> = frame
+                        .get_column_names()
+                        .iter()
+                        .map(|c| c.to_string())
+                        .collect();
+                    frame.sort(columns, Default::default()).unwrap()
+                });
+                (path, frame)
+            })
+            .collect()
+    };
     assert_same_tables(
-        &read_local_tables(&clean.output_dir()),
-        &read_local_tables(&quirky.output_dir()),
+        &sorted(read_local_tables(&clean.output_dir())),
+        &sorted(read_local_tables(&quirky.output_dir())),
     );
     // Each chunk answered without userids was asked again staff member by staff member.
     assert!(quirky.server.stats().calls_to(BATCH_GET_BY_USER) >= 130);
