@@ -33,7 +33,9 @@
 -- (until then the date is not complete to the views: late, never wrong).
 -- mergeSchema reads every file's footer so that files written before a
 -- column was added (docs/schema.md) are read with NULLs in it; the views
--- keep the setting they were created with.
+-- keep the setting they were created with. A Spark view fixes its columns
+-- when it is created: after an upgrade of unionsnap that adds columns, run
+-- this file again. The views need one committed snapshot to be created.
 --
 -- Two layers, as in spark.sql:
 --   unionsnap_files.<table>  every file on disk, committed or not: for
