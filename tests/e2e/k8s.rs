@@ -185,6 +185,7 @@ fn the_indexed_job_shards_by_completion_index_and_the_merge_job_commits() {
     let no_retry = exit_code_rules(extract, "FailIndex");
     assert!(no_retry.contains(&2) && no_retry.contains(&3));
     assert!(extract["backoffLimitPerIndex"].as_i64().is_some());
+    assert!(ignores_disruptions(extract));
     assert_pod_basics(extract);
     assert_eq!(container(extract)["args"][0], "run");
 
@@ -208,6 +209,7 @@ fn the_indexed_job_shards_by_completion_index_and_the_merge_job_commits() {
     // A shard that has not landed makes merge exit 3: that one is retried.
     let merge_no_retry = exit_code_rules(merge, "FailJob");
     assert!(merge_no_retry.contains(&2) && !merge_no_retry.contains(&3));
+    assert!(ignores_disruptions(merge));
     assert_pod_basics(merge);
 }
 
@@ -287,7 +289,10 @@ fn every_manifest_passes_kubernetes_validate_strict_for_every_supported_release(
         .iter()
         .map(|file| documents(file.file_name().unwrap().to_str().unwrap()).len())
         .sum();
-    let passed = text.lines().filter(|l| l.contains(" passed for resource ")).count();
+    let passed = text
+        .lines()
+        .filter(|l| l.contains(" passed for resource "))
+        .count();
     assert_eq!(passed, documents * versions.len(), "{text}");
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();

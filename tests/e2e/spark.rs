@@ -88,15 +88,24 @@ async fn demo_warehouse(dir: &Path) -> PathBuf {
 fn markers(output: &Path) -> Vec<(String, unionsnap::load::Manifest)> {
     let mut dates: Vec<String> = files_under(&output.join(layout::MANIFESTS))
         .iter()
-        .filter_map(|f| f.strip_prefix("snapshot_date=")?.strip_suffix("/manifest.json"))
+        .filter_map(|f| {
+            f.strip_prefix("snapshot_date=")?
+                .strip_suffix("/manifest.json")
+        })
         .map(str::to_owned)
         .collect();
     dates.sort();
     dates
         .into_iter()
         .map(|date| {
-            let marker = output.join(format!("{}/snapshot_date={date}/manifest.json", layout::MANIFESTS));
-            (date, serde_json::from_slice(&std::fs::read(marker).unwrap()).unwrap())
+            let marker = output.join(format!(
+                "{}/snapshot_date={date}/manifest.json",
+                layout::MANIFESTS
+            ));
+            (
+                date,
+                serde_json::from_slice(&std::fs::read(marker).unwrap()).unwrap(),
+            )
         })
         .collect()
 }
@@ -176,7 +185,11 @@ async fn spark_runs_the_parquet_ddl_and_the_queries_equal_the_rust_tables() {
     let dir = tempfile::tempdir().unwrap();
     let output = demo_warehouse(dir.path()).await;
     let markers = markers(&output);
-    assert_eq!(markers.len(), DEMO_DAYS as usize, "one complete snapshot a day");
+    assert_eq!(
+        markers.len(),
+        DEMO_DAYS as usize,
+        "one complete snapshot a day"
+    );
     let (latest, latest_marker) = markers.last().unwrap();
 
     // A file no marker names, as a re-run leaves one until vacuum: a copy of
@@ -194,11 +207,19 @@ async fn spark_runs_the_parquet_ddl_and_the_queries_equal_the_rust_tables() {
 
     let mut probes: Vec<(String, String)> = VIEWS
         .iter()
-        .map(|view| (format!("rows_{view}"), format!("SELECT count(*) FROM unionsnap.{view}")))
+        .map(|view| {
+            (
+                format!("rows_{view}"),
+                format!("SELECT count(*) FROM unionsnap.{view}"),
+            )
+        })
         .collect();
     probes.push((
         "files_identities".to_string(),
-        format!("SELECT count(*) FROM unionsnap_files.{}", layout::IDENTITIES),
+        format!(
+            "SELECT count(*) FROM unionsnap_files.{}",
+            layout::IDENTITIES
+        ),
     ));
     let scratch = dir.path().join("spark");
     std::fs::create_dir_all(&scratch).unwrap();
@@ -214,7 +235,11 @@ async fn spark_runs_the_parquet_ddl_and_the_queries_equal_the_rust_tables() {
             .map(|f| f.rows)
             .sum();
         assert!(marked > 0, "the demo writes {view}");
-        assert_eq!(count(&format!("rows_{view}")), marked, "unionsnap.{view}: the marked files' rows");
+        assert_eq!(
+            count(&format!("rows_{view}")),
+            marked,
+            "unionsnap.{view}: the marked files' rows"
+        );
     }
     let marked_identities = count(&format!("rows_{}", layout::IDENTITIES));
     assert_eq!(
@@ -233,7 +258,10 @@ async fn spark_runs_the_parquet_ddl_and_the_queries_equal_the_rust_tables() {
             }
             expected.extend(rows(&table, date));
         }
-        assert_eq!(spark[name].columns, columns, "sql/{name}.sql in Spark: the table's columns");
+        assert_eq!(
+            spark[name].columns, columns,
+            "sql/{name}.sql in Spark: the table's columns"
+        );
         assert!(!expected.is_empty());
         assert!(
             spark[name].rows == expected,
@@ -244,7 +272,10 @@ async fn spark_runs_the_parquet_ddl_and_the_queries_equal_the_rust_tables() {
     }
     // trend: one row per date; upset: a row for each date at least.
     assert_eq!(spark["trend"].rows.len(), markers.len());
-    let upset_dates: std::collections::BTreeSet<&Value> =
-        spark["upset"].rows.iter().map(|r| &r[0]).collect();
+    let upset_dates: std::collections::BTreeSet<String> = spark["upset"]
+        .rows
+        .iter()
+        .map(|r| r[0].to_string())
+        .collect();
     assert_eq!(upset_dates.len(), markers.len());
 }

@@ -108,7 +108,10 @@ fn every_ddl_file_parses_in_its_engines_dialect() {
         .collect();
     on_disk.sort();
     let listed: Vec<String> = DDL_DIALECTS.iter().map(|(f, _)| f.to_string()).collect();
-    assert_eq!(on_disk, listed, "every file of sql/ddl/ has its dialect here");
+    assert_eq!(
+        on_disk, listed,
+        "every file of sql/ddl/ has its dialect here"
+    );
 
     let inputs: Vec<(String, String, &str)> = DDL_DIALECTS
         .iter()
@@ -134,7 +137,10 @@ fn every_ddl_file_parses_in_its_engines_dialect() {
                 .find(|(file, fragment, _)| *file == parsed.file && statement.contains(fragment));
             match entry {
                 Some((file, fragment, why)) => {
-                    eprintln!("opaque to sqlglot ({}), {file}: {statement}\n  why: {why}", parsed.dialect);
+                    eprintln!(
+                        "opaque to sqlglot ({}), {file}: {statement}\n  why: {why}",
+                        parsed.dialect
+                    );
                     *matched.entry((file, fragment)).or_default() += 1;
                 }
                 None => unexplained.push(format!("sql/ddl/{}: {statement}", parsed.file)),
@@ -167,9 +173,20 @@ fn every_query_parses_as_one_query_in_duckdb_trino_and_spark() {
     let parsed = parse(&inputs);
     assert_eq!(parsed.len(), QUERIES.len() * QUERY_DIALECTS.len());
     for parsed in parsed {
-        let what = format!("sql/{} in sqlglot's {} dialect", parsed.file, parsed.dialect);
-        assert!(parsed.error.is_none(), "{what}: {}", parsed.error.unwrap_or_default());
-        assert!(parsed.opaque.is_empty(), "{what}: not understood: {:?}", parsed.opaque);
+        let what = format!(
+            "sql/{} in sqlglot's {} dialect",
+            parsed.file, parsed.dialect
+        );
+        assert!(
+            parsed.error.is_none(),
+            "{what}: {}",
+            parsed.error.unwrap_or_default()
+        );
+        assert!(
+            parsed.opaque.is_empty(),
+            "{what}: not understood: {:?}",
+            parsed.opaque
+        );
         assert!(
             parsed.kinds == ["Select"] || parsed.kinds == ["Union"],
             "{what}: one query, got {:?}",
