@@ -1,13 +1,13 @@
 //! A real Spark, the engine data teams move the dedupe to when a population
 //! outgrows one machine: pyspark 3.5 (PyPI; it ships Spark's jars) with a
-//! local Hive catalog (Derby, in a temp dir) runs `sql/ddl/spark_parquet.sql`
-//! over the demo's warehouse as written (only the output prefix replaced),
-//! then every analysis query of `sql/` under the settings
-//! `sql/ddl/spark.sql` names; `audience.sql`, `overlap.sql` and `changes.sql`
-//! equal the Rust tables row for row on every date, every view holds exactly
-//! the rows of the files the markers name, and a file no marker names (what
-//! a re-run leaves until vacuum) is read by the files layer and not by the
-//! views.
+//! local Hive catalog (its metastore an in-memory Derby database) runs
+//! `sql/ddl/spark_parquet.sql` over the demo's warehouse as written (only the
+//! output prefix replaced), then every analysis query of `sql/` under the
+//! settings `sql/ddl/spark.sql` names; `audience.sql`, `overlap.sql` and
+//! `changes.sql` equal the Rust tables row for row on every date, every view
+//! holds exactly the rows of the files the markers name, and a file no marker
+//! names (what a re-run leaves until vacuum) is read by the files layer and
+//! not by the views.
 //!
 //! `sql/ddl/spark.sql` itself reads the tables with `USING delta`, whose jars
 //! Spark downloads from Maven at start-up, which these machines cannot reach;
@@ -146,12 +146,12 @@ os.chdir(job["scratch"])
 from pyspark.sql import SparkSession
 spark = (SparkSession.builder.master("local[2]").appName("unionsnap-sql-test")
          .config("spark.ui.enabled", "false")
+         .config("spark.ui.showConsoleProgress", "false")
          .config("spark.driver.host", "127.0.0.1")
          .config("spark.driver.bindAddress", "127.0.0.1")
          .config("spark.sql.shuffle.partitions", "4")
          .config("spark.sql.warehouse.dir", os.path.join(job["scratch"], "spark-warehouse"))
-         .config("spark.hadoop.javax.jdo.option.ConnectionURL",
-                 "jdbc:derby:;databaseName=" + os.path.join(job["scratch"], "metastore_db") + ";create=true")
+         .config("spark.hadoop.javax.jdo.option.ConnectionURL", "jdbc:derby:memory:metastore;create=true")
          .enableHiveSupport().getOrCreate())
 spark.sparkContext.setLogLevel("ERROR")
 code = "\n".join(line.split("--")[0] for line in job["ddl"].splitlines())
