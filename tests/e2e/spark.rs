@@ -43,10 +43,14 @@ const VIEWS: [&str; 6] = [
     layout::CHANGES,
 ];
 
-/// Whether a Java runtime runs here; without one, whether to skip (false
-/// under CI, which installs Java).
+/// Whether a Java runtime runs here (pyspark needs one). Without one it says
+/// why the test skips, or fails under CI, which installs Java.
 fn java_available() -> bool {
-    let runs = std::process::Command::new("java")
+    // pyspark starts $JAVA_HOME/bin/java, or the `java` on the PATH.
+    let java = std::env::var_os("JAVA_HOME")
+        .map(|home| Path::new(&home).join("bin/java"))
+        .unwrap_or_else(|| PathBuf::from("java"));
+    let runs = std::process::Command::new(&java)
         .arg("-version")
         .output()
         .is_ok_and(|out| out.status.success());
@@ -56,9 +60,10 @@ fn java_available() -> bool {
             "no Java runtime: CI installs Debian's openjdk-17-jre-headless (make java-deps)"
         );
         eprintln!(
-            "SKIPPED: the Spark test needs a Java runtime and `java -version` does not run here. \
+            "SKIPPED: the Spark test needs a Java runtime and `{} -version` does not run here. \
              `make test` installs Debian's openjdk-17-jre-headless where apt can; install Java 17 \
-             (or set JAVA_HOME) to run it."
+             (or set JAVA_HOME) to run it.",
+            java.display()
         );
     }
     runs
