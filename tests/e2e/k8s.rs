@@ -1,9 +1,9 @@
 //! The Kubernetes manifests and the Dockerfile of `jobs/k8s/`: no cluster or
 //! container engine exists here, so these tests parse them and check the
 //! fields that make them behave (SPEC §2 exit codes, secrets, sizing), and
-//! run them through `kubernetes-validate --strict`, the API server's own
-//! schemas of every supported Kubernetes release (what `kubectl apply`
-//! would reject).
+//! run them through `kubernetes-validate --strict`: the OpenAPI schemas the
+//! API server publishes, for every supported Kubernetes release, with
+//! unknown fields rejected.
 
 use std::path::{Path, PathBuf};
 
