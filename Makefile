@@ -3,11 +3,20 @@
 
 CARGO ?= cargo
 PYTHON ?= python3
-# Python tools the tests use: DuckDB (reads our Parquet back), moto's S3 server
-# and deltalake (reads our Delta tables back, at any version).
-PY_DEPS := duckdb "moto[server]" "deltalake[pyarrow]"
+# Python tools the tests use: DuckDB (reads our Parquet back), moto's S3 server,
+# deltalake (reads our Delta tables back, at any version), and the checkers data
+# and platform teams run on what they paste: kubernetes-validate (the API schemas
+# of every Kubernetes release), sqlglot (SQL dialect parsers) and pyspark (Spark
+# 3.5 with its jars: a 318 MB sdist that pip builds into a wheel once and then
+# installs from its cache, ~7 s). The checkers are pinned: a new release may
+# read the same files differently.
+KUBERNETES_VALIDATE := 1.37.0
+SQLGLOT := 30.31.0
+PYSPARK := 3.5.9
+PY_DEPS := duckdb "moto[server]" "deltalake[pyarrow]" \
+	"kubernetes-validate==$(KUBERNETES_VALIDATE)" "sqlglot==$(SQLGLOT)" "pyspark==$(PYSPARK)"
 
-.PHONY: run test lint fmt build py-deps browser-deps report-png clean bench soak fuzz
+.PHONY: run test lint fmt build py-deps browser-deps java-deps report-png clean bench soak fuzz
 
 ## run: the demo job against the built-in simulator → ./warehouse (7 simulated
 ## days), then the report on the terminal and in ./report.html
@@ -17,18 +26,29 @@ run:
 build:
 	$(CARGO) build
 
-## py-deps: DuckDB, moto and deltalake for the tests (installed once, no prompts)
+## py-deps: DuckDB, moto, deltalake and the pinned checkers for the tests (installed
+## once, no prompts)
 py-deps:
-	@$(PYTHON) -c "import duckdb, moto.server, deltalake, pyarrow" 2>/dev/null || \
+	@$(PYTHON) -c "import duckdb, moto.server, deltalake, pyarrow; \
+		from importlib.metadata import version as v; \
+		assert v('kubernetes-validate') == '$(KUBERNETES_VALIDATE)' and v('sqlglot') == '$(SQLGLOT)' \
+		and v('pyspark') == '$(PYSPARK)'" 2>/dev/null || \
 		$(PYTHON) -m pip install --quiet --disable-pip-version-check $(PY_DEPS)
 
 ## browser-deps: headless Chromium for the HTML report's browser test (Debian's package)
 browser-deps:
 	@command -v chromium >/dev/null 2>&1 || (apt-get update && apt-get install -y chromium)
 
+## java-deps: a Java runtime for the Spark test (Debian's openjdk-17-jre-headless). Where
+## none can be installed, the Spark test skips and says why (outside CI; CI=true fails it)
+java-deps:
+	@command -v java >/dev/null 2>&1 || (apt-get update && apt-get install -y openjdk-17-jre-headless) || \
+		echo "make: no Java runtime and none could be installed: the Spark test will skip"
+
 ## test: unit and end-to-end tests (real HTTP, real Parquet read by DuckDB, real S3 server,
-## the HTML report in headless Chromium)
-test: py-deps browser-deps
+## the HTML report in headless Chromium, the manifests and the SQL through the validators,
+## parsers and the Spark that platform and data teams use)
+test: py-deps browser-deps java-deps
 	$(CARGO) test --no-fail-fast --lib --bins --tests
 
 ## lint: formatting and clippy, warnings are errors

@@ -13,9 +13,11 @@
 -- A Delta table created over an existing location takes its columns,
 -- partitions and files from the Delta log at every query: nothing to repair
 -- after a run. The snapshot markers (_manifests/: JSON files, not a Delta
--- table) are a text table whose partitions Spark does not discover: after
--- each run, register the new date with
---   MSCK REPAIR TABLE unionsnap_files.manifests;
+-- table) are a JSON table that lists its folder whenever a session first
+-- reads it (the same statement as in spark_parquet.sql, which the tests run
+-- in Spark 3.5): nothing to repair either. A session that stays up across
+-- runs (a Thrift server, a notebook) sees a new date after
+--   REFRESH TABLE unionsnap_files.manifests;
 -- (until then the date is not complete to the views: late, never wrong).
 -- For the analysis queries (sql/*.sql), which quote the reserved word "left"
 -- the standard way, set (Spark 3.4+):
@@ -34,12 +36,12 @@
 CREATE DATABASE IF NOT EXISTS unionsnap_files;
 CREATE DATABASE IF NOT EXISTS unionsnap;
 
--- The manifests, read as text lines: a date is complete when its folder holds one.
+-- The snapshot markers (JSON): a date is complete when its folder holds one.
 CREATE TABLE IF NOT EXISTS unionsnap_files.manifests (
-  value STRING,
-  snapshot_date DATE)
-USING text
-PARTITIONED BY (snapshot_date)
+  snapshot_date DATE,
+  files ARRAY<STRUCT<`table`: STRING, path: STRING>>)
+USING json
+OPTIONS (multiLine 'true', recursiveFileLookup 'true', pathGlobFilter 'manifest.json')
 LOCATION 's3a://BUCKET/PREFIX/_manifests';
 
 CREATE TABLE IF NOT EXISTS unionsnap_files.followers
@@ -65,8 +67,6 @@ LOCATION 's3a://BUCKET/PREFIX/overlap';
 CREATE TABLE IF NOT EXISTS unionsnap_files.changes
 USING delta
 LOCATION 's3a://BUCKET/PREFIX/changes';
-
-MSCK REPAIR TABLE unionsnap_files.manifests;
 
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW unionsnap.followers AS

@@ -1,11 +1,20 @@
 //! The Kubernetes manifests and the Dockerfile of `jobs/k8s/`: no cluster or
 //! container engine exists here, so these tests parse them and check the
-//! fields that make them behave (SPEC §2 exit codes, secrets, sizing).
+//! fields that make them behave (SPEC §2 exit codes, secrets, sizing), and
+//! run them through `kubernetes-validate --strict`: the OpenAPI schemas the
+//! API server publishes, for every supported Kubernetes release, with
+//! unknown fields rejected.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use serde_json::Value;
+
+/// The Kubernetes releases the manifests support (README "Kubernetes"): from
+/// 1.29, the first with `backoffLimitPerIndex` on by default, to the newest
+/// whose schemas the pinned kubernetes-validate ships (Makefile).
+const OLDEST_MINOR: u32 = 29;
+const NEWEST_MINOR: u32 = 37;
 
 fn k8s_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("jobs/k8s")
@@ -52,7 +61,10 @@ fn ignores_disruptions(job_spec: &Value) -> bool {
         .unwrap()
         .iter()
         .any(|rule| {
-            rule["action"] == "Ignore" && rule["onPodConditions"][0]["type"] == "DisruptionTarget"
+            let condition = &rule["onPodConditions"][0];
+            rule["action"] == "Ignore"
+                && condition["type"] == "DisruptionTarget"
+                && condition["status"] == "True"
         })
 }
 
@@ -173,6 +185,7 @@ fn the_indexed_job_shards_by_completion_index_and_the_merge_job_commits() {
     let no_retry = exit_code_rules(extract, "FailIndex");
     assert!(no_retry.contains(&2) && no_retry.contains(&3));
     assert!(extract["backoffLimitPerIndex"].as_i64().is_some());
+    assert!(ignores_disruptions(extract));
     assert_pod_basics(extract);
     assert_eq!(container(extract)["args"][0], "run");
 
@@ -196,6 +209,7 @@ fn the_indexed_job_shards_by_completion_index_and_the_merge_job_commits() {
     // A shard that has not landed makes merge exit 3: that one is retried.
     let merge_no_retry = exit_code_rules(merge, "FailJob");
     assert!(merge_no_retry.contains(&2) && !merge_no_retry.contains(&3));
+    assert!(ignores_disruptions(merge));
     assert_pod_basics(merge);
 }
 
@@ -229,4 +243,61 @@ fn the_dockerfile_is_multi_stage_non_root_and_without_openssl() {
     let lock =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.lock")).unwrap();
     assert!(!lock.contains("name = \"openssl-sys\""));
+}
+
+/// Every YAML manifest of `jobs/k8s/`, sorted.
+fn manifests() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(k8s_dir())
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// What a platform team runs before `kubectl apply`: every document of every
+/// manifest against the API schemas of every supported release, strict
+/// (unknown fields rejected). 1.29 to 1.34 require `status` on a pod
+/// condition of a `podFailurePolicy` rule, for one.
+#[test]
+fn every_manifest_passes_kubernetes_validate_strict_for_every_supported_release() {
+    let versions: Vec<String> = (OLDEST_MINOR..=NEWEST_MINOR)
+        .map(|minor| format!("1.{minor}"))
+        .collect();
+    let files = manifests();
+    let mut cmd = std::process::Command::new("python3");
+    cmd.args(["-m", "kubernetes_validate", "--strict"]);
+    for version in &versions {
+        cmd.args(["-k", version]);
+    }
+    let out = cmd
+        .args(&files)
+        .output()
+        .expect("python3 with kubernetes-validate (make test installs it)");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "kubernetes-validate --strict -k 1.{OLDEST_MINOR} .. -k 1.{NEWEST_MINOR} rejects jobs/k8s/:\n{text}"
+    );
+    // Every document was validated, for every release: none skipped.
+    let documents: usize = files
+        .iter()
+        .map(|file| documents(file.file_name().unwrap().to_str().unwrap()).len())
+        .sum();
+    let passed = text
+        .lines()
+        .filter(|l| l.contains(" passed for resource "))
+        .count();
+    assert_eq!(passed, documents * versions.len(), "{text}");
+    let readme =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap();
+    assert!(
+        readme.contains(&format!("Kubernetes 1.{OLDEST_MINOR} to 1.{NEWEST_MINOR}")),
+        "README names the releases this test validates"
+    );
 }

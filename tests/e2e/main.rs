@@ -21,5 +21,7 @@ mod secrets;
 mod serve;
 mod shards;
 mod snapshots;
+mod spark;
+mod sql_dialects;
 mod sql_parity;
 mod validate_online;

@@ -97,7 +97,7 @@ fn cell(value: AnyValue) -> Value {
 }
 
 /// The rows of a Rust table as JSON arrays, each prefixed by `date`.
-fn rows(df: &DataFrame, date: &str) -> Vec<Value> {
+pub(crate) fn rows(df: &DataFrame, date: &str) -> Vec<Value> {
     (0..df.height())
         .map(|i| {
             let mut row = vec![json!(date)];
@@ -107,7 +107,7 @@ fn rows(df: &DataFrame, date: &str) -> Vec<Value> {
         .collect()
 }
 
-fn column_names(df: &DataFrame) -> Vec<String> {
+pub(crate) fn column_names(df: &DataFrame) -> Vec<String> {
     df.get_column_names()
         .iter()
         .map(|n| n.to_string())
