@@ -124,6 +124,7 @@ pub fn official_account_client(
                 component_secret: auth.component_secret.clone(),
                 verify_ticket: auth.verify_ticket.clone(),
                 refresh_token: auth.refresh_token.clone(),
+                origins: auth.origins.clone(),
             };
             Some(OfficialAccountClient::third_party(
                 http.clone(),

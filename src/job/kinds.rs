@@ -14,6 +14,7 @@ use super::raw::{RawAccount, RawAuth, RawSecret};
 use super::secrets::{self, SecretRef};
 use super::validate::Context;
 use super::{AccountKind, AccountSpec, ComponentAuth, OutputLocation, UnionidMode};
+use crate::wechat::{CredentialOrigins, Origin};
 
 type Checked<T> = Result<T, (Range<usize>, Problem)>;
 
@@ -109,7 +110,15 @@ pub(super) fn component_auth(auth: AuthShape, cx: &Context<'_>) -> Checked<Compo
     let read = |reference: &SecretRef, what: &str| {
         secrets::resolve(&reference.source, what, cx.env).map_err(|p| (reference.span.clone(), p))
     };
+    let origin = |reference: &SecretRef| match &reference.source {
+        secrets::SecretSource::Env(name) => Origin::Env(name.clone()),
+        secrets::SecretSource::File(path) => Origin::File(path.clone()),
+    };
     Ok(ComponentAuth {
+        origins: CredentialOrigins {
+            verify_ticket: origin(&auth.verify_ticket),
+            refresh_token: origin(&auth.refresh_token),
+        },
         component_secret: read(&auth.component_secret, "`auth.component_secret`")?,
         verify_ticket: read(&auth.verify_ticket, "`auth.verify_ticket`")?,
         refresh_token: read(&auth.refresh_token, "`auth.refresh_token`")?,

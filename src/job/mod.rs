@@ -189,6 +189,9 @@ pub struct ComponentAuth {
     pub verify_ticket: Secret,
     /// The account's `authorizer_refresh_token`.
     pub refresh_token: Secret,
+    /// Where the ticket and the refresh token come from (a file ticket is
+    /// read again at every run; a rotated file token is written back).
+    pub origins: crate::wechat::CredentialOrigins,
 }
 
 /// How a WeCom account's contacts get their UnionID.

@@ -36,7 +36,7 @@ pub use errcode::{classify, Action, CallKind, Classification};
 pub use error::{ApiError, Failure};
 pub use http::{backoff_delay, is_loopback, WeChatHttp};
 pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Quota, UserInfo};
-pub use open_platform::ComponentCredentials;
+pub use open_platform::{ComponentCredentials, CredentialOrigins, Origin};
 pub use stats::{CallStats, StatsSnapshot};
 pub use token::REFRESH_MARGIN;
 pub use wecom::{ContactPage, ContactRelation, Contacts, WeComClient};

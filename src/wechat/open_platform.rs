@@ -43,6 +43,31 @@ pub struct ComponentCredentials {
     pub verify_ticket: Secret,
     /// The account's `authorizer_refresh_token`.
     pub refresh_token: Secret,
+    /// Where the ticket and the refresh token were read from: the ticket
+    /// is read again from a file at every component-token fetch (WeChat
+    /// pushes a new one every 10 minutes, each valid 12 hours: a `serve`
+    /// process outlives one), and a refresh token WeChat rotates is written
+    /// back to its file.
+    pub origins: CredentialOrigins,
+}
+
+/// Where a credential the job names came from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Origin {
+    /// Given as a value (tests).
+    #[default]
+    Value,
+    /// An environment variable: read once.
+    Env(String),
+    /// A file: read again when needed, written back when rotated.
+    File(std::path::PathBuf),
+}
+
+/// The origins of the ticket and the refresh token.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CredentialOrigins {
+    pub verify_ticket: Origin,
+    pub refresh_token: Origin,
 }
 
 impl OfficialAccountClient {
@@ -141,6 +166,9 @@ impl AuthorizerGrant {
             return Err(empty_token(scope, AUTHORIZER_TOKEN_PATH));
         }
         if let Some(next) = response.authorizer_refresh_token {
+            if next != refresh_token.expose() {
+                self.keep_rotated(scope, &next);
+            }
             *self
                 .refresh_token
                 .lock()
@@ -150,6 +178,25 @@ impl AuthorizerGrant {
             AccessToken::new(response.authorizer_access_token),
             lifetime(response.expires_in, http.config().min_token_lifetime),
         ))
+    }
+
+    /// WeChat handed back another refresh token: the configured one is now
+    /// stale (61023 on the next run). Written back to its file (atomically,
+    /// owner-only); from an environment variable, a warning says what to do.
+    /// The value itself is never logged.
+    fn keep_rotated(&self, scope: &AccountScope, next: &str) {
+        let account = &scope.account_id;
+        match &self.credentials.origins.refresh_token {
+            Origin::File(path) => match write_private_atomically(path, next) {
+                Ok(()) => tracing::info!(account = %account, file = %path.display(),
+                    "WeChat rotated the authorizer refresh token; the new one is written back to its file"),
+                Err(error) => tracing::error!(account = %account, file = %path.display(), %error,
+                    "WeChat rotated the authorizer refresh token but it could not be written back: the next run will fail with 61023 unless the file is updated (api_get_authorizer_list returns the current token)"),
+            },
+            Origin::Env(name) => tracing::warn!(account = %account, variable = %name,
+                "WeChat rotated the authorizer refresh token: the value in this environment variable is now stale and the next run will fail with 61023; set it from api_get_authorizer_list, or use auth.refresh_token = {{ file = ... }} so that unionsnap keeps it current"),
+            Origin::Value => {}
+        }
     }
 
     /// The component token, fetched when missing or near its end.
@@ -165,14 +212,23 @@ impl AuthorizerGrant {
             }
         }
         let credentials = &self.credentials;
+        let verify_ticket = match &credentials.origins.verify_ticket {
+            Origin::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) if !text.trim().is_empty() => Secret::new(text.trim()),
+                // The file went missing or empty since the job loaded: the
+                // ticket read then is the best there is.
+                _ => credentials.verify_ticket.clone(),
+            },
+            _ => credentials.verify_ticket.clone(),
+        };
         let body = json!({
             "component_appid": credentials.component_appid,
             "component_appsecret": credentials.component_secret.expose(),
-            "component_verify_ticket": credentials.verify_ticket.expose(),
+            "component_verify_ticket": verify_ticket.expose(),
         });
         let sensitive = [
             credentials.component_secret.expose(),
-            credentials.verify_ticket.expose(),
+            verify_ticket.expose(),
         ];
         let request = Request {
             sensitive: &sensitive,
@@ -192,6 +248,33 @@ impl AuthorizerGrant {
                 )),
         });
         Ok(token)
+    }
+}
+
+/// Replaces `path` with `value` whole: a private temporary file beside it,
+/// then a rename (a crash leaves the old token or the new one, never half).
+fn write_private_atomically(path: &std::path::Path, value: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(std::path::Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{:016x}.tmp", rand::random::<u64>()));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let result = options.open(&temp).and_then(|mut file| {
+        file.write_all(value.as_bytes())?;
+        file.sync_all()
+    });
+    match result.and_then(|()| std::fs::rename(&temp, path)) {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            let _ = std::fs::remove_file(&temp);
+            Err(error)
+        }
     }
 }
 

@@ -175,6 +175,10 @@ fn a_third_party_account_reads_its_component_credentials() {
                 component_secret: Secret::new("other-secret-value-456"),
                 verify_ticket: Secret::new(BRAND_SECRET),
                 refresh_token: Secret::new("other-secret-value-456"),
+                origins: crate::wechat::CredentialOrigins {
+                    verify_ticket: crate::wechat::Origin::Env("BRAND_OA_SECRET".to_string()),
+                    refresh_token: crate::wechat::Origin::Env("OTHER_SECRET".to_string()),
+                },
             },
             refresh: Refresh::New,
         }

@@ -203,6 +203,7 @@ fn credentials(scenario: &Scenario, refresh_token: &str) -> ComponentCredentials
         component_secret: Secret::new(&platform.component_secret),
         verify_ticket: Secret::new(&platform.verify_ticket),
         refresh_token: Secret::new(refresh_token),
+        origins: Default::default(),
     }
 }
 
@@ -481,4 +482,105 @@ async fn a_staff_member_gone_since_the_list_60111_is_skipped_and_84061_is_no_con
         .map(|r| r.follow_userid.as_str())
         .collect();
     assert_eq!(owners, ["a", "b"]);
+}
+
+/// A third-party platform on 127.0.0.1 that records the verify tickets and
+/// refresh tokens it is sent and rotates the refresh token on every call.
+async fn rotating_platform() -> (WeChatHttp, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use axum::routing::{get, post};
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (tickets, tokens) = (seen.clone(), seen.clone());
+    let router = axum::Router::new()
+        .route(
+            COMPONENT_TOKEN_PATH,
+            post(move |body: String| async move {
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let ticket = body["component_verify_ticket"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                tickets.lock().unwrap().push(ticket);
+                r#"{"component_access_token":"C","expires_in":7200}"#
+            }),
+        )
+        .route(
+            AUTHORIZER_TOKEN_PATH,
+            post(move |body: String| async move {
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let used = body["authorizer_refresh_token"]
+                    .as_str()
+                    .unwrap()
+                    .to_string();
+                let next = format!("{used}+");
+                tokens.lock().unwrap().push(used);
+                serde_json::json!({"authorizer_access_token": "A", "expires_in": 7200,
+                    "authorizer_refresh_token": next})
+                .to_string()
+            }),
+        )
+        .route(
+            "/cgi-bin/user/get",
+            get(|| async { r#"{"total":0,"count":0}"# }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = WeChatHttp::new(&ApiConfig {
+        base_url,
+        ..ApiConfig::default()
+    })
+    .unwrap();
+    (http, seen)
+}
+
+#[tokio::test]
+async fn a_rotated_refresh_token_is_written_back_and_the_ticket_file_is_read_again() {
+    use crate::wechat::{CredentialOrigins, Origin};
+    let dir = tempfile::tempdir().unwrap();
+    let (ticket_file, token_file) = (dir.path().join("ticket"), dir.path().join("refresh"));
+    std::fs::write(&ticket_file, "TICKET-1\n").unwrap();
+    std::fs::write(&token_file, "REFRESH-1").unwrap();
+    let (http, seen) = rotating_platform().await;
+    let credentials = |ticket: &str, token: &str| ComponentCredentials {
+        component_appid: "wx00000000000000cc".to_string(),
+        component_secret: Secret::new("platform-secret"),
+        verify_ticket: Secret::new(ticket),
+        refresh_token: Secret::new(token),
+        origins: CredentialOrigins {
+            verify_ticket: Origin::File(ticket_file.clone()),
+            refresh_token: Origin::File(token_file.clone()),
+        },
+    };
+    let first = OfficialAccountClient::third_party(
+        http.clone(),
+        "agency_oa",
+        "wx00000000000000aa",
+        credentials("TICKET-1", "REFRESH-1"),
+    );
+    first.verify_credentials().await.unwrap();
+    assert_eq!(std::fs::read_to_string(&token_file).unwrap(), "REFRESH-1+");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    // WeChat pushed a new ticket; the job still holds the one it loaded.
+    std::fs::write(&ticket_file, "TICKET-2").unwrap();
+    let next_run = OfficialAccountClient::third_party(
+        http,
+        "agency_oa",
+        "wx00000000000000aa",
+        credentials("TICKET-1", &std::fs::read_to_string(&token_file).unwrap()),
+    );
+    next_run.verify_credentials().await.unwrap();
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["TICKET-1", "REFRESH-1", "TICKET-2", "REFRESH-1+"]
+    );
+    assert!(
+        dir.path().read_dir().unwrap().count() == 2,
+        "no temporary file left"
+    );
 }
