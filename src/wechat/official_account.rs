@@ -326,7 +326,8 @@ impl OfficialAccountClient {
         })
     }
 
-    async fn batchget_once(&self, openids: &[String]) -> Result<Vec<UserInfo>, ApiError> {
+    /// One `user/info/batchget` call, its rows as answered.
+    async fn batchget_call(&self, openids: &[String]) -> Result<Vec<UserInfo>, ApiError> {
         let body = BatchgetRequest {
             user_list: openids
                 .iter()
@@ -338,7 +339,12 @@ impl OfficialAccountClient {
         };
         let request = Request::post_json(BATCHGET_PATH, CallKind::DATA, &body);
         let response: BatchgetResponse = self.call(&request).await?;
-        let mut matched = MatchedRows::new(openids, response.user_info_list);
+        Ok(response.user_info_list)
+    }
+
+    /// One call's rows matched to the OpenIDs asked for.
+    async fn batchget_once(&self, openids: &[String]) -> Result<Vec<UserInfo>, ApiError> {
+        let mut matched = MatchedRows::new(openids, self.batchget_call(openids).await?);
         if !matched.missing.is_empty() {
             // Asked again once, for the missing ones only.
             let missing: Vec<String> = matched
@@ -346,18 +352,7 @@ impl OfficialAccountClient {
                 .iter()
                 .map(|&i| openids[i].clone())
                 .collect();
-            let body = BatchgetRequest {
-                user_list: missing
-                    .iter()
-                    .map(|openid| BatchgetUser {
-                        openid,
-                        lang: "zh_CN",
-                    })
-                    .collect(),
-            };
-            let request = Request::post_json(BATCHGET_PATH, CallKind::DATA, &body);
-            let response: BatchgetResponse = self.call(&request).await?;
-            matched.fill(openids, response.user_info_list);
+            matched.fill(openids, self.batchget_call(&missing).await?);
         }
         if matched.unasked + matched.repeated > 0 {
             tracing::warn!(account = %self.scope.account_id, unasked = matched.unasked,

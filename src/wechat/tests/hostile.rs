@@ -15,6 +15,16 @@ fn ids(names: &[&str]) -> Vec<String> {
     names.iter().map(|name| name.to_string()).collect()
 }
 
+/// A client of the fake's account with `config`.
+fn client_with(config: ApiConfig) -> OfficialAccountClient {
+    OfficialAccountClient::new(
+        WeChatHttp::new(&config).unwrap(),
+        "brand_oa",
+        super::fake::APPID,
+        Secret::new(super::fake::SECRET),
+    )
+}
+
 fn row(openid: &str) -> serde_json::Value {
     json!({"subscribe": 1, "openid": openid, "unionid": format!("u{openid}")})
 }
@@ -34,17 +44,10 @@ async fn an_expires_in_of_zero_or_missing_does_not_fetch_a_token_per_call() {
     for expires_in in [0, 1] {
         let fake = Fake::with_followers(3).await;
         fake.set_expires_in(expires_in);
-        let http = WeChatHttp::new(&ApiConfig {
+        let client = client_with(ApiConfig {
             min_token_lifetime: Duration::from_secs(60),
             ..test_config(&fake.base_url)
-        })
-        .unwrap();
-        let client = OfficialAccountClient::new(
-            http,
-            "brand_oa",
-            super::fake::APPID,
-            Secret::new(super::fake::SECRET),
-        );
+        });
         for _ in 0..20 {
             client.user_get_page(None).await.unwrap();
             tokio::time::sleep(Duration::from_millis(60)).await;
@@ -130,17 +133,10 @@ async fn a_body_larger_than_max_body_is_abandoned_while_read() {
                 chunked,
             }],
         );
-        let http = WeChatHttp::new(&ApiConfig {
+        let client = client_with(ApiConfig {
             max_body: 1 << 20,
             ..test_config(&fake.base_url)
-        })
-        .unwrap();
-        let client = OfficialAccountClient::new(
-            http,
-            "brand_oa",
-            super::fake::APPID,
-            Secret::new(super::fake::SECRET),
-        );
+        });
         let err = client.user_get_page(None).await.unwrap_err();
         assert!(
             matches!(err, ApiError::TooLarge { limit, .. } if limit == 1 << 20),
@@ -157,19 +153,12 @@ async fn retries_stop_at_retry_timeout_before_max_retries() {
         USER_GET,
         vec![Reply::ErrCode(45011, "api minute-quota reach limit"); 50],
     );
-    let http = WeChatHttp::new(&ApiConfig {
+    let client = client_with(ApiConfig {
         max_retries: 40,
         rate_limit_wait: Duration::from_millis(100),
         retry_timeout: Duration::from_millis(350),
         ..test_config(&fake.base_url)
-    })
-    .unwrap();
-    let client = OfficialAccountClient::new(
-        http,
-        "brand_oa",
-        super::fake::APPID,
-        Secret::new(super::fake::SECRET),
-    );
+    });
     let started = Instant::now();
     let err = client.user_get_page(None).await.unwrap_err();
     assert!(matches!(err, ApiError::RetriesExhausted { .. }), "{err}");
