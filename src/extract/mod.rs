@@ -76,6 +76,10 @@ pub struct RawTable {
     /// The column holding when the member joined.
     pub joined_col: &'static str,
     pub frame: DataFrame,
+    /// Staff members whose contacts WeCom left out (no interop licence),
+    /// committed without them because the account allows it; recorded in
+    /// the snapshot's marker. 0 for every other account.
+    pub unlicensed_staff_left_out: u64,
 }
 
 /// Why one account could not be extracted.
@@ -205,13 +209,17 @@ pub async fn extract_idconvert(
     };
     let client = WeComClient::new(http.clone(), &account.id, corpid, secret.clone());
     let contacts = client.contacts(concurrency).await?;
+    let left_out = contacts.unlicensed_staff.len() as u64;
     let mut relations = wecom::complete(&account.id, contacts, *allow_unlicensed)?;
     let stats = wecom::link_unionids(&client, &mut relations, pairs, concurrency).await?;
     tracing::info!(account_id = %account.id, unionids_known = pairs.len(),
         contacts_to_link = stats.unlinked_contacts, linked = stats.linked,
         idconvert_calls = stats.calls, refused_pairs = stats.refused_pairs,
         calls = %client.stats(), "contacts linked through idconvert");
-    Ok(wecom::raw_table(relations))
+    Ok(RawTable {
+        unlicensed_staff_left_out: left_out,
+        ..wecom::raw_table(relations)
+    })
 }
 
 /// UnionID → one OpenID of the same account, from the (openid, unionid)

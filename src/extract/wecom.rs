@@ -29,11 +29,11 @@ pub async fn snapshot(
     allow_unlicensed: bool,
 ) -> Result<RawTable, ExtractError> {
     let contacts = client.contacts(concurrency).await?;
-    Ok(raw_table(complete(
-        client.account_id(),
-        contacts,
-        allow_unlicensed,
-    )?))
+    let left_out = contacts.unlicensed_staff.len() as u64;
+    Ok(RawTable {
+        unlicensed_staff_left_out: left_out,
+        ..raw_table(complete(client.account_id(), contacts, allow_unlicensed)?)
+    })
 }
 
 /// The corp's contacts, if WeCom listed them all. Contacts of staff members
@@ -75,6 +75,7 @@ pub fn raw_table(mut relations: Vec<ContactRelation>) -> RawTable {
         member_col: "external_userid",
         joined_col: "added_at",
         frame: contacts_frame(&relations),
+        unlicensed_staff_left_out: 0,
     }
 }
 

@@ -67,6 +67,14 @@ pub struct ManifestAccount {
     pub account_id: String,
     pub account_kind: String,
     pub members: i64,
+    /// WeCom staff members whose contacts WeChat left out (no interop
+    /// licence) and the job committed without (`allow_unlicensed`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unlicensed_staff_left_out: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One file of a complete snapshot, relative to the output root.

@@ -40,6 +40,10 @@ pub struct Landed {
     pub rows: u64,
     pub bytes: u64,
     pub facts: Option<FileFacts>,
+    /// WeCom staff whose contacts the partition lacks (see
+    /// `RawTable::unlicensed_staff_left_out`).
+    #[serde(default)]
+    pub unlicensed_staff_left_out: u64,
 }
 
 impl Landed {
@@ -52,6 +56,7 @@ impl Landed {
             rows: file.rows,
             bytes: file.bytes,
             facts: file.facts.as_deref().cloned(),
+            unlicensed_staff_left_out: 0,
         }
     }
 

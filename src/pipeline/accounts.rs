@@ -138,10 +138,15 @@ async fn write_raw(
     }
     let path = layout::account_file(raw.table, date, &account.id, &run.run_id);
     let file = load::commit::write_file(store, raw.table, path, &mut frame).await?;
+    let left_out = raw.unlicensed_staff_left_out;
     StateStore::new(store.clone(), date, &account.id)
-        .save_landed(&Landed::new(&run.run_id, run.base.as_deref(), &file))
+        .save_landed(&Landed {
+            unlicensed_staff_left_out: left_out,
+            ..Landed::new(&run.run_id, run.base.as_deref(), &file)
+        })
         .await?;
     let mut landed = LandedAccount::new(account, run.previous.is_some())?;
+    landed.unlicensed_staff_left_out = left_out;
     landed.push_raw(extract::raw_shape(account), frame)?;
     let landed = landed.finish()?;
     tracing::info!(account_id = %account.id, rows = file.rows, members = landed.members(), "account snapshotted");

@@ -23,6 +23,8 @@ use super::RunError;
 pub struct LandedAccount {
     pub account: AccountRef,
     pub identities: SpilledIdentities,
+    /// Recorded in the marker: see `ManifestAccount::unlicensed_staff_left_out`.
+    pub unlicensed_staff_left_out: u64,
 }
 
 impl LandedAccount {
@@ -35,6 +37,7 @@ impl LandedAccount {
                 account_kind: account.kind().as_str().to_string(),
             },
             identities: SpilledIdentities::new(with_changes)?,
+            unlicensed_staff_left_out: 0,
         })
     }
 
@@ -134,6 +137,7 @@ pub async fn commit_snapshot(
             account_id: l.account.account_id.clone(),
             account_kind: l.account.account_kind.clone(),
             members: l.members(),
+            unlicensed_staff_left_out: l.unlicensed_staff_left_out,
         })
         .collect();
     let previous_identities = match previous {

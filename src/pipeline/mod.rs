@@ -444,7 +444,13 @@ async fn with_kept_accounts(
         else {
             continue;
         };
-        all.push(commit::read_back(store, account, &file.path, with_changes).await?);
+        let mut kept = commit::read_back(store, account, &file.path, with_changes).await?;
+        kept.unlicensed_staff_left_out = current
+            .accounts
+            .iter()
+            .find(|a| a.account_id == account.id)
+            .map_or(0, |a| a.unlicensed_staff_left_out);
+        all.push(kept);
     }
     Ok(all)
 }

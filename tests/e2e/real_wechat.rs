@@ -99,3 +99,58 @@ async fn a_845003_from_idconvert_leaves_one_person_unlinked_and_the_run_commits(
     assert_eq!(fixture_.server.stats().errcode_count(845003), 1);
     assert!(committed_partition(&fixture_.output_dir(), "contacts", DATE, "crm").exists());
 }
+
+/// One contact, and one staff member WeCom says has no interop licence.
+fn unlicensed_page() -> serde_json::Value {
+    serde_json::json!({
+        "errcode": 0, "errmsg": "ok", "next_cursor": "",
+        "external_contact_list": [{
+            "external_contact": {"external_userid": "wmUNLICENSEDCASE", "type": 1},
+            "follow_info": {"userid": "sales_0000", "createtime": 1_700_000_000}
+        }],
+        "fail_info": {"unlicensed_userid_list": ["sales_0001"]}
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unlicensed_staff_make_the_corp_partial_unless_allowed_and_then_the_marker_says_so() {
+    let fixture_ = Fixture::start(with_corp(85, false)).await;
+    fixture_
+        .server
+        .replay(BATCH_GET_BY_USER, unlicensed_page(), 0);
+    let out = fixture_.run_job(&fixture_.write_job(), &[]).await;
+    assert_exit(&out, 3);
+    assert!(
+        stderr(&out).contains("without an interop licence"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("sales_0001"), "no id in messages");
+
+    fixture_
+        .server
+        .replay(BATCH_GET_BY_USER, unlicensed_page(), 0);
+    let text = std::fs::read_to_string(fixture_.write_job()).unwrap();
+    let allowed = text.replacen("corpid = ", "allow_unlicensed = true\ncorpid = ", 1);
+    let out = fixture_
+        .run_job(&fixture_.write_job_text(&allowed), &[])
+        .await;
+    assert_exit(&out, 0);
+    let marker = fixture_
+        .output_dir()
+        .join(format!("_manifests/snapshot_date={DATE}/manifest.json"));
+    let manifest: unionsnap::load::Manifest =
+        serde_json::from_slice(&std::fs::read(marker).unwrap()).unwrap();
+    let crm = manifest
+        .accounts
+        .iter()
+        .find(|a| a.account_id == "crm")
+        .unwrap();
+    assert_eq!(crm.unlicensed_staff_left_out, 1);
+    let oa = manifest
+        .accounts
+        .iter()
+        .find(|a| a.account_id == "brand_oa")
+        .unwrap();
+    assert_eq!(oa.unlicensed_staff_left_out, 0);
+}
