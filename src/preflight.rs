@@ -128,9 +128,17 @@ async fn check_account(clients: &Clients, account_id: &str, spec: &AccountSpec) 
         detail: format!("{step} failed: {error}"),
     };
     match spec {
-        AccountSpec::Wecom { corpid, secret, .. } => {
-            let client =
-                WeComClient::new(clients.http().clone(), account_id, corpid, secret.clone());
+        AccountSpec::Wecom {
+            corpid,
+            credentials,
+            ..
+        } => {
+            let client = WeComClient::with_credentials(
+                clients.http().clone(),
+                account_id,
+                corpid,
+                credentials.clone(),
+            );
             if let Err(error) = client.verify_credentials().await {
                 return fail("gettoken", error);
             }

@@ -162,11 +162,16 @@ pub async fn extract_raw(
     match &account.spec {
         AccountSpec::Wecom {
             corpid,
-            secret,
+            credentials,
             allow_unlicensed,
             ..
         } => {
-            let client = WeComClient::new(http.clone(), &account.id, corpid, secret.clone());
+            let client = WeComClient::with_credentials(
+                http.clone(),
+                &account.id,
+                corpid,
+                credentials.clone(),
+            );
             let raw = wecom::snapshot(&client, concurrency, *allow_unlicensed).await;
             tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
             raw
@@ -196,7 +201,7 @@ pub async fn extract_idconvert(
 ) -> Result<RawTable, ExtractError> {
     let AccountSpec::Wecom {
         corpid,
-        secret,
+        credentials,
         allow_unlicensed,
         ..
     } = &account.spec
@@ -207,7 +212,8 @@ pub async fn extract_idconvert(
             detail: "idconvert for an account that is not a WeCom account (a bug)".to_string(),
         }));
     };
-    let client = WeComClient::new(http.clone(), &account.id, corpid, secret.clone());
+    let client =
+        WeComClient::with_credentials(http.clone(), &account.id, corpid, credentials.clone());
     let contacts = client.contacts(concurrency).await?;
     let left_out = contacts.unlicensed_staff.len() as u64;
     let mut relations = wecom::complete(&account.id, contacts, *allow_unlicensed)?;

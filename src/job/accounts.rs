@@ -114,10 +114,13 @@ fn account_shape(
     };
     if let Some(auth) = &raw.auth {
         let auth = auth.get_ref();
-        let nested: [(&str, &Option<Spanned<RawSecret>>); 3] = [
+        let nested: [(&str, &Option<Spanned<RawSecret>>); 6] = [
             ("component_secret", &auth.component_secret),
             ("verify_ticket", &auth.verify_ticket),
             ("refresh_token", &auth.refresh_token),
+            ("suite_secret", &auth.suite_secret),
+            ("suite_ticket", &auth.suite_ticket),
+            ("permanent_code", &auth.permanent_code),
         ];
         for (key, value) in nested {
             if let Some(value) = value {
@@ -128,7 +131,9 @@ fn account_shape(
     }
     let spec = match kind {
         AccountKind::OfficialAccount => official_account_shape(raw, secret, header.clone(), cx),
-        AccountKind::Wecom => kinds::wecom_shape(raw, secret, header.clone()).map(ShapeSpec::Wecom),
+        AccountKind::Wecom => {
+            kinds::wecom_shape(raw, secret, header.clone(), cx).map(ShapeSpec::Wecom)
+        }
         AccountKind::MiniProgram | AccountKind::MobileApp | AccountKind::Website => {
             kinds::app_shape(raw, kind, header.clone(), cx).map(ShapeSpec::AppLogins)
         }

@@ -14,7 +14,7 @@ use super::raw::{RawAccount, RawAuth, RawSecret};
 use super::secrets::{self, SecretRef};
 use super::validate::Context;
 use super::{AccountKind, AccountSpec, ComponentAuth, OutputLocation, UnionidMode};
-use crate::wechat::{CredentialOrigins, Origin};
+use crate::wechat::{CredentialOrigins, Origin, SuiteCredentials, WecomCredentials};
 
 type Checked<T> = Result<T, (Range<usize>, Problem)>;
 
@@ -31,10 +31,27 @@ pub(super) struct AuthShape {
 #[derive(Debug)]
 pub(super) struct WecomShape {
     corpid: Spanned<String>,
-    secret: SecretRef,
+    credentials: WecomCredentialShape,
     unionid_mode: UnionidMode,
     allow_unlicensed: bool,
 }
+
+/// How a WeCom app authenticates: exactly one of these.
+#[derive(Debug)]
+enum WecomCredentialShape {
+    /// `secret`: a self-built or 代开发 app's own secret (`gettoken`).
+    Secret(SecretRef),
+    /// `auth = { suite_id, suite_secret, suite_ticket, permanent_code }`: a
+    /// third-party app.
+    Suite {
+        suite_id: String,
+        suite_secret: SecretRef,
+        suite_ticket: SecretRef,
+        permanent_code: SecretRef,
+    },
+}
+
+const SUITE_EXAMPLE: &str = r#"auth = { suite_id = "wwabcdef0123456789", suite_secret = { env = "SUITE_SECRET" }, suite_ticket = { file = "/var/run/wecom/suite_ticket" }, permanent_code = { env = "CRM_PERMANENT_CODE" } }"#;
 
 /// An app-login account (mini_program, mobile_app, website).
 #[derive(Debug)]
@@ -59,6 +76,19 @@ pub(super) fn auth_shape(auth: Spanned<RawAuth>, cx: &Context<'_>) -> Checked<Au
             ),
         )
     };
+    if auth.suite_id.is_some()
+        || auth.suite_secret.is_some()
+        || auth.suite_ticket.is_some()
+        || auth.permanent_code.is_some()
+    {
+        return Err((
+            span,
+            Problem::new(
+                "suite_id, suite_secret, suite_ticket and permanent_code are for WeCom third-party apps, not Official Accounts",
+                format!("an Official Account managed through a third-party platform takes {AUTH_EXAMPLE}"),
+            ),
+        ));
+    }
     let Some(component_appid) = auth.component_appid else {
         return Err(missing(
             "component_appid",
@@ -110,14 +140,10 @@ pub(super) fn component_auth(auth: AuthShape, cx: &Context<'_>) -> Checked<Compo
     let read = |reference: &SecretRef, what: &str| {
         secrets::resolve(&reference.source, what, cx.env).map_err(|p| (reference.span.clone(), p))
     };
-    let origin = |reference: &SecretRef| match &reference.source {
-        secrets::SecretSource::Env(name) => Origin::Env(name.clone()),
-        secrets::SecretSource::File(path) => Origin::File(path.clone()),
-    };
     Ok(ComponentAuth {
         origins: CredentialOrigins {
-            verify_ticket: origin(&auth.verify_ticket),
-            refresh_token: origin(&auth.refresh_token),
+            verify_ticket: origin_of(&auth.verify_ticket),
+            refresh_token: origin_of(&auth.refresh_token),
         },
         component_secret: read(&auth.component_secret, "`auth.component_secret`")?,
         verify_ticket: read(&auth.verify_ticket, "`auth.verify_ticket`")?,
@@ -126,11 +152,77 @@ pub(super) fn component_auth(auth: AuthShape, cx: &Context<'_>) -> Checked<Compo
     })
 }
 
+/// Where a secret the job names is read from.
+fn origin_of(reference: &SecretRef) -> Origin {
+    match &reference.source {
+        secrets::SecretSource::Env(name) => Origin::Env(name.clone()),
+        secrets::SecretSource::File(path) => Origin::File(path.clone()),
+    }
+}
+
+/// `auth = { suite_id, suite_secret, suite_ticket, permanent_code }` of a
+/// WeCom third-party app: every key is needed to get its corp token.
+fn suite_shape(auth: Spanned<RawAuth>, cx: &Context<'_>) -> Checked<WecomCredentialShape> {
+    let span = auth.span();
+    let auth = auth.into_inner();
+    if auth.component_appid.is_some()
+        || auth.component_secret.is_some()
+        || auth.verify_ticket.is_some()
+        || auth.refresh_token.is_some()
+    {
+        return Err((
+            span,
+            Problem::new(
+                "a WeCom account's `auth` takes the provider's suite, not an Open Platform component",
+                format!("write {SUITE_EXAMPLE}"),
+            ),
+        ));
+    }
+    let missing = |key: &str, what: &str| {
+        (
+            span.clone(),
+            Problem::new(
+                format!("`auth` has no `{key}` ({what})"),
+                format!("write {SUITE_EXAMPLE}"),
+            ),
+        )
+    };
+    let secret = |value: Option<Spanned<RawSecret>>, key: &str, what: &str| {
+        let value = value.ok_or_else(|| missing(key, what))?;
+        secrets::reference(
+            value.get_ref(),
+            &format!("auth.{key}"),
+            value.span(),
+            &cx.job_dir,
+        )
+        .map_err(|p| (value.span(), p))
+    };
+    let suite_id = auth
+        .suite_id
+        .ok_or_else(|| missing("suite_id", "the third-party app's suite id"))?
+        .into_inner();
+    Ok(WecomCredentialShape::Suite {
+        suite_id,
+        suite_secret: secret(auth.suite_secret, "suite_secret", "the suite's secret")?,
+        suite_ticket: secret(
+            auth.suite_ticket,
+            "suite_ticket",
+            "the latest suite_ticket WeCom pushed to the provider",
+        )?,
+        permanent_code: secret(
+            auth.permanent_code,
+            "permanent_code",
+            "the corp's permanent code",
+        )?,
+    })
+}
+
 /// `corpid`, `secret` (the customer-contact secret) and `unionid_mode`.
 pub(super) fn wecom_shape(
     raw: RawAccount,
     secret: Option<SecretRef>,
     header: Range<usize>,
+    cx: &Context<'_>,
 ) -> Checked<WecomShape> {
     let Some(corpid) = raw.corpid else {
         return Err((
@@ -141,14 +233,27 @@ pub(super) fn wecom_shape(
             ),
         ));
     };
-    let Some(secret) = secret else {
-        return Err((
-            header,
-            Problem::new(
-                "no `secret`",
-                r#"add secret = { env = "WECOM_CONTACT_SECRET" } (the customer-contact secret, or that of an app allowed to call customer-contact APIs)"#,
-            ),
-        ));
+    let credentials = match (secret, raw.auth) {
+        (Some(secret), None) => WecomCredentialShape::Secret(secret),
+        (None, Some(auth)) => suite_shape(auth, cx)?,
+        (Some(_), Some(auth)) => {
+            return Err((
+                auth.span(),
+                Problem::new(
+                    "both `secret` and `auth` are given",
+                    "keep `secret` for a self-built or 代开发 app (gettoken with its own secret), or `auth` for a third-party app (its provider's suite), not both",
+                ),
+            ))
+        }
+        (None, None) => {
+            return Err((
+                header,
+                Problem::new(
+                    "no `secret`",
+                    format!(r#"add secret = {{ env = "WECOM_CONTACT_SECRET" }} (the customer-contact secret, or that of a self-built or 代开发 app allowed to call customer-contact APIs), or for a third-party app {SUITE_EXAMPLE}"#),
+                ),
+            ))
+        }
     };
     let unionid_mode = match &raw.unionid_mode {
         None => UnionidMode::Direct,
@@ -168,7 +273,7 @@ pub(super) fn wecom_shape(
     };
     Ok(WecomShape {
         corpid,
-        secret,
+        credentials,
         unionid_mode,
         allow_unlicensed: raw
             .allow_unlicensed
@@ -190,11 +295,27 @@ pub(super) fn wecom_account(shape: WecomShape, cx: &Context<'_>) -> Checked<Acco
             ),
         ));
     }
-    let secret = secrets::resolve(&shape.secret.source, "`secret`", cx.env)
-        .map_err(|p| (shape.secret.span.clone(), p))?;
+    let read = |reference: &SecretRef, what: &str| {
+        secrets::resolve(&reference.source, what, cx.env).map_err(|p| (reference.span.clone(), p))
+    };
+    let credentials = match &shape.credentials {
+        WecomCredentialShape::Secret(secret) => WecomCredentials::Secret(read(secret, "`secret`")?),
+        WecomCredentialShape::Suite {
+            suite_id,
+            suite_secret,
+            suite_ticket,
+            permanent_code,
+        } => WecomCredentials::Suite(SuiteCredentials {
+            suite_id: suite_id.clone(),
+            suite_secret: read(suite_secret, "`auth.suite_secret`")?,
+            suite_ticket: read(suite_ticket, "`auth.suite_ticket`")?,
+            permanent_code: read(permanent_code, "`auth.permanent_code`")?,
+            suite_ticket_origin: origin_of(suite_ticket),
+        }),
+    };
     Ok(AccountSpec::Wecom {
         corpid: shape.corpid.into_inner(),
-        secret,
+        credentials,
         unionid_mode: shape.unionid_mode,
         allow_unlicensed: shape.allow_unlicensed,
     })

@@ -163,7 +163,8 @@ pub enum AccountSpec {
     /// WeCom customer contacts (`kind = "wecom"`).
     Wecom {
         corpid: String,
-        secret: Secret,
+        /// The app's own secret, or a third-party app's suite credentials.
+        credentials: crate::wechat::WecomCredentials,
         unionid_mode: UnionidMode,
         /// Commit the corp's contacts even when WeCom leaves out those of
         /// staff members without an interop licence (otherwise the account
@@ -436,11 +437,16 @@ impl Job {
                 ),
                 AccountSpec::Wecom {
                     corpid,
+                    credentials,
                     unionid_mode,
                     allow_unlicensed,
-                    ..
                 } => format!(
-                    "corpid {corpid}, unionid_mode {unionid_mode}{}",
+                    "corpid {corpid}{}, unionid_mode {unionid_mode}{}",
+                    match credentials {
+                        crate::wechat::WecomCredentials::Secret(_) => String::new(),
+                        crate::wechat::WecomCredentials::Suite(suite) =>
+                            format!(" through the suite {}", suite.suite_id),
+                    },
                     if *allow_unlicensed {
                         ", allow_unlicensed (commits without unlicensed staff's contacts)"
                     } else {

@@ -115,7 +115,13 @@ impl RawAccount {
 pub(super) fn keys_of(kind: AccountKind) -> &'static [&'static str] {
     match kind {
         AccountKind::OfficialAccount => &["appid", "secret", "auth", "refresh"],
-        AccountKind::Wecom => &["corpid", "secret", "unionid_mode", "allow_unlicensed"],
+        AccountKind::Wecom => &[
+            "corpid",
+            "secret",
+            "auth",
+            "unionid_mode",
+            "allow_unlicensed",
+        ],
         // No list API exists for these: members come from the business's own export.
         AccountKind::MiniProgram | AccountKind::MobileApp | AccountKind::Website => &["source"],
     }
@@ -130,6 +136,11 @@ pub(super) struct RawAuth {
     pub component_secret: Option<Spanned<RawSecret>>,
     pub verify_ticket: Option<Spanned<RawSecret>>,
     pub refresh_token: Option<Spanned<RawSecret>>,
+    /// WeCom third-party apps (第三方应用).
+    pub suite_id: Option<Spanned<String>>,
+    pub suite_secret: Option<Spanned<RawSecret>>,
+    pub suite_ticket: Option<Spanned<RawSecret>>,
+    pub permanent_code: Option<Spanned<RawSecret>>,
 }
 
 /// Where a secret comes from, as written.

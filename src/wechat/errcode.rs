@@ -177,6 +177,10 @@ pub const ERRCODES: &[ErrCodeRow] = &[
     // WeCom.
     row(40058, WeCom, StopAccount, "a list in the request is longer than WeCom accepts (userid_list: 64 in practice, though the doc says 100); the client shrinks the list and retries before this stops the account"),
     row(60111, WeCom, StopAccount, "userid not found: a staff member left the company or is outside the app's visibility since the staff list was read; the client asks again without them"),
+    row(40082, WeCom, StopAccount, "invalid suite_token: check suite_id and suite_secret (third-party app)"),
+    row(40083, WeCom, StopAccount, "invalid suite_id: check auth.suite_id (the provider's app id in the WeCom provider console)"),
+    row(40084, WeCom, StopAccount, "invalid permanent_code: the corp may have uninstalled the app; put its current permanent code in auth.permanent_code"),
+    row(40085, WeCom, StopAccount, "invalid suite_ticket: point auth.suite_ticket at where the provider's callback writes the ticket WeCom pushes every 10 minutes"),
     row(845003, WeCom, StopAccount, "unionid and corp subject not match: this UnionID is of another subject than the corp; idconvert leaves that person unlinked"),
     row(61003, Any, StopAccount, "the account has not authorized the third-party platform: re-authorize it"),
     row(61005, Any, StopAccount, "component_verify_ticket expired: check that WeChat's 10-minute ticket pushes reach the platform"),

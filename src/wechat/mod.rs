@@ -39,4 +39,6 @@ pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Q
 pub use open_platform::{ComponentCredentials, CredentialOrigins, Origin};
 pub use stats::{CallStats, StatsSnapshot};
 pub use token::REFRESH_MARGIN;
-pub use wecom::{ContactPage, ContactRelation, Contacts, WeComClient};
+pub use wecom::{
+    ContactPage, ContactRelation, Contacts, SuiteCredentials, WeComClient, WecomCredentials,
+};

@@ -47,6 +47,15 @@ pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 pub(crate) const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
 pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
+pub(crate) const SUITE_TOKEN_PATH: &str = "/cgi-bin/service/get_suite_token";
+pub(crate) const CORP_TOKEN_PATH: &str = "/cgi-bin/service/get_corp_token";
+
+/// `{"suite_access_token":"...","expires_in":7200}`. No Debug: a token.
+#[derive(Deserialize)]
+struct SuiteTokenResponse {
+    #[serde(default)]
+    suite_access_token: String,
+}
 
 /// How an account gets its token.
 pub(crate) enum TokenGrant {
@@ -54,6 +63,12 @@ pub(crate) enum TokenGrant {
     Stable { appid: String, secret: Secret },
     /// WeCom: `GET /cgi-bin/gettoken?corpid=..&corpsecret=..` on the WeCom host.
     WeCom { corpid: String, secret: Secret },
+    /// A WeCom third-party app (第三方应用): the provider's suite token, then
+    /// `service/get_corp_token` with the corp's permanent code.
+    WeComSuite {
+        corpid: String,
+        suite: Box<super::wecom::SuiteCredentials>,
+    },
     /// Official Account managed through a third-party platform: component
     /// token, then `api_authorizer_token`.
     Authorizer(Box<AuthorizerGrant>),
@@ -177,8 +192,55 @@ impl TokenCache {
                 let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
                 self.checked(GETTOKEN_PATH, response)
             }
+            TokenGrant::WeComSuite { corpid, suite } => {
+                let suite_token = self.suite_token(suite).await?;
+                let body = json!({
+                    "auth_corpid": corpid,
+                    "permanent_code": suite.permanent_code.expose(),
+                });
+                let sensitive = [suite_token.expose(), suite.permanent_code.expose()];
+                let mut request = Request {
+                    sensitive: &sensitive,
+                    ..Request::post_json(CORP_TOKEN_PATH, CallKind::WECOM_TOKEN, &body)
+                };
+                request
+                    .query
+                    .push(("suite_access_token", suite_token.expose().to_string()));
+                let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
+                self.checked(CORP_TOKEN_PATH, response)
+            }
             TokenGrant::Authorizer(grant) => grant.fetch(&self.http, &self.scope).await,
         }
+    }
+
+    /// The provider's suite token (`service/get_suite_token`), fetched with
+    /// each corp token (both live 2 hours). A suite ticket from a file is
+    /// read again each time: WeCom pushes a new one every 10 minutes.
+    async fn suite_token(
+        &self,
+        suite: &super::wecom::SuiteCredentials,
+    ) -> Result<AccessToken, ApiError> {
+        let ticket = suite.current_ticket();
+        let body = json!({
+            "suite_id": suite.suite_id,
+            "suite_secret": suite.suite_secret.expose(),
+            "suite_ticket": ticket.expose(),
+        });
+        let sensitive = [suite.suite_secret.expose(), ticket.expose()];
+        let request = Request {
+            sensitive: &sensitive,
+            ..Request::post_json(SUITE_TOKEN_PATH, CallKind::WECOM_TOKEN, &body)
+        };
+        let response: SuiteTokenResponse = self.http.call(&self.scope, &request, None).await?;
+        if response.suite_access_token.is_empty() {
+            return Err(ApiError::UnexpectedBody {
+                account_id: self.scope.account_id.clone(),
+                endpoint: SUITE_TOKEN_PATH,
+                detail: "empty suite_access_token".to_string(),
+                attempts: 1,
+            });
+        }
+        Ok(AccessToken::new(response.suite_access_token))
     }
 
     fn checked(

@@ -38,6 +38,43 @@ pub const BATCH_USERIDS_MAX: usize = 100;
 /// Most rows per `batch/get_by_user` page (larger limits are clamped).
 pub const BATCH_LIMIT_MAX: usize = 100;
 
+/// How a WeCom app gets its corp token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WecomCredentials {
+    /// A self-built or 代开发 app: `gettoken` with the app's own secret (the
+    /// customer-contact secret, or the 代开发 app's secret).
+    Secret(Secret),
+    /// A third-party app (第三方应用): the provider's suite, then the corp's
+    /// permanent code.
+    Suite(SuiteCredentials),
+}
+
+/// A third-party app's provider credentials for one corp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SuiteCredentials {
+    pub suite_id: String,
+    pub suite_secret: Secret,
+    /// The latest `suite_ticket` WeCom pushed to the provider.
+    pub suite_ticket: Secret,
+    /// The corp's permanent code (from `get_permanent_code` at install).
+    pub permanent_code: Secret,
+    /// A ticket from a file is read again at every suite-token fetch.
+    pub suite_ticket_origin: super::open_platform::Origin,
+}
+
+impl SuiteCredentials {
+    /// The ticket now: the file's content when it came from a file.
+    pub(crate) fn current_ticket(&self) -> Secret {
+        match &self.suite_ticket_origin {
+            super::open_platform::Origin::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) if !text.trim().is_empty() => Secret::new(text.trim()),
+                _ => self.suite_ticket.clone(),
+            },
+            _ => self.suite_ticket.clone(),
+        }
+    }
+}
+
 /// One WeCom corp's customer-contact client. Clones share the token, the
 /// rate limiter and the counters.
 #[derive(Clone)]
@@ -183,14 +220,30 @@ impl WeComClient {
         corpid: impl Into<String>,
         secret: Secret,
     ) -> Self {
+        WeComClient::with_credentials(http, account_id, corpid, WecomCredentials::Secret(secret))
+    }
+
+    /// A client for the corp `corpid` with either kind of credentials.
+    pub fn with_credentials(
+        http: WeChatHttp,
+        account_id: impl Into<String>,
+        corpid: impl Into<String>,
+        credentials: WecomCredentials,
+    ) -> Self {
         let scope = Arc::new(AccountScope::new(
             account_id.into(),
             http.config().requests_per_second,
         ));
         let corpid: String = corpid.into();
-        let grant = TokenGrant::WeCom {
-            corpid: corpid.clone(),
-            secret,
+        let grant = match credentials {
+            WecomCredentials::Secret(secret) => TokenGrant::WeCom {
+                corpid: corpid.clone(),
+                secret,
+            },
+            WecomCredentials::Suite(suite) => TokenGrant::WeComSuite {
+                corpid: corpid.clone(),
+                suite: Box::new(suite),
+            },
         };
         let tokens = Arc::new(TokenCache::new(http.clone(), scope.clone(), grant));
         WeComClient {

@@ -19,7 +19,9 @@ fn a_wecom_account_reads_corpid_secret_and_defaults_to_direct() {
         account.spec,
         AccountSpec::Wecom {
             corpid: "ww0123456789abcdef".to_string(),
-            secret: Secret::new("other-secret-value-456"),
+            credentials: crate::wechat::WecomCredentials::Secret(Secret::new(
+                "other-secret-value-456"
+            )),
             unionid_mode: UnionidMode::Direct,
             allow_unlicensed: false,
         }
@@ -252,4 +254,53 @@ fn the_summary_describes_every_kind() {
         assert!(summary.contains(part), "{part:?} missing from:\n{summary}");
     }
     assert!(!summary.contains(BRAND_SECRET));
+}
+
+/// A WeCom third-party app: the provider's suite and the corp's permanent code.
+const SUITE_CORP: &str = "\n[[accounts]]\nid = \"partner_crm\"\nkind = \"wecom\"\ncorpid = \"ww00000000000000ab\"\nauth = { suite_id = \"wwsuite0000000001\", suite_secret = { env = \"OTHER_SECRET\" }, suite_ticket = { env = \"BRAND_OA_SECRET\" }, permanent_code = { env = \"OTHER_SECRET\" } }\n";
+
+#[test]
+fn a_third_party_wecom_app_reads_its_suite_credentials() {
+    let job = parse_ok(&(MINIMAL.to_string() + SUITE_CORP));
+    let AccountSpec::Wecom {
+        credentials: crate::wechat::WecomCredentials::Suite(suite),
+        ..
+    } = &job.accounts[1].spec
+    else {
+        panic!("{:?}", job.accounts[1].spec);
+    };
+    assert_eq!(suite.suite_id, "wwsuite0000000001");
+    assert_eq!(suite.permanent_code, Secret::new("other-secret-value-456"));
+    assert_eq!(
+        suite.suite_ticket_origin,
+        crate::wechat::Origin::Env("BRAND_OA_SECRET".to_string())
+    );
+}
+
+#[test]
+fn a_wecom_auth_is_checked_for_its_own_keys() {
+    let missing = SUITE_CORP.replace(", permanent_code = { env = \"OTHER_SECRET\" }", "");
+    let err = parse_err(&(MINIMAL.to_string() + &missing));
+    assert!(err.to_string().contains("no `permanent_code`"), "{err}");
+    let both = SUITE_CORP.replace("auth = ", "secret = { env = \"OTHER_SECRET\" }\nauth = ");
+    let err = parse_err(&(MINIMAL.to_string() + &both));
+    assert!(
+        err.to_string().contains("both `secret` and `auth`"),
+        "{err}"
+    );
+    let component = SUITE_CORP.replace(
+        "suite_id = ",
+        "component_appid = \"wx00000000000000cc\", suite_id = ",
+    );
+    let err = parse_err(&(MINIMAL.to_string() + &component));
+    assert!(
+        err.to_string().contains("takes the provider's suite"),
+        "{err}"
+    );
+    let literal = SUITE_CORP.replace(
+        "suite_secret = { env = \"OTHER_SECRET\" }",
+        "suite_secret = \"plain-text-secret\"",
+    );
+    let err = parse_err(&(MINIMAL.to_string() + &literal));
+    assert!(!err.to_string().contains("plain-text-secret"), "{err}");
 }

@@ -584,3 +584,78 @@ async fn a_rotated_refresh_token_is_written_back_and_the_ticket_file_is_read_aga
         "no temporary file left"
     );
 }
+
+#[tokio::test]
+async fn a_third_party_wecom_app_gets_its_corp_token_through_the_provider_suite() {
+    use crate::wechat::{Origin, SuiteCredentials, WecomCredentials};
+    use axum::extract::RawQuery;
+    use axum::routing::{get, post};
+    let dir = tempfile::tempdir().unwrap();
+    let ticket_file = dir.path().join("suite_ticket");
+    std::fs::write(&ticket_file, "SUITE-TICKET-2\n").unwrap();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let (suite_seen, corp_seen, list_seen) = (seen.clone(), seen.clone(), seen.clone());
+    let router = axum::Router::new()
+        .route(
+            "/cgi-bin/service/get_suite_token",
+            post(move |body: String| async move {
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                suite_seen.lock().unwrap().push(format!(
+                    "suite {} {} {}",
+                    body["suite_id"], body["suite_secret"], body["suite_ticket"]
+                ));
+                // As real answers: no errcode on success.
+                r#"{"suite_access_token":"SUITE-TOKEN","expires_in":7200}"#
+            }),
+        )
+        .route(
+            "/cgi-bin/service/get_corp_token",
+            post(move |RawQuery(query): RawQuery, body: String| async move {
+                let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+                corp_seen.lock().unwrap().push(format!(
+                    "corp {} {} {}",
+                    query.unwrap_or_default(),
+                    body["auth_corpid"],
+                    body["permanent_code"]
+                ));
+                r#"{"access_token":"CORP-TOKEN","expires_in":7200}"#
+            }),
+        )
+        .route(
+            "/cgi-bin/externalcontact/get_follow_user_list",
+            get(move |RawQuery(query): RawQuery| async move {
+                list_seen.lock().unwrap().push(query.unwrap_or_default());
+                r#"{"errcode":0,"errmsg":"ok","follow_user":["sales_0000"]}"#
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let http = WeChatHttp::new(&ApiConfig {
+        wecom_base_url: base_url,
+        ..ApiConfig::default()
+    })
+    .unwrap();
+    let client = WeComClient::with_credentials(
+        http,
+        "partner_crm",
+        "ww00000000000000ab",
+        WecomCredentials::Suite(SuiteCredentials {
+            suite_id: "wwsuite0000000001".to_string(),
+            suite_secret: Secret::new("SUITE-SECRET"),
+            suite_ticket: Secret::new("SUITE-TICKET-1"),
+            permanent_code: Secret::new("PERMANENT-CODE"),
+            suite_ticket_origin: Origin::File(ticket_file),
+        }),
+    );
+    assert_eq!(client.follow_users().await.unwrap(), ["sales_0000"]);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            r#"suite "wwsuite0000000001" "SUITE-SECRET" "SUITE-TICKET-2""#.to_string(),
+            r#"corp suite_access_token=SUITE-TOKEN "ww00000000000000ab" "PERMANENT-CODE""#
+                .to_string(),
+            "access_token=CORP-TOKEN".to_string(),
+        ]
+    );
+}
