@@ -96,14 +96,7 @@ pub(super) fn auth_shape(auth: Spanned<RawAuth>, cx: &Context<'_>) -> Checked<Au
         ));
     };
     let secret = |value: Option<Spanned<RawSecret>>, key: &str, what: &str| {
-        let value = value.ok_or_else(|| missing(key, what))?;
-        secrets::reference(
-            value.get_ref(),
-            &format!("auth.{key}"),
-            value.span(),
-            &cx.job_dir,
-        )
-        .map_err(|p| (value.span(), p))
+        auth_secret(value, key, || missing(key, what), cx)
     };
     Ok(AuthShape {
         component_appid,
@@ -152,6 +145,24 @@ pub(super) fn component_auth(auth: AuthShape, cx: &Context<'_>) -> Checked<Compo
     })
 }
 
+/// A secret key of an `auth` table: present, and a reference (`{ env }` or
+/// `{ file }`), never a literal.
+fn auth_secret(
+    value: Option<Spanned<RawSecret>>,
+    key: &str,
+    missing: impl FnOnce() -> (Range<usize>, Problem),
+    cx: &Context<'_>,
+) -> Checked<SecretRef> {
+    let value = value.ok_or_else(missing)?;
+    secrets::reference(
+        value.get_ref(),
+        &format!("auth.{key}"),
+        value.span(),
+        &cx.job_dir,
+    )
+    .map_err(|p| (value.span(), p))
+}
+
 /// Where a secret the job names is read from.
 fn origin_of(reference: &SecretRef) -> Origin {
     match &reference.source {
@@ -188,14 +199,7 @@ fn suite_shape(auth: Spanned<RawAuth>, cx: &Context<'_>) -> Checked<WecomCredent
         )
     };
     let secret = |value: Option<Spanned<RawSecret>>, key: &str, what: &str| {
-        let value = value.ok_or_else(|| missing(key, what))?;
-        secrets::reference(
-            value.get_ref(),
-            &format!("auth.{key}"),
-            value.span(),
-            &cx.job_dir,
-        )
-        .map_err(|p| (value.span(), p))
+        auth_secret(value, key, || missing(key, what), cx)
     };
     let suite_id = auth
         .suite_id
