@@ -53,12 +53,19 @@ class Simulator:
              "--accounts", ACCOUNTS, "--leave-during-crawl", "0", "--daily-churn", "0.01",
              "--latency", latency, "--write-job", workdir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # Ready when it answers and has written the job files (it writes
+        # them once the population is built; answering comes first).
+        files = [os.path.join(workdir, name) for name in ("secrets.env", "job.toml")]
         for _ in range(6000):
             try:
                 self.stats()
-                break
+                if all(os.path.exists(f) for f in files):
+                    break
             except OSError:
-                time.sleep(0.1)
+                pass
+            time.sleep(0.1)
+        else:
+            sys.exit(f"the simulator did not come up with its job files in {workdir}")
         self.env = dict(os.environ)
         with open(os.path.join(workdir, "secrets.env")) as f:
             for line in f:
