@@ -63,6 +63,21 @@ pub enum Origin {
     File(std::path::PathBuf),
 }
 
+impl Origin {
+    /// The credential now: a file's current content (WeChat keeps pushing
+    /// new tickets), else `loaded`, the value read when the job loaded (also
+    /// when the file has gone missing or empty since).
+    pub(crate) fn current(&self, loaded: &Secret) -> Secret {
+        match self {
+            Origin::File(path) => match std::fs::read_to_string(path) {
+                Ok(text) if !text.trim().is_empty() => Secret::new(text.trim()),
+                _ => loaded.clone(),
+            },
+            _ => loaded.clone(),
+        }
+    }
+}
+
 /// The origins of the ticket and the refresh token.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct CredentialOrigins {
@@ -212,15 +227,10 @@ impl AuthorizerGrant {
             }
         }
         let credentials = &self.credentials;
-        let verify_ticket = match &credentials.origins.verify_ticket {
-            Origin::File(path) => match std::fs::read_to_string(path) {
-                Ok(text) if !text.trim().is_empty() => Secret::new(text.trim()),
-                // The file went missing or empty since the job loaded: the
-                // ticket read then is the best there is.
-                _ => credentials.verify_ticket.clone(),
-            },
-            _ => credentials.verify_ticket.clone(),
-        };
+        let verify_ticket = credentials
+            .origins
+            .verify_ticket
+            .current(&credentials.verify_ticket);
         let body = json!({
             "component_appid": credentials.component_appid,
             "component_appsecret": credentials.component_secret.expose(),

@@ -220,7 +220,7 @@ impl TokenCache {
         &self,
         suite: &super::wecom::SuiteCredentials,
     ) -> Result<AccessToken, ApiError> {
-        let ticket = suite.current_ticket();
+        let ticket = suite.suite_ticket_origin.current(&suite.suite_ticket);
         let body = json!({
             "suite_id": suite.suite_id,
             "suite_secret": suite.suite_secret.expose(),

@@ -62,19 +62,6 @@ pub struct SuiteCredentials {
     pub suite_ticket_origin: super::open_platform::Origin,
 }
 
-impl SuiteCredentials {
-    /// The ticket now: the file's content when it came from a file.
-    pub(crate) fn current_ticket(&self) -> Secret {
-        match &self.suite_ticket_origin {
-            super::open_platform::Origin::File(path) => match std::fs::read_to_string(path) {
-                Ok(text) if !text.trim().is_empty() => Secret::new(text.trim()),
-                _ => self.suite_ticket.clone(),
-            },
-            _ => self.suite_ticket.clone(),
-        }
-    }
-}
-
 /// One WeCom corp's customer-contact client. Clones share the token, the
 /// rate limiter and the counters.
 #[derive(Clone)]
@@ -129,6 +116,14 @@ pub struct Contacts {
     pub relations: Vec<ContactRelation>,
     /// Staff userids, sorted, without duplicates (never logged: they are ids).
     pub unlicensed_staff: Vec<String>,
+}
+
+impl Contacts {
+    /// Adds the contacts of another chunk of staff members.
+    fn absorb(&mut self, other: Contacts) {
+        self.relations.extend(other.relations);
+        self.unlicensed_staff.extend(other.unlicensed_staff);
+    }
 }
 
 /// Why a chunk of staff is asked for again, differently.
@@ -367,8 +362,7 @@ impl WeComClient {
             .await?;
         let mut contacts = Contacts::default();
         for chunk in chunks {
-            contacts.relations.extend(chunk.relations);
-            contacts.unlicensed_staff.extend(chunk.unlicensed_staff);
+            contacts.absorb(chunk);
         }
         contacts.unlicensed_staff.sort();
         contacts.unlicensed_staff.dedup();
@@ -423,9 +417,7 @@ impl WeComClient {
     async fn contacts_split(&self, userids: &[String], size: usize) -> Result<Contacts, ApiError> {
         let mut contacts = Contacts::default();
         for chunk in userids.chunks(size.max(1)) {
-            let part = self.contacts_of(chunk).await?;
-            contacts.relations.extend(part.relations);
-            contacts.unlicensed_staff.extend(part.unlicensed_staff);
+            contacts.absorb(self.contacts_of(chunk).await?);
         }
         Ok(contacts)
     }

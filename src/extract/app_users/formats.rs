@@ -184,7 +184,9 @@ impl<'f> TextReader<'f> {
 
     /// Parses `pending[..end]` and drops it.
     fn parse_block(&mut self, end: usize, sink: &mut Sink<'_>) -> Result<(), FormatError> {
-        let block: Vec<u8> = self.pending.drain(..end).collect();
+        // The block is taken as it is; only the (short) rest is copied.
+        let rest = self.pending.split_off(end);
+        let block = std::mem::replace(&mut self.pending, rest);
         self.scanned = self.scanned.saturating_sub(end);
         self.boundary = self.boundary.saturating_sub(end);
         let mut bytes = block.as_slice();
