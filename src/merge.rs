@@ -83,7 +83,9 @@ async fn merge_leased(
             pipeline::read_back(&store, account, &partition.path, previous.is_some()).await?;
         read.unlicensed_staff_left_out = partition.unlicensed_staff_left_out;
         landed.push(read);
-        writer.add_file(partition.file());
+        for file in partition.files() {
+            writer.add_file(file);
+        }
     }
     let committed =
         pipeline::commit_snapshot(job, lease, writer, landed, previous.as_ref()).await?;

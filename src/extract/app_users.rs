@@ -125,6 +125,7 @@ pub async fn snapshot(account_id: &str, source: &OutputLocation) -> Result<RawTa
         joined_col: "first_seen",
         frame: app_users_frame(&users.into_sorted()),
         unlicensed_staff_left_out: 0,
+        id_links: None,
     })
 }
 

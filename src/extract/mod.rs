@@ -14,6 +14,7 @@
 
 pub mod app_users;
 pub mod checkpoint;
+pub mod idconvert;
 pub mod known;
 pub mod official_account;
 pub mod openid_hash;
@@ -80,6 +81,9 @@ pub struct RawTable {
     /// committed without them because the account allows it; recorded in
     /// the snapshot's marker. 0 for every other account.
     pub unlicensed_staff_left_out: u64,
+    /// The `id_links` of a corp linked through idconvert (see
+    /// [`idconvert`]): the memory the next run starts from.
+    pub id_links: Option<DataFrame>,
 }
 
 /// Why one account could not be extracted.
@@ -191,13 +195,15 @@ pub async fn extract_raw(
 }
 
 /// Extracts a WeCom account with `unionid_mode = "idconvert"`: its contacts,
-/// then their UnionIDs linked from `pairs` (UnionID → an OpenID of the same
-/// Official Account or Mini Program).
+/// then their UnionIDs linked from `link`'s pairs (UnionID → an OpenID of
+/// the same Official Account or Mini Program) and memory ([`idconvert`]).
+/// `remember` is false when ids are pseudonymized: the memory would hold
+/// WeChat's own ids, so none is written (and with no pairs, none is needed).
 pub async fn extract_idconvert(
     account: &Account,
     http: &WeChatHttp,
-    concurrency: usize,
-    pairs: &BTreeMap<String, String>,
+    link: idconvert::LinkInput<'_>,
+    remember: bool,
 ) -> Result<RawTable, ExtractError> {
     let AccountSpec::Wecom {
         corpid,
@@ -214,16 +220,24 @@ pub async fn extract_idconvert(
     };
     let client =
         WeComClient::with_credentials(http.clone(), &account.id, corpid, credentials.clone());
-    let contacts = client.contacts(concurrency).await?;
+    let contacts = client.contacts(link.concurrency).await?;
     let left_out = contacts.unlicensed_staff.len() as u64;
     let mut relations = wecom::complete(&account.id, contacts, *allow_unlicensed)?;
-    let stats = wecom::link_unionids(&client, &mut relations, pairs, concurrency).await?;
-    tracing::info!(account_id = %account.id, unionids_known = pairs.len(),
+    let unionids_known = link.pairs.len();
+    let (memory, stats) = idconvert::link_unionids(&client, &mut relations, link).await?;
+    tracing::info!(account_id = %account.id, unionids_known,
         contacts_to_link = stats.unlinked_contacts, linked = stats.linked,
-        idconvert_calls = stats.calls, refused_pairs = stats.refused_pairs,
+        linked_from_memory = stats.linked_from_memory,
+        conversions = stats.conversions, pending_id_lookups = stats.lookups,
+        refused_pairs = stats.refused_pairs, remembered = memory.len(),
         calls = %client.stats(), "contacts linked through idconvert");
+    if stats.unchecked > 0 {
+        tracing::warn!(account_id = %account.id, unchecked = stats.unchecked,
+            "idconvert_budget reached: these UnionIDs wait for the next runs (their contacts, if any, stay unlinked until then)");
+    }
     Ok(RawTable {
         unlicensed_staff_left_out: left_out,
+        id_links: (remember && !memory.is_empty()).then(|| memory.to_frame()),
         ..wecom::raw_table(relations)
     })
 }

@@ -1,26 +1,15 @@
 //! WeCom customer contacts: every (external contact × staff member)
-//! relation → the `contacts` table (SPEC §4), and, for third-party/代开发
-//! apps that receive no UnionID (`unionid_mode = "idconvert"`), the linking
-//! of contacts to UnionIDs learned from the run's Official Accounts and
-//! Mini Programs.
+//! relation → the `contacts` table (SPEC §4). For third-party/代开发 apps
+//! that receive no UnionID, [`super::idconvert`] links them.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 
-use futures::StreamExt;
 use polars::prelude::*;
 
 use crate::load::layout;
-use crate::wechat::{ApiError, ContactRelation, Contacts, WeComClient};
+use crate::wechat::{ContactRelation, Contacts, WeComClient};
 
 use super::{ExtractError, RawTable};
-
-/// Errcodes with which `idconvert` refuses one (unionid, openid) pair while
-/// the API as such works: an OpenID of an account of another subject, or one
-/// the corp may not convert. The pair is skipped (its contact, if any, stays
-/// unresolved) and counted; every other error stops the account. 845003
-/// ("unionid and corp subject not match", seen on real answers): the
-/// UnionID's person is of another subject than the corp.
-const PAIR_REFUSED_ERRCODES: [i64; 4] = [40003, 40096, 43104, 845003];
 
 /// Snapshots the contacts of one corp.
 pub async fn snapshot(
@@ -76,6 +65,7 @@ pub fn raw_table(mut relations: Vec<ContactRelation>) -> RawTable {
         joined_col: "added_at",
         frame: contacts_frame(&relations),
         unlicensed_staff_left_out: 0,
+        id_links: None,
     }
 }
 
@@ -117,89 +107,6 @@ pub fn contacts_frame(relations: &[ContactRelation]) -> DataFrame {
         Column::new("remark".into(), strings(|r| r.remark.as_deref())),
     ];
     DataFrame::new(n, columns).expect("columns of equal length")
-}
-
-/// What linking did, for the log and the tests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct LinkStats {
-    /// WeChat-user contacts (type 1) without a UnionID before linking.
-    pub unlinked_contacts: usize,
-    /// Of those, how many got their UnionID.
-    pub linked: usize,
-    /// `idconvert` calls made.
-    pub calls: usize,
-    /// Pairs idconvert refused (see [`PAIR_REFUSED_ERRCODES`]).
-    pub refused_pairs: usize,
-}
-
-/// Gives the WeChat-user contacts without UnionID the UnionID of the person
-/// idconvert maps them to. `pairs` maps each UnionID the run learned to one
-/// OpenID of the same Official Account or Mini Program.
-///
-/// One call per UnionID, `concurrency` in flight, in UnionID order; it stops
-/// as soon as every such contact is linked, so a corp whose customers are
-/// all found early costs fewer calls than the run learned UnionIDs
-/// (idconvert is limited to 100,000 calls an hour and 480,000 a day per
-/// corp, wechat-api.md §4.6). A pair idconvert refuses is skipped; any other
-/// failure (quota, permission) stops the account.
-pub async fn link_unionids(
-    client: &WeComClient,
-    relations: &mut [ContactRelation],
-    pairs: &BTreeMap<String, String>,
-    concurrency: usize,
-) -> Result<LinkStats, ApiError> {
-    let mut unlinked: HashSet<String> = relations
-        .iter()
-        .filter(|r| r.contact_type == 1 && r.unionid.is_none())
-        .map(|r| r.external_userid.clone())
-        .collect();
-    let mut stats = LinkStats {
-        unlinked_contacts: unlinked.len(),
-        ..LinkStats::default()
-    };
-    let mut linked: HashMap<String, String> = HashMap::new();
-    if !unlinked.is_empty() {
-        let mut answers = futures::stream::iter(pairs.iter())
-            .map(|(unionid, openid)| async move {
-                let answer = client.unionid_to_external_userid(unionid, openid).await;
-                (unionid, answer)
-            })
-            .buffer_unordered(concurrency.max(1))
-            // Boxed: `Send` is proven here, where the lifetimes are concrete
-            // (rustc cannot see it through the closure from outside).
-            .boxed();
-        // Dropping the stream (all linked, or an error) cancels the calls in flight.
-        while let Some((unionid, answer)) = answers.next().await {
-            stats.calls += 1;
-            match answer {
-                Ok(Some(external_userid)) => {
-                    if unlinked.remove(&external_userid) {
-                        linked.insert(external_userid, unionid.clone());
-                        if unlinked.is_empty() {
-                            break;
-                        }
-                    }
-                }
-                Ok(None) => {}
-                Err(err)
-                    if err
-                        .errcode()
-                        .is_some_and(|code| PAIR_REFUSED_ERRCODES.contains(&code))
-                        && !err.is_fatal() =>
-                {
-                    stats.refused_pairs += 1;
-                }
-                Err(err) => return Err(err),
-            }
-        }
-    }
-    for relation in relations.iter_mut() {
-        if let Some(unionid) = linked.get(&relation.external_userid) {
-            relation.unionid = Some(unionid.clone());
-        }
-    }
-    stats.linked = linked.len();
-    Ok(stats)
 }
 
 #[cfg(test)]

@@ -34,6 +34,7 @@ pub(super) struct WecomShape {
     credentials: WecomCredentialShape,
     unionid_mode: UnionidMode,
     allow_unlicensed: bool,
+    idconvert_budget: u64,
 }
 
 /// How a WeCom app authenticates: exactly one of these.
@@ -275,10 +276,31 @@ pub(super) fn wecom_shape(
             }
         },
     };
+    let idconvert_budget = match &raw.idconvert_budget {
+        None => crate::extract::idconvert::DEFAULT_BUDGET,
+        Some(budget) if unionid_mode != UnionidMode::Idconvert => {
+            return Err((
+                budget.span(),
+                Problem::new(
+                    "`idconvert_budget` without unionid_mode = \"idconvert\"",
+                    "the budget limits idconvert conversions: set unionid_mode = \"idconvert\" (a third-party/代开发 app) or remove idconvert_budget",
+                ),
+            ))
+        }
+        Some(budget) => super::validate::in_range(
+            *budget.get_ref(),
+            "idconvert_budget",
+            0,
+            480_000,
+            "idconvert conversions per run; WeChat allows 480,000 a day per corp",
+        )
+        .map_err(|p| (budget.span(), p))?,
+    };
     Ok(WecomShape {
         corpid,
         credentials,
         unionid_mode,
+        idconvert_budget,
         allow_unlicensed: raw
             .allow_unlicensed
             .as_ref()
@@ -322,6 +344,7 @@ pub(super) fn wecom_account(shape: WecomShape, cx: &Context<'_>) -> Checked<Acco
         credentials,
         unionid_mode: shape.unionid_mode,
         allow_unlicensed: shape.allow_unlicensed,
+        idconvert_budget: shape.idconvert_budget,
     })
 }
 

@@ -170,6 +170,9 @@ pub enum AccountSpec {
         /// staff members without an interop licence (otherwise the account
         /// fails, exit 3).
         allow_unlicensed: bool,
+        /// Most idconvert conversions a run makes (`unionid_mode =
+        /// "idconvert"`); new UnionIDs go first, the rest wait.
+        idconvert_budget: u64,
     },
     /// `mini_program`, `mobile_app` or `website`: no WeChat API lists their
     /// users, so members come from the business's own login export.
@@ -440,12 +443,18 @@ impl Job {
                     credentials,
                     unionid_mode,
                     allow_unlicensed,
+                    idconvert_budget,
                 } => format!(
-                    "corpid {corpid}{}, unionid_mode {unionid_mode}{}",
+                    "corpid {corpid}{}, unionid_mode {unionid_mode}{}{}",
                     match credentials {
                         crate::wechat::WecomCredentials::Secret(_) => String::new(),
                         crate::wechat::WecomCredentials::Suite(suite) =>
                             format!(" through the suite {}", suite.suite_id),
+                    },
+                    if *unionid_mode == UnionidMode::Idconvert {
+                        format!(" (at most {idconvert_budget} conversions a run)")
+                    } else {
+                        String::new()
                     },
                     if *allow_unlicensed {
                         ", allow_unlicensed (commits without unlicensed staff's contacts)"

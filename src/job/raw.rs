@@ -81,6 +81,7 @@ pub(super) struct RawAccount {
     pub corpid: Option<Spanned<String>>,
     pub unionid_mode: Option<Spanned<String>>,
     pub allow_unlicensed: Option<Spanned<bool>>,
+    pub idconvert_budget: Option<Spanned<i64>>,
 }
 
 impl RawAccount {
@@ -107,6 +108,10 @@ impl RawAccount {
             "allow_unlicensed",
             self.allow_unlicensed.as_ref().map(Spanned::span),
         );
+        push(
+            "idconvert_budget",
+            self.idconvert_budget.as_ref().map(Spanned::span),
+        );
         keys
     }
 }
@@ -121,6 +126,7 @@ pub(super) fn keys_of(kind: AccountKind) -> &'static [&'static str] {
             "auth",
             "unionid_mode",
             "allow_unlicensed",
+            "idconvert_budget",
         ],
         // No list API exists for these: members come from the business's own export.
         AccountKind::MiniProgram | AccountKind::MobileApp | AccountKind::Website => &["source"],

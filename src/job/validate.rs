@@ -297,7 +297,7 @@ fn http_url(written: &str, key: &str) -> Result<String, Problem> {
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
-fn in_range<T: TryFrom<i64>>(
+pub(super) fn in_range<T: TryFrom<i64>>(
     value: i64,
     key: &str,
     min: i64,

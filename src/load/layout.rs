@@ -9,6 +9,10 @@ pub const FOLLOWERS: &str = "followers";
 pub const CONTACTS: &str = "contacts";
 /// Raw table of imported Mini Program / app / website users, partitioned by account.
 pub const APP_USERS: &str = "app_users";
+/// What idconvert answered a WeCom corp linked through it (UnionID ↔
+/// external_userid / pending_id), partitioned by account: the memory that
+/// spares the next run the calls.
+pub const ID_LINKS: &str = "id_links";
 /// One row per (account, member).
 pub const IDENTITIES: &str = "identities";
 /// One row per person.
@@ -27,11 +31,11 @@ pub const SNAPSHOT_DATE: &str = "snapshot_date";
 /// The second partition column of the raw tables.
 pub const ACCOUNT_ID: &str = "account_id";
 /// Every table of the warehouse, each a Delta table at `OUTPUT/<table>/`.
-pub const ALL_TABLES: [&str; 8] = [
-    FOLLOWERS, CONTACTS, APP_USERS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES,
+pub const ALL_TABLES: [&str; 9] = [
+    FOLLOWERS, CONTACTS, APP_USERS, ID_LINKS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES,
 ];
 /// The raw tables: partitioned by date and account.
-pub const RAW_TABLES: [&str; 3] = [FOLLOWERS, CONTACTS, APP_USERS];
+pub const RAW_TABLES: [&str; 4] = [FOLLOWERS, CONTACTS, APP_USERS, ID_LINKS];
 /// The tables derived from the raw ones: partitioned by date.
 pub const DERIVED_TABLES: [&str; 5] = [IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES];
 

@@ -44,6 +44,44 @@ pub struct Landed {
     /// `RawTable::unlicensed_staff_left_out`).
     #[serde(default)]
     pub unlicensed_staff_left_out: u64,
+    /// The account's other files of the date (the `id_links` of a corp
+    /// linked through idconvert), committed with the partition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<LandedFile>,
+}
+
+/// A further file landed with a raw partition.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LandedFile {
+    pub table: String,
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub facts: Option<FileFacts>,
+}
+
+impl From<&ManifestFile> for LandedFile {
+    fn from(file: &ManifestFile) -> Self {
+        LandedFile {
+            table: file.table.clone(),
+            path: file.path.clone(),
+            rows: file.rows,
+            bytes: file.bytes,
+            facts: file.facts.as_deref().cloned(),
+        }
+    }
+}
+
+impl LandedFile {
+    fn file(&self) -> ManifestFile {
+        ManifestFile {
+            table: self.table.clone(),
+            path: self.path.clone(),
+            rows: self.rows,
+            bytes: self.bytes,
+            facts: self.facts.clone().map(std::sync::Arc::new),
+        }
+    }
 }
 
 impl Landed {
@@ -57,7 +95,15 @@ impl Landed {
             bytes: file.bytes,
             facts: file.facts.as_deref().cloned(),
             unlicensed_staff_left_out: 0,
+            also: Vec::new(),
         }
+    }
+
+    /// The partition's file and the others landed with it.
+    pub fn files(&self) -> Vec<ManifestFile> {
+        std::iter::once(self.file())
+            .chain(self.also.iter().map(LandedFile::file))
+            .collect()
     }
 
     /// The file, as the commit takes it.

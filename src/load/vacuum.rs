@@ -53,7 +53,7 @@ pub async fn spared(store: &Store) -> Result<HashSet<String>, LoadError> {
             continue;
         };
         for landed in landed_of(store, date).await?.into_values() {
-            keep.insert(landed.path);
+            keep.extend(landed.files().into_iter().map(|f| f.path));
         }
     }
     Ok(keep)

@@ -12,6 +12,7 @@ use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
+use crate::extract::idconvert::{IdMemory, LinkInput};
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
@@ -43,7 +44,8 @@ pub(super) struct AccountRun {
 
 /// One account's part of the snapshot.
 pub(super) struct AccountSnapshot {
-    pub file: ManifestFile,
+    /// The account's raw file, and its `id_links` file if it has one.
+    pub files: Vec<ManifestFile>,
     /// The account's rows of `identities`.
     pub landed: LandedAccount,
     /// (openid, unionid) as WeChat gave them, for idconvert: Official
@@ -76,8 +78,25 @@ impl AccountRun {
             AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => {
                 let raw = match pairs {
                     Some(pairs) => {
-                        extract::extract_idconvert(account, http, job.api.concurrency, pairs)
-                            .await?
+                        let remember = Pseudonymizer::for_job(&job.privacy).is_none();
+                        let memory = match self.previous_id_links(account).await? {
+                            Some(frame) if remember => IdMemory::from_frame(&frame)?,
+                            _ => IdMemory::default(),
+                        };
+                        let budget = match &account.spec {
+                            AccountSpec::Wecom {
+                                idconvert_budget, ..
+                            } => *idconvert_budget,
+                            _ => 0,
+                        };
+                        let link = LinkInput {
+                            pairs,
+                            memory,
+                            today: self.date,
+                            budget,
+                            concurrency: job.api.concurrency,
+                        };
+                        extract::extract_idconvert(account, http, link, remember).await?
                     }
                     None => extract::extract_raw(account, http, job.api.concurrency).await?,
                 };
@@ -110,6 +129,23 @@ impl AccountRun {
         tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
         result
     }
+
+    /// The `id_links` of `account` in the previous complete snapshot: the
+    /// version that snapshot names, never whatever is at a path now.
+    async fn previous_id_links(&self, account: &Account) -> Result<Option<DataFrame>, RunError> {
+        let Some(previous) = &self.previous else {
+            return Ok(None);
+        };
+        let folder = format!("/account_id={}/", account.id);
+        let Some(file) = previous
+            .files
+            .iter()
+            .find(|f| f.table == layout::ID_LINKS && f.path.contains(&folder))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(load::read_file(&self.store, &file.path).await?))
+    }
 }
 
 /// Writes the raw table of a WeCom or app-login account: `privacy.drop`ped
@@ -138,10 +174,16 @@ async fn write_raw(
     }
     let path = layout::account_file(raw.table, date, &account.id, &run.run_id);
     let file = load::commit::write_file(store, raw.table, path, &mut frame).await?;
+    let mut files = vec![file.clone()];
+    if let Some(mut links) = raw.id_links {
+        let path = layout::account_file(layout::ID_LINKS, date, &account.id, &run.run_id);
+        files.push(load::commit::write_file(store, layout::ID_LINKS, path, &mut links).await?);
+    }
     let left_out = raw.unlicensed_staff_left_out;
     StateStore::new(store.clone(), date, &account.id)
         .save_landed(&Landed {
             unlicensed_staff_left_out: left_out,
+            also: files[1..].iter().map(Into::into).collect(),
             ..Landed::new(&run.run_id, run.base.as_deref(), &file)
         })
         .await?;
@@ -151,7 +193,7 @@ async fn write_raw(
     let landed = landed.finish()?;
     tracing::info!(account_id = %account.id, rows = file.rows, members = landed.members(), "account snapshotted");
     Ok(AccountSnapshot {
-        file,
+        files,
         landed,
         pairs,
     })
@@ -203,7 +245,7 @@ async fn snapshot_official_account(
                     .await?;
                 let (landed_account, pairs) = landing.finish()?;
                 return Ok(AccountSnapshot {
-                    file: landed.file(),
+                    files: landed.files(),
                     pairs,
                     landed: landed_account,
                 });
@@ -304,7 +346,7 @@ async fn snapshot_official_account(
     state.delete_crawl_data().await?;
     let (landed, pairs) = landing.finish()?;
     Ok(AccountSnapshot {
-        file,
+        files: vec![file],
         pairs,
         landed,
     })

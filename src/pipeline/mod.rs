@@ -340,7 +340,9 @@ async fn run_leased(
     for (account, result) in selected.iter().zip(snapshots) {
         match result {
             Some(Ok(snapshot)) => {
-                writer.add_file(snapshot.file);
+                for file in snapshot.files {
+                    writer.add_file(file);
+                }
                 outcomes.push(AccountOutcome::Snapshotted {
                     account_id: account.id.clone(),
                     members: snapshot.landed.members(),

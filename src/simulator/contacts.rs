@@ -105,7 +105,6 @@ impl CorpModel {
     }
 
     /// The person behind an external_userid of this corp.
-    #[cfg(test)]
     pub(crate) fn person_of_external_userid(&self, id: &str, people: u32) -> Option<u32> {
         let body = id.strip_suffix(EXTERNAL_SUFFIX)?;
         let (prefix, body) = (body.get(..2)?, body.get(2..)?);

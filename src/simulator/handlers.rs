@@ -37,10 +37,11 @@ pub(crate) enum Endpoint {
     FollowUserList,
     BatchGetByUser,
     IdConvert,
+    PendingId,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 12] = [
+    pub(crate) const ALL: [Endpoint; 13] = [
         Endpoint::Token,
         Endpoint::StableToken,
         Endpoint::UserGet,
@@ -53,6 +54,7 @@ impl Endpoint {
         Endpoint::FollowUserList,
         Endpoint::BatchGetByUser,
         Endpoint::IdConvert,
+        Endpoint::PendingId,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -69,6 +71,7 @@ impl Endpoint {
             Endpoint::FollowUserList => "/cgi-bin/externalcontact/get_follow_user_list",
             Endpoint::BatchGetByUser => "/cgi-bin/externalcontact/batch/get_by_user",
             Endpoint::IdConvert => "/cgi-bin/idconvert/unionid_to_external_userid",
+            Endpoint::PendingId => "/cgi-bin/idconvert/batch/external_userid_to_pending_id",
         }
     }
 
@@ -104,6 +107,7 @@ impl Endpoint {
                 | Endpoint::FollowUserList
                 | Endpoint::BatchGetByUser
                 | Endpoint::IdConvert
+                | Endpoint::PendingId
         )
     }
 }
@@ -286,6 +290,7 @@ pub(crate) fn handle(state: &SimState, request: &ApiRequest) -> Reply {
         Endpoint::FollowUserList => handlers_wecom::follow_user_list(state, request),
         Endpoint::BatchGetByUser => handlers_wecom::batch_get_by_user(state, request),
         Endpoint::IdConvert => handlers_wecom::unionid_to_external_userid(state, request),
+        Endpoint::PendingId => handlers_wecom::external_userid_to_pending_id(state, request),
     };
     result.unwrap_or_else(|error| error)
 }

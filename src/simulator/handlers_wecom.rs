@@ -2,7 +2,8 @@
 //! `externalcontact/get_follow_user_list`, `externalcontact/batch/get_by_user`
 //! (≤100 userids, ≤100 rows a page, one `next_cursor` spanning the whole
 //! userid list, one row per customer × staff member) and
-//! `idconvert/unionid_to_external_userid`. Every WeCom body carries
+//! `idconvert/unionid_to_external_userid` and
+//! `idconvert/batch/external_userid_to_pending_id`. Every WeCom body carries
 //! `"errcode":0,"errmsg":"ok"` on success.
 
 use serde_json::{json, Value};
@@ -18,6 +19,10 @@ const USERIDS_MAX: usize = 100;
 const LIMIT_MAX: u64 = 100;
 /// WeCom's default page size when `limit` is absent.
 const LIMIT_DEFAULT: u64 = 50;
+/// At most 100 external_userids per `external_userid_to_pending_id` call.
+const PENDING_IDS_MAX: usize = 100;
+/// Simulated days a `pending_id` lives (doc 97357: 有效期90天).
+pub(crate) const PENDING_DAYS: u32 = 90;
 
 fn ok(mut body: Value, principal: usize) -> Reply {
     body["errcode"] = json!(0);
@@ -183,13 +188,7 @@ pub(crate) fn unionid_to_external_userid(
         .person_of_convertible_openid(openid)
         .filter(|&p| state.world.person_of_unionid(unionid) == Some(p))
         .ok_or_else(|| Reply::wecom_error(errcode::INVALID_OPENID))?;
-    let pending_id = format!(
-        "p{:016x}",
-        hash2(
-            derive_key(state.scenario.seed, "pending"),
-            u64::from(person)
-        )
-    );
+    let pending_id = pending_id(state, corp, person, true).unwrap_or_default();
     let customer =
         model.is_customer(person, state.day()) && model.contact_type(person) == ContactType::WeChat;
     let body = if customer {
@@ -198,6 +197,62 @@ pub(crate) fn unionid_to_external_userid(
         json!({ "pending_id": pending_id })
     };
     Ok(ok(body, principal))
+}
+
+/// The person's pending_id for `corp`: when `issue` (a conversion), a new
+/// one issued today, for [`PENDING_DAYS`] (whether WeChat renews a
+/// pending_id on a second conversion is not public: the simulator assumes
+/// it does); else the one issued within the last [`PENDING_DAYS`], if any.
+fn pending_id(state: &SimState, corp: usize, person: u32, issue: bool) -> Option<String> {
+    let today = state.day();
+    let mut issued = lock(&state.pending_issued);
+    let day = match issued.get(&(corp, person)) {
+        _ if issue => {
+            issued.insert((corp, person), today);
+            today
+        }
+        Some(&day) if today.saturating_sub(day) < PENDING_DAYS => day,
+        _ => return None,
+    };
+    let key = derive_key(state.scenario.seed, &format!("pending/{corp}/{day}"));
+    Some(format!("p{:016x}", hash2(key, u64::from(person))))
+}
+
+/// `POST /cgi-bin/idconvert/batch/external_userid_to_pending_id` with
+/// `{"external_userid":[..]}` (at most 100): the pending_id of each listed
+/// customer whose UnionID the corp converted within the pending_id's life;
+/// other ids are left out of `result`.
+pub(crate) fn external_userid_to_pending_id(
+    state: &SimState,
+    request: &ApiRequest,
+) -> Result<Reply, Reply> {
+    let (corp, principal) = authorize(state, request)?;
+    let model = &state.world.corps[corp];
+    if !model.idconvert {
+        return Err(Reply::wecom_error(errcode::API_FORBIDDEN));
+    }
+    let body = request
+        .json_body()
+        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
+    let ids = body
+        .get("external_userid")
+        .and_then(Value::as_array)
+        .filter(|list| (1..=PENDING_IDS_MAX).contains(&list.len()))
+        .ok_or_else(|| Reply::wecom_error(errcode::INVALID_PARAMETER))?;
+    let day = state.day();
+    let result: Vec<Value> = ids
+        .iter()
+        .filter_map(Value::as_str)
+        .filter_map(|id| {
+            let person = model.person_of_external_userid(id, state.world.people)?;
+            if !model.is_customer(person, day) {
+                return None;
+            }
+            let pending_id = pending_id(state, corp, person, false)?;
+            Some(json!({"external_userid": id, "pending_id": pending_id}))
+        })
+        .collect();
+    Ok(ok(json!({ "result": result }), principal))
 }
 
 #[cfg(test)]

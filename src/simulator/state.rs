@@ -73,6 +73,9 @@ pub(crate) struct SimState {
     /// `batch/get_by_user` leaves `follow_info.userid` out when asked for
     /// several staff members, as real answers have.
     pub(crate) omit_follow_userid: std::sync::atomic::AtomicBool,
+    /// (corp, person) → the day idconvert issued the person's current
+    /// `pending_id` (it lives [`super::handlers_wecom::PENDING_DAYS`]).
+    pub(crate) pending_issued: Mutex<HashMap<(usize, u32), u32>>,
 }
 
 /// One recorded answer, for the next call to its path whose request lists
@@ -97,6 +100,7 @@ impl SimState {
             stats: Mutex::new(SimStats::default()),
             replays: Mutex::new(HashMap::new()),
             omit_follow_userid: std::sync::atomic::AtomicBool::new(false),
+            pending_issued: Mutex::new(HashMap::new()),
             world,
             scenario,
         }

@@ -276,3 +276,102 @@ fn only_idconvert_corps_have_linkable_contacts() {
     assert!(linkable > 0 && linkable < row.members);
     assert_eq!(row.resolved, linkable);
 }
+
+#[tokio::test]
+async fn pending_ids_come_back_for_converted_customers_for_90_days() {
+    const IDCONVERT: &str = "/cgi-bin/idconvert/unionid_to_external_userid";
+    const PENDING: &str = "/cgi-bin/idconvert/batch/external_userid_to_pending_id";
+    let mut scenario = scenario();
+    scenario.corps[0].idconvert = true;
+    scenario.corps[0].staff = 20;
+    let sim = sim(scenario).await;
+    let oa = sim.token(0).await;
+    let openids = sim.all_openids(&oa).await;
+    let users = sim.batchget(&oa, &openids[..100]).await;
+    let corp = corp_token(&sim).await;
+    // Convert every follower of the batch: customers come with their
+    // external_userid, everyone with a pending_id.
+    let (mut customers, mut pending_only) = (Vec::new(), 0);
+    for user in users["user_info_list"].as_array().unwrap() {
+        let (Some(unionid), Some(openid)) = (user["unionid"].as_str(), user["openid"].as_str())
+        else {
+            continue;
+        };
+        let answer = sim
+            .post(
+                IDCONVERT,
+                &corp,
+                json!({"unionid": unionid, "openid": openid}),
+            )
+            .await;
+        assert_eq!(errcode(&answer), 0, "{answer}");
+        let pending_id = answer["pending_id"].as_str().unwrap().to_string();
+        match answer["external_userid"].as_str() {
+            Some(external_userid) => customers.push((external_userid.to_string(), pending_id)),
+            None => pending_only += 1,
+        }
+    }
+    assert!(
+        customers.len() > 3 && pending_only > 3,
+        "{customers:?} {pending_only}"
+    );
+    let (sim_ref, corp_ref) = (&sim, &corp);
+    let lookup = |ids: Vec<&String>| {
+        let body = json!({ "external_userid": ids });
+        async move { sim_ref.post(PENDING, corp_ref, body).await }
+    };
+    let asked: Vec<&String> = customers.iter().map(|(e, _)| e).collect();
+    let answer = lookup(asked.clone()).await;
+    let found: BTreeSet<(String, String)> = answer["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            (
+                row["external_userid"].as_str().unwrap().to_string(),
+                row["pending_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(found, customers.iter().cloned().collect());
+
+    // A customer whose UnionID was never converted has no pending_id.
+    let contacts = sim
+        .post(
+            "/cgi-bin/externalcontact/batch/get_by_user",
+            &corp,
+            json!({"userid_list": ["sales_0000", "sales_0001"], "limit": 100}),
+        )
+        .await;
+    let converted: BTreeSet<&String> = asked.iter().copied().collect();
+    let never: Vec<String> = contacts["external_contact_list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            c["external_contact"]["external_userid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .filter(|e| e.starts_with("wm") && !converted.contains(e))
+        .collect();
+    assert!(!never.is_empty());
+    assert_eq!(lookup(never.iter().collect()).await["result"], json!([]));
+
+    // The pending_ids live 90 days.
+    sim.server.set_day(89);
+    assert_eq!(
+        lookup(asked.clone()).await["result"]
+            .as_array()
+            .unwrap()
+            .len(),
+        customers.len()
+    );
+    sim.server.set_day(90);
+    assert_eq!(lookup(asked.clone()).await["result"], json!([]));
+    // Over 100 ids, or none, is refused.
+    let many: Vec<&String> = std::iter::repeat_n(asked[0], 101).collect();
+    assert_ne!(errcode(&lookup(many).await), 0);
+    assert_ne!(errcode(&lookup(Vec::new()).await), 0);
+}

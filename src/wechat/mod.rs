@@ -40,5 +40,6 @@ pub use open_platform::{ComponentCredentials, CredentialOrigins, Origin};
 pub use stats::{CallStats, StatsSnapshot};
 pub use token::REFRESH_MARGIN;
 pub use wecom::{
-    ContactPage, ContactRelation, Contacts, SuiteCredentials, WeComClient, WecomCredentials,
+    ContactPage, ContactRelation, Contacts, Conversion, SuiteCredentials, WeComClient,
+    WecomCredentials,
 };

@@ -32,6 +32,10 @@ use crate::secret::Secret;
 pub const FOLLOW_USER_LIST_PATH: &str = "/cgi-bin/externalcontact/get_follow_user_list";
 pub const BATCH_GET_BY_USER_PATH: &str = "/cgi-bin/externalcontact/batch/get_by_user";
 pub const UNIONID_TO_EXTERNAL_USERID_PATH: &str = "/cgi-bin/idconvert/unionid_to_external_userid";
+pub const EXTERNAL_USERID_TO_PENDING_ID_PATH: &str =
+    "/cgi-bin/idconvert/batch/external_userid_to_pending_id";
+/// Most external_userids per `external_userid_to_pending_id` call.
+pub const PENDING_IDS_MAX: usize = 100;
 
 /// Most staff userids per `batch/get_by_user` call.
 pub const BATCH_USERIDS_MAX: usize = 100;
@@ -201,10 +205,32 @@ struct FollowInfo {
     state: Option<String>,
 }
 
+/// What `idconvert/unionid_to_external_userid` says of one UnionID: the
+/// corp's external_userid when the person is a customer, and a `pending_id`
+/// (valid 90 days) that `external_userid_to_pending_id` gives back for the
+/// person once they become one (wechat-api.md §4.6).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct Conversion {
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pub external_userid: Option<String>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pub pending_id: Option<String>,
+}
+
+/// `idconvert/batch/external_userid_to_pending_id`: the pending_id of each
+/// external_userid asked for whose UnionID was converted within 90 days.
 #[derive(Deserialize)]
-pub(crate) struct IdconvertResponse {
+pub(crate) struct PendingIdResponse {
+    #[serde(default)]
+    result: Vec<PendingIdRow>,
+}
+
+#[derive(Deserialize)]
+struct PendingIdRow {
     #[serde(default, deserialize_with = "nonempty_string")]
     external_userid: Option<String>,
+    #[serde(default, deserialize_with = "nonempty_string")]
+    pending_id: Option<String>,
 }
 
 impl WeComClient {
@@ -464,18 +490,42 @@ impl WeComClient {
     /// The corp's `external_userid` of the person behind (`unionid`,
     /// `openid`), both from the same Official Account or Mini Program
     /// (`idconvert/unionid_to_external_userid`, subject_type 0: the account
-    /// belongs to the corp). None when the person is not a customer of the
-    /// corp (WeChat then returns only a `pending_id`).
+    /// belongs to the corp), and the person's `pending_id` (the only id when
+    /// the person is not a customer of the corp).
     pub async fn unionid_to_external_userid(
         &self,
         unionid: &str,
         openid: &str,
-    ) -> Result<Option<String>, ApiError> {
+    ) -> Result<Conversion, ApiError> {
         let body = json!({ "unionid": unionid, "openid": openid, "subject_type": 0 });
         let request =
             Request::post_json(UNIONID_TO_EXTERNAL_USERID_PATH, CallKind::WECOM_DATA, &body);
-        let response: IdconvertResponse = self.call(&request).await?;
-        Ok(response.external_userid)
+        self.call(&request).await
+    }
+
+    /// (external_userid, pending_id) for those of `external_userids` (at
+    /// most [`PENDING_IDS_MAX`]) whose UnionID this corp converted within
+    /// the pending_id's 90 days (`idconvert/batch/external_userid_to_pending_id`).
+    /// Rows for ids not asked for are dropped.
+    pub async fn external_userid_to_pending_id(
+        &self,
+        external_userids: &[String],
+    ) -> Result<Vec<(String, String)>, ApiError> {
+        let body = json!({ "external_userid": external_userids });
+        let request = Request::post_json(
+            EXTERNAL_USERID_TO_PENDING_ID_PATH,
+            CallKind::WECOM_DATA,
+            &body,
+        );
+        let response: PendingIdResponse = self.call(&request).await?;
+        let asked: std::collections::HashSet<&str> =
+            external_userids.iter().map(String::as_str).collect();
+        Ok(response
+            .result
+            .into_iter()
+            .filter_map(|row| Some((row.external_userid?, row.pending_id?)))
+            .filter(|(external_userid, _)| asked.contains(external_userid.as_str()))
+            .collect())
     }
 
     async fn call<T: serde::de::DeserializeOwned>(

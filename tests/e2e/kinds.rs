@@ -447,3 +447,146 @@ async fn idconvert_stops_at_its_quota_and_fails_the_corp_alone() {
     assert!(!partition(&output, "contacts", "partner_crm").exists());
     assert!(!manifest(&output).exists());
 }
+
+/// The committed `id_links` of `partner_crm` on `date`: (unionid,
+/// external_userid, converted_on) rows.
+fn id_links(output: &Path, date: &str) -> Vec<(Option<String>, Option<String>, Option<String>)> {
+    use polars::prelude::*;
+    let path = committed_partition(output, "id_links", date, "partner_crm");
+    let frame = ParquetReader::new(std::fs::File::open(path).unwrap())
+        .finish()
+        .unwrap();
+    let strings = |name: &str| -> Vec<Option<String>> {
+        let column = frame.column(name).unwrap().cast(&DataType::String).unwrap();
+        column
+            .str()
+            .unwrap()
+            .iter()
+            .map(|v| v.map(str::to_owned))
+            .collect()
+    };
+    let (unionids, externals, converted) = (
+        strings("unionid"),
+        strings("external_userid"),
+        strings("converted_on"),
+    );
+    (0..frame.height())
+        .map(|i| {
+            (
+                unionids[i].clone(),
+                externals[i].clone(),
+                converted[i].clone(),
+            )
+        })
+        .collect()
+}
+
+fn with_partner_crm(seed: u64, churn: f64) -> Scenario {
+    // Followers who leave mid-crawl are not seen leaving by a day-2 run
+    // that carries known followers over: here only churn moves people.
+    let mut scenario = without_crawl_leavers(every_kind(seed));
+    for account in &mut scenario.platform.as_mut().unwrap().accounts {
+        account.leave_during_crawl = 0.0;
+    }
+    scenario.accounts[0].daily_churn = churn;
+    scenario.corps.push(SimCorp {
+        idconvert: true,
+        staff: 20,
+        daily_churn: churn,
+        ..SimCorp::new(seed, "partner_crm", 0.3)
+    });
+    scenario
+}
+
+const IDCONVERT: &str = "/cgi-bin/idconvert/unionid_to_external_userid";
+const PENDING: &str = "/cgi-bin/idconvert/batch/external_userid_to_pending_id";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idconvert_remembers_so_an_unchanged_day_converts_nothing() {
+    let fixture = Fixture::start(with_partner_crm(53, 0.0)).await;
+    write_exports(&fixture.scenario, &fixture.output_dir(), ExportFormat::Csv).await;
+    let job = fixture.write_job();
+    let output = fixture.output_dir();
+    assert_exit(&fixture.run_job_on(&job, "2026-11-01", &[]).await, 0);
+    assert_matches_truth_on(&fixture, "2026-11-01").await;
+    // Day 1: every UnionID learned converted once, and remembered.
+    let links = id_links(&output, "2026-11-01");
+    let converted = fixture.server.stats().ok_calls_to(IDCONVERT);
+    assert!(converted > 100, "{converted}");
+    assert_eq!(
+        links.iter().filter(|(u, _, _)| u.is_some()).count() as u64,
+        converted
+    );
+    assert_eq!(fixture.server.stats().calls_to(PENDING), 0);
+
+    // Day 2, the same people: no conversion, no lookup, the same numbers.
+    fixture.server.set_day(1);
+    assert_exit(&fixture.run_job_on(&job, "2026-11-02", &[]).await, 0);
+    assert_matches_truth_on(&fixture, "2026-11-02").await;
+    let stats = fixture.server.stats();
+    assert_eq!(stats.calls_to(IDCONVERT), converted);
+    assert_eq!(stats.calls_to(PENDING), 0);
+    assert_eq!(id_links(&output, "2026-11-02"), links);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idconvert_converts_new_unionids_once_and_links_new_contacts_by_pending_id() {
+    let fixture = Fixture::start(with_partner_crm(54, 0.02)).await;
+    write_exports(&fixture.scenario, &fixture.output_dir(), ExportFormat::Csv).await;
+    let job = fixture.write_job();
+    let output = fixture.output_dir();
+    let conversions = || fixture.server.stats().calls_to(IDCONVERT);
+    assert_exit(&fixture.run_job_on(&job, "2026-11-01", &[]).await, 0);
+    let day0 = id_links(&output, "2026-11-01");
+    let before = conversions();
+
+    // Three days on: followers and customers came and went.
+    fixture.server.set_day(3);
+    assert_exit(&fixture.run_job_on(&job, "2026-11-04", &[]).await, 0);
+    assert_matches_truth_on(&fixture, "2026-11-04").await;
+    let day3 = id_links(&output, "2026-11-04");
+    let converted_today: Vec<&Option<String>> = day3
+        .iter()
+        .filter(|(_, _, on)| on.as_deref() == Some("2026-11-04"))
+        .map(|(u, _, _)| u)
+        .collect();
+    // Each conversion was of a UnionID new since day 0, converted once.
+    assert_eq!(conversions() - before, converted_today.len() as u64);
+    assert!(!converted_today.is_empty());
+    let known0: std::collections::HashMap<&Option<String>, &Option<String>> =
+        day0.iter().map(|(u, e, _)| (u, e)).collect();
+    assert!(converted_today.iter().all(|u| !known0.contains_key(u)));
+    // People converted on day 0 who became customers since were linked
+    // through their pending_id, not converted again.
+    let became_customers = day3
+        .iter()
+        .filter(|(u, e, on)| {
+            e.is_some()
+                && on.as_deref() == Some("2026-11-01")
+                && known0.get(u).is_some_and(|e0| e0.is_none())
+        })
+        .count();
+    assert!(became_customers > 0);
+    assert!(fixture.server.stats().ok_calls_to(PENDING) > 0);
+
+    // Near the pending_ids' 90 days, those still waiting are converted again.
+    let before = conversions();
+    fixture.server.set_day(85);
+    assert_exit(&fixture.run_job_on(&job, "2027-01-25", &[]).await, 0);
+    assert_matches_truth_on(&fixture, "2027-01-25").await;
+    let day85 = id_links(&output, "2027-01-25");
+    let rechecked = day85
+        .iter()
+        .filter(|(u, _, on)| {
+            on.as_deref() == Some("2027-01-25") && known0.get(u).is_some_and(|e0| e0.is_none())
+        })
+        .count();
+    assert!(rechecked > 0);
+    assert_eq!(
+        conversions() - before,
+        day85
+            .iter()
+            .filter(|(_, _, on)| on.as_deref() == Some("2027-01-25"))
+            .count() as u64
+    );
+}

@@ -24,6 +24,7 @@ fn a_wecom_account_reads_corpid_secret_and_defaults_to_direct() {
             )),
             unionid_mode: UnionidMode::Direct,
             allow_unlicensed: false,
+            idconvert_budget: crate::extract::idconvert::DEFAULT_BUDGET,
         }
     );
     let job = parse_ok(&(MINIMAL.to_string() + WECOM + "allow_unlicensed = true\n"));
@@ -46,6 +47,42 @@ fn unionid_mode_idconvert_is_read() {
             ..
         }
     ));
+}
+
+#[test]
+fn idconvert_budget_is_read_and_checked() {
+    let idconvert = MINIMAL.to_string() + WECOM + "unionid_mode = \"idconvert\"\n";
+    let job = parse_ok(&(idconvert.clone() + "idconvert_budget = 500\n"));
+    assert!(matches!(
+        job.accounts[1].spec,
+        AccountSpec::Wecom {
+            idconvert_budget: 500,
+            ..
+        }
+    ));
+    for (line, expected) in [
+        (
+            "idconvert_budget = -1\n",
+            "`idconvert_budget` = -1 is out of range",
+        ),
+        (
+            "idconvert_budget = 480001\n",
+            "`idconvert_budget` = 480001 is out of range",
+        ),
+    ] {
+        let text = idconvert.clone() + line;
+        assert_error(
+            &parse_err(&text),
+            Some(line_of(&text, "idconvert_budget")),
+            expected,
+        );
+    }
+    let direct = MINIMAL.to_string() + WECOM + "idconvert_budget = 10\n";
+    assert_error(
+        &parse_err(&direct),
+        Some(line_of(&direct, "idconvert_budget")),
+        "`idconvert_budget` without unionid_mode = \"idconvert\"",
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::wechat::error::Failure;
 use crate::wechat::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
 use crate::wechat::open_platform::{AuthorizerTokenResponse, ComponentTokenResponse};
 use crate::wechat::token::TokenResponse;
-use crate::wechat::wecom::{BatchResponse, IdconvertResponse, TokenlessList};
+use crate::wechat::wecom::{BatchResponse, Conversion, PendingIdResponse, TokenlessList};
 
 fn decode_as<T: DeserializeOwned>(body: &[u8]) -> Result<(), BodyError> {
     decode_body::<T>(200, body).map(|_| ())
@@ -34,7 +34,10 @@ fn decode(endpoint: &str, body: &[u8]) -> Result<(), BodyError> {
         "/cgi-bin/component/api_authorizer_token" => decode_as::<AuthorizerTokenResponse>(body),
         "/cgi-bin/externalcontact/get_follow_user_list" => decode_as::<TokenlessList>(body),
         "/cgi-bin/externalcontact/batch/get_by_user" => decode_as::<BatchResponse>(body),
-        "/cgi-bin/idconvert/unionid_to_external_userid" => decode_as::<IdconvertResponse>(body),
+        "/cgi-bin/idconvert/unionid_to_external_userid" => decode_as::<Conversion>(body),
+        "/cgi-bin/idconvert/batch/external_userid_to_pending_id" => {
+            decode_as::<PendingIdResponse>(body)
+        }
         _ => decode_as::<Value>(body),
     }
 }

@@ -145,7 +145,8 @@ async fn a_third_party_app_gets_no_unionid_and_idconvert_maps_customers_only() {
                 .unionid_to_external_userid(&unionid, &user.openid)
                 .await
                 .unwrap();
-            if let Some(external_userid) = linked {
+            assert!(linked.pending_id.is_some());
+            if let Some(external_userid) = linked.external_userid {
                 assert!(contacts.contains(external_userid.as_str()));
                 assert!(external_userid.starts_with("wm"));
                 customers += 1;
