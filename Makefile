@@ -13,6 +13,10 @@ PYTHON ?= python3
 KUBERNETES_VALIDATE := 1.37.0
 SQLGLOT := 30.31.0
 PYSPARK := 3.5.9
+# The peer of `make bench` (bench/peer.py): what a data engineer would write instead.
+WECHATPY := 1.8.18
+PANDAS := 2.3.3
+BENCH_DEPS := "wechatpy==$(WECHATPY)" "pandas==$(PANDAS)"
 PY_DEPS := duckdb "moto[server]" "deltalake[pyarrow]" \
 	"kubernetes-validate==$(KUBERNETES_VALIDATE)" "sqlglot==$(SQLGLOT)" "pyspark==$(PYSPARK)"
 
@@ -51,10 +55,11 @@ java-deps:
 test: py-deps browser-deps java-deps
 	$(CARGO) test --no-fail-fast --lib --bins --tests
 
-## lint: formatting and clippy, warnings are errors
+## lint: formatting, clippy (warnings are errors) and the layers of docs/ARCHITECTURE.md
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) test --quiet --test layers
 
 fmt:
 	$(CARGO) fmt
@@ -72,6 +77,9 @@ clean:
 ## bench: the scale benchmark (release build, then ~4 minutes): prints a table;
 ## BENCH_CASES=c runs one case (see bench/bench.py)
 bench: py-deps
+	@$(PYTHON) -c "from importlib.metadata import version as v; \
+		assert v('wechatpy') == '$(WECHATPY)' and v('pandas') == '$(PANDAS)'" 2>/dev/null || \
+		$(PYTHON) -m pip install --quiet --disable-pip-version-check $(BENCH_DEPS)
 	$(CARGO) build --release
 	$(PYTHON) bench/bench.py
 

@@ -26,6 +26,9 @@
 //! - [`report`]: the audience summary read back from the warehouse (text, JSON,
 //!   CSV) and the self-contained HTML report with its charts.
 //!
+//! Each module may use only those below it (docs/ARCHITECTURE.md; checked by
+//! `tests/layers.rs`).
+//!
 //! Around the road, for the platforms that run it:
 //!
 //! - [`clients`]: the API clients of a job, kept across runs (warm tokens).

@@ -79,8 +79,13 @@ async fn merge_leased(
     let mut writer = SnapshotWriter::begin(store.clone(), date, run_id);
     let mut landed = Vec::with_capacity(found.len());
     for (account, partition) in found {
-        let mut read =
-            pipeline::read_back(&store, account, &partition.path, previous.is_some()).await?;
+        let mut read = pipeline::read_back(
+            &store,
+            account,
+            &partition.partition.path,
+            previous.is_some(),
+        )
+        .await?;
         read.unlicensed_staff_left_out = partition.unlicensed_staff_left_out;
         landed.push(read);
         for file in partition.files() {

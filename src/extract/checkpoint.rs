@@ -52,16 +52,11 @@ impl Checkpoint {
     }
 }
 
-/// A failure to read or write crawl state.
-#[derive(Debug, thiserror::Error)]
-#[error("crawl state {what}: {detail}")]
-pub struct StateError {
-    pub what: String,
-    pub detail: String,
-}
+pub use crate::load::state::StateError;
 
 /// Keeps one account's crawl state (checkpoint, list pages, profile segments)
-/// for one snapshot date. Implemented by the load stage over the output store.
+/// for one snapshot date. The pipeline implements it over the load stage's
+/// state store (`pipeline::crawl_state`).
 pub trait CrawlStore: Send + Sync {
     fn load_checkpoint(
         &self,

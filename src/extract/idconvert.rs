@@ -48,9 +48,6 @@ pub const PENDING_DAYS: i64 = 90;
 /// A UnionID converted this many days ago without becoming a contact is
 /// converted again (before its pending_id expires).
 pub const RECHECK_DAYS: i64 = 80;
-/// Conversions per run when the job sets none: WeChat's hourly limit per
-/// corp (100,000 an hour, 480,000 a day: wechat-api.md §4.6).
-pub const DEFAULT_BUDGET: u64 = 100_000;
 
 /// One row of `id_links`: what WeChat said of one person, for one corp.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

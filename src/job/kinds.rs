@@ -277,7 +277,7 @@ pub(super) fn wecom_shape(
         },
     };
     let idconvert_budget = match &raw.idconvert_budget {
-        None => crate::extract::idconvert::DEFAULT_BUDGET,
+        None => super::DEFAULT_IDCONVERT_BUDGET,
         Some(budget) if unionid_mode != UnionidMode::Idconvert => {
             return Err((
                 budget.span(),
@@ -291,7 +291,7 @@ pub(super) fn wecom_shape(
             *budget.get_ref(),
             "idconvert_budget",
             0,
-            480_000,
+            super::MAX_IDCONVERT_BUDGET,
             "idconvert conversions per run; WeChat allows 480,000 a day per corp",
         )
         .map_err(|p| (budget.span(), p))?,

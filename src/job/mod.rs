@@ -198,6 +198,13 @@ pub struct ComponentAuth {
     pub origins: crate::wechat::CredentialOrigins,
 }
 
+/// idconvert conversions per run when the job sets no `idconvert_budget`:
+/// WeChat's hourly limit per corp (100,000 an hour, 480,000 a day:
+/// wechat-api.md §4.6).
+pub const DEFAULT_IDCONVERT_BUDGET: u64 = 100_000;
+/// The most `idconvert_budget` may be: WeChat's daily limit per corp.
+pub const MAX_IDCONVERT_BUDGET: i64 = 480_000;
+
 /// How a WeCom account's contacts get their UnionID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum UnionidMode {

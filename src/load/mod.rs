@@ -16,7 +16,6 @@
 
 pub mod commit;
 pub mod delta;
-pub mod followers;
 pub mod history;
 pub mod layout;
 pub mod lease;
@@ -97,7 +96,7 @@ pub enum LoadError {
         source: polars::prelude::PolarsError,
     },
     #[error(transparent)]
-    State(#[from] crate::extract::checkpoint::StateError),
+    State(#[from] state::StateError),
     #[error("cannot serialize the manifest: {0}")]
     ManifestJson(serde_json::Error),
     #[error("manifest of {date} lists no {table} file: it was written by another program; re-run that date")]

@@ -12,7 +12,6 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::{path::Path, ObjectStoreExt, PutPayload};
 use polars::prelude::DataFrame;
 
-use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError, CHECKPOINT_VERSION};
 use crate::job::OutputLocation;
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +20,14 @@ use super::commit::ManifestFile;
 use super::delta::FileFacts;
 use super::parquet;
 use super::store::{get_if_exists, Store};
+
+/// A failure to read or write crawl state.
+#[derive(Debug, thiserror::Error)]
+#[error("crawl state {what}: {detail}")]
+pub struct StateError {
+    pub what: String,
+    pub detail: String,
+}
 
 /// The folder of all crawl state.
 pub const STATE: &str = "_state";
@@ -35,11 +42,9 @@ pub struct Landed {
     /// any: the partition is committed only while that is still the date's
     /// marker (a commit in between makes it an earlier generation's).
     pub base: Option<String>,
-    pub table: String,
-    pub path: String,
-    pub rows: u64,
-    pub bytes: u64,
-    pub facts: Option<FileFacts>,
+    /// The raw partition's file.
+    #[serde(flatten)]
+    pub partition: LandedFile,
     /// WeCom staff whose contacts the partition lacks (see
     /// `RawTable::unlicensed_staff_left_out`).
     #[serde(default)]
@@ -50,7 +55,7 @@ pub struct Landed {
     pub also: Vec<LandedFile>,
 }
 
-/// A further file landed with a raw partition.
+/// A file landed and not yet committed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LandedFile {
     pub table: String,
@@ -89,32 +94,19 @@ impl Landed {
         Landed {
             run_id: run_id.to_string(),
             base: base.map(str::to_owned),
-            table: file.table.clone(),
-            path: file.path.clone(),
-            rows: file.rows,
-            bytes: file.bytes,
-            facts: file.facts.as_deref().cloned(),
+            partition: file.into(),
             unlicensed_staff_left_out: 0,
             also: Vec::new(),
         }
     }
 
-    /// The partition's file and the others landed with it.
+    /// The partition's file and the others landed with it, as the commit
+    /// takes them.
     pub fn files(&self) -> Vec<ManifestFile> {
-        std::iter::once(self.file())
-            .chain(self.also.iter().map(LandedFile::file))
+        std::iter::once(&self.partition)
+            .chain(&self.also)
+            .map(LandedFile::file)
             .collect()
-    }
-
-    /// The file, as the commit takes it.
-    pub fn file(&self) -> ManifestFile {
-        ManifestFile {
-            table: self.table.clone(),
-            path: self.path.clone(),
-            rows: self.rows,
-            bytes: self.bytes,
-            facts: self.facts.clone().map(std::sync::Arc::new),
-        }
     }
 }
 
@@ -178,7 +170,8 @@ impl StateStore {
         Path::from(format!("{}/{name}", self.root))
     }
 
-    fn page_path(page: u32) -> String {
+    /// `pages/page-NNNNNN.json`
+    pub fn page_name(page: u32) -> String {
         format!("pages/page-{page:06}.json")
     }
 
@@ -201,6 +194,36 @@ impl StateStore {
             .map_err(|e| state_error(format!("write {path}"), e))
     }
 
+    /// The JSON object `name` of this account's state, if saved.
+    pub async fn load_json<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<Option<T>, StateError> {
+        let path = self.path(name);
+        match self.get(&path).await? {
+            Some(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| state_error(format!("decode {path}"), e)),
+            None => Ok(None),
+        }
+    }
+
+    /// Saves `value` as the JSON object `name` of this account's state.
+    pub async fn save_json<T: Serialize>(&self, name: &str, value: &T) -> Result<(), StateError> {
+        let json =
+            serde_json::to_vec(value).map_err(|e| state_error(format!("encode {name}"), e))?;
+        self.put(&self.path(name), json).await
+    }
+
+    /// Saves a segment of rows (read back once and deleted: LZ4, the
+    /// cheapest on the crawl's CPU).
+    pub async fn write_segment(&self, segment: u32, mut rows: DataFrame) -> Result<(), StateError> {
+        let path = self.segment_path(segment);
+        let bytes = parquet::encode_scratch(&mut rows)
+            .map_err(|e| state_error(format!("encode {path}"), e))?;
+        self.put(&path, bytes).await
+    }
+
     /// Reads a saved segment of rows.
     pub async fn read_segment(&self, segment: u32) -> Result<DataFrame, StateError> {
         let path = self.segment_path(segment);
@@ -220,13 +243,7 @@ impl StateStore {
 
     /// The partition this account landed, if a run recorded one.
     pub async fn load_landed(&self) -> Result<Option<Landed>, StateError> {
-        let path = self.path(LANDED);
-        match self.get(&path).await? {
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| state_error(format!("decode {path}"), e)),
-            None => Ok(None),
-        }
+        self.load_json(LANDED).await
     }
 
     /// Deletes the pages and segments (the checkpoint stays).
@@ -275,45 +292,4 @@ pub async fn delete_date_state(
         }
     }
     Ok(())
-}
-
-impl CrawlStore for StateStore {
-    async fn load_checkpoint(&self) -> Result<Option<Checkpoint>, StateError> {
-        let path = self.path("checkpoint.json");
-        let Some(bytes) = self.get(&path).await? else {
-            return Ok(None);
-        };
-        let checkpoint: Checkpoint =
-            serde_json::from_slice(&bytes).map_err(|e| state_error(format!("decode {path}"), e))?;
-        // A checkpoint of another format is not trusted: start over.
-        Ok((checkpoint.version == CHECKPOINT_VERSION).then_some(checkpoint))
-    }
-
-    async fn save_checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StateError> {
-        let json = serde_json::to_vec_pretty(checkpoint)
-            .map_err(|e| state_error("encode checkpoint", e))?;
-        self.put(&self.path("checkpoint.json"), json).await
-    }
-
-    async fn save_page(&self, page: u32, openids: &[String]) -> Result<(), StateError> {
-        let json = serde_json::to_vec(openids).map_err(|e| state_error("encode page", e))?;
-        self.put(&self.path(&Self::page_path(page)), json).await
-    }
-
-    async fn load_page(&self, page: u32) -> Result<Vec<String>, StateError> {
-        let path = self.path(&Self::page_path(page));
-        let bytes = self
-            .get(&path)
-            .await?
-            .ok_or_else(|| state_error(format!("read {path}"), "missing"))?;
-        serde_json::from_slice(&bytes).map_err(|e| state_error(format!("decode {path}"), e))
-    }
-
-    async fn save_segment(&self, segment: u32, mut rows: DataFrame) -> Result<(), StateError> {
-        let path = self.segment_path(segment);
-        // Read back once and deleted: LZ4, the cheapest on the crawl's CPU.
-        let bytes = parquet::encode_scratch(&mut rows)
-            .map_err(|e| state_error(format!("encode {path}"), e))?;
-        self.put(&path, bytes).await
-    }
 }

@@ -11,13 +11,13 @@ use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
+use super::followers::{self as followers_load, CarryOver, FollowersWriter};
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
 use crate::extract::idconvert::{IdMemory, LinkInput};
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
 use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
-use crate::load::followers::{self as followers_load, CarryOver, FollowersWriter};
 use crate::load::state::{Landed, StateStore};
 use crate::load::{self, layout, Manifest, ManifestFile, Store};
 use crate::transform::privacy::Pseudonymizer;
@@ -240,9 +240,11 @@ async fn snapshot_official_account(
         // came since (then it is an earlier generation's: crawl again).
         match state.load_landed().await? {
             Some(landed) if landed.base == run.base => {
-                tracing::info!(account_id = %account.id, path = %landed.path, "the partition an earlier run landed is taken as it is");
-                followers_load::for_each_identities(store, &landed.path, |rows| landing.push(rows))
-                    .await?;
+                tracing::info!(account_id = %account.id, path = %landed.partition.path, "the partition an earlier run landed is taken as it is");
+                followers_load::for_each_identities(store, &landed.partition.path, |rows| {
+                    landing.push(rows)
+                })
+                .await?;
                 let (landed_account, pairs) = landing.finish()?;
                 return Ok(AccountSnapshot {
                     files: landed.files(),

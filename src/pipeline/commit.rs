@@ -104,7 +104,7 @@ pub async fn read_back(
     // Followers can be large: only the identity columns are read back, a
     // row group at a time.
     if shape.table == layout::FOLLOWERS {
-        load::followers::for_each_identities(store, path, |rows| landed.push_raw(shape, rows))
+        super::followers::for_each_identities(store, path, |rows| landed.push_raw(shape, rows))
             .await?;
     } else {
         let raw = load::read_file(store, path).await?;

@@ -27,7 +27,9 @@
 
 mod accounts;
 mod commit;
+mod crawl_state;
 pub mod derive;
+pub mod followers;
 
 pub use commit::{account_identities, commit_snapshot, read_back, Committed, LandedAccount};
 

@@ -162,6 +162,22 @@ pub(crate) fn batch_get_by_user(state: &SimState, request: &ApiRequest) -> Resul
     ))
 }
 
+/// The corp, principal and JSON body of a request to an idconvert endpoint:
+/// only a third-party / 代开发 app (an idconvert corp) may call them.
+fn idconvert_request(
+    state: &SimState,
+    request: &ApiRequest,
+) -> Result<(usize, usize, serde_json::Map<String, Value>), Reply> {
+    let (corp, principal) = authorize(state, request)?;
+    if !state.world.corps[corp].idconvert {
+        return Err(Reply::wecom_error(errcode::API_FORBIDDEN));
+    }
+    let body = request
+        .json_body()
+        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
+    Ok((corp, principal, body))
+}
+
 /// `POST /cgi-bin/idconvert/unionid_to_external_userid` with
 /// `{"unionid","openid","subject_type"}`: the corp's external_userid of a
 /// WeChat-user customer, else only a `pending_id`. Only a third-party /
@@ -171,14 +187,8 @@ pub(crate) fn unionid_to_external_userid(
     state: &SimState,
     request: &ApiRequest,
 ) -> Result<Reply, Reply> {
-    let (corp, principal) = authorize(state, request)?;
+    let (corp, principal, body) = idconvert_request(state, request)?;
     let model = &state.world.corps[corp];
-    if !model.idconvert {
-        return Err(Reply::wecom_error(errcode::API_FORBIDDEN));
-    }
-    let body = request
-        .json_body()
-        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
     let field = |name: &str| body.get(name).and_then(Value::as_str);
     let (Some(unionid), Some(openid)) = (field("unionid"), field("openid")) else {
         return Err(Reply::wecom_error(errcode::INVALID_PARAMETER));
@@ -226,14 +236,8 @@ pub(crate) fn external_userid_to_pending_id(
     state: &SimState,
     request: &ApiRequest,
 ) -> Result<Reply, Reply> {
-    let (corp, principal) = authorize(state, request)?;
+    let (corp, principal, body) = idconvert_request(state, request)?;
     let model = &state.world.corps[corp];
-    if !model.idconvert {
-        return Err(Reply::wecom_error(errcode::API_FORBIDDEN));
-    }
-    let body = request
-        .json_body()
-        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
     let ids = body
         .get("external_userid")
         .and_then(Value::as_array)

@@ -24,7 +24,7 @@ fn a_wecom_account_reads_corpid_secret_and_defaults_to_direct() {
             )),
             unionid_mode: UnionidMode::Direct,
             allow_unlicensed: false,
-            idconvert_budget: crate::extract::idconvert::DEFAULT_BUDGET,
+            idconvert_budget: crate::job::DEFAULT_IDCONVERT_BUDGET,
         }
     );
     let job = parse_ok(&(MINIMAL.to_string() + WECOM + "allow_unlicensed = true\n"));

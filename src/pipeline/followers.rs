@@ -13,10 +13,10 @@ use crate::extract::official_account::followers_frame;
 use crate::job::Privacy;
 use crate::transform::privacy::Pseudonymizer;
 
-use super::commit::ManifestFile;
-use super::read::{self, read_columns, LocalCopy};
-use super::stream::{BackgroundWriter, PartitionWriter, STREAM_ROW_GROUP_ROWS};
-use super::{layout, store::Store, LoadError};
+use crate::load::commit::ManifestFile;
+use crate::load::read::{self, read_columns, LocalCopy};
+use crate::load::stream::{BackgroundWriter, PartitionWriter, STREAM_ROW_GROUP_ROWS};
+use crate::load::{layout, store::Store, LoadError};
 
 /// The identity columns of the followers table: what the dedupe needs.
 pub const IDENTITY_COLUMNS: [&str; 3] = ["openid", "unionid", "subscribe_time"];
