@@ -32,13 +32,14 @@
 //! Around the road, for the platforms that run it:
 //!
 //! - [`clients`]: the API clients of a job, kept across runs (warm tokens).
-//! - [`runner`]: one run as the operator sees it: exit code, logs, metrics.
-//! - [`serve`]: the cron loop of `unionsnap serve`, stopped by SIGTERM.
+//! - [`ops`]: the operator's side of the commands — [`ops::runner`] (one run as
+//!   the operator sees it: exit code, logs, metrics), [`ops::serve`] (the cron
+//!   loop of `unionsnap serve`), [`ops::merge`] (commits a date from the
+//!   shards' raw partitions), [`ops::metrics`] (Prometheus text for
+//!   `--metrics-file` and `--pushgateway`), [`ops::preflight`] (`validate
+//!   --online`) and [`ops::demo`] (`unionsnap demo`).
 //! - [`shard`]: which accounts pod I of N extracts (`--shard`, Indexed Jobs).
-//! - [`merge`]: commits a date from the shards' raw partitions.
-//! - [`metrics`]: Prometheus text for `--metrics-file` and `--pushgateway`.
 //! - [`progress`]: per-account progress bars on a terminal.
-//! - [`preflight`]: `validate --online`: tokens, UnionIDs, a probe object.
 //! - [`simulator`]: the built-in WeChat API simulator with a seeded population and
 //!   its ground truth; used by the demo, the tests and the benchmarks.
 
@@ -46,15 +47,11 @@ pub mod clients;
 pub mod extract;
 pub mod job;
 pub mod load;
-pub mod merge;
-pub mod metrics;
+pub mod ops;
 pub mod pipeline;
-pub mod preflight;
 pub mod progress;
 pub mod report;
-pub mod runner;
 pub mod secret;
-pub mod serve;
 pub mod shard;
 pub mod simulator;
 pub mod transform;

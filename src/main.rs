@@ -2,22 +2,20 @@
 //! map every outcome to a documented exit code. Nothing else lives here.
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use tokio_util::sync::CancellationToken;
-use unionsnap::job::{self, Job, JobError};
-use unionsnap::merge::MergeOutcome;
-use unionsnap::metrics::{RunOutcome, RunReport};
+use unionsnap::job::{self, JobError};
+use unionsnap::ops::runner::{shard_accounts, MetricsSinks, Runner};
+use unionsnap::ops::{demo::demo, merge::merge_command, preflight, serve, write_html_report, Exit};
 use unionsnap::pipeline::RunContext;
 use unionsnap::progress::Progress;
-use unionsnap::runner::{MetricsSinks, Runner};
 use unionsnap::shard::Shard;
-use unionsnap::{load, merge, preflight, report, serve, simulator};
+use unionsnap::{load, report, simulator};
 
 /// polars and the HTTP client allocate small buffers from several threads at
 /// a high rate; glibc's malloc took a fifth of the crawl's CPU (perf, `make
@@ -216,17 +214,20 @@ impl MetricsArgs {
     }
 }
 
-/// Errors already explained to the user, with their exit code.
-#[derive(Debug)]
-struct Exit(u8);
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).
             let _ = err.print();
-            return ExitCode::from(if err.use_stderr() { 2 } else { 0 });
+            return ExitCode::from(
+                if err.use_stderr() {
+                    Exit::Usage
+                } else {
+                    Exit::Ok
+                }
+                .code(),
+            );
         }
     };
     // Bars only on a terminal; log lines then go around them.
@@ -235,13 +236,13 @@ fn main() -> ExitCode {
     // The environment knobs are checked like job keys, before anything runs.
     if let Err(err) = job::EnvSettings::check() {
         eprintln!("error: {err}");
-        return ExitCode::from(2);
+        return ExitCode::from(Exit::Usage.code());
     }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(1);
+            return ExitCode::from(Exit::Failure.code());
         }
     };
     match runtime.block_on(dispatch(cli.command, progress)) {
@@ -249,24 +250,13 @@ fn main() -> ExitCode {
         Err(err) => {
             if let Some(job_err) = err.downcast_ref::<JobError>() {
                 eprintln!("error: {job_err}");
-                return ExitCode::from(2);
-            }
-            if let Some(Exit(code)) = err.downcast_ref::<Exit>() {
-                return ExitCode::from(*code);
+                return ExitCode::from(Exit::Usage.code());
             }
             eprintln!("error: {err:#}");
-            ExitCode::from(1)
+            ExitCode::from(Exit::Failure.code())
         }
     }
 }
-
-impl std::fmt::Display for Exit {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}", self.0)
-    }
-}
-
-impl std::error::Error for Exit {}
 
 fn init_logging(format: LogFormat, progress: Option<&Progress>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -370,18 +360,11 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
         }
         Command::Merge { job, date, metrics } => {
             let job = job::load(&job)?;
-            merge_job(job, date, metrics.sinks()).await
+            merge_command(job, date, metrics.sinks()).await
         }
         Command::Serve { job, metrics } => {
             let job = job::load(&job)?;
-            if job.schedule.is_none() {
-                return Err(JobError::whole_file(
-                    &job.path,
-                    "the job has no `schedule`, which `serve` runs on".to_string(),
-                    Some(r#"add e.g. schedule = "0 30 2 * * *" (cron with seconds), or run `unionsnap run` from cron"#.to_string()),
-                )
-                .into());
-            }
+            job.schedule_to_serve()?;
             let mut context = RunContext::new(&job)?;
             context.progress = progress;
             let mut runner = Runner::new(job, context, metrics.sinks());
@@ -391,7 +374,7 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
                 succeeded = summary.succeeded,
                 "serve stopped"
             );
-            Ok(0)
+            Ok(Exit::Ok.code())
         }
         Command::Vacuum { job, retention } => {
             let job = job::load(&job)?;
@@ -405,7 +388,7 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
                 "vacuum: {files} file(s), {bytes} bytes deleted (retention {})",
                 humantime::format_duration(retention)
             );
-            Ok(0)
+            Ok(Exit::Ok.code())
         }
         Command::Migrate { output } => {
             let location = job::OutputLocation::parse_cli(&output)?;
@@ -420,7 +403,7 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
                     format!(" ({} to {})", adopted[0], adopted[adopted.len() - 1])
                 }
             );
-            Ok(0)
+            Ok(Exit::Ok.code())
         }
         Command::History { output, format } => {
             let location = job::OutputLocation::parse_cli(&output)?;
@@ -432,7 +415,7 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
                 SummaryFormat::Csv => load::history::HistoryFormat::Csv,
             };
             print!("{}", load::history::render(&history, format));
-            Ok(0)
+            Ok(Exit::Ok.code())
         }
         Command::Validate { job, online } => {
             let job = job::load(&job)?;
@@ -440,11 +423,16 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             println!("  environment: {}", job::EnvSettings::current());
             println!("job file is valid");
             if !online {
-                return Ok(0);
+                return Ok(Exit::Ok.code());
             }
             let readiness = preflight::check(&job).await;
             println!("\n{readiness}");
-            Ok(if readiness.all_ready() { 0 } else { 1 })
+            Ok(if readiness.all_ready() {
+                Exit::Ok
+            } else {
+                Exit::Failure
+            }
+            .code())
         }
         Command::Report {
             output,
@@ -459,279 +447,16 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
                 Some(as_of) => report::read_snapshot_as_of(&store, date, as_of).await?,
                 None => report::read_snapshot(&store, date).await?,
             };
-            print!("{}", render_summary(&snapshot, format.into())?);
+            print!("{}", report::render(&snapshot, format.into())?);
             if let Some(path) = html {
                 write_html_report(&store, Some(snapshot.manifest.snapshot_date), &path).await?;
             }
-            Ok(0)
+            Ok(Exit::Ok.code())
         }
         Command::Simulate(args) => {
             simulator::cli::run(args).await?;
-            Ok(0)
+            Ok(Exit::Ok.code())
         }
         Command::Demo { job, days, html } => demo(&job, days, &html, progress).await,
     }
-}
-
-async fn run_job(
-    job: &Job,
-    date: Option<NaiveDate>,
-    progress: Option<Progress>,
-) -> anyhow::Result<u8> {
-    let date = date.unwrap_or_else(|| job.snapshot_date_today());
-    let mut context = RunContext::new(job)?;
-    context.progress = progress;
-    let mut runner = Runner::new(job.clone(), context, MetricsSinks::default());
-    let end = runner.run(date).await;
-    if let Some(error) = end.error {
-        anyhow::bail!(error);
-    }
-    Ok(end.exit_code)
-}
-
-/// The accounts of `shard`, balanced by their size in the latest complete
-/// snapshot before `date` (see `unionsnap::shard`).
-async fn shard_accounts(job: &Job, shard: Shard, date: NaiveDate) -> anyhow::Result<Vec<String>> {
-    let store = load::open(&job.output)?;
-    let mut sizes = std::collections::BTreeMap::new();
-    if let Some(manifest) = load::history::previous_manifest(&store, date).await? {
-        for account in manifest.accounts {
-            sizes.insert(account.account_id, account.members);
-        }
-    }
-    let ids: Vec<&str> = job.accounts.iter().map(|a| a.id.as_str()).collect();
-    Ok(unionsnap::shard::accounts_of(shard, &ids, &sizes)
-        .into_iter()
-        .map(str::to_owned)
-        .collect())
-}
-
-/// `unionsnap merge`: commit a date from the shards' raw partitions.
-async fn merge_job(job: Job, date: Option<NaiveDate>, sinks: MetricsSinks) -> anyhow::Result<u8> {
-    let date = date.unwrap_or_else(|| job.snapshot_date_today());
-    let run_id = unionsnap::runner::new_run_id();
-    tracing::info!(job = %job.name, snapshot_date = %date, run_id = %run_id, "merge starts");
-    let started = std::time::Instant::now();
-    let context = RunContext::new(&job)?;
-    let outcome = match merge::merge(&job, date, &run_id).await {
-        Ok(outcome) => outcome,
-        Err(unionsnap::pipeline::RunError::LeaseHeld(held)) => {
-            eprintln!("error: {held}");
-            return Ok(unionsnap::runner::EXIT_LEASE_HELD);
-        }
-        Err(unionsnap::pipeline::RunError::Load(lost @ load::LoadError::LeaseLost { .. })) => {
-            eprintln!("error: {lost}");
-            return Ok(unionsnap::runner::EXIT_LEASE_HELD);
-        }
-        Err(error) => return Err(error.into()),
-    };
-    let mut runner = Runner::new(job, context, sinks);
-    match outcome {
-        MergeOutcome::Missing(accounts) => {
-            eprintln!(
-                "snapshot {date} cannot be merged: no raw partition for {} — their shards have not landed or failed; re-run those shards, then merge again",
-                accounts.join(", ")
-            );
-            runner
-                .publish(&RunReport {
-                    outcome: RunOutcome::Partial,
-                    duration: started.elapsed(),
-                    finished_at: chrono::Utc::now(),
-                    files: &[],
-                    accounts: &[],
-                    audience: None,
-                })
-                .await;
-            Ok(3)
-        }
-        MergeOutcome::Committed(committed) => {
-            let derived: Vec<_> = committed
-                .manifest
-                .files
-                .iter()
-                .filter(|f| DERIVED_TABLES.contains(&f.table.as_str()))
-                .cloned()
-                .collect();
-            let accounts: Vec<_> = committed
-                .manifest
-                .accounts
-                .iter()
-                .map(|a| unionsnap::pipeline::AccountOutcome::Snapshotted {
-                    account_id: a.account_id.clone(),
-                    members: a.members,
-                })
-                .collect();
-            runner
-                .publish(&RunReport {
-                    outcome: RunOutcome::Complete,
-                    duration: started.elapsed(),
-                    finished_at: chrono::Utc::now(),
-                    files: &derived,
-                    accounts: &accounts,
-                    audience: Some(&committed.audience),
-                })
-                .await;
-            tracing::info!(job = %runner.job.name, snapshot_date = %date, run_id = %run_id, "snapshot committed");
-            Ok(0)
-        }
-    }
-}
-
-/// The tables `merge` writes itself (the raw ones were written by the shards).
-const DERIVED_TABLES: [&str; 5] = [
-    load::layout::IDENTITIES,
-    load::layout::PEOPLE,
-    load::layout::AUDIENCE,
-    load::layout::OVERLAP,
-    load::layout::CHANGES,
-];
-
-fn render_summary(snapshot: &report::Snapshot, format: report::Format) -> anyhow::Result<String> {
-    Ok(match format {
-        report::Format::Text => report::render_text(snapshot)?,
-        report::Format::Json => report::render_json(snapshot)?,
-        report::Format::Csv => report::render_csv(snapshot)?,
-    })
-}
-
-async fn write_html_report(
-    store: &load::Store,
-    date: Option<NaiveDate>,
-    path: &Path,
-) -> anyhow::Result<()> {
-    let data = report::read_report(store, date).await?;
-    let page = report::render_html(&data)?;
-    std::fs::write(path, page)
-        .with_context(|| format!("cannot write the HTML report {}", path.display()))?;
-    eprintln!("HTML report: {}", path.display());
-    Ok(())
-}
-
-/// `unionsnap demo`: the simulator in-process, `jobs/demo.toml`, `./warehouse`:
-/// one snapshot per simulated day, on consecutive dates ending today.
-async fn demo(
-    job_path: &Path,
-    days: u32,
-    html: &Path,
-    progress: Option<Progress>,
-) -> anyhow::Result<u8> {
-    let scenario = simulator::Scenario::demo();
-    let secrets = scenario.secret_env();
-    let server = simulator::start(scenario, "127.0.0.1:0".parse()?)
-        .await
-        .context("cannot start the simulator")?;
-    let text = std::fs::read_to_string(job_path)
-        .with_context(|| format!("cannot read {}", job_path.display()))?;
-    let lookup = |name: &str| {
-        secrets
-            .iter()
-            .find(|(var, _)| var == name)
-            .map(|(_, value)| value.clone())
-            .or_else(|| std::env::var(name).ok())
-    };
-    let mut job = job::parse(&text, job_path, &lookup)?;
-    job.api.base_url = server.base_url();
-    job.api.wecom_base_url = server.base_url();
-    // The app accounts read login exports: write them where the job looks.
-    let sources: Vec<(String, PathBuf)> = job
-        .accounts
-        .iter()
-        .filter_map(|account| match &account.spec {
-            job::AccountSpec::AppLogins {
-                source: job::OutputLocation::Local(dir),
-                ..
-            } => Some((account.id.clone(), dir.clone())),
-            _ => None,
-        })
-        .collect();
-    let dir_of = |id: &str| {
-        sources
-            .iter()
-            .find(|(account, _)| account == id)
-            .map(|(_, dir)| dir.clone())
-            .unwrap_or_else(|| job_path.with_file_name("exports").join(id))
-    };
-    eprintln!(
-        "demo: simulator on {}, {} accounts, {days} day(s), writing {}",
-        server.base_url(),
-        job.accounts.len(),
-        job.output
-    );
-    let store = load::open(&job.output)?;
-    let today = job.snapshot_date_today();
-    let mut matches = true;
-    let mut previous_truth = server.truth();
-    for day in 0..days {
-        let date = today - chrono::Days::new(u64::from(days - 1 - day));
-        // Rebuilding 30,000 people's follower lists takes milliseconds.
-        server.set_day(day);
-        // The app accounts read the business's login export of that day.
-        simulator::exports::write_local_exports(
-            &server.scenario(),
-            dir_of,
-            simulator::ExportFormat::for_demo,
-            3,
-        )
-        .await
-        .context("cannot write the demo's login exports")?;
-        let code = run_job(&job, Some(date), progress.clone()).await?;
-        if code != 0 {
-            return Err(Exit(code).into());
-        }
-        let snapshot = report::read_snapshot(&store, Some(date)).await?;
-        let truth = server.truth();
-        matches &= simulator::truth_matches(&truth, &snapshot.audience, &snapshot.overlap)?;
-        if day > 0 {
-            // Day 0's previous snapshot may be an older demo's: only later
-            // days are compared with the simulator's own previous day. The
-            // simulator's change truth covers Official Accounts row by row;
-            // every account (and `*`) must at least balance: what joined
-            // minus what left is what the count moved by.
-            let changes = server.scenario().changes_since(day - 1);
-            let got = simulator::change_counts(&snapshot.audience)?;
-            let official: Vec<_> = got
-                .iter()
-                .filter(|c| {
-                    changes
-                        .counts
-                        .iter()
-                        .any(|t| t.account_id == c.account_id && t.account_id != "*")
-                })
-                .cloned()
-                .collect();
-            let expected: Vec<_> = changes
-                .counts
-                .iter()
-                .filter(|t| t.account_id != "*")
-                .cloned()
-                .collect();
-            matches &= official == expected;
-            for counts in &got {
-                let count = |t: &simulator::Truth| {
-                    t.row(&counts.account_id)
-                        .map(|r| {
-                            r.unique_people
-                                .filter(|_| r.account_id == "*")
-                                .unwrap_or(r.members)
-                        })
-                        .unwrap_or(0)
-                };
-                matches &= count(&truth) - count(&previous_truth) == counts.joined - counts.left;
-            }
-        }
-        previous_truth = truth;
-    }
-    let snapshot = report::read_snapshot(&store, Some(today)).await?;
-    print!("{}", report::render_text(&snapshot)?);
-    write_html_report(&store, Some(today), html).await?;
-    println!(
-        "\nsimulator ground truth: {}",
-        if matches {
-            "every number matches"
-        } else {
-            "MISMATCH"
-        }
-    );
-    server.shutdown().await;
-    Ok(if matches { 0 } else { 1 })
 }

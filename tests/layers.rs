@@ -28,12 +28,8 @@ const FLOORS: &[(&str, u32)] = &[
     ("report", 6),
     // Orchestration: one run.
     ("pipeline", 7),
-    // Operations around runs.
-    ("merge", 8),
-    ("metrics", 8),
-    ("preflight", 8),
-    ("runner", 9),
-    ("serve", 10),
+    // The operator's side: runner, serve, merge, metrics, preflight, demo.
+    ("ops", 8),
 ];
 
 fn floor(module: &str) -> Option<u32> {

@@ -11,6 +11,8 @@
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 
+use crate::job::Refresh;
+
 /// Version of the checkpoint format; a checkpoint of another version is ignored.
 pub const CHECKPOINT_VERSION: u32 = 2;
 
@@ -18,8 +20,8 @@ pub const CHECKPOINT_VERSION: u32 = 2;
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Checkpoint {
     pub version: u32,
-    /// `refresh` mode the crawl started with ("new" / "full").
-    pub refresh: String,
+    /// The `refresh` mode the crawl started with (`"new"` / `"full"` in JSON).
+    pub refresh: Refresh,
     /// The followers file (of the previous complete snapshot) that serves
     /// as the identity cache, pinned when the crawl starts so a resumed
     /// crawl uses the same one: files are immutable, so the same path is the
@@ -42,10 +44,10 @@ pub struct Checkpoint {
 }
 
 impl Checkpoint {
-    pub fn new(refresh: &str, cache_path: Option<String>) -> Self {
+    pub fn new(refresh: Refresh, cache_path: Option<String>) -> Self {
         Checkpoint {
             version: CHECKPOINT_VERSION,
-            refresh: refresh.to_string(),
+            refresh,
             cache_path,
             ..Checkpoint::default()
         }

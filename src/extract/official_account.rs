@@ -56,7 +56,8 @@ pub enum CrawlError {
 pub struct CrawlSummary {
     /// OpenIDs in the list (duplicates included).
     pub listed: u64,
-    /// Profiles fetched over the whole crawl (all runs).
+    /// Segments of fetched profiles saved over the whole crawl (all runs),
+    /// numbered from 0: what the caller reads back, in list order.
     pub segments: u32,
     /// Listed followers carried over from the identity cache.
     pub carried_over: u64,

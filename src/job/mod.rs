@@ -234,7 +234,8 @@ impl fmt::Display for UnionidMode {
 }
 
 /// Which followers get a `user/info` profile call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Refresh {
     /// Only OpenIDs not seen in the previous snapshot (an OpenID→UnionID pair never changes).
     #[default]
@@ -356,6 +357,18 @@ impl Job {
             .windows(2)
             .filter_map(|pair| (pair[1] - pair[0]).to_std().ok())
             .min()
+    }
+
+    /// The schedule `serve` runs on; a job without one is a usage error
+    /// (exit 2), named before anything starts.
+    pub fn schedule_to_serve(&self) -> Result<&cron::Schedule, JobError> {
+        self.schedule.as_ref().ok_or_else(|| {
+            JobError::whole_file(
+                &self.path,
+                "the job has no `schedule`, which `serve` runs on".to_string(),
+                Some(r#"add e.g. schedule = "0 30 2 * * *" (cron with seconds), or run `unionsnap run` from cron or another scheduler"#.to_string()),
+            )
+        })
     }
 
     /// Why the schedule fires more often than a run can be expected to

@@ -213,7 +213,7 @@ async fn snapshot_official_account(
             Refresh::New => previous.and_then(|m| previous_partition(m, &account.id)),
             Refresh::Full => None,
         };
-        Checkpoint::new(refresh.as_str(), cache_path)
+        Checkpoint::new(refresh, cache_path)
     };
     let mut checkpoint = match state.load_checkpoint().await? {
         Some(checkpoint) => {

@@ -130,6 +130,15 @@ fn cell(v: Option<i64>) -> String {
 
 /// The terminal summary: one line per account, the deduplicated totals, and
 /// the overlap of each pair of accounts.
+/// The snapshot's summary in `format`.
+pub fn render(snapshot: &Snapshot, format: Format) -> Result<String, PolarsError> {
+    match format {
+        Format::Text => render_text(snapshot),
+        Format::Json => render_json(snapshot),
+        Format::Csv => render_csv(snapshot),
+    }
+}
+
 pub fn render_text(snapshot: &Snapshot) -> Result<String, PolarsError> {
     let a = &snapshot.audience;
     let ids = a.column("account_id")?.str()?;

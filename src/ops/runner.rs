@@ -10,17 +10,11 @@ use chrono::{NaiveDate, Utc};
 
 use crate::job::Job;
 use crate::load::LoadError;
-use crate::metrics::{self, Metrics, RunOutcome, RunReport};
+use crate::ops::metrics::{self, Metrics, RunOutcome, RunReport};
 use crate::pipeline::{self, AccountOutcome, RunContext, RunError, RunOptions, RunSummary};
 
-/// Exit code of a run that did all it was asked (SPEC §2).
-pub const EXIT_OK: u8 = 0;
-/// Exit code of any other failure.
-pub const EXIT_FAILURE: u8 = 1;
-/// Exit code of a partial run: some accounts failed, nothing committed.
-pub const EXIT_PARTIAL: u8 = 3;
-/// Another run of the same job and date holds the lease; nothing was written.
-pub const EXIT_LEASE_HELD: u8 = 4;
+use super::Exit;
+use crate::shard::Shard;
 
 /// Where a run's metrics go.
 #[derive(Debug, Clone, Default)]
@@ -128,7 +122,7 @@ impl Runner {
             Err(RunError::LeaseHeld(held)) => {
                 eprintln!("error: {held}");
                 return RunEnd {
-                    exit_code: EXIT_LEASE_HELD,
+                    exit_code: Exit::LeaseHeld.code(),
                     outcome: RunOutcome::Failed,
                     summary: None,
                     error: None,
@@ -138,7 +132,7 @@ impl Runner {
                 tracing::error!(job = %job, snapshot_date = %date, run_id, error = %lost, "run fenced off");
                 eprintln!("error: {lost}");
                 return RunEnd {
-                    exit_code: EXIT_LEASE_HELD,
+                    exit_code: Exit::LeaseHeld.code(),
                     outcome: RunOutcome::Failed,
                     summary: None,
                     error: None,
@@ -147,7 +141,7 @@ impl Runner {
             Err(error) => {
                 tracing::error!(job = %job, snapshot_date = %date, run_id, %error, "run failed");
                 return RunEnd {
-                    exit_code: EXIT_FAILURE,
+                    exit_code: Exit::Failure.code(),
                     outcome: RunOutcome::Failed,
                     summary: None,
                     error: Some(error.to_string()),
@@ -164,11 +158,11 @@ impl Runner {
         }
         let (exit_code, outcome) = if summary.is_complete() {
             tracing::info!(job = %job, snapshot_date = %date, run_id, "snapshot committed");
-            (EXIT_OK, RunOutcome::Complete)
+            (Exit::Ok.code(), RunOutcome::Complete)
         } else if self.context.shard.is_some() && summary.all_succeeded() {
             tracing::info!(job = %job, snapshot_date = %date, run_id,
                 "shard landed: raw partitions written; `unionsnap merge` commits the date once every shard has landed");
-            (EXIT_OK, RunOutcome::Landed)
+            (Exit::Ok.code(), RunOutcome::Landed)
         } else {
             eprintln!(
                 "snapshot {date} is partial: {} failed; the other accounts are landed, nothing is committed; re-run to finish",
@@ -179,7 +173,7 @@ impl Runner {
             } else {
                 RunOutcome::Partial
             };
-            (EXIT_PARTIAL, outcome)
+            (Exit::Partial.code(), outcome)
         };
         RunEnd {
             exit_code,
@@ -197,4 +191,25 @@ pub fn new_run_id() -> String {
         Utc::now().format("%Y%m%dT%H%M%SZ"),
         rand::random::<u32>()
     )
+}
+
+/// The accounts of `shard`, balanced by their size in the latest complete
+/// snapshot before `date` (see [`crate::shard`]).
+pub async fn shard_accounts(
+    job: &Job,
+    shard: Shard,
+    date: NaiveDate,
+) -> Result<Vec<String>, LoadError> {
+    let store = crate::load::open(&job.output)?;
+    let mut sizes = std::collections::BTreeMap::new();
+    if let Some(manifest) = crate::load::history::previous_manifest(&store, date).await? {
+        for account in manifest.accounts {
+            sizes.insert(account.account_id, account.members);
+        }
+    }
+    let ids: Vec<&str> = job.accounts.iter().map(|a| a.id.as_str()).collect();
+    Ok(crate::shard::accounts_of(shard, &ids, &sizes)
+        .into_iter()
+        .map(str::to_owned)
+        .collect())
 }

@@ -18,14 +18,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::runner::{RunEnd, Runner};
+use crate::ops::runner::{RunEnd, Runner};
 
-/// Why `serve` cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("job {job} has no `schedule`: add e.g. schedule = \"0 30 2 * * *\" (cron with seconds) to serve it, or use `unionsnap run` from an outside scheduler")]
-    NoSchedule { job: String },
-}
+/// Why `serve` cannot start: the job has no schedule.
+pub type ServeError = crate::job::JobError;
 
 /// What a `serve` did before it stopped.
 #[derive(Debug, Default)]
@@ -43,13 +39,7 @@ pub async fn serve(
     runner: &mut Runner,
     shutdown: CancellationToken,
 ) -> Result<ServeSummary, ServeError> {
-    let schedule = runner
-        .job
-        .schedule
-        .clone()
-        .ok_or_else(|| ServeError::NoSchedule {
-            job: runner.job.name.clone(),
-        })?;
+    let schedule = runner.job.schedule_to_serve()?.clone();
     // The same token stops the loop and the run in progress.
     runner.context.cancel = shutdown.clone();
     let timezone = runner.job.timezone;

@@ -20,7 +20,11 @@ use chrono::NaiveDate;
 use crate::job::Job;
 use crate::load::lease::{lease_ttl, Lease};
 use crate::load::{self, state, SnapshotWriter, Store};
-use crate::pipeline::{self, Committed, RunError};
+use crate::pipeline::{self, Committed, RunContext, RunError};
+
+use super::metrics::{RunOutcome, RunReport};
+use super::runner::{MetricsSinks, Runner};
+use super::Exit;
 
 /// How a merge ended.
 #[derive(Debug)]
@@ -96,3 +100,87 @@ async fn merge_leased(
         pipeline::commit_snapshot(job, lease, writer, landed, previous.as_ref()).await?;
     Ok(MergeOutcome::Committed(Box::new(committed)))
 }
+
+/// `unionsnap merge`: commit a date from the shards' raw partitions.
+pub async fn merge_command(
+    job: Job,
+    date: Option<NaiveDate>,
+    sinks: MetricsSinks,
+) -> anyhow::Result<u8> {
+    let date = date.unwrap_or_else(|| job.snapshot_date_today());
+    let run_id = super::runner::new_run_id();
+    tracing::info!(job = %job.name, snapshot_date = %date, run_id = %run_id, "merge starts");
+    let started = std::time::Instant::now();
+    let context = RunContext::new(&job)?;
+    let outcome = match merge(&job, date, &run_id).await {
+        Ok(outcome) => outcome,
+        Err(RunError::LeaseHeld(held)) => {
+            eprintln!("error: {held}");
+            return Ok(Exit::LeaseHeld.code());
+        }
+        Err(RunError::Load(lost @ load::LoadError::LeaseLost { .. })) => {
+            eprintln!("error: {lost}");
+            return Ok(Exit::LeaseHeld.code());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    let mut runner = Runner::new(job, context, sinks);
+    match outcome {
+        MergeOutcome::Missing(accounts) => {
+            eprintln!(
+                "snapshot {date} cannot be merged: no raw partition for {} — their shards have not landed or failed; re-run those shards, then merge again",
+                accounts.join(", ")
+            );
+            runner
+                .publish(&RunReport {
+                    outcome: RunOutcome::Partial,
+                    duration: started.elapsed(),
+                    finished_at: chrono::Utc::now(),
+                    files: &[],
+                    accounts: &[],
+                    audience: None,
+                })
+                .await;
+            Ok(Exit::Partial.code())
+        }
+        MergeOutcome::Committed(committed) => {
+            let derived: Vec<_> = committed
+                .manifest
+                .files
+                .iter()
+                .filter(|f| DERIVED_TABLES.contains(&f.table.as_str()))
+                .cloned()
+                .collect();
+            let accounts: Vec<_> = committed
+                .manifest
+                .accounts
+                .iter()
+                .map(|a| pipeline::AccountOutcome::Snapshotted {
+                    account_id: a.account_id.clone(),
+                    members: a.members,
+                })
+                .collect();
+            runner
+                .publish(&RunReport {
+                    outcome: RunOutcome::Complete,
+                    duration: started.elapsed(),
+                    finished_at: chrono::Utc::now(),
+                    files: &derived,
+                    accounts: &accounts,
+                    audience: Some(&committed.audience),
+                })
+                .await;
+            tracing::info!(job = %runner.job.name, snapshot_date = %date, run_id = %run_id, "snapshot committed");
+            Ok(Exit::Ok.code())
+        }
+    }
+}
+
+/// The tables `merge` writes itself (the raw ones were written by the shards).
+const DERIVED_TABLES: [&str; 5] = [
+    load::layout::IDENTITIES,
+    load::layout::PEOPLE,
+    load::layout::AUDIENCE,
+    load::layout::OVERLAP,
+    load::layout::CHANGES,
+];
