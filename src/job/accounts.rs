@@ -8,11 +8,11 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::context::Context;
 use super::error::{JobError, Problem};
 use super::kinds::{self, AppShape, AuthShape, WecomShape};
 use super::raw::{keys_of, RawAccount, RawSecret};
 use super::secrets::{self, SecretRef};
-use super::validate::Context;
 use super::{Account, AccountKind, AccountSpec, Refresh};
 
 /// An account whose shape was checked; its values are built later.

@@ -8,11 +8,11 @@ use std::ops::Range;
 
 use toml::Spanned;
 
+use super::context::Context;
 use super::error::Problem;
 use super::output;
 use super::raw::{RawAccount, RawAuth, RawSecret};
 use super::secrets::{self, SecretRef};
-use super::validate::Context;
 use super::{AccountKind, AccountSpec, ComponentAuth, OutputLocation, UnionidMode};
 use crate::wechat::{CredentialOrigins, Origin, SuiteCredentials, WecomCredentials};
 
@@ -287,7 +287,7 @@ pub(super) fn wecom_shape(
                 ),
             ))
         }
-        Some(budget) => super::validate::in_range(
+        Some(budget) => super::context::in_range(
             *budget.get_ref(),
             "idconvert_budget",
             0,

@@ -8,12 +8,14 @@
 //!
 //! - `raw`: the serde structs, as written;
 //! - `validate`: from those to the runtime [`Job`], and the order of the checks;
+//! - `context`: what every check shares (the file, the environment, ranges);
 //! - `accounts`: the `[[accounts]]` tables, their shape, then their values;
 //! - `kinds`: the keys of WeCom, app-login and third-party (`auth`) accounts;
 //! - `output`: the `output` location; `secrets`: `{ env }` / `{ file }` secrets;
 //! - `error`: [`JobError`] and line/column bookkeeping.
 
 mod accounts;
+mod context;
 mod env;
 mod error;
 mod kinds;
@@ -281,7 +283,7 @@ pub fn parse(
 ) -> Result<Job, JobError> {
     let src = error::Source { path, text };
     let raw: raw::RawJob = toml::from_str(text).map_err(|err| toml_error(&err, &src))?;
-    let cx = validate::Context {
+    let cx = context::Context {
         src,
         job_dir: validate::job_dir(path),
         env,

@@ -17,18 +17,11 @@ use toml::Spanned;
 use crate::wechat::ApiConfig;
 
 use super::accounts::{account, account_shapes};
+use super::context::{in_range, Context};
 use super::error::{JobError, Problem, Source};
 use super::raw::{RawApi, RawJob, RawPrivacy, RawSize};
 use super::secrets::{self, SecretRef};
 use super::{output, Job, Privacy, DROPPABLE_COLUMNS};
-
-/// Everything a check needs besides the value it checks.
-pub(super) struct Context<'a> {
-    pub src: Source<'a>,
-    /// The job file's directory: relative paths in the file are relative to it.
-    pub job_dir: PathBuf,
-    pub env: &'a dyn Fn(&str) -> Option<String>,
-}
 
 pub(super) fn job(raw: RawJob, cx: &Context<'_>) -> Result<Job, JobError> {
     let src = &cx.src;
@@ -295,25 +288,6 @@ fn http_url(written: &str, key: &str) -> Result<String, Problem> {
         ));
     }
     Ok(url.as_str().trim_end_matches('/').to_string())
-}
-
-pub(super) fn in_range<T: TryFrom<i64>>(
-    value: i64,
-    key: &str,
-    min: i64,
-    max: i64,
-    meaning: &str,
-) -> Result<T, Problem> {
-    let problem = || {
-        Problem::new(
-            format!("`{key}` = {value} is out of range ({meaning}: {min} to {max})"),
-            format!("write {key} = N with {min} <= N <= {max}"),
-        )
-    };
-    if !(min..=max).contains(&value) {
-        return Err(problem());
-    }
-    T::try_from(value).map_err(|_| problem())
 }
 
 fn duration(written: &str, key: &str) -> Result<Duration, Problem> {

@@ -7,72 +7,10 @@
 //! and check that every case ends in a value or a classified error, never a
 //! panic.
 
-use serde::de::DeserializeOwned;
-
-use super::errcode::{Action, CallKind};
-use super::error::Failure;
-use super::http::{check_envelope, shape_error};
+pub use super::body::{decode_body, parse_body, BodyError};
 use super::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
 use super::token::TokenResponse;
 use super::{FollowerPage, Quota, UserInfo};
-
-/// Why a response could not be used.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum BodyError {
-    /// A failure the client classifies and may retry (HTTP status, non-JSON
-    /// body, an errcode).
-    Failure(Failure),
-    /// Valid JSON without errcode, but not of the expected shape.
-    Shape(String),
-}
-
-impl BodyError {
-    /// What the client does about it for a call of `kind`.
-    pub fn action(&self, kind: CallKind) -> Action {
-        match self {
-            BodyError::Failure(failure) => failure.classify(kind).action,
-            // The account stops: retrying cannot change what WeChat sends.
-            BodyError::Shape(_) => Action::StopAccount,
-        }
-    }
-}
-
-/// Status, envelope, then the typed body.
-pub fn decode_body<T: DeserializeOwned>(status: u16, body: &[u8]) -> Result<T, BodyError> {
-    if !(200..300).contains(&status) {
-        return Err(BodyError::Failure(Failure::Http(status)));
-    }
-    parse_body(body, &[])
-}
-
-/// The body of a 2xx answer: the errcode envelope (`sensitive` is scrubbed
-/// from its errmsg), then the typed body — what the client does with every
-/// answer.
-///
-/// One JSON pass instead of two where that provably gives the same result: a
-/// JSON object whose bytes hold neither `"errcode"` nor a `\u` escape has no
-/// errcode key at any depth (the key's letters can only be written plainly
-/// or as `\u` escapes), so the envelope check cannot report one. That is
-/// every data body (batchget, user/get); anything else, and any body the
-/// typed decode refuses, takes the two passes and is classified as before.
-/// (A property test holds the two ways equal for every response type.)
-pub fn parse_body<T: DeserializeOwned>(body: &[u8], sensitive: &[&str]) -> Result<T, BodyError> {
-    if cannot_carry_errcode(body) {
-        if let Ok(value) = serde_json::from_slice(body) {
-            return Ok(value);
-        }
-    }
-    check_envelope(body, sensitive).map_err(BodyError::Failure)?;
-    serde_json::from_slice(body).map_err(|err| BodyError::Shape(shape_error(&err)))
-}
-
-/// True when `body` is a JSON object (by its first byte) without the bytes
-/// `"errcode"` or `\u`.
-fn cannot_carry_errcode(body: &[u8]) -> bool {
-    body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
-        && memchr::memmem::find(body, b"\"errcode\"").is_none()
-        && memchr::memmem::find(body, b"\\u").is_none()
-}
 
 /// A `cgi-bin/user/get` response.
 pub fn user_get(status: u16, body: &[u8]) -> Result<FollowerPage, BodyError> {

@@ -263,6 +263,23 @@ impl ApiError {
     }
 }
 
+/// The longest errmsg or transport detail kept in an error.
+pub(crate) const MAX_DETAIL_CHARS: usize = 300;
+/// What a secret or token is replaced by.
+const REDACTED: &str = "[REDACTED]";
+
+/// Replaces every sensitive value by `[REDACTED]` and bounds the length.
+pub(crate) fn scrub(text: &str, sensitive: &[&str]) -> String {
+    let mut clean = text.to_string();
+    for value in sensitive.iter().filter(|value| !value.is_empty()) {
+        clean = clean.replace(value, REDACTED);
+    }
+    match clean.char_indices().nth(MAX_DETAIL_CHARS) {
+        Some((cut, _)) => format!("{}…", &clean[..cut]),
+        None => clean,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

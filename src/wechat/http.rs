@@ -25,19 +25,15 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::Url;
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde::Serialize;
 
+use super::body::{parse_body, BodyError};
 use super::config::{ApiConfig, MAX_BACKOFF};
-use super::decode::{parse_body, BodyError};
 use super::errcode::{Action, CallKind, Classification};
+use super::error::scrub;
 use super::error::{ApiError, Failure};
 use super::stats::{CallStats, OUTCOME_OK};
 use crate::secret::AccessToken;
-
-/// Longest errmsg / transport detail kept in an error.
-const MAX_DETAIL_CHARS: usize = 300;
-const REDACTED: &str = "[REDACTED]";
 
 /// The HTTP side shared by every account of a run: one connection pool and
 /// the `[api]` configuration. Cheap to clone.
@@ -444,52 +440,6 @@ fn error_chain(err: &dyn std::error::Error) -> String {
     text
 }
 
-/// Replaces every sensitive value by `[REDACTED]` and bounds the length.
-fn scrub(text: &str, sensitive: &[&str]) -> String {
-    let mut clean = text.to_string();
-    for value in sensitive.iter().filter(|value| !value.is_empty()) {
-        clean = clean.replace(value, REDACTED);
-    }
-    match clean.char_indices().nth(MAX_DETAIL_CHARS) {
-        Some((cut, _)) => format!("{}…", &clean[..cut]),
-        None => clean,
-    }
-}
-
-/// The fields every WeChat body may carry. Tolerant: errcode as a number or
-/// a string, both absent on MP success bodies (wechat-api.md §0).
-#[derive(Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    errcode: Option<Value>,
-    #[serde(default)]
-    errmsg: Option<Value>,
-}
-
-pub(crate) fn check_envelope(body: &[u8], sensitive: &[&str]) -> Result<(), Failure> {
-    let envelope: Envelope = serde_json::from_slice(body)
-        .map_err(|err| Failure::Decode(describe_non_json(&err, body)))?;
-    let errcode = match &envelope.errcode {
-        Some(Value::Number(n)) => n.as_i64(),
-        Some(Value::String(s)) => s.trim().parse().ok(),
-        _ => None,
-    };
-    match errcode {
-        None | Some(0) => Ok(()),
-        Some(errcode) => {
-            let errmsg = match envelope.errmsg {
-                Some(Value::String(text)) => text,
-                Some(other) => other.to_string(),
-                None => String::new(),
-            };
-            Err(Failure::ErrCode {
-                errcode,
-                errmsg: scrub(&errmsg, sensitive),
-            })
-        }
-    }
-}
-
 /// What must never reach an error or a log: the request's secrets and the
 /// access token it was sent with.
 fn sensitive<'a>(request: &'a Request<'_>, token: Option<&'a AccessToken>) -> Vec<&'a str> {
@@ -500,39 +450,10 @@ fn sensitive<'a>(request: &'a Request<'_>, token: Option<&'a AccessToken>) -> Ve
     sensitive
 }
 
-/// Says what kind of non-JSON arrived, without quoting it.
-fn describe_non_json(err: &serde_json::Error, body: &[u8]) -> String {
-    let start = body.iter().find(|b| !b.is_ascii_whitespace());
-    match start {
-        None => "empty body".to_string(),
-        Some(b'<') => format!(
-            "an HTML/XML page of {} bytes (an error page of WeChat or a proxy?)",
-            body.len()
-        ),
-        Some(_) if err.is_eof() => format!("truncated JSON after {} bytes", body.len()),
-        Some(_) => format!(
-            "syntax error at line {} column {}",
-            err.line(),
-            err.column()
-        ),
-    }
-}
-
-/// Where a JSON body missed the documented shape. serde's message may quote
-/// values (OpenIDs, tokens), so only the missing-field form is kept.
-pub(crate) fn shape_error(err: &serde_json::Error) -> String {
-    let message = err.to_string();
-    let location = format!("line {} column {}", err.line(), err.column());
-    if message.starts_with("missing field") {
-        message
-    } else {
-        format!("unexpected value at {location}")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wechat::body::check_envelope;
 
     const BASE: Duration = Duration::from_millis(500);
 
@@ -569,7 +490,7 @@ mod tests {
         let clean = scrub(&text, &["tok-123", ""]);
         assert!(!clean.contains("tok-123"));
         assert!(clean.starts_with("invalid token [REDACTED]"));
-        assert!(clean.chars().count() <= MAX_DETAIL_CHARS + 1);
+        assert!(clean.chars().count() <= crate::wechat::error::MAX_DETAIL_CHARS + 1);
     }
 
     #[test]

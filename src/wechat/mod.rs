@@ -16,6 +16,7 @@
 //! Access tokens travel in URL query strings and secrets in request bodies;
 //! neither can reach an error or a log: errors carry the endpoint path only.
 
+pub mod body;
 pub mod config;
 pub mod decode;
 pub mod errcode;

@@ -9,6 +9,8 @@ use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -16,11 +18,11 @@ use super::errcode::CallKind;
 use super::error::ApiError;
 use super::http::{AccountScope, Request, TokenSource, WeChatHttp};
 use super::stats::{CallStats, StatsSnapshot};
-use super::token::{TokenCache, TokenGrant};
+use super::token::{self, TokenCache, TokenGrant, TokenResponse};
 use super::wire::{
     lenient_i32, lenient_i32_list, lenient_opt_i64, lenient_u64, nonempty_string, string_list,
 };
-use crate::secret::Secret;
+use crate::secret::{AccessToken, Secret};
 
 pub const USER_GET_PATH: &str = "/cgi-bin/user/get";
 pub const BATCHGET_PATH: &str = "/cgi-bin/user/info/batchget";
@@ -173,11 +175,11 @@ impl OfficialAccountClient {
         secret: Secret,
     ) -> Self {
         let appid: String = appid.into();
-        let grant = TokenGrant::Stable {
+        let grant = StableGrant {
             appid: appid.clone(),
             secret,
         };
-        OfficialAccountClient::with_grant(http, account_id.into(), appid, grant)
+        OfficialAccountClient::with_grant(http, account_id.into(), appid, Box::new(grant))
     }
 
     /// A client whose token comes from `grant` (own AppSecret or, through
@@ -186,7 +188,7 @@ impl OfficialAccountClient {
         http: WeChatHttp,
         account_id: String,
         appid: String,
-        grant: TokenGrant,
+        grant: Box<dyn TokenGrant>,
     ) -> Self {
         let scope = Arc::new(AccountScope::new(
             account_id,
@@ -475,5 +477,38 @@ impl FollowerPager {
     /// `user/get` calls made so far.
     pub fn pages(&self) -> usize {
         self.pages
+    }
+}
+
+pub(crate) const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
+
+/// An Official Account with its own AppSecret: `POST /cgi-bin/stable_token`
+/// with `force_refresh:false` (the same token while it is valid).
+struct StableGrant {
+    appid: String,
+    secret: Secret,
+}
+
+impl TokenGrant for StableGrant {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a WeChatHttp,
+        scope: &'a Arc<AccountScope>,
+    ) -> futures::future::BoxFuture<'a, Result<(AccessToken, Duration), ApiError>> {
+        Box::pin(async move {
+            let body = json!({
+                "grant_type": "client_credential",
+                "appid": self.appid,
+                "secret": self.secret.expose(),
+                "force_refresh": false,
+            });
+            let sensitive = [self.secret.expose()];
+            let request = Request {
+                sensitive: &sensitive,
+                ..Request::post_json(STABLE_TOKEN_PATH, CallKind::TOKEN, &body)
+            };
+            let response: TokenResponse = http.call(scope, &request, None).await?;
+            token::checked(http, scope, STABLE_TOKEN_PATH, response)
+        })
     }
 }

@@ -102,12 +102,7 @@ impl OfficialAccountClient {
             credentials,
             component_token: tokio::sync::Mutex::new(None),
         };
-        OfficialAccountClient::with_grant(
-            http,
-            account_id.into(),
-            appid,
-            TokenGrant::Authorizer(Box::new(grant)),
-        )
+        OfficialAccountClient::with_grant(http, account_id.into(), appid, Box::new(grant))
     }
 }
 
@@ -148,7 +143,7 @@ pub(crate) struct AuthorizerTokenResponse {
 
 impl AuthorizerGrant {
     /// A fresh authorizer token and its lifetime.
-    pub(crate) async fn fetch(
+    async fn fetch_token(
         &self,
         http: &WeChatHttp,
         scope: &Arc<AccountScope>,
@@ -294,5 +289,15 @@ fn empty_token(scope: &AccountScope, endpoint: &'static str) -> ApiError {
         endpoint,
         detail: "empty token".to_string(),
         attempts: 1,
+    }
+}
+
+impl TokenGrant for AuthorizerGrant {
+    fn fetch<'a>(
+        &'a self,
+        http: &'a WeChatHttp,
+        scope: &'a Arc<AccountScope>,
+    ) -> futures::future::BoxFuture<'a, Result<(AccessToken, Duration), ApiError>> {
+        Box::pin(self.fetch_token(http, scope))
     }
 }

@@ -25,16 +25,13 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use serde::Deserialize;
-use serde_json::json;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::errcode::CallKind;
 use super::error::ApiError;
-use super::http::{AccountScope, Request, TokenLease, TokenSource, WeChatHttp};
-use super::open_platform::AuthorizerGrant;
+use super::http::{AccountScope, TokenLease, TokenSource, WeChatHttp};
 use super::wire::lenient_u64;
-use crate::secret::{AccessToken, Secret};
+use crate::secret::AccessToken;
 
 /// Refresh a token once less than this much of its lifetime remains.
 pub const REFRESH_MARGIN: Duration = Duration::from_secs(5 * 60);
@@ -45,39 +42,23 @@ pub const DOCUMENTED_LIFETIME: Duration = Duration::from_secs(7200);
 /// `expires_in`, up to u64::MAX, is clamped to it.
 pub const MAX_TOKEN_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
-pub(crate) const STABLE_TOKEN_PATH: &str = "/cgi-bin/stable_token";
-pub(crate) const GETTOKEN_PATH: &str = "/cgi-bin/gettoken";
-pub(crate) const SUITE_TOKEN_PATH: &str = "/cgi-bin/service/get_suite_token";
-pub(crate) const CORP_TOKEN_PATH: &str = "/cgi-bin/service/get_corp_token";
-
-/// `{"suite_access_token":"...","expires_in":7200}`. No Debug: a token.
-#[derive(Deserialize)]
-struct SuiteTokenResponse {
-    #[serde(default)]
-    suite_access_token: String,
-}
-
-/// How an account gets its token.
-pub(crate) enum TokenGrant {
-    /// Official Account with its own AppSecret: `POST /cgi-bin/stable_token`.
-    Stable { appid: String, secret: Secret },
-    /// WeCom: `GET /cgi-bin/gettoken?corpid=..&corpsecret=..` on the WeCom host.
-    WeCom { corpid: String, secret: Secret },
-    /// A WeCom third-party app (第三方应用): the provider's suite token, then
-    /// `service/get_corp_token` with the corp's permanent code.
-    WeComSuite {
-        corpid: String,
-        suite: Box<super::wecom::SuiteCredentials>,
-    },
-    /// Official Account managed through a third-party platform: component
-    /// token, then `api_authorizer_token`.
-    Authorizer(Box<AuthorizerGrant>),
+/// How an account gets its token. Each product's file implements its own
+/// grants (`official_account`: own AppSecret; `wecom`: corp secret and
+/// third-party suite; `open_platform`: authorizer token); the cache below is
+/// the same for all of them.
+pub(crate) trait TokenGrant: Send + Sync {
+    /// A new token and how long it is believed to live ([`lifetime`]).
+    fn fetch<'a>(
+        &'a self,
+        http: &'a WeChatHttp,
+        scope: &'a Arc<AccountScope>,
+    ) -> BoxFuture<'a, Result<(AccessToken, Duration), ApiError>>;
 }
 
 pub(crate) struct TokenCache {
     http: WeChatHttp,
     scope: Arc<AccountScope>,
-    grant: TokenGrant,
+    grant: Box<dyn TokenGrant>,
     state: Mutex<CacheState>,
 }
 
@@ -104,7 +85,7 @@ pub(crate) struct TokenResponse {
 }
 
 impl TokenCache {
-    pub fn new(http: WeChatHttp, scope: Arc<AccountScope>, grant: TokenGrant) -> Self {
+    pub fn new(http: WeChatHttp, scope: Arc<AccountScope>, grant: Box<dyn TokenGrant>) -> Self {
         TokenCache {
             http,
             scope,
@@ -121,7 +102,7 @@ impl TokenCache {
                 return Ok(cached.lease());
             }
         }
-        match self.fetch().await {
+        match self.grant.fetch(&self.http, &self.scope).await {
             Ok((token, lifetime)) => {
                 self.scope.stats.record_token_fetched();
                 state.generation += 1;
@@ -158,109 +139,27 @@ impl TokenCache {
             state.current = None;
         }
     }
+}
 
-    async fn fetch(&self) -> Result<(AccessToken, Duration), ApiError> {
-        match &self.grant {
-            TokenGrant::Stable { appid, secret } => {
-                let body = json!({
-                    "grant_type": "client_credential",
-                    "appid": appid,
-                    "secret": secret.expose(),
-                    "force_refresh": false,
-                });
-                let sensitive = [secret.expose()];
-                let request = Request {
-                    sensitive: &sensitive,
-                    ..Request::post_json(STABLE_TOKEN_PATH, CallKind::TOKEN, &body)
-                };
-                let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
-                self.checked(STABLE_TOKEN_PATH, response)
-            }
-            TokenGrant::WeCom { corpid, secret } => {
-                // The secret travels in the query string here (WeCom's only
-                // form): the URL never reaches an error or a log, and the
-                // value is scrubbed from any errmsg.
-                let sensitive = [secret.expose()];
-                let mut request = Request {
-                    sensitive: &sensitive,
-                    ..Request::get(GETTOKEN_PATH, CallKind::WECOM_TOKEN)
-                };
-                request.query.push(("corpid", corpid.clone()));
-                request
-                    .query
-                    .push(("corpsecret", secret.expose().to_string()));
-                let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
-                self.checked(GETTOKEN_PATH, response)
-            }
-            TokenGrant::WeComSuite { corpid, suite } => {
-                let suite_token = self.suite_token(suite).await?;
-                let body = json!({
-                    "auth_corpid": corpid,
-                    "permanent_code": suite.permanent_code.expose(),
-                });
-                let sensitive = [suite_token.expose(), suite.permanent_code.expose()];
-                let mut request = Request {
-                    sensitive: &sensitive,
-                    ..Request::post_json(CORP_TOKEN_PATH, CallKind::WECOM_TOKEN, &body)
-                };
-                request
-                    .query
-                    .push(("suite_access_token", suite_token.expose().to_string()));
-                let response: TokenResponse = self.http.call(&self.scope, &request, None).await?;
-                self.checked(CORP_TOKEN_PATH, response)
-            }
-            TokenGrant::Authorizer(grant) => grant.fetch(&self.http, &self.scope).await,
-        }
-    }
-
-    /// The provider's suite token (`service/get_suite_token`), fetched with
-    /// each corp token (both live 2 hours). A suite ticket from a file is
-    /// read again each time: WeCom pushes a new one every 10 minutes.
-    async fn suite_token(
-        &self,
-        suite: &super::wecom::SuiteCredentials,
-    ) -> Result<AccessToken, ApiError> {
-        let ticket = suite.suite_ticket_origin.current(&suite.suite_ticket);
-        let body = json!({
-            "suite_id": suite.suite_id,
-            "suite_secret": suite.suite_secret.expose(),
-            "suite_ticket": ticket.expose(),
+/// The token of a token answer from `endpoint`, checked, with its lifetime.
+pub(crate) fn checked(
+    http: &WeChatHttp,
+    scope: &AccountScope,
+    endpoint: &'static str,
+    response: TokenResponse,
+) -> Result<(AccessToken, Duration), ApiError> {
+    if response.access_token.is_empty() {
+        return Err(ApiError::UnexpectedBody {
+            account_id: scope.account_id.clone(),
+            endpoint,
+            detail: "empty access_token".to_string(),
+            attempts: 1,
         });
-        let sensitive = [suite.suite_secret.expose(), ticket.expose()];
-        let request = Request {
-            sensitive: &sensitive,
-            ..Request::post_json(SUITE_TOKEN_PATH, CallKind::WECOM_TOKEN, &body)
-        };
-        let response: SuiteTokenResponse = self.http.call(&self.scope, &request, None).await?;
-        if response.suite_access_token.is_empty() {
-            return Err(ApiError::UnexpectedBody {
-                account_id: self.scope.account_id.clone(),
-                endpoint: SUITE_TOKEN_PATH,
-                detail: "empty suite_access_token".to_string(),
-                attempts: 1,
-            });
-        }
-        Ok(AccessToken::new(response.suite_access_token))
     }
-
-    fn checked(
-        &self,
-        endpoint: &'static str,
-        response: TokenResponse,
-    ) -> Result<(AccessToken, Duration), ApiError> {
-        if response.access_token.is_empty() {
-            return Err(ApiError::UnexpectedBody {
-                account_id: self.scope.account_id.clone(),
-                endpoint,
-                detail: "empty access_token".to_string(),
-                attempts: 1,
-            });
-        }
-        Ok((
-            AccessToken::new(response.access_token),
-            lifetime(response.expires_in, self.http.config().min_token_lifetime),
-        ))
-    }
+    Ok((
+        AccessToken::new(response.access_token),
+        lifetime(response.expires_in, http.config().min_token_lifetime),
+    ))
 }
 
 /// How long a token whose answer said `expires_in` is believed to live: the

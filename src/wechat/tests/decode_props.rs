@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 
 use serde::de::DeserializeOwned;
 
+use crate::wechat::body::{check_envelope, shape_error};
 use crate::wechat::decode::{self, BodyError};
 use crate::wechat::errcode::{Action, CallKind};
 use crate::wechat::error::Failure;
-use crate::wechat::http::{check_envelope, shape_error};
 use crate::wechat::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
 use crate::wechat::token::TokenResponse;
 
