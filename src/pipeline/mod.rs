@@ -13,9 +13,9 @@
 //! those). `--accounts` ([`RunContext::only`]) replaces only its accounts'
 //! raw partitions and keeps the date's other committed accounts.
 //!
-//! - `accounts`: one account's snapshot, per kind;
-//! - `commit`: [`commit_snapshot`], the step `run` ends with and `merge`
-//!   consists of;
+//! - `account_run`: one account's snapshot, per kind;
+//! - `finish`: [`commit_snapshot`], the step `run` ends with and `merge`
+//!   consists of (derive, commit, vacuum);
 //! - [`derive`]: the derived tables a bucket group at a time, over
 //!   identities spilled to local disk (bounded memory).
 //!
@@ -25,13 +25,13 @@
 //! API calls (reads) are dropped, what their crawl saved stays in `_state/`
 //! for the next run, and the date is not committed.
 
-mod accounts;
-mod commit;
+mod account_run;
 mod crawl_state;
 pub mod derive;
+mod finish;
 pub mod followers;
 
-pub use commit::{account_identities, commit_snapshot, read_back, Committed, LandedAccount};
+pub use finish::{account_identities, commit_snapshot, read_back, Committed, LandedAccount};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -53,7 +53,7 @@ use crate::progress::Progress;
 use crate::shard::Shard;
 use crate::wechat::ApiError;
 
-use accounts::AccountSnapshot;
+use account_run::AccountSnapshot;
 
 /// The `error` of an account whose extraction a shutdown abandoned.
 pub const INTERRUPTED: &str = "interrupted by shutdown before it finished; re-run the date";
@@ -292,7 +292,7 @@ async fn run_leased(
     // are based on, and what a partial run keeps of the other accounts.
     let current = load::read_manifest(&store, opts.date).await?;
     let mut writer = SnapshotWriter::begin(store.clone(), opts.date, &opts.run_id);
-    let run = Arc::new(accounts::AccountRun {
+    let run = Arc::new(account_run::AccountRun {
         job: Arc::new(job.clone()),
         store: store.clone(),
         context: context.clone(),
@@ -448,7 +448,7 @@ async fn with_kept_accounts(
         else {
             continue;
         };
-        let mut kept = commit::read_back(store, account, &file.path, with_changes).await?;
+        let mut kept = finish::read_back(store, account, &file.path, with_changes).await?;
         kept.unlicensed_staff_left_out = current
             .accounts
             .iter()
@@ -465,7 +465,7 @@ async fn with_kept_accounts(
 /// are `None` (their tasks are stopped). A shutdown wins over an account that
 /// is just finishing, as the process promised to stop.
 async fn snapshot_all(
-    run: &Arc<accounts::AccountRun>,
+    run: &Arc<account_run::AccountRun>,
     accounts: &[&Account],
     pairs: Option<Arc<BTreeMap<String, String>>>,
 ) -> Vec<Option<Result<AccountSnapshot, RunError>>> {

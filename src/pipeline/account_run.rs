@@ -24,7 +24,7 @@ use crate::transform::privacy::Pseudonymizer;
 use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
 use crate::wechat::{ApiError, OfficialAccountClient};
 
-use super::commit::LandedAccount;
+use super::finish::LandedAccount;
 use super::{RunContext, RunError};
 
 /// What every account of one run shares (owned: each account runs in a
