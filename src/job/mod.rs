@@ -6,7 +6,7 @@
 //! stop the run with the file, the line and the fix ([`JobError`]), before
 //! anything is written. The whole schema of SPEC §3 is supported.
 //!
-//! - `raw`: the serde structs, as written;
+//! - `raw`: the serde structs, as written; `api`: the `[api]` section whole;
 //! - `validate`: from those to the runtime [`Job`], and the order of the checks;
 //! - `context`: what every check shares (the file, the environment, ranges);
 //! - `accounts`: the `[[accounts]]` tables, their shape, then their values;
@@ -15,6 +15,7 @@
 //! - `error`: [`JobError`] and line/column bookkeeping.
 
 mod accounts;
+mod api;
 mod context;
 mod env;
 mod error;
@@ -413,26 +414,7 @@ impl Job {
             }
             None => out.push_str("  schedule:  none (serve needs one; run, merge work without)\n"),
         }
-        let api = &self.api;
-        out.push_str(&format!(
-            "  api:       base_url {}, wecom_base_url {}{}\n             concurrency {}, {} requests/s, timeout {}, connect_timeout {}, max_retries {}, retry_timeout {}, backoff {}, rate_limit_wait {}, max_body {} bytes\n",
-            api.base_url,
-            api.wecom_base_url,
-            if api.allow_insecure_http {
-                " (allow_insecure_http: plain http to other hosts allowed)"
-            } else {
-                ""
-            },
-            api.concurrency,
-            api.requests_per_second,
-            humantime::format_duration(api.timeout),
-            humantime::format_duration(api.connect_timeout),
-            api.max_retries,
-            humantime::format_duration(api.retry_timeout),
-            humantime::format_duration(api.backoff),
-            humantime::format_duration(api.rate_limit_wait),
-            api.max_body,
-        ));
+        out.push_str(&api::summary(&self.api));
         let drop = if self.privacy.drop.is_empty() {
             "nothing".to_string()
         } else {

@@ -23,38 +23,11 @@ pub(super) struct RawJob {
     pub timezone: Option<Spanned<String>>,
     pub output: Option<Spanned<String>>,
     #[serde(default)]
-    pub api: RawApi,
+    pub api: super::api::RawApi,
     #[serde(default)]
     pub privacy: RawPrivacy,
     /// The span is that of the first `[[accounts]]` header (or of `accounts = []`).
     pub accounts: Option<Spanned<Vec<Spanned<RawAccount>>>>,
-}
-
-/// `[api]`. Integers are read as `i64` so that out-of-range values get our
-/// message rather than a type error.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawApi {
-    pub base_url: Option<Spanned<String>>,
-    pub wecom_base_url: Option<Spanned<String>>,
-    pub concurrency: Option<Spanned<i64>>,
-    pub requests_per_second: Option<Spanned<i64>>,
-    pub timeout: Option<Spanned<String>>,
-    pub max_retries: Option<Spanned<i64>>,
-    pub backoff: Option<Spanned<String>>,
-    pub rate_limit_wait: Option<Spanned<String>>,
-    pub connect_timeout: Option<Spanned<String>>,
-    pub retry_timeout: Option<Spanned<String>>,
-    pub max_body: Option<Spanned<RawSize>>,
-    pub allow_insecure_http: Option<Spanned<bool>>,
-}
-
-/// A size in bytes: `8388608` or `"8MiB"`.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub(super) enum RawSize {
-    Bytes(i64),
-    Text(String),
 }
 
 /// `[privacy]`.

@@ -14,12 +14,10 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use crate::wechat::ApiConfig;
-
 use super::accounts::{account, account_shapes};
-use super::context::{in_range, Context};
+use super::context::Context;
 use super::error::{JobError, Problem, Source};
-use super::raw::{RawApi, RawJob, RawPrivacy, RawSize};
+use super::raw::{RawJob, RawPrivacy};
 use super::secrets::{self, SecretRef};
 use super::{output, Job, Privacy, DROPPABLE_COLUMNS};
 
@@ -43,7 +41,7 @@ pub(super) fn job(raw: RawJob, cx: &Context<'_>) -> Result<Job, JobError> {
             )))
         }
     };
-    let api = api(&raw.api, src)?;
+    let api = super::api::api(&raw.api, src)?;
     let privacy_key = privacy_shape(&raw.privacy, cx)?;
     let shapes = account_shapes(raw.accounts, cx)?;
     let accounts = shapes
@@ -124,173 +122,7 @@ fn timezone(name: &str) -> Result<chrono_tz::Tz, Problem> {
     })
 }
 
-fn api(raw: &RawApi, src: &Source<'_>) -> Result<ApiConfig, JobError> {
-    let mut api = ApiConfig::default();
-    if let Some(v) = &raw.base_url {
-        api.base_url = http_url(v.get_ref(), "base_url").map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.wecom_base_url {
-        api.wecom_base_url =
-            http_url(v.get_ref(), "wecom_base_url").map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.concurrency {
-        api.concurrency = in_range(
-            *v.get_ref(),
-            "concurrency",
-            1,
-            256,
-            "requests in flight per account",
-        )
-        .map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.requests_per_second {
-        api.requests_per_second = in_range(
-            *v.get_ref(),
-            "requests_per_second",
-            1,
-            i64::from(u32::MAX),
-            "requests per second per account",
-        )
-        .map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.max_retries {
-        api.max_retries = in_range(*v.get_ref(), "max_retries", 0, 100, "retries of one call")
-            .map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.timeout {
-        api.timeout = duration(v.get_ref(), "timeout").map_err(|p| src.at(v.span(), p))?;
-        if api.timeout.is_zero() {
-            return Err(src.at(
-                v.span(),
-                Problem::new(
-                    "`timeout` must be longer than zero",
-                    r#"e.g. timeout = "20s""#,
-                ),
-            ));
-        }
-    }
-    if let Some(v) = &raw.backoff {
-        api.backoff = duration(v.get_ref(), "backoff").map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.rate_limit_wait {
-        api.rate_limit_wait =
-            duration(v.get_ref(), "rate_limit_wait").map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.connect_timeout {
-        api.connect_timeout = positive_duration(v.get_ref(), "connect_timeout", "10s")
-            .map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.retry_timeout {
-        api.retry_timeout = positive_duration(v.get_ref(), "retry_timeout", "5m")
-            .map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.max_body {
-        api.max_body = byte_size(v.get_ref(), "max_body").map_err(|p| src.at(v.span(), p))?;
-    }
-    if let Some(v) = &raw.allow_insecure_http {
-        api.allow_insecure_http = *v.get_ref();
-    }
-    // Plain http carries the AppSecret and every token in clear text: only
-    // to this machine, unless the job says so.
-    for (key, value, written) in [
-        ("base_url", &api.base_url, &raw.base_url),
-        ("wecom_base_url", &api.wecom_base_url, &raw.wecom_base_url),
-    ] {
-        let plain_remote = url::Url::parse(value)
-            .is_ok_and(|url| url.scheme() == "http" && !crate::wechat::is_loopback(&url));
-        if plain_remote && !api.allow_insecure_http {
-            let problem = Problem::new(
-                format!("`{key}` is plain http:// to a host that is not this machine: the AppSecret and every access token would cross the network in clear text (and reach any HTTP_PROXY)"),
-                "use https://, or add allow_insecure_http = true under [api] if this network is trusted",
-            );
-            return Err(match written {
-                Some(v) => src.at(v.span(), problem),
-                None => src.whole_file(problem),
-            });
-        }
-    }
-    Ok(api)
-}
-
-fn positive_duration(written: &str, key: &str, example: &str) -> Result<Duration, Problem> {
-    let value = duration(written, key)?;
-    if value.is_zero() {
-        return Err(Problem::new(
-            format!("`{key}` must be longer than zero"),
-            format!(r#"e.g. {key} = "{example}""#),
-        ));
-    }
-    Ok(value)
-}
-
-/// `8388608`, `"512KiB"`, `"8MiB"`, `"1GiB"` (also kB/MB/GB, powers of 1000):
-/// at least 64 KiB, at most 1 GiB.
-fn byte_size(written: &RawSize, key: &str) -> Result<u64, Problem> {
-    const MIN: u64 = 64 * 1024;
-    const MAX: u64 = 1024 * 1024 * 1024;
-    let help = || format!(r#"write a size, e.g. {key} = "8MiB" (between 64KiB and 1GiB)"#);
-    let bytes = match written {
-        RawSize::Bytes(n) => u64::try_from(*n).ok(),
-        RawSize::Text(text) => {
-            let text = text.trim();
-            let split = text
-                .find(|c: char| !c.is_ascii_digit())
-                .unwrap_or(text.len());
-            let (number, unit) = text.split_at(split);
-            let factor: Option<u64> = match unit.trim() {
-                "" | "B" => Some(1),
-                "KiB" => Some(1 << 10),
-                "MiB" => Some(1 << 20),
-                "GiB" => Some(1 << 30),
-                "kB" | "KB" => Some(1_000),
-                "MB" => Some(1_000_000),
-                "GB" => Some(1_000_000_000),
-                _ => None,
-            };
-            number
-                .parse::<u64>()
-                .ok()
-                .zip(factor)
-                .and_then(|(n, f)| n.checked_mul(f))
-        }
-    };
-    match bytes {
-        Some(bytes) if (MIN..=MAX).contains(&bytes) => Ok(bytes),
-        _ => Err(Problem::new(
-            format!("`{key}` is not a size between 64KiB and 1GiB: {written:?}"),
-            help(),
-        )),
-    }
-}
-
-/// An http(s) base URL without credentials, without its trailing slash (the
-/// client appends `/cgi-bin/...`).
-fn http_url(written: &str, key: &str) -> Result<String, Problem> {
-    let help = format!(r#"write an http(s) URL, e.g. {key} = "https://api.weixin.qq.com""#);
-    let url = url::Url::parse(written)
-        .map_err(|err| Problem::new(format!("`{key}` is not a valid URL: {err}"), help.clone()))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(Problem::new(
-            format!("`{key}` must be an http:// or https:// URL"),
-            help,
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(Problem::new(
-            format!("`{key}` contains credentials (user:password@)"),
-            "remove them: URLs are printed in logs",
-        ));
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err(Problem::new(
-            format!("`{key}` has a query or fragment"),
-            help,
-        ));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
-}
-
-fn duration(written: &str, key: &str) -> Result<Duration, Problem> {
+pub(super) fn duration(written: &str, key: &str) -> Result<Duration, Problem> {
     humantime::parse_duration(written.trim()).map_err(|err| {
         Problem::new(
             format!("`{key}` is not a duration: {written:?} ({err})"),
