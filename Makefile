@@ -53,16 +53,17 @@ java-deps:
 ## the HTML report in headless Chromium, the manifests and the SQL through the validators,
 ## parsers and the Spark that platform and data teams use)
 test: py-deps browser-deps java-deps
-	$(CARGO) test --no-fail-fast --lib --bins --tests
+	$(CARGO) test --workspace --no-fail-fast --lib --bins --tests
 
 ## lint: formatting, clippy (warnings are errors) and the layers of docs/ARCHITECTURE.md
 lint:
-	$(CARGO) fmt --check
-	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) check --no-default-features
 	$(CARGO) test --quiet --test layers
 
 fmt:
-	$(CARGO) fmt
+	$(CARGO) fmt --all
 
 ## report-png: docs/report.png, a screenshot of the report of `make run`'s output
 report-png: run browser-deps

@@ -40,7 +40,8 @@
 //!   --online`) and [`ops::demo`] (`unionsnap demo`).
 //! - [`shard`]: which accounts pod I of N extracts (`--shard`, Indexed Jobs).
 //! - [`progress`]: per-account progress bars on a terminal.
-//! - [`simulator`]: the built-in WeChat API simulator with a seeded population and
+//! - [`simulator`] (the crate `crates/simulator`, re-exported with the default
+//!   `simulator` feature): the built-in WeChat API simulator with a seeded population and
 //!   its ground truth; used by the demo, the tests and the benchmarks.
 
 pub mod clients;
@@ -53,6 +54,7 @@ pub mod progress;
 pub mod report;
 pub mod secret;
 pub mod shard;
-pub mod simulator;
+#[cfg(any(test, feature = "simulator"))]
+pub use unionsnap_simulator as simulator;
 pub mod transform;
 pub mod wechat;

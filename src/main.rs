@@ -10,12 +10,16 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use tokio_util::sync::CancellationToken;
 use unionsnap::job::{self, JobError};
+#[cfg(feature = "simulator")]
+use unionsnap::ops::demo::demo;
 use unionsnap::ops::runner::{shard_accounts, MetricsSinks, Runner};
-use unionsnap::ops::{demo::demo, merge::merge_command, preflight, serve, write_html_report, Exit};
+use unionsnap::ops::{merge::merge_command, preflight, serve, write_html_report, Exit};
 use unionsnap::pipeline::RunContext;
 use unionsnap::progress::Progress;
 use unionsnap::shard::Shard;
-use unionsnap::{load, report, simulator};
+#[cfg(feature = "simulator")]
+use unionsnap::simulator;
+use unionsnap::{load, report};
 
 /// polars and the HTTP client allocate small buffers from several threads at
 /// a high rate; glibc's malloc took a fifth of the crawl's CPU (perf, `make
@@ -160,8 +164,10 @@ enum Command {
         as_of: Option<load::history::AsOf>,
     },
     /// Serve the built-in WeChat API simulator.
+    #[cfg(feature = "simulator")]
     Simulate(simulator::cli::SimulateArgs),
     /// Start the simulator in-process, run jobs/demo.toml against it, print the report.
+    #[cfg(feature = "simulator")]
     Demo {
         /// The demo job file.
         #[arg(long, default_value = "jobs/demo.toml")]
@@ -453,10 +459,12 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             }
             Ok(Exit::Ok.code())
         }
+        #[cfg(feature = "simulator")]
         Command::Simulate(args) => {
             simulator::cli::run(args).await?;
             Ok(Exit::Ok.code())
         }
+        #[cfg(feature = "simulator")]
         Command::Demo { job, days, html } => demo(&job, days, &html, progress).await,
     }
 }

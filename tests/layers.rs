@@ -14,8 +14,8 @@ const FLOORS: &[(&str, u32)] = &[
     ("wechat", 1),
     // The job file.
     ("job", 2),
-    // Pure polars functions; the simulator (which knows nothing of the
-    // pipeline, so its truth is computed independently of it).
+    // Pure polars functions; the simulator (the crate crates/simulator,
+    // re-exported: it depends on no part of unionsnap at all).
     ("transform", 3),
     ("simulator", 3),
     // Files and objects: the warehouse layout, Parquet, Delta, the commit.

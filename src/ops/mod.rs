@@ -10,6 +10,7 @@ use chrono::NaiveDate;
 
 use crate::{load, report};
 
+#[cfg(feature = "simulator")]
 pub mod demo;
 pub mod merge;
 pub mod metrics;

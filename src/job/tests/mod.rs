@@ -558,3 +558,32 @@ fn a_schedule_that_fires_every_second_is_warned_about() {
     assert_eq!(daily.schedule_warning(), None);
     assert!(!daily.summary().contains("warning"));
 }
+
+/// `simulate --write-job` writes a job this parser takes, secrets out of it.
+#[test]
+fn the_simulators_job_file_is_a_valid_job_of_every_account_without_its_secrets() {
+    let demo = crate::simulator::Scenario::demo();
+    let text = demo.job_toml("http://127.0.0.1:8089", "/tmp/warehouse");
+    let env = demo.secret_env();
+    let lookup = |name: &str| env.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let job = crate::job::parse(&text, std::path::Path::new("/tmp/job.toml"), &lookup)
+        .unwrap_or_else(|err| panic!("{err}\n{text}"));
+    let ids: Vec<(String, &str)> = job
+        .accounts
+        .iter()
+        .map(|a| (a.id.clone(), a.kind().as_str()))
+        .collect();
+    let mut expected = demo.account_ids();
+    expected.sort();
+    let mut ids = ids;
+    ids.sort();
+    assert_eq!(ids, expected);
+    assert_eq!(job.api.wecom_base_url, "http://127.0.0.1:8089");
+    for (_, secret) in &env {
+        assert!(!text.contains(secret.as_str()));
+    }
+    assert!(
+        text.contains("source = \"/tmp/exports/shop_mp/\""),
+        "{text}"
+    );
+}

@@ -318,7 +318,7 @@ pub(crate) fn members_by_account(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::scenario::SimAccount;
+    use crate::scenario::SimAccount;
     use std::collections::BTreeMap;
 
     fn small() -> Scenario {

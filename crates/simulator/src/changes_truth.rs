@@ -160,7 +160,7 @@ pub fn change_counts(audience: &DataFrame) -> PolarsResult<Vec<ChangeCounts>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulator::SimAccount;
+    use crate::SimAccount;
 
     fn scenario(day: u32) -> Scenario {
         let mut accounts = vec![
@@ -183,7 +183,7 @@ mod tests {
         let (before, after) = (scenario(0).truth(), scenario(1).truth());
         let changes = scenario(1).changes_since(0);
         for counts in changes.counts.iter().filter(|c| c.account_id != "*") {
-            let members = |t: &crate::simulator::Truth| t.row(&counts.account_id).unwrap().members;
+            let members = |t: &crate::Truth| t.row(&counts.account_id).unwrap().members;
             assert_eq!(
                 members(&after) - members(&before),
                 counts.joined - counts.left,
@@ -193,7 +193,7 @@ mod tests {
             assert!(counts.joined > 0 && counts.left > 0, "{counts:?}");
         }
         let star = &changes.counts[0];
-        let unique = |t: &crate::simulator::Truth| t.row("*").unwrap().unique_people.unwrap();
+        let unique = |t: &crate::Truth| t.row("*").unwrap().unique_people.unwrap();
         assert_eq!(star.account_id, "*");
         assert_eq!(unique(&after) - unique(&before), star.joined - star.left);
     }
