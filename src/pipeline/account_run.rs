@@ -20,7 +20,7 @@ use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
 use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
 use crate::load::state::{Landed, StateStore};
 use crate::load::{self, layout, Manifest, ManifestFile, Store};
-use crate::transform::privacy::Pseudonymizer;
+use crate::transform::privacy::TablePrivacy;
 use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
 use crate::wechat::{ApiError, OfficialAccountClient};
 
@@ -78,7 +78,7 @@ impl AccountRun {
             AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => {
                 let raw = match pairs {
                     Some(pairs) => {
-                        let remember = Pseudonymizer::for_job(&job.privacy).is_none();
+                        let remember = !TablePrivacy::for_job(&job.privacy).pseudonymizes();
                         let memory = match self.previous_id_links(account).await? {
                             Some(frame) if remember => IdMemory::from_frame(&frame)?,
                             _ => IdMemory::default(),
@@ -156,22 +156,14 @@ async fn write_raw(
     raw: RawTable,
 ) -> Result<AccountSnapshot, RunError> {
     let (job, store, date) = (&*run.job, &run.store, run.date);
-    let mut frame = raw.frame;
-    for name in &job.privacy.drop {
-        if frame.get_column_index(name).is_some() {
-            frame = frame.drop(name)?;
-        }
-    }
+    let privacy = TablePrivacy::for_job(&job.privacy);
     // idconvert needs WeChat's own ids: kept aside before pseudonymizing.
-    let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
     let pairs = (account.kind() == AccountKind::MiniProgram
-        && pseudonymizer.is_none()
+        && !privacy.pseudonymizes()
         && links_contacts(job))
-    .then(|| frame.select(["openid", "unionid"]).ok())
+    .then(|| raw.frame.select(["openid", "unionid"]).ok())
     .flatten();
-    if let Some(p) = &pseudonymizer {
-        frame = p.frame(frame)?;
-    }
+    let mut frame = privacy.apply(raw.frame)?;
     let path = layout::account_file(raw.table, date, &account.id, &run.run_id);
     let file = load::commit::write_file(store, raw.table, path, &mut frame).await?;
     let mut files = vec![file.clone()];
@@ -229,10 +221,10 @@ async fn snapshot_official_account(
         None => fresh(),
     };
 
-    let pseudonymizer = Pseudonymizer::for_job(&job.privacy);
+    let privacy = TablePrivacy::for_job(&job.privacy);
     let mut landing = Landing {
         landed: LandedAccount::new(account, previous.is_some())?,
-        pairs: IdPairs::wanted(pseudonymizer.is_none() && links_contacts(job)),
+        pairs: IdPairs::wanted(!privacy.pseudonymizes() && links_contacts(job)),
         shape: extract::raw_shape(account),
     };
     if checkpoint.complete {
@@ -263,15 +255,14 @@ async fn snapshot_official_account(
     let mut known = match &cache_path {
         Some(path) => Some(KnownFollowers::new(
             &followers_load::read_openids(store, path).await?,
-            pseudonymizer.clone(),
+            privacy.pseudonymizer().cloned(),
         )),
         None => None,
     };
     // The partition is written while the crawl runs: each segment the crawl
     // saves goes on to the followers file and the identity spill, in a task
     // of its own (after those an earlier run of the date saved).
-    let followers =
-        FollowersWriter::create(store, date, &account.id, &run.run_id, &job.privacy).await?;
+    let followers = FollowersWriter::create(store, date, &account.id, &run.run_id, privacy).await?;
     let (segments, saved_segments) = mpsc::channel(SEGMENTS_IN_FLIGHT);
     let landing = tokio::spawn(
         land_segments(

@@ -10,8 +10,7 @@ use polars::prelude::*;
 
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account::followers_frame;
-use crate::job::Privacy;
-use crate::transform::privacy::Pseudonymizer;
+use crate::transform::privacy::TablePrivacy;
 
 use crate::load::commit::ManifestFile;
 use crate::load::read::{self, read_columns, LocalCopy};
@@ -63,7 +62,7 @@ fn align(rows: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
 pub struct FollowersWriter {
     writer: BackgroundWriter,
     schema: Schema,
-    pseudonymizer: Option<Pseudonymizer>,
+    privacy: TablePrivacy,
 }
 
 impl FollowersWriter {
@@ -72,25 +71,23 @@ impl FollowersWriter {
         date: NaiveDate,
         account_id: &str,
         run_id: &str,
-        privacy: &Privacy,
+        privacy: TablePrivacy,
     ) -> Result<Self, LoadError> {
-        let schema = followers_schema(&privacy.drop).map_err(encode_error)?;
+        let schema = followers_schema(privacy.dropped()).map_err(encode_error)?;
         let path = layout::account_file(layout::FOLLOWERS, date, account_id, run_id);
         let writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
         Ok(FollowersWriter {
             writer: BackgroundWriter::spawn(writer),
             schema,
-            pseudonymizer: Pseudonymizer::for_job(privacy),
+            privacy,
         })
     }
 
     /// Adds fetched rows (one crawl segment, WeChat's ids); returns their
     /// [`IDENTITY_COLUMNS`] as written (pseudonyms, if so configured).
     pub async fn fetched(&mut self, rows: DataFrame) -> Result<DataFrame, LoadError> {
-        let mut rows = align(rows, &self.schema).map_err(encode_error)?;
-        if let Some(p) = &self.pseudonymizer {
-            rows = p.frame(rows).map_err(encode_error)?;
-        }
+        let rows = self.privacy.apply(rows).map_err(encode_error)?;
+        let rows = align(rows, &self.schema).map_err(encode_error)?;
         let identities = rows.select(IDENTITY_COLUMNS).map_err(encode_error)?;
         self.writer.write(rows).await?;
         Ok(identities)

@@ -74,6 +74,53 @@ impl Pseudonymizer {
     }
 }
 
+/// What `[privacy]` does to a raw table's rows before they are written: the
+/// `drop`ped columns removed, then the ids pseudonymized if so configured.
+/// Every raw table goes through [`TablePrivacy::apply`] (the derived tables
+/// are built from rows that already did); the identity cache only looks ids
+/// up through [`TablePrivacy::pseudonymizer`].
+#[derive(Debug, Clone, Default)]
+pub struct TablePrivacy {
+    drop: Vec<String>,
+    pseudonymizer: Option<Pseudonymizer>,
+}
+
+impl TablePrivacy {
+    pub fn for_job(privacy: &crate::job::Privacy) -> Self {
+        TablePrivacy {
+            drop: privacy.drop.clone(),
+            pseudonymizer: Pseudonymizer::for_job(privacy),
+        }
+    }
+
+    /// The columns removed from every raw table.
+    pub fn dropped(&self) -> &[String] {
+        &self.drop
+    }
+
+    /// Whether ids are written as pseudonyms.
+    pub fn pseudonymizes(&self) -> bool {
+        self.pseudonymizer.is_some()
+    }
+
+    pub fn pseudonymizer(&self) -> Option<&Pseudonymizer> {
+        self.pseudonymizer.as_ref()
+    }
+
+    /// `frame` as it may be written.
+    pub fn apply(&self, mut frame: DataFrame) -> PolarsResult<DataFrame> {
+        for name in &self.drop {
+            if frame.get_column_index(name).is_some() {
+                frame = frame.drop(name)?;
+            }
+        }
+        match &self.pseudonymizer {
+            Some(p) => p.frame(frame),
+            None => Ok(frame),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -92,6 +139,26 @@ mod tests {
             rfc.id("what do ya want for nothing?"),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
         );
+    }
+
+    #[test]
+    fn table_privacy_drops_then_pseudonymizes() {
+        let privacy = crate::job::Privacy {
+            pseudonymize: true,
+            key: Some(Secret::new("k")),
+            drop: vec!["remark".to_string()],
+        };
+        let table = TablePrivacy::for_job(&privacy);
+        let df = df!("openid" => ["oA"], "remark" => ["x"]).unwrap();
+        let out = table.apply(df).unwrap();
+        assert_eq!(out.get_column_names(), ["openid"]);
+        let openid = out.column("openid").unwrap().str().unwrap().get(0).unwrap();
+        assert_eq!(openid, Pseudonymizer::new(&Secret::new("k")).id("oA"));
+        let off = TablePrivacy::for_job(&crate::job::Privacy {
+            pseudonymize: false,
+            ..privacy
+        });
+        assert!(!off.pseudonymizes() && off.dropped() == ["remark"]);
     }
 
     #[test]
