@@ -22,7 +22,9 @@
 //!   changes since the previous snapshot, UpSet intersections.
 //! - [`load`]: the warehouse layout, Parquet encoding, the Delta tables and the
 //!   commit protocol (fenced commits, the snapshot marker last, vacuum).
-//! - [`pipeline`]: one run of a job from extract to commit, and its outcome (exit code).
+//! - [`pipeline`]: one run of a job from extract to commit, and its outcome (exit code);
+//!   with the API clients kept across runs ([`pipeline::clients`], warm tokens) and
+//!   the per-account progress bars on a terminal ([`pipeline::bars`]).
 //! - [`report`]: the audience summary read back from the warehouse (text, JSON,
 //!   CSV) and the self-contained HTML report with its charts.
 //!
@@ -31,7 +33,6 @@
 //!
 //! Around the road, for the platforms that run it:
 //!
-//! - [`clients`]: the API clients of a job, kept across runs (warm tokens).
 //! - [`ops`]: the operator's side of the commands — [`ops::runner`] (one run as
 //!   the operator sees it: exit code, logs, metrics), [`ops::serve`] (the cron
 //!   loop of `unionsnap serve`), [`ops::merge`] (commits a date from the
@@ -39,18 +40,15 @@
 //!   `--metrics-file` and `--pushgateway`), [`ops::preflight`] (`validate
 //!   --online`) and [`ops::demo`] (`unionsnap demo`).
 //! - [`shard`]: which accounts pod I of N extracts (`--shard`, Indexed Jobs).
-//! - [`progress`]: per-account progress bars on a terminal.
 //! - [`simulator`] (the crate `crates/simulator`, re-exported with the default
 //!   `simulator` feature): the built-in WeChat API simulator with a seeded population and
 //!   its ground truth; used by the demo, the tests and the benchmarks.
 
-pub mod clients;
 pub mod extract;
 pub mod job;
 pub mod load;
 pub mod ops;
 pub mod pipeline;
-pub mod progress;
 pub mod report;
 pub mod secret;
 pub mod shard;

@@ -14,8 +14,8 @@ use unionsnap::job::{self, JobError};
 use unionsnap::ops::demo::demo;
 use unionsnap::ops::runner::{shard_accounts, MetricsSinks, Runner};
 use unionsnap::ops::{merge::merge_command, preflight, serve, write_html_report, Exit};
+use unionsnap::pipeline::bars::Progress;
 use unionsnap::pipeline::RunContext;
-use unionsnap::progress::Progress;
 use unionsnap::shard::Shard;
 #[cfg(feature = "simulator")]
 use unionsnap::simulator;

@@ -23,8 +23,6 @@ const FLOORS: &[(&str, u32)] = &[
     // One snapshotter per account kind.
     ("extract", 5),
     // What the pipeline and the report build on.
-    ("clients", 6),
-    ("progress", 6),
     ("report", 6),
     // Orchestration: one run.
     ("pipeline", 7),

@@ -8,8 +8,8 @@ use anyhow::Context;
 use chrono::NaiveDate;
 
 use crate::job::{self, Job};
+use crate::pipeline::bars::Progress;
 use crate::pipeline::RunContext;
-use crate::progress::Progress;
 use crate::{load, report, simulator};
 
 use super::runner::{MetricsSinks, Runner};

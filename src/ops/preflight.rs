@@ -12,9 +12,9 @@ use std::fmt;
 
 use object_store::{path::Path, ObjectStoreExt, PutPayload};
 
-use crate::clients::Clients;
 use crate::job::{AccountSpec, Job};
 use crate::load;
+use crate::pipeline::clients::Clients;
 use crate::wechat::{ApiError, WeComClient};
 
 /// OpenIDs sampled per account to see whether UnionIDs come back.

@@ -26,6 +26,8 @@
 //! for the next run, and the date is not committed.
 
 mod account_run;
+pub mod bars;
+pub mod clients;
 mod crawl_state;
 pub mod derive;
 mod finish;
@@ -42,16 +44,16 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::clients::Clients;
 use crate::extract::checkpoint::StateError;
 use crate::extract::official_account::CrawlError;
 use crate::extract::{self, ExtractError};
 use crate::job::{Account, Job};
 use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
 use crate::load::{self, LoadError, ManifestFile, SnapshotWriter, Store};
-use crate::progress::Progress;
 use crate::shard::Shard;
 use crate::wechat::ApiError;
+use bars::Progress;
+use clients::Clients;
 
 use account_run::AccountSnapshot;
 
