@@ -10,9 +10,8 @@ use toml::Spanned;
 
 use crate::wechat::ApiConfig;
 
-use super::context::in_range;
+use super::context::{duration, in_range};
 use super::error::{JobError, Problem, Source};
-use super::validate::duration;
 
 /// `concurrency`: requests in flight per account.
 pub const CONCURRENCY: RangeInclusive<i64> = 1..=256;

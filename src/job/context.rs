@@ -1,8 +1,9 @@
 //! What every check of the job file shares: the [`Context`] (where the file
-//! is, how the environment is read) and the range check of numeric keys.
+//! is, how the environment is read) and the checks of numbers and durations.
 //! `validate` (the top-level keys), `accounts` and `kinds` all build on it.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use super::error::{Problem, Source};
 
@@ -32,4 +33,14 @@ pub(super) fn in_range<T: TryFrom<i64>>(
         return Err(problem());
     }
     T::try_from(value).map_err(|_| problem())
+}
+
+/// A duration as written in the job file (`"20s"`, `"500ms"`, `"2m"`).
+pub(super) fn duration(written: &str, key: &str) -> Result<Duration, Problem> {
+    humantime::parse_duration(written.trim()).map_err(|err| {
+        Problem::new(
+            format!("`{key}` is not a duration: {written:?} ({err})"),
+            format!(r#"write a duration with its unit, e.g. {key} = "20s", "500ms" or "2m""#),
+        )
+    })
 }

@@ -10,7 +10,6 @@
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::time::Duration;
 
 use toml::Spanned;
 
@@ -118,15 +117,6 @@ fn timezone(name: &str) -> Result<chrono_tz::Tz, Problem> {
         Problem::new(
             format!("unknown time zone {name:?}"),
             r#"write an IANA time zone name, e.g. timezone = "Asia/Shanghai" or "UTC""#,
-        )
-    })
-}
-
-pub(super) fn duration(written: &str, key: &str) -> Result<Duration, Problem> {
-    humantime::parse_duration(written.trim()).map_err(|err| {
-        Problem::new(
-            format!("`{key}` is not a duration: {written:?} ({err})"),
-            format!(r#"write a duration with its unit, e.g. {key} = "20s", "500ms" or "2m""#),
         )
     })
 }
