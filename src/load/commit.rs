@@ -196,7 +196,7 @@ impl SnapshotWriter {
                 _ => Replace::Date,
             };
             let delta_table = Table::open(&self.store, table);
-            let version = delta_table
+            let committed = delta_table
                 .commit(Change {
                     date: self.date,
                     replace,
@@ -205,11 +205,10 @@ impl SnapshotWriter {
                     run_id: &self.run_id,
                 })
                 .await?;
-            let Some(version) = version else { continue };
-            let state = delta_table.state(Some(version)).await?;
-            let of_date = state
-                .map(|state| delta_table.files_of(&state, self.date))
-                .unwrap_or_default();
+            let Some((version, state)) = committed else {
+                continue;
+            };
+            let of_date = delta_table.files_of(&state, self.date);
             if !of_date.is_empty() {
                 tables.insert(table.to_string(), version);
                 files.extend(of_date);

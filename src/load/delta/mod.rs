@@ -226,7 +226,10 @@ impl Table {
     /// Commits `change` as one transaction; returns the version it made, or
     /// the current version when there was nothing to change (`None`: the
     /// table does not exist and nothing was added).
-    pub async fn commit(&self, change: Change<'_>) -> Result<Option<i64>, LoadError> {
+    pub async fn commit(
+        &self,
+        change: Change<'_>,
+    ) -> Result<Option<(i64, DeltaTableState)>, LoadError> {
         let wanted_schema = change
             .files
             .iter()
@@ -258,7 +261,7 @@ impl Table {
             }
             let actions = self.actions(&state, &change)?;
             if actions.is_empty() {
-                return Ok(Some(state.version() as i64));
+                return Ok(Some((state.version() as i64, state)));
             }
             let mut actions = actions;
             if let Some(schema) = wanted_schema
@@ -302,7 +305,9 @@ impl Table {
                 .build(Some(&state), self.log.clone(), operation)
                 .await;
             match committed {
-                Ok(done) => return Ok(Some(done.version() as i64)),
+                // The state after the commit, as delta-rs built it: no
+                // second read of the log.
+                Ok(done) => return Ok(Some((done.version() as i64, done.snapshot))),
                 Err(
                     DeltaTableError::VersionAlreadyExists(_)
                     | DeltaTableError::Transaction {
