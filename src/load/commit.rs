@@ -77,18 +77,7 @@ fn is_zero(n: &u64) -> bool {
     *n == 0
 }
 
-/// One file of a complete snapshot, relative to the output root.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ManifestFile {
-    pub table: String,
-    pub path: String,
-    pub rows: u64,
-    pub bytes: u64,
-    /// What the Delta log needs of a file this process wrote (statistics,
-    /// schema); not part of the marker.
-    #[serde(skip)]
-    pub facts: Option<Arc<FileFacts>>,
-}
+pub use super::delta::ManifestFile;
 
 /// Writes the files of one snapshot date and commits them.
 pub struct SnapshotWriter {

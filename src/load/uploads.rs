@@ -62,9 +62,17 @@ impl<S: ObjectStore + MultipartStore> RecordedUploads<S> {
         }
     }
 
-    /// Aborts the uploads recorded by runs that no longer hold a lease of
-    /// their date; returns how many.
-    pub async fn abort_stale(&self) -> std::result::Result<usize, crate::load::LoadError> {
+    /// Aborts the uploads recorded by runs for which `held(date, run_id)`
+    /// says they no longer hold a lease of their date (the caller asks the
+    /// leases); returns how many.
+    pub async fn abort_stale<F, Fut>(
+        &self,
+        held: F,
+    ) -> std::result::Result<usize, crate::load::LoadError>
+    where
+        F: Fn(NaiveDate, String) -> Fut,
+        Fut: std::future::Future<Output = std::result::Result<bool, crate::load::LoadError>>,
+    {
         let err = |path: &Path, source| crate::load::LoadError::store(path, source);
         let prefix = Path::from(UPLOADS);
         let records: Vec<ObjectMeta> = self
@@ -84,12 +92,7 @@ impl<S: ObjectStore + MultipartStore> RecordedUploads<S> {
                 continue;
             };
             if record.run_id == self.run.run_id
-                || crate::load::lease::run_holds_a_lease(
-                    &(self.inner.clone() as crate::load::Store),
-                    record.snapshot_date,
-                    &record.run_id,
-                )
-                .await?
+                || held(record.snapshot_date, record.run_id.clone()).await?
             {
                 continue;
             }

@@ -47,7 +47,7 @@ pub async fn merge(job: &Job, date: NaiveDate, run_id: &str) -> Result<MergeOutc
         },
     )?;
     let lease = Lease::acquire(&store, date, None, run_id, lease_ttl()).await?;
-    pipeline::abort_stale_uploads(uploads.as_deref()).await;
+    pipeline::abort_stale_uploads(uploads.as_deref(), &store).await;
     let result = merge_leased(job, date, run_id, store, &lease).await;
     lease.release().await;
     result

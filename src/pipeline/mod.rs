@@ -259,7 +259,7 @@ pub async fn run_with(
             lease_ttl(),
         )
         .await?;
-        abort_stale_uploads(uploads.as_deref()).await;
+        abort_stale_uploads(uploads.as_deref(), &store).await;
         let result = run_leased(job, opts, context, store, &lease).await;
         lease.release().await;
         result
@@ -271,9 +271,12 @@ pub async fn run_with(
 /// Aborts the multipart uploads killed runs left (S3; see
 /// [`load::uploads`]). A failure is only logged: the bucket's lifecycle rule
 /// is the backstop, and the run's own work does not depend on it.
-pub(crate) async fn abort_stale_uploads(uploads: Option<&load::store::RecordedS3>) {
+pub(crate) async fn abort_stale_uploads(uploads: Option<&load::store::RecordedS3>, store: &Store) {
     let Some(uploads) = uploads else { return };
-    match uploads.abort_stale().await {
+    let held = |date, run_id: String| async move {
+        load::lease::run_holds_a_lease(store, date, &run_id).await
+    };
+    match uploads.abort_stale(held).await {
         Ok(0) => {}
         Ok(aborted) => tracing::info!(aborted, "aborted the uploads of runs that were killed"),
         Err(error) => tracing::warn!(%error, "could not look for the uploads of killed runs"),

@@ -36,7 +36,6 @@ use deltalake_core::{DeltaTableError, TableProperty};
 use object_store::prefix::PrefixStore;
 use serde::{Deserialize, Serialize};
 
-use super::commit::ManifestFile;
 use super::{layout, LoadError, Store};
 
 pub use stats::FileStats;
@@ -46,6 +45,20 @@ pub use stats::FileStats;
 const COMMIT_TRIES: usize = 20;
 /// A checkpoint every this many commits: years of daily history open fast.
 const CHECKPOINT_INTERVAL: &str = "10";
+
+/// One data file of a table, relative to the output root: what a snapshot
+/// marker lists, and what a commit adds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestFile {
+    pub table: String,
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    /// What the Delta log needs of a file this process wrote (statistics,
+    /// schema); not part of the marker.
+    #[serde(skip)]
+    pub facts: Option<Arc<FileFacts>>,
+}
 
 /// What the Delta log needs of a file beyond its path and size: its
 /// statistics and the schema of its table.
