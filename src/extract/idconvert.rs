@@ -121,8 +121,8 @@ impl IdMemory {
             rows.iter().map(|r| f(r)).collect()
         };
         let dates = |name: &str, f: fn(&IdLink) -> Option<NaiveDate>| -> Column {
-            let days: Int32Chunked = rows.iter().map(|r| f(r).map(days_since_epoch)).collect();
-            days.with_name(name.into()).into_date().into_column()
+            DateChunked::from_naive_date_options(name.into(), rows.iter().map(|r| f(r)))
+                .into_column()
         };
         let columns = vec![
             Column::new("unionid".into(), strings(|r| r.unionid.as_deref())),
@@ -295,10 +295,6 @@ impl IdMemory {
     }
 }
 
-fn days_since_epoch(date: NaiveDate) -> i32 {
-    (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date")).num_days() as i32
-}
-
 /// Whether a UnionID is converted this run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Due {
@@ -366,11 +362,18 @@ pub async fn link_unionids(
         unlinked_contacts: unlinked.len(),
         ..LinkStats::default()
     };
-    let known_before: HashSet<&String> = unlinked
+    // A contact is linked to a UnionID the memory holds for it and this run
+    // learned.
+    let linkable = |memory: &IdMemory, external_userid: &str| -> Option<String> {
+        memory
+            .unionid_of(external_userid)
+            .filter(|u| pairs.contains_key(*u))
+            .map(str::to_owned)
+    };
+    stats.linked_from_memory = unlinked
         .iter()
-        .filter(|e| memory.unionid_of(e).is_some_and(|u| pairs.contains_key(u)))
-        .collect();
-    stats.linked_from_memory = known_before.len();
+        .filter(|e| linkable(&memory, e).is_some())
+        .count();
 
     // 2. New contacts, looked up by pending_id (only worth a call when a
     // converted UnionID still waits for its contact).
@@ -410,10 +413,11 @@ pub async fn link_unionids(
             due => Some((unionid, openid, due)),
         })
         .collect();
-    due.sort_by_key(|(unionid, _, due)| match due {
-        Due::New => (0, None, (*unionid).clone()),
-        Due::Recheck(on) => (1, *on, (*unionid).clone()),
-        Due::Known => (2, None, (*unionid).clone()),
+    // Stable: `pairs` is in UnionID order, and stays so within each rank.
+    due.sort_by_key(|(_, _, due)| match due {
+        Due::New => (0, None),
+        Due::Recheck(on) => (1, *on),
+        Due::Known => (2, None),
     });
     let take = due.len().min(usize::try_from(budget).unwrap_or(usize::MAX));
     stats.unchecked = due.len() - take;
@@ -455,18 +459,13 @@ pub async fn link_unionids(
     // 1 and the rest: link every contact the memory now knows, to a UnionID
     // of this run.
     for relation in relations.iter_mut() {
-        if relation.contact_type != 1 || relation.unionid.is_some() {
-            continue;
-        }
-        if let Some(unionid) = memory.unionid_of(&relation.external_userid) {
-            if pairs.contains_key(unionid) {
-                relation.unionid = Some(unionid.to_string());
-            }
+        if relation.contact_type == 1 && relation.unionid.is_none() {
+            relation.unionid = linkable(&memory, &relation.external_userid);
         }
     }
     stats.linked = unlinked
         .iter()
-        .filter(|e| memory.unionid_of(e).is_some_and(|u| pairs.contains_key(u)))
+        .filter(|e| linkable(&memory, e).is_some())
         .count();
     let contacts: HashSet<&str> = relations
         .iter()

@@ -195,20 +195,24 @@ pub async fn extract_raw(
 }
 
 /// Extracts a WeCom account with `unionid_mode = "idconvert"`: its contacts,
-/// then their UnionIDs linked from `link`'s pairs (UnionID → an OpenID of
-/// the same Official Account or Mini Program) and memory ([`idconvert`]).
-/// `remember` is false when ids are pseudonymized: the memory would hold
-/// WeChat's own ids, so none is written (and with no pairs, none is needed).
+/// then their UnionIDs linked from `pairs` (UnionID → an OpenID of the same
+/// Official Account or Mini Program) and `memory`, the corp's `id_links` of
+/// the previous snapshot ([`idconvert`]). `memory` is `None` when ids are
+/// pseudonymized: it would hold WeChat's own ids, so none is read or
+/// written (and with no pairs, none is needed).
 pub async fn extract_idconvert(
     account: &Account,
     http: &WeChatHttp,
-    link: idconvert::LinkInput<'_>,
-    remember: bool,
+    concurrency: usize,
+    pairs: &BTreeMap<String, String>,
+    memory: Option<idconvert::IdMemory>,
+    today: chrono::NaiveDate,
 ) -> Result<RawTable, ExtractError> {
     let AccountSpec::Wecom {
         corpid,
         credentials,
         allow_unlicensed,
+        idconvert_budget,
         ..
     } = &account.spec
     else {
@@ -220,12 +224,19 @@ pub async fn extract_idconvert(
     };
     let client =
         WeComClient::with_credentials(http.clone(), &account.id, corpid, credentials.clone());
-    let contacts = client.contacts(link.concurrency).await?;
+    let contacts = client.contacts(concurrency).await?;
     let left_out = contacts.unlicensed_staff.len() as u64;
     let mut relations = wecom::complete(&account.id, contacts, *allow_unlicensed)?;
-    let unionids_known = link.pairs.len();
+    let remember = memory.is_some();
+    let link = idconvert::LinkInput {
+        pairs,
+        memory: memory.unwrap_or_default(),
+        today,
+        budget: *idconvert_budget,
+        concurrency,
+    };
     let (memory, stats) = idconvert::link_unionids(&client, &mut relations, link).await?;
-    tracing::info!(account_id = %account.id, unionids_known,
+    tracing::info!(account_id = %account.id, unionids_known = pairs.len(),
         contacts_to_link = stats.unlinked_contacts, linked = stats.linked,
         linked_from_memory = stats.linked_from_memory,
         conversions = stats.conversions, pending_id_lookups = stats.lookups,

@@ -7,7 +7,7 @@
 
 use chrono::NaiveDate;
 
-use super::{commit, LoadError, Manifest, Store};
+use super::{commit, LoadError, Manifest, ManifestFile, Store};
 
 /// The path of `table`'s file in a manifest of a date-partitioned table.
 pub fn table_file<'m>(manifest: &'m Manifest, table: &str) -> Result<&'m str, LoadError> {
@@ -20,6 +20,20 @@ pub fn table_file<'m>(manifest: &'m Manifest, table: &str) -> Result<&'m str, Lo
             date: manifest.snapshot_date,
             table: table.to_string(),
         })
+}
+
+/// The file of `account_id`'s partition of the raw `table` that `manifest`
+/// names, if it has one.
+pub fn account_file<'m>(
+    manifest: &'m Manifest,
+    table: &str,
+    account_id: &str,
+) -> Option<&'m ManifestFile> {
+    let folder = format!("/account_id={account_id}/");
+    manifest
+        .files
+        .iter()
+        .find(|f| f.table == table && f.path.contains(&folder))
 }
 
 /// The manifest of the latest complete snapshot before `date`, or `None`

@@ -34,7 +34,7 @@ pub use commit::{
     complete_dates, read_file, read_manifest, Manifest, ManifestAccount, ManifestFile,
     SnapshotWriter,
 };
-pub use history::{previous_manifest, table_file};
+pub use history::{account_file, previous_manifest, table_file};
 pub use read::read_columns;
 pub use store::{open, Store};
 

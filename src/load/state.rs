@@ -236,9 +236,7 @@ impl StateStore {
 
     /// Records the partition this account landed.
     pub async fn save_landed(&self, landed: &Landed) -> Result<(), StateError> {
-        let json = serde_json::to_vec_pretty(landed)
-            .map_err(|e| state_error("serialize the landed partition", e))?;
-        self.put(&self.path(LANDED), json).await
+        self.save_json(LANDED, landed).await
     }
 
     /// The partition this account landed, if a run recorded one.

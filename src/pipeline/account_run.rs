@@ -13,7 +13,7 @@ use tracing::Instrument;
 
 use super::followers::{self as followers_load, CarryOver, FollowersWriter};
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
-use crate::extract::idconvert::{IdMemory, LinkInput};
+use crate::extract::idconvert::IdMemory;
 use crate::extract::known::KnownFollowers;
 use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
@@ -78,25 +78,22 @@ impl AccountRun {
             AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => {
                 let raw = match pairs {
                     Some(pairs) => {
+                        // With pseudonymized ids there is no memory to
+                        // read or write (it would hold WeChat's own ids).
                         let remember = !TablePrivacy::for_job(&job.privacy).pseudonymizes();
-                        let memory = match self.previous_id_links(account).await? {
-                            Some(frame) if remember => IdMemory::from_frame(&frame)?,
-                            _ => IdMemory::default(),
+                        let memory = match remember {
+                            true => Some(self.previous_id_links(account).await?),
+                            false => None,
                         };
-                        let budget = match &account.spec {
-                            AccountSpec::Wecom {
-                                idconvert_budget, ..
-                            } => *idconvert_budget,
-                            _ => 0,
-                        };
-                        let link = LinkInput {
+                        extract::extract_idconvert(
+                            account,
+                            http,
+                            job.api.concurrency,
                             pairs,
                             memory,
-                            today: self.date,
-                            budget,
-                            concurrency: job.api.concurrency,
-                        };
-                        extract::extract_idconvert(account, http, link, remember).await?
+                            self.date,
+                        )
+                        .await?
                     }
                     None => extract::extract_raw(account, http, job.api.concurrency).await?,
                 };
@@ -131,20 +128,17 @@ impl AccountRun {
     }
 
     /// The `id_links` of `account` in the previous complete snapshot: the
-    /// version that snapshot names, never whatever is at a path now.
-    async fn previous_id_links(&self, account: &Account) -> Result<Option<DataFrame>, RunError> {
-        let Some(previous) = &self.previous else {
-            return Ok(None);
-        };
-        let folder = format!("/account_id={}/", account.id);
-        let Some(file) = previous
-            .files
-            .iter()
-            .find(|f| f.table == layout::ID_LINKS && f.path.contains(&folder))
-        else {
-            return Ok(None);
-        };
-        Ok(Some(load::read_file(&self.store, &file.path).await?))
+    /// version that snapshot names, never whatever is at a path now (empty
+    /// when it has none).
+    async fn previous_id_links(&self, account: &Account) -> Result<IdMemory, RunError> {
+        let file = self
+            .previous
+            .as_ref()
+            .and_then(|previous| load::account_file(previous, layout::ID_LINKS, &account.id));
+        Ok(match file {
+            Some(file) => IdMemory::from_frame(&load::read_file(&self.store, &file.path).await?)?,
+            None => IdMemory::default(),
+        })
     }
 }
 
@@ -463,12 +457,7 @@ impl IdPairs {
 
 /// The followers file of `account_id` in a complete snapshot, if it has one.
 fn previous_partition(previous: &Manifest, account_id: &str) -> Option<String> {
-    let folder = format!("/account_id={account_id}/");
-    previous
-        .files
-        .iter()
-        .find(|f| f.table == layout::FOLLOWERS && f.path.contains(&folder))
-        .map(|f| f.path.clone())
+    load::account_file(previous, layout::FOLLOWERS, account_id).map(|f| f.path.clone())
 }
 
 /// Reads today's remaining user/get and batchget quota and says when the

@@ -444,13 +444,8 @@ async fn with_kept_accounts(
             all.push(landed.remove(index));
             continue;
         }
-        let shape = extract::raw_shape(account);
-        let folder = format!("/account_id={}/", account.id);
-        let Some(file) = current
-            .files
-            .iter()
-            .find(|f| f.table == shape.table && f.path.contains(&folder))
-        else {
+        let table = extract::raw_shape(account).table;
+        let Some(file) = load::account_file(current, table, &account.id) else {
             continue;
         };
         let mut kept = finish::read_back(store, account, &file.path, with_changes).await?;

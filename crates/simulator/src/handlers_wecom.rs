@@ -216,13 +216,12 @@ pub(crate) fn unionid_to_external_userid(
 fn pending_id(state: &SimState, corp: usize, person: u32, issue: bool) -> Option<String> {
     let today = state.day();
     let mut issued = lock(&state.pending_issued);
-    let day = match issued.get(&(corp, person)) {
-        _ if issue => {
-            issued.insert((corp, person), today);
-            today
-        }
-        Some(&day) if today.saturating_sub(day) < PENDING_DAYS => day,
-        _ => return None,
+    let day = if issue {
+        issued.insert((corp, person), today);
+        today
+    } else {
+        let day = *issued.get(&(corp, person))?;
+        (today.saturating_sub(day) < PENDING_DAYS).then_some(day)?
     };
     let key = derive_key(state.scenario.seed, &format!("pending/{corp}/{day}"));
     Some(format!("p{:016x}", hash2(key, u64::from(person))))
