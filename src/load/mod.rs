@@ -38,6 +38,17 @@ pub use history::{account_file, previous_manifest, table_file};
 pub use read::read_columns;
 pub use store::{open, Store};
 
+use chrono::NaiveDate;
+
+/// Which run writes: the snapshot date and the run id that its data files,
+/// upload records, lease and log lines are named by. One per `run` or
+/// `merge`; the pipeline takes it as its input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunTag {
+    pub date: NaiveDate,
+    pub run_id: String,
+}
+
 use std::path::PathBuf;
 
 /// `parts` stacked into one frame (their chunks, not copied), or `None`

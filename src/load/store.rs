@@ -80,7 +80,7 @@ pub type RecordedS3 = super::uploads::RecordedUploads<PrefixStore<object_store::
 /// killed run left ([`super::uploads`]).
 pub fn open_for_run(
     location: &OutputLocation,
-    run: super::uploads::RunTag,
+    run: super::RunTag,
 ) -> Result<(Store, Option<Arc<RecordedS3>>), LoadError> {
     let OutputLocation::Url(url) = location else {
         return Ok((open(location)?, None));

@@ -26,6 +26,8 @@ use object_store::{
 };
 use serde::{Deserialize, Serialize};
 
+use super::RunTag;
+
 /// The folder of the upload records.
 pub const UPLOADS: &str = "_state/uploads";
 
@@ -36,13 +38,6 @@ pub struct UploadRecord {
     pub snapshot_date: NaiveDate,
     pub path: String,
     pub upload_id: String,
-}
-
-/// The run a store writes for (what its upload records name).
-#[derive(Debug, Clone)]
-pub struct RunTag {
-    pub run_id: String,
-    pub date: NaiveDate,
 }
 
 /// `inner`, with its multipart uploads recorded while they run.

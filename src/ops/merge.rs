@@ -20,11 +20,10 @@ use chrono::NaiveDate;
 use crate::job::Job;
 use crate::load::lease::{lease_ttl, Lease};
 use crate::load::{self, state, SnapshotWriter, Store};
-use crate::pipeline::{self, Committed, RunContext, RunError};
+use crate::pipeline::{self, Committed, RunContext, RunError, RunSummary};
 
-use super::metrics::{RunOutcome, RunReport};
 use super::runner::{MetricsSinks, Runner};
-use super::Exit;
+use super::{Exit, RunEnd, RunOutcome};
 
 /// How a merge ended.
 #[derive(Debug)]
@@ -41,9 +40,9 @@ pub enum MergeOutcome {
 pub async fn merge(job: &Job, date: NaiveDate, run_id: &str) -> Result<MergeOutcome, RunError> {
     let (store, uploads) = load::store::open_for_run(
         &job.output,
-        load::uploads::RunTag {
-            run_id: run_id.to_string(),
+        load::RunTag {
             date,
+            run_id: run_id.to_string(),
         },
     )?;
     let lease = Lease::acquire(&store, date, None, run_id, lease_ttl()).await?;
@@ -131,45 +130,30 @@ pub async fn merge_command(
                 "snapshot {date} cannot be merged: no raw partition for {} — their shards have not landed or failed; re-run those shards, then merge again",
                 accounts.join(", ")
             );
-            runner
-                .publish(&RunReport {
-                    outcome: RunOutcome::Partial,
-                    duration: started.elapsed(),
-                    finished_at: chrono::Utc::now(),
-                    files: &[],
-                    accounts: &[],
-                    audience: None,
-                })
-                .await;
+            let end = RunEnd::new(Exit::Partial, RunOutcome::Partial, None, started);
+            runner.publish(&end).await;
             Ok(Exit::Partial.code())
         }
         MergeOutcome::Committed(committed) => {
-            let derived: Vec<_> = committed
-                .manifest
-                .files
-                .iter()
-                .filter(|f| DERIVED_TABLES.contains(&f.table.as_str()))
-                .cloned()
-                .collect();
-            let accounts: Vec<_> = committed
-                .manifest
-                .accounts
-                .iter()
-                .map(|a| pipeline::AccountOutcome::Snapshotted {
-                    account_id: a.account_id.clone(),
-                    members: a.members,
-                })
-                .collect();
-            runner
-                .publish(&RunReport {
-                    outcome: RunOutcome::Complete,
-                    duration: started.elapsed(),
-                    finished_at: chrono::Utc::now(),
-                    files: &derived,
-                    accounts: &accounts,
-                    audience: Some(&committed.audience),
-                })
-                .await;
+            let Committed { manifest, audience } = *committed;
+            let summary = RunSummary {
+                // The raw files are the shards' (their runs counted them).
+                files: (manifest.files.iter())
+                    .filter(|f| DERIVED_TABLES.contains(&f.table.as_str()))
+                    .cloned()
+                    .collect(),
+                accounts: (manifest.accounts.iter())
+                    .map(|a| pipeline::AccountOutcome::Snapshotted {
+                        account_id: a.account_id.clone(),
+                        members: a.members,
+                    })
+                    .collect(),
+                manifest: Some(manifest),
+                audience: Some(audience),
+                interrupted: false,
+            };
+            let end = RunEnd::new(Exit::Ok, RunOutcome::Complete, Some(summary), started);
+            runner.publish(&end).await;
             tracing::info!(job = %runner.job.name, snapshot_date = %date, run_id = %run_id, "snapshot committed");
             Ok(Exit::Ok.code())
         }

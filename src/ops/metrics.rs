@@ -21,8 +21,9 @@ use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
-use crate::load::ManifestFile;
 use crate::pipeline::{AccountOutcome, INTERRUPTED};
+
+use super::{RunEnd, RunOutcome};
 use crate::shard::Shard;
 use crate::transform::ALL_ACCOUNTS;
 use crate::wechat::StatsSnapshot;
@@ -38,51 +39,6 @@ pub const PEOPLE_MEASURES: [&str; 6] = [
     "unique_people",
     "duplicate_memberships",
 ];
-
-/// How a run ended, as `unionsnap_runs_total{outcome=...}` counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum RunOutcome {
-    /// Every account snapshotted, the date committed (or merged).
-    Complete,
-    /// A sharded run whose accounts all landed (the merge commits).
-    Landed,
-    /// Some accounts failed: no manifest (exit 3).
-    Partial,
-    /// A shutdown abandoned accounts.
-    Interrupted,
-    /// The run stopped on an error (exit 1).
-    Failed,
-}
-
-impl RunOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunOutcome::Complete => "complete",
-            RunOutcome::Landed => "landed",
-            RunOutcome::Partial => "partial",
-            RunOutcome::Interrupted => "interrupted",
-            RunOutcome::Failed => "failed",
-        }
-    }
-
-    /// Complete and landed runs did what was asked of them.
-    pub fn is_success(self) -> bool {
-        matches!(self, RunOutcome::Complete | RunOutcome::Landed)
-    }
-}
-
-/// What the metrics need to know of one finished run.
-#[derive(Debug, Clone, Copy)]
-pub struct RunReport<'a> {
-    pub outcome: RunOutcome,
-    pub duration: Duration,
-    pub finished_at: DateTime<Utc>,
-    /// Files written, with rows and bytes.
-    pub files: &'a [ManifestFile],
-    pub accounts: &'a [AccountOutcome],
-    /// The committed `audience` table, when the run committed one.
-    pub audience: Option<&'a DataFrame>,
-}
 
 /// A failure to encode or write the metrics.
 #[derive(Debug, thiserror::Error)]
@@ -140,15 +96,16 @@ impl Metrics {
     }
 
     /// Adds one finished run.
-    pub fn record(&mut self, run: &RunReport<'_>) -> Result<(), MetricsError> {
+    pub fn record(&mut self, run: &RunEnd) -> Result<(), MetricsError> {
         *self.runs.entry(run.outcome).or_default() += 1;
-        for file in run.files {
+        let summary = run.summary.as_ref();
+        for file in summary.map_or(&[][..], |s| s.files.as_slice()) {
             *self.rows_written.entry(file.table.clone()).or_default() += file.rows;
             *self.bytes_written.entry(file.table.clone()).or_default() += file.bytes;
         }
         let mut accounts = BTreeMap::new();
         let mut members = BTreeMap::new();
-        for outcome in run.accounts {
+        for outcome in summary.map_or(&[][..], |s| s.accounts.as_slice()) {
             let kind = match outcome {
                 AccountOutcome::Snapshotted {
                     account_id,
@@ -163,7 +120,7 @@ impl Metrics {
             };
             *accounts.entry(kind).or_default() += 1;
         }
-        let people = match run.audience {
+        let people = match summary.and_then(|s| s.audience.as_ref()) {
             Some(audience) => star_row(audience)?,
             None => BTreeMap::new(),
         };
@@ -436,18 +393,23 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Result<Gauge, prometheu
 mod tests {
     use super::*;
 
-    fn report<'a>(
-        outcome: RunOutcome,
-        files: &'a [ManifestFile],
-        accounts: &'a [AccountOutcome],
-    ) -> RunReport<'a> {
-        RunReport {
+    use crate::load::ManifestFile;
+    use crate::pipeline::RunSummary;
+
+    fn report(outcome: RunOutcome, files: &[ManifestFile], accounts: &[AccountOutcome]) -> RunEnd {
+        RunEnd {
+            exit_code: 0,
             outcome,
+            summary: Some(RunSummary {
+                accounts: accounts.to_vec(),
+                manifest: None,
+                audience: None,
+                files: files.to_vec(),
+                interrupted: false,
+            }),
+            error: None,
             duration: Duration::from_millis(1500),
             finished_at: DateTime::from_timestamp(1_800_000_000, 0).unwrap(),
-            files,
-            accounts,
-            audience: None,
         }
     }
 

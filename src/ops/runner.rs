@@ -10,10 +10,11 @@ use chrono::{NaiveDate, Utc};
 
 use crate::job::Job;
 use crate::load::LoadError;
-use crate::ops::metrics::{self, Metrics, RunOutcome, RunReport};
-use crate::pipeline::{self, AccountOutcome, RunContext, RunError, RunOptions, RunSummary};
+use crate::load::RunTag;
+use crate::ops::metrics::{self, Metrics};
+use crate::pipeline::{self, AccountOutcome, RunContext, RunError, RunSummary};
 
-use super::Exit;
+use super::{Exit, RunEnd, RunOutcome};
 use crate::shard::Shard;
 
 /// Where a run's metrics go.
@@ -33,18 +34,6 @@ pub struct Runner {
     pub sinks: MetricsSinks,
 }
 
-/// How one run ended.
-#[derive(Debug)]
-pub struct RunEnd {
-    /// The process exit code it deserves (0, 1 or 3).
-    pub exit_code: u8,
-    pub outcome: RunOutcome,
-    /// Present unless the run stopped on an error.
-    pub summary: Option<RunSummary>,
-    /// The error that stopped it, as text (secrets never appear in errors).
-    pub error: Option<String>,
-}
-
 impl Runner {
     pub fn new(job: Job, context: RunContext, sinks: MetricsSinks) -> Runner {
         let metrics = Metrics::new(&job.name, context.shard);
@@ -58,38 +47,30 @@ impl Runner {
 
     /// One snapshot of `date`, then its log lines and metrics.
     pub async fn run(&mut self, date: NaiveDate) -> RunEnd {
-        let opts = RunOptions {
+        let tag = RunTag {
             date,
             run_id: new_run_id(),
         };
         let job = &self.job;
-        tracing::info!(job = %job.name, snapshot_date = %date, run_id = %opts.run_id,
+        tracing::info!(job = %job.name, snapshot_date = %date, run_id = %tag.run_id,
             shard = %self.context.shard.map_or("-".to_string(), |s| s.to_string()),
             accounts = job.accounts.len(), output = %job.output, "run starts");
         let started = Instant::now();
         // Spill and copy files of killed runs hold ids: gone before this one adds its own.
         crate::load::scratch::sweep_leftovers();
-        let result = pipeline::run_with(job, &opts, &self.context).await;
-        let end = self.judge(date, &opts.run_id, result);
-        let report = RunReport {
-            outcome: end.outcome,
-            duration: started.elapsed(),
-            finished_at: Utc::now(),
-            files: end.summary.as_ref().map_or(&[], |s| s.files.as_slice()),
-            accounts: end.summary.as_ref().map_or(&[], |s| s.accounts.as_slice()),
-            audience: end.summary.as_ref().and_then(|s| s.audience.as_ref()),
-        };
-        self.publish(&report).await;
+        let result = pipeline::run_with(job, &tag, &self.context).await;
+        let end = self.judge(&tag, result, started);
+        self.publish(&end).await;
         end
     }
 
-    /// Records `report` and writes/pushes the metrics. A metrics failure is
+    /// Records `end` and writes/pushes the metrics. A metrics failure is
     /// logged, never turned into a failed snapshot.
-    pub async fn publish(&mut self, report: &RunReport<'_>) {
+    pub async fn publish(&mut self, end: &RunEnd) {
         if self.sinks.file.is_none() && self.sinks.pushgateway.is_none() {
             return;
         }
-        if let Err(error) = self.metrics.record(report) {
+        if let Err(error) = self.metrics.record(end) {
             tracing::error!(%error, "cannot record the run's metrics");
             return;
         }
@@ -108,44 +89,34 @@ impl Runner {
         }
         if let Some(base) = &self.sinks.pushgateway {
             let url = crate::secret::redact_url(&self.metrics.push_url(base));
-            match metrics::push(&self.metrics, base, text, report.outcome.is_success()).await {
+            match metrics::push(&self.metrics, base, text, end.outcome.is_success()).await {
                 Ok(()) => tracing::info!(%url, "metrics pushed"),
                 Err(error) => tracing::error!(%url, %error, "metrics not pushed"),
             }
         }
     }
 
-    fn judge(&self, date: NaiveDate, run_id: &str, result: Result<RunSummary, RunError>) -> RunEnd {
-        let job = &self.job.name;
+    fn judge(
+        &self,
+        tag: &RunTag,
+        result: Result<RunSummary, RunError>,
+        started: Instant,
+    ) -> RunEnd {
+        let (job, date, run_id) = (&self.job.name, tag.date, &tag.run_id);
         let summary = match result {
             Ok(summary) => summary,
             Err(RunError::LeaseHeld(held)) => {
                 eprintln!("error: {held}");
-                return RunEnd {
-                    exit_code: Exit::LeaseHeld.code(),
-                    outcome: RunOutcome::Failed,
-                    summary: None,
-                    error: None,
-                };
+                return RunEnd::failed(Exit::LeaseHeld, None, started);
             }
             Err(RunError::Load(lost @ LoadError::LeaseLost { .. })) => {
                 tracing::error!(job = %job, snapshot_date = %date, run_id, error = %lost, "run fenced off");
                 eprintln!("error: {lost}");
-                return RunEnd {
-                    exit_code: Exit::LeaseHeld.code(),
-                    outcome: RunOutcome::Failed,
-                    summary: None,
-                    error: None,
-                };
+                return RunEnd::failed(Exit::LeaseHeld, None, started);
             }
             Err(error) => {
                 tracing::error!(job = %job, snapshot_date = %date, run_id, %error, "run failed");
-                return RunEnd {
-                    exit_code: Exit::Failure.code(),
-                    outcome: RunOutcome::Failed,
-                    summary: None,
-                    error: Some(error.to_string()),
-                };
+                return RunEnd::failed(Exit::Failure, Some(error.to_string()), started);
             }
         };
         for outcome in &summary.accounts {
@@ -156,13 +127,13 @@ impl Runner {
                 eprintln!("account {account_id} failed: {error}");
             }
         }
-        let (exit_code, outcome) = if summary.is_complete() {
+        let (exit, outcome) = if summary.is_complete() {
             tracing::info!(job = %job, snapshot_date = %date, run_id, "snapshot committed");
-            (Exit::Ok.code(), RunOutcome::Complete)
+            (Exit::Ok, RunOutcome::Complete)
         } else if self.context.shard.is_some() && summary.all_succeeded() {
             tracing::info!(job = %job, snapshot_date = %date, run_id,
                 "shard landed: raw partitions written; `unionsnap merge` commits the date once every shard has landed");
-            (Exit::Ok.code(), RunOutcome::Landed)
+            (Exit::Ok, RunOutcome::Landed)
         } else {
             eprintln!(
                 "snapshot {date} is partial: {} failed; the other accounts are landed, nothing is committed; re-run to finish",
@@ -173,14 +144,9 @@ impl Runner {
             } else {
                 RunOutcome::Partial
             };
-            (Exit::Partial.code(), outcome)
+            (Exit::Partial, outcome)
         };
-        RunEnd {
-            exit_code,
-            outcome,
-            summary: Some(summary),
-            error: None,
-        }
+        RunEnd::new(exit, outcome, Some(summary), started)
     }
 }
 

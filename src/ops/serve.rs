@@ -18,7 +18,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::sync::CancellationToken;
 
-use crate::ops::runner::{RunEnd, Runner};
+use crate::ops::runner::Runner;
+use crate::ops::RunEnd;
 
 /// Why `serve` cannot start: the job has no schedule.
 pub type ServeError = crate::job::JobError;

@@ -38,7 +38,6 @@ pub use finish::{account_identities, commit_snapshot, read_back, Committed, Land
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use chrono::NaiveDate;
 use polars::prelude::*;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -49,7 +48,7 @@ use crate::extract::official_account::CrawlError;
 use crate::extract::{self, ExtractError};
 use crate::job::{Account, Job};
 use crate::load::lease::{lease_ttl, Lease, LeaseError, LeaseHeld};
-use crate::load::{self, LoadError, ManifestFile, SnapshotWriter, Store};
+use crate::load::{self, LoadError, ManifestFile, RunTag, SnapshotWriter, Store};
 use crate::shard::Shard;
 use crate::wechat::ApiError;
 use bars::Progress;
@@ -59,13 +58,6 @@ use account_run::AccountSnapshot;
 
 /// The `error` of an account whose extraction a shutdown abandoned.
 pub const INTERRUPTED: &str = "interrupted by shutdown before it finished; re-run the date";
-
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub date: NaiveDate,
-    pub run_id: String,
-}
 
 /// How one account fared.
 #[derive(Debug, Clone)]
@@ -84,8 +76,6 @@ pub enum AccountOutcome {
 /// The outcome of a run that got as far as the warehouse.
 #[derive(Debug)]
 pub struct RunSummary {
-    pub date: NaiveDate,
-    pub run_id: String,
     pub accounts: Vec<AccountOutcome>,
     /// Present when every account succeeded and the snapshot was committed.
     pub manifest: Option<load::Manifest>,
@@ -219,48 +209,36 @@ impl RunContext {
     }
 }
 
-/// Runs `job` for `opts.date` with fresh clients.
-pub async fn run(job: &Job, opts: &RunOptions) -> Result<RunSummary, RunError> {
+/// Runs `job` for `run.date` with fresh clients.
+pub async fn run(job: &Job, run: &RunTag) -> Result<RunSummary, RunError> {
     let context = RunContext::new(job)?;
-    run_with(job, opts, &context).await
+    run_with(job, run, &context).await
 }
 
-/// Runs `job` for `opts.date` with the clients, shutdown signal and shard of
+/// Runs `job` for `run.date` with the clients, shutdown signal and shard of
 /// `context`, holding the date's lease (exit 4 when another run holds it).
 pub async fn run_with(
     job: &Job,
-    opts: &RunOptions,
+    run: &RunTag,
     context: &RunContext,
 ) -> Result<RunSummary, RunError> {
     let shard = context.shard.map(|s| s.to_string());
     let span = tracing::info_span!(
         "run",
-        run_id = %opts.run_id,
-        snapshot_date = %opts.date,
+        run_id = %run.run_id,
+        snapshot_date = %run.date,
         shard = shard.as_deref().unwrap_or("-"),
     );
     async {
-        let (store, uploads) = load::store::open_for_run(
-            &job.output,
-            load::uploads::RunTag {
-                run_id: opts.run_id.clone(),
-                date: opts.date,
-            },
-        )?;
+        let (store, uploads) = load::store::open_for_run(&job.output, run.clone())?;
         // Shards of one date run at once by design: each holds its own lease.
         let scope = context
             .shard
             .map(|s| format!("shard-{}-of-{}", s.index, s.count));
-        let lease = Lease::acquire(
-            &store,
-            opts.date,
-            scope.as_deref(),
-            &opts.run_id,
-            lease_ttl(),
-        )
-        .await?;
+        let lease =
+            Lease::acquire(&store, run.date, scope.as_deref(), &run.run_id, lease_ttl()).await?;
         abort_stale_uploads(uploads.as_deref(), &store).await;
-        let result = run_leased(job, opts, context, store, &lease).await;
+        let result = run_leased(job, run, context, store, &lease).await;
         lease.release().await;
         result
     }
@@ -285,24 +263,24 @@ pub(crate) async fn abort_stale_uploads(uploads: Option<&load::store::RecordedS3
 
 async fn run_leased(
     job: &Job,
-    opts: &RunOptions,
+    tag: &RunTag,
     context: &RunContext,
     store: Store,
     lease: &Lease,
 ) -> Result<RunSummary, RunError> {
     // The previous complete snapshot: the identity cache of `refresh = "new"`
     // and what `changes` compares against.
-    let previous = load::history::previous_manifest(&store, opts.date).await?;
+    let previous = load::history::previous_manifest(&store, tag.date).await?;
     // The date's own complete snapshot, if any: what this run's partitions
     // are based on, and what a partial run keeps of the other accounts.
-    let current = load::read_manifest(&store, opts.date).await?;
-    let mut writer = SnapshotWriter::begin(store.clone(), opts.date, &opts.run_id);
+    let current = load::read_manifest(&store, tag.date).await?;
+    let mut writer = SnapshotWriter::begin(store.clone(), tag.date, &tag.run_id);
     let run = Arc::new(account_run::AccountRun {
         job: Arc::new(job.clone()),
         store: store.clone(),
         context: context.clone(),
-        date: opts.date,
-        run_id: opts.run_id.clone(),
+        date: tag.date,
+        run_id: tag.run_id.clone(),
         base: current.as_ref().map(|m| m.run_id.clone()),
         previous: previous.clone(),
     });
@@ -382,8 +360,6 @@ async fn run_leased(
         .all(|o| matches!(o, AccountOutcome::Snapshotted { .. }));
     if !complete || context.shard.is_some() {
         return Ok(RunSummary {
-            date: opts.date,
-            run_id: opts.run_id.clone(),
             accounts: outcomes,
             manifest: None,
             audience: None,
@@ -412,8 +388,6 @@ async fn run_leased(
     }
     let committed = commit_snapshot(job, lease, writer, landed, previous).await?;
     Ok(RunSummary {
-        date: opts.date,
-        run_id: opts.run_id.clone(),
         accounts: outcomes,
         files: committed.manifest.files.clone(),
         manifest: Some(committed.manifest),
