@@ -169,38 +169,58 @@ impl SnapshotWriter {
                 });
             }
         }
+        // The tables' transactions are independent of one another (the
+        // marker is what ties them together), so they run at once, each in
+        // a task of its own: the log replays and checkpoints use every
+        // core, and the store's round trips overlap.
+        let commits: Vec<_> = layout::ALL_TABLES
+            .into_iter()
+            .map(|table| {
+                let mine: Vec<ManifestFile> = (self.files.iter())
+                    .filter(|f| f.table == table)
+                    .cloned()
+                    .collect();
+                let replace = match &self.only_accounts {
+                    Some(accounts) if layout::RAW_TABLES.contains(&table) => {
+                        Replace::Accounts(accounts.clone())
+                    }
+                    _ => Replace::Date,
+                };
+                let (store, date, run_id) = (self.store.clone(), self.date, self.run_id.clone());
+                let task = tokio::spawn(async move {
+                    let delta_table = Table::open(&store, table);
+                    let change = Change {
+                        date,
+                        replace,
+                        files: &mine,
+                        fence,
+                        run_id: &run_id,
+                    };
+                    let committed = delta_table.commit(change).await?;
+                    Ok::<_, LoadError>(
+                        committed
+                            .map(|(version, state)| (version, delta_table.files_of(&state, date))),
+                    )
+                });
+                (table, task)
+            })
+            .collect();
+        // Every transaction ends (committed or not) before an error is
+        // reported: none goes on behind the run's back.
+        let (names, tasks): (Vec<_>, Vec<_>) = commits.into_iter().unzip();
+        let results = futures::future::join_all(tasks).await;
         let mut tables = BTreeMap::new();
         let mut files = Vec::new();
-        for table in layout::ALL_TABLES {
-            let mine: Vec<ManifestFile> = self
-                .files
-                .iter()
-                .filter(|f| f.table == table)
-                .cloned()
-                .collect();
-            let replace = match &self.only_accounts {
-                Some(accounts) if layout::RAW_TABLES.contains(&table) => {
-                    Replace::Accounts(accounts.clone())
+        for (table, result) in names.into_iter().zip(results) {
+            let committed = result.map_err(|error| LoadError::WriterTask {
+                path: format!("{table}/_delta_log"),
+                detail: error.to_string(),
+            })??;
+            if let Some((version, of_date)) = committed {
+                if !of_date.is_empty() {
+                    tables.insert(table.to_string(), version);
+                    files.extend(of_date);
                 }
-                _ => Replace::Date,
-            };
-            let delta_table = Table::open(&self.store, table);
-            let committed = delta_table
-                .commit(Change {
-                    date: self.date,
-                    replace,
-                    files: &mine,
-                    fence,
-                    run_id: &self.run_id,
-                })
-                .await?;
-            let Some((version, state)) = committed else {
-                continue;
-            };
-            let of_date = delta_table.files_of(&state, self.date);
-            if !of_date.is_empty() {
-                tables.insert(table.to_string(), version);
-                files.extend(of_date);
             }
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
