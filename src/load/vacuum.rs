@@ -109,9 +109,19 @@ pub async fn vacuum_output(
     )
     .await?;
     let keep = spared(store).await?;
+    // The tables are vacuumed at once: their log reads and listings overlap.
+    let mut vacuums = futures::stream::iter(layout::ALL_TABLES)
+        .map(|table| {
+            let keep = &keep;
+            async move {
+                let table_ref = Table::open(store, table);
+                (table, vacuum(store, output, &table_ref, keep, retention).await)
+            }
+        })
+        .buffered(layout::ALL_TABLES.len());
     let mut done = BTreeMap::new();
-    for table in layout::ALL_TABLES {
-        let vacuumed = vacuum(store, output, &Table::open(store, table), &keep, retention).await?;
+    while let Some((table, vacuumed)) = vacuums.next().await {
+        let vacuumed = vacuumed?;
         if vacuumed.files > 0 {
             tracing::info!(
                 table,
