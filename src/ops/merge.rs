@@ -139,6 +139,7 @@ pub async fn merge_command(
                     files: &[],
                     accounts: &[],
                     audience: None,
+                    reconciliation: &[],
                 })
                 .await;
             Ok(Exit::Partial.code())
@@ -168,6 +169,7 @@ pub async fn merge_command(
                     files: &derived,
                     accounts: &accounts,
                     audience: Some(&committed.audience),
+                    reconciliation: &[],
                 })
                 .await;
             tracing::info!(job = %runner.job.name, snapshot_date = %date, run_id = %run_id, "snapshot committed");

@@ -78,6 +78,10 @@ impl Runner {
             files: end.summary.as_ref().map_or(&[], |s| s.files.as_slice()),
             accounts: end.summary.as_ref().map_or(&[], |s| s.accounts.as_slice()),
             audience: end.summary.as_ref().and_then(|s| s.audience.as_ref()),
+            reconciliation: end
+                .summary
+                .as_ref()
+                .map_or(&[], |s| s.reconciliation.as_slice()),
         };
         self.publish(&report).await;
         end

@@ -1,0 +1,229 @@
+//! WeChat's own counts beside ours (#16 parts 2 and 3): the `tags` table
+//! against the simulator's tags/get and member truth, the `reconciliation`
+//! table against its datacube (zero difference on a clean run, the right
+//! difference when WeChat's count is made to disagree), and an unverified
+//! account (48001) whose followers still commit.
+
+use polars::prelude::*;
+use unionsnap::simulator::{date_of_day, TagRow};
+
+use crate::common::*;
+
+/// `account`'s committed partition of `table` on `date`, read back.
+fn partition(fixture: &Fixture, table: &str, date: &str, account: &str) -> DataFrame {
+    let path = committed_partition(&fixture.output_dir(), table, date, account);
+    unionsnap::load::parquet::decode(std::fs::read(path).unwrap().into()).unwrap()
+}
+
+fn tag_rows(frame: &DataFrame, account: &str) -> Vec<TagRow> {
+    let ids = frame.column("tag_id").unwrap().i64().unwrap();
+    let names = frame.column("name").unwrap().str().unwrap();
+    let wechat = frame.column("wechat_count").unwrap().i64().unwrap();
+    let members = frame.column("members_with_tag").unwrap().i64().unwrap();
+    (0..frame.height())
+        .map(|i| TagRow {
+            account_id: account.to_string(),
+            tag_id: ids.get(i).unwrap(),
+            name: names.get(i).unwrap().to_string(),
+            wechat_count: wechat.get(i).unwrap(),
+            members_with_tag: members.get(i).unwrap(),
+        })
+        .collect()
+}
+
+fn i64_at(frame: &DataFrame, column: &str) -> Option<i64> {
+    frame.column(column).unwrap().i64().unwrap().get(0)
+}
+
+fn job_with_tolerance(fixture: &Fixture, tolerance: &str) -> std::path::PathBuf {
+    let text = fixture.scenario.job_toml(
+        &fixture.server.base_url(),
+        &fixture.output_dir().display().to_string(),
+    );
+    fixture.write_job_text(&format!(
+        "{text}\n[reconciliation]\ntolerance = {tolerance}\n"
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tags_equal_the_simulators_and_reconciliation_shows_wechats_disagreement() {
+    let scenario = without_crawl_leavers(scenario(
+        161,
+        3_000,
+        &[("brand_oa", 0.5, true), ("news_oa", 0.3, true)],
+    ));
+    let fixture = Fixture::start(scenario).await;
+    let job = job_with_tolerance(&fixture, "5");
+
+    // Day 0: no snapshot of the day before, so nothing to compare yet.
+    let out = fixture.run_job_on(&job, DATE, &[]).await;
+    assert_exit(&out, 0);
+    let served = fixture.server.scenario();
+    for account in ["brand_oa", "news_oa"] {
+        let tags = partition(&fixture, "tags", DATE, account);
+        assert_eq!(tag_rows(&tags, account), served.tag_rows(account));
+        assert!(
+            tag_rows(&tags, account)
+                .iter()
+                .any(|t| t.members_with_tag > 0),
+            "a test with no tagged member proves nothing"
+        );
+        let row = partition(&fixture, "reconciliation", DATE, account);
+        let day_before = date_of_day(0).pred_opt().unwrap();
+        assert_eq!(
+            i64_at(&row, "wechat_cumulate_user"),
+            served.cumulate_user(account, day_before)
+        );
+        assert_eq!(i64_at(&row, "members"), None);
+        assert_eq!(i64_at(&row, "difference"), None);
+    }
+    // One call of each per account and run.
+    let stats = fixture.server.stats();
+    for path in [
+        "/cgi-bin/tags/get",
+        "/datacube/getusercumulate",
+        "/datacube/getusersummary",
+    ] {
+        assert_eq!(stats.calls_to(path), 2, "{path}: {stats:?}");
+    }
+
+    // Day 1: WeChat's count of day 0 agrees for brand_oa and is 7 short
+    // for news_oa (tolerance 5 followers: a warning and a metric).
+    let truth_day0 = fixture.scenario.truth();
+    fixture.server.set_day(1);
+    assert!(fixture.server.set_cumulate_offset("news_oa", -7));
+    let metrics = fixture.dir.path().join("run.prom");
+    let out = fixture
+        .unionsnap(
+            &[
+                "run",
+                job.to_str().unwrap(),
+                "--date",
+                NEXT_DATE,
+                "--metrics-file",
+                metrics.to_str().unwrap(),
+            ],
+            &[],
+        )
+        .await;
+    assert_exit(&out, 0);
+    for (account, offset) in [("brand_oa", 0), ("news_oa", -7)] {
+        let row = partition(&fixture, "reconciliation", NEXT_DATE, account);
+        let ours = truth_day0.row(account).unwrap().members;
+        let wechat = fixture
+            .scenario
+            .cumulate_user(account, date_of_day(0))
+            .unwrap()
+            + offset;
+        assert_eq!(i64_at(&row, "members"), Some(ours), "{account}");
+        assert_eq!(
+            i64_at(&row, "wechat_cumulate_user"),
+            Some(wechat),
+            "{account}"
+        );
+        assert_eq!(i64_at(&row, "difference"), Some(ours - wechat), "{account}");
+        assert_eq!(ours - wechat, -offset, "{account}: the clean count agrees");
+        let within = row
+            .column("within_tolerance")
+            .unwrap()
+            .bool()
+            .unwrap()
+            .get(0);
+        assert_eq!(within, Some(offset == 0), "{account}");
+        assert_eq!(
+            row.column("ref_date")
+                .unwrap()
+                .cast(&DataType::String)
+                .unwrap()
+                .str()
+                .unwrap()
+                .get(0),
+            Some(DATE)
+        );
+    }
+    let err = stderr(&out);
+    assert!(
+        err.contains("differs from WeChat's by more than the tolerance") && err.contains("news_oa"),
+        "{err}"
+    );
+    let prom = std::fs::read_to_string(&metrics).unwrap();
+    assert!(
+        prom.contains("unionsnap_reconciliation_difference{account_id=\"news_oa\",unionsnap_job=")
+            && prom.contains(
+                "unionsnap_reconciliation_out_of_tolerance{account_id=\"news_oa\",unionsnap_job=\""
+            )
+            && prom.lines().any(|l| l
+                .starts_with("unionsnap_reconciliation_out_of_tolerance{account_id=\"news_oa\"")
+                && l.ends_with(" 1"))
+            && prom.lines().any(|l| l
+                .starts_with("unionsnap_reconciliation_out_of_tolerance{account_id=\"brand_oa\"")
+                && l.ends_with(" 0")),
+        "{prom}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unverified_account_commits_its_followers_and_its_counts_note_48001() {
+    let fixture = Fixture::start(scenario(
+        162,
+        2_000,
+        &[("brand_oa", 0.5, true), ("plain_oa", 0.4, true)],
+    ))
+    .await;
+    assert!(fixture.server.set_unverified("plain_oa", true));
+    let out = fixture.run_job(&fixture.write_job(), &[]).await;
+    assert_exit(&out, 0);
+    assert_matches_truth(&fixture).await;
+    let err = stderr(&out);
+    assert!(err.contains("48001") && err.contains("plain_oa"), "{err}");
+
+    // The tags WeChat would not list: ids from our members only, without
+    // WeChat's name and count; the members per tag still right.
+    let tags = partition(&fixture, "tags", DATE, "plain_oa");
+    let truth: Vec<TagRow> = fixture
+        .scenario
+        .tag_rows("plain_oa")
+        .into_iter()
+        .filter(|t| t.members_with_tag > 0)
+        .collect();
+    let ids: Vec<i64> = tags
+        .column("tag_id")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(ids, truth.iter().map(|t| t.tag_id).collect::<Vec<_>>());
+    let members: Vec<i64> = tags
+        .column("members_with_tag")
+        .unwrap()
+        .i64()
+        .unwrap()
+        .into_no_null_iter()
+        .collect();
+    assert_eq!(
+        members,
+        truth.iter().map(|t| t.members_with_tag).collect::<Vec<_>>()
+    );
+    assert_eq!(tags.column("name").unwrap().null_count(), tags.height());
+    assert_eq!(
+        tags.column("wechat_count").unwrap().null_count(),
+        tags.height()
+    );
+
+    let row = partition(&fixture, "reconciliation", DATE, "plain_oa");
+    assert_eq!(i64_at(&row, "wechat_cumulate_user"), None);
+    let error = row
+        .column("wechat_error")
+        .unwrap()
+        .str()
+        .unwrap()
+        .get(0)
+        .unwrap()
+        .to_string();
+    assert!(error.contains("48001"), "{error}");
+    // The verified account is unaffected.
+    let row = partition(&fixture, "reconciliation", DATE, "brand_oa");
+    assert!(i64_at(&row, "wechat_cumulate_user").is_some());
+    assert_eq!(row.column("wechat_error").unwrap().null_count(), 1);
+}
