@@ -146,6 +146,34 @@ async fn tags_equal_the_simulators_and_reconciliation_shows_wechats_disagreement
         err.contains("differs from WeChat's by more than the tolerance") && err.contains("news_oa"),
         "{err}"
     );
+    // The SQL view that explodes follower tags agrees with members_with_tag,
+    // in both DuckDB DDLs.
+    let probe = format!(
+        "SELECT account_id, tag_id, tag_name, count(*) FROM follower_tags \
+         WHERE snapshot_date = DATE '{NEXT_DATE}' GROUP BY ALL ORDER BY ALL"
+    );
+    let mut expected = Vec::new();
+    for account in ["brand_oa", "news_oa"] {
+        let tags = partition(&fixture, "tags", NEXT_DATE, account);
+        for tag in tag_rows(&tags, account) {
+            if tag.members_with_tag > 0 {
+                expected.push(serde_json::json!([
+                    account,
+                    tag.tag_id,
+                    tag.name,
+                    tag.members_with_tag
+                ]));
+            }
+        }
+    }
+    for ddl in ["duckdb.sql", "duckdb_parquet.sql"] {
+        let sql = crate::sql_parity::run_sql(
+            &fixture.output_dir(),
+            ddl,
+            &[("tags".into(), probe.clone())],
+        );
+        assert_eq!(sql["tags"].rows, expected, "{ddl}: follower_tags");
+    }
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(
         prom.contains("unionsnap_reconciliation_difference{account_id=\"news_oa\",unionsnap_job=")
