@@ -174,6 +174,43 @@ async fn tags_equal_the_simulators_and_reconciliation_shows_wechats_disagreement
         );
         assert_eq!(sql["tags"].rows, expected, "{ddl}: follower_tags");
     }
+    // The HTML report shows the figures, the disagreement marked.
+    let page = fixture.dir.path().join("report.html");
+    let output = fixture.output_dir().display().to_string();
+    let out = fixture
+        .unionsnap(&["report", &output, "--html", page.to_str().unwrap()], &[])
+        .await;
+    assert_exit(&out, 0);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let section = &html[html
+        .find("id=\"reconciliation\"")
+        .expect("a reconciliation section")..];
+    let news = fixture
+        .scenario
+        .cumulate_user("news_oa", date_of_day(0))
+        .unwrap()
+        - 7;
+    let news_row = &section[section.find("<td>news_oa</td>").unwrap()..];
+    let news_row = &news_row[..news_row.find("</tr>").unwrap()];
+    assert!(
+        news_row.contains("<td>+7</td>") && news_row.contains("<strong>no</strong>"),
+        "{news_row}"
+    );
+    let thousands = |n: i64| {
+        let digits = n.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        out
+    };
+    assert!(
+        news_row.contains(&format!("<td>{}</td>", thousands(news))),
+        "{news_row}"
+    );
     let prom = std::fs::read_to_string(&metrics).unwrap();
     assert!(
         prom.contains("unionsnap_reconciliation_difference{account_id=\"news_oa\",unionsnap_job=")
