@@ -292,3 +292,140 @@ async fn an_unverified_account_commits_its_followers_and_its_counts_note_48001()
     assert!(i64_at(&row, "wechat_cumulate_user").is_some());
     assert_eq!(row.column("wechat_error").unwrap().null_count(), 1);
 }
+
+/// The keys of every object in `value`, recursively, as `path.key` strings.
+fn shape(value: &serde_json::Value, path: &str, out: &mut std::collections::BTreeSet<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, inner) in map {
+                let here = format!("{path}.{key}");
+                out.insert(here.clone());
+                shape(inner, &here, out);
+            }
+        }
+        serde_json::Value::Array(items) => {
+            for item in items {
+                shape(item, &format!("{path}[]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn shape_of(value: &serde_json::Value) -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    shape(value, "", &mut out);
+    out
+}
+
+fn fixture_body(name: &str) -> serde_json::Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/wechat/official_account")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_simulator_answers_tags_and_datacube_in_wechats_shapes() {
+    let fixture = Fixture::start(scenario(163, 1_000, &[("brand_oa", 0.5, true)])).await;
+    fixture.server.set_day(3);
+    let account = &fixture.scenario.accounts[0];
+    let base = fixture.server.base_url();
+    let http = reqwest::Client::new();
+    let token: serde_json::Value = http
+        .post(format!("{base}/cgi-bin/stable_token"))
+        .json(&serde_json::json!({"grant_type": "client_credential", "appid": account.appid, "secret": account.secret}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["access_token"].as_str().unwrap().to_string();
+    let get_tags = || async {
+        http.get(format!("{base}/cgi-bin/tags/get?access_token={token}"))
+            .send()
+            .await
+            .unwrap()
+            .json::<serde_json::Value>()
+            .await
+            .unwrap()
+    };
+    let datacube = |endpoint: &'static str, begin: String, end: String| {
+        let (http, base, token) = (http.clone(), base.clone(), token.clone());
+        async move {
+            http.post(format!("{base}/datacube/{endpoint}?access_token={token}"))
+                .json(&serde_json::json!({"begin_date": begin, "end_date": end}))
+                .send()
+                .await
+                .unwrap()
+                .json::<serde_json::Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let day = |d: u32| date_of_day(d).to_string();
+
+    let tags = get_tags().await;
+    assert_eq!(
+        shape_of(&tags),
+        shape_of(&fixture_body("tags_get__doc_example.json"))
+    );
+    let cumulate = datacube("getusercumulate", day(0), day(2)).await;
+    assert_eq!(
+        shape_of(&cumulate),
+        shape_of(&fixture_body(
+            "datacube_getusercumulate__wechatpy_fixture.json"
+        ))
+    );
+    assert_eq!(
+        cumulate["list"].as_array().unwrap().len(),
+        3,
+        "one row per day"
+    );
+    let served = fixture.server.scenario();
+    assert_eq!(
+        cumulate["list"][2]["cumulate_user"].as_i64(),
+        served.cumulate_user("brand_oa", date_of_day(2))
+    );
+    let summary = datacube("getusersummary", day(1), day(2)).await;
+    assert_eq!(
+        shape_of(&summary),
+        shape_of(&fixture_body(
+            "datacube_getusersummary__wechatpy_fixture.json"
+        ))
+    );
+    // New minus cancelled of day 2 is the change of cumulate_user.
+    let net: i64 = summary["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["ref_date"] == day(2))
+        .map(|r| r["new_user"].as_i64().unwrap() - r["cancel_user"].as_i64().unwrap())
+        .sum();
+    assert_eq!(
+        net,
+        cumulate["list"][2]["cumulate_user"].as_i64().unwrap()
+            - cumulate["list"][1]["cumulate_user"].as_i64().unwrap()
+    );
+    // Today, a span of 8 days, a bad date; then an unverified account.
+    assert_eq!(
+        datacube("getusercumulate", day(3), day(3)).await["errcode"],
+        61501
+    );
+    let eight = (date_of_day(0) - chrono::Duration::days(6)).to_string();
+    assert_eq!(
+        datacube("getusersummary", eight, day(1)).await["errcode"],
+        61501
+    );
+    assert_eq!(
+        datacube("getusercumulate", "2026/11/21".into(), day(1)).await["errcode"],
+        61500
+    );
+    fixture.server.set_unverified("brand_oa", true);
+    assert_eq!(get_tags().await["errcode"], 48001);
+    assert_eq!(
+        datacube("getusercumulate", day(0), day(0)).await["errcode"],
+        48001
+    );
+}
