@@ -295,5 +295,12 @@ mod tests {
             .iter()
             .collect();
         assert_eq!(wechat, [Some(0), Some(1), None]);
+        // tagid_list dropped by [privacy] drop: WeChat's tags, our counts null.
+        let uncounted = tags_frame(&tags, None).unwrap();
+        assert_eq!(uncounted.height(), 2);
+        assert_eq!(
+            uncounted.column("members_with_tag").unwrap().null_count(),
+            2
+        );
     }
 }

@@ -314,6 +314,11 @@ mod tests {
         assert_eq!(ok[1].name, None);
         assert_eq!(ok[1].count, 5);
         assert_eq!(tags("{}").unwrap(), Vec::new());
+        let huge: Vec<String> = (0..=TAGS_MAX)
+            .map(|id| format!(r#"{{"id":{id},"name":"t","count":0}}"#))
+            .collect();
+        let refused = tags(&format!(r#"{{"tags":[{}]}}"#, huge.join(","))).unwrap_err();
+        assert!(refused.contains("tags listed"), "{refused}");
         for broken in [
             r#"{"tags":[{"name":"x","count":1}]}"#,
             r#"{"tags":[{"id":1,"name":"x","count":-3}]}"#,
