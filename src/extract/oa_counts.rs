@@ -68,15 +68,17 @@ impl TagMembers {
         let Ok(column) = rows.column("tagid_list") else {
             return Ok(());
         };
-        let lists = column.list()?;
-        for list in lists.amortized_iter().flatten() {
+        // One cast per row group, not per follower.
+        let lists = column.cast(&DataType::List(Box::new(DataType::Int64)))?;
+        let mut ids: Vec<i64> = Vec::new();
+        for list in lists.list()?.amortized_iter().flatten() {
+            ids.clear();
+            ids.extend(list.as_ref().i64()?.iter().flatten());
             // WeChat lists a tag once per follower; a repeat is counted once.
-            let ids = list.as_ref().cast(&DataType::Int64)?;
-            let mut ids: Vec<i64> = ids.i64()?.iter().flatten().collect();
             ids.sort_unstable();
             ids.dedup();
-            for id in ids {
-                *self.0.entry(id).or_insert(0) += 1;
+            for id in &ids {
+                *self.0.entry(*id).or_insert(0) += 1;
             }
         }
         Ok(())
