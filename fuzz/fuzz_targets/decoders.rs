@@ -19,11 +19,15 @@ fuzz_target!(|data: &[u8]| {
         ),
         _ => (200, data),
     };
+    let (begin, end) = decode::doc_example_span();
     for result in [
         decode::user_get(status, body).map(|_| ()),
         decode::batchget(status, body).map(|_| ()),
         decode::quota(status, body).map(|_| ()),
         decode::token(status, body).map(|_| ()),
+        decode::tags(status, body).map(|_| ()),
+        decode::user_cumulate(status, body, begin, end).map(|_| ()),
+        decode::user_summary(status, body, begin, end).map(|_| ()),
     ] {
         if let Err(error) = result {
             let _ = error.action(CallKind::DATA);

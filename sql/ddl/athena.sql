@@ -84,3 +84,32 @@ WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 CREATE OR REPLACE VIEW unionsnap.changes AS
 SELECT * FROM unionsnap_files.changes
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- Official Accounts' own counts (#16): `tags` (WeChat's tags with our
+-- members per tag) and `reconciliation` (WeChat's follower count of the day
+-- before beside ours); docs/schema.md. `follower_tags`: one row per
+-- (follower, tag) of the complete snapshots, the tag's name joined on (null
+-- for a tag WeChat did not list).
+
+CREATE EXTERNAL TABLE unionsnap_files.tags
+LOCATION 's3://BUCKET/PREFIX/tags/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
+CREATE EXTERNAL TABLE unionsnap_files.reconciliation
+LOCATION 's3://BUCKET/PREFIX/reconciliation/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
+CREATE OR REPLACE VIEW unionsnap.tags AS
+SELECT * FROM unionsnap_files.tags
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+CREATE OR REPLACE VIEW unionsnap.reconciliation AS
+SELECT * FROM unionsnap_files.reconciliation
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+CREATE OR REPLACE VIEW unionsnap.follower_tags AS
+SELECT f.snapshot_date, f.account_id, f.openid, f.unionid, u.tag_id, t.name AS tag_name
+FROM unionsnap.followers AS f
+CROSS JOIN UNNEST(f.tagid_list) AS u (tag_id)
+LEFT JOIN unionsnap.tags AS t
+  ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = u.tag_id;

@@ -83,3 +83,30 @@ WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 CREATE OR REPLACE VIEW changes AS
 SELECT * FROM unionsnap_files.changes
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- Official Accounts' own counts (#16): `tags` (WeChat's tags with our
+-- members per tag) and `reconciliation` (WeChat's follower count of the day
+-- before beside ours); docs/schema.md. `follower_tags`: one row per
+-- (follower, tag) of the complete snapshots, the tag's name joined on (null
+-- for a tag WeChat did not list).
+
+CREATE OR REPLACE VIEW unionsnap_files.tags AS
+SELECT * FROM delta_scan('warehouse/tags');
+
+CREATE OR REPLACE VIEW unionsnap_files.reconciliation AS
+SELECT * FROM delta_scan('warehouse/reconciliation');
+
+CREATE OR REPLACE VIEW tags AS
+SELECT * FROM unionsnap_files.tags
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+CREATE OR REPLACE VIEW reconciliation AS
+SELECT * FROM unionsnap_files.reconciliation
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+CREATE OR REPLACE VIEW follower_tags AS
+SELECT f.snapshot_date, f.account_id, f.openid, f.unionid, f.tag_id, t.name AS tag_name
+FROM (SELECT snapshot_date, account_id, openid, unionid, unnest(tagid_list) AS tag_id
+      FROM followers) AS f
+LEFT JOIN tags AS t
+  ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = f.tag_id;

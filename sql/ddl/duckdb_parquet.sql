@@ -106,3 +106,36 @@ WHERE filename IN (SELECT file FROM unionsnap_files.marked_files);
 CREATE OR REPLACE VIEW changes AS
 SELECT * EXCLUDE (filename) FROM unionsnap_files.changes
 WHERE filename IN (SELECT file FROM unionsnap_files.marked_files);
+
+-- Official Accounts' own counts (#16): `tags` (WeChat's tags with our
+-- members per tag) and `reconciliation` (WeChat's follower count of the day
+-- before beside ours); docs/schema.md. `follower_tags`: one row per
+-- (follower, tag) of the complete snapshots, the tag's name joined on (null
+-- for a tag WeChat did not list).
+
+CREATE OR REPLACE VIEW unionsnap_files.tags AS
+SELECT * FROM read_parquet('warehouse/tags/snapshot_date=*/account_id=*/*.parquet',
+                           hive_partitioning = true, filename = true, union_by_name = true,
+                           hive_types = {'snapshot_date': DATE, 'account_id': VARCHAR});
+
+CREATE OR REPLACE VIEW unionsnap_files.reconciliation AS
+SELECT * FROM read_parquet('warehouse/reconciliation/snapshot_date=*/account_id=*/*.parquet',
+                           hive_partitioning = true, filename = true, union_by_name = true,
+                           hive_types = {'snapshot_date': DATE, 'account_id': VARCHAR});
+
+CREATE OR REPLACE VIEW tags AS
+SELECT * EXCLUDE (filename, snapshot_date, account_id), snapshot_date, account_id
+FROM unionsnap_files.tags
+WHERE filename IN (SELECT file FROM unionsnap_files.marked_files);
+
+CREATE OR REPLACE VIEW reconciliation AS
+SELECT * EXCLUDE (filename, snapshot_date, account_id), snapshot_date, account_id
+FROM unionsnap_files.reconciliation
+WHERE filename IN (SELECT file FROM unionsnap_files.marked_files);
+
+CREATE OR REPLACE VIEW follower_tags AS
+SELECT f.snapshot_date, f.account_id, f.openid, f.unionid, f.tag_id, t.name AS tag_name
+FROM (SELECT snapshot_date, account_id, openid, unionid, unnest(tagid_list) AS tag_id
+      FROM followers) AS f
+LEFT JOIN tags AS t
+  ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = f.tag_id;

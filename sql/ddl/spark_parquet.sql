@@ -114,3 +114,32 @@ CREATE OR REPLACE VIEW unionsnap.changes AS
 SELECT * FROM parquet.`s3a://BUCKET/PREFIX/changes`
 WHERE regexp_extract(_metadata.file_path, '/(changes/snapshot_date=.*)$', 1)
       IN (SELECT path FROM unionsnap_files.marked_files WHERE table_name = 'changes');
+
+-- Official Accounts' own counts (#16): `tags` (WeChat's tags with our
+-- members per tag) and `reconciliation` (WeChat's follower count of the day
+-- before beside ours); docs/schema.md. `follower_tags`: one row per
+-- (follower, tag) of the complete snapshots, the tag's name joined on (null
+-- for a tag WeChat did not list).
+
+CREATE OR REPLACE VIEW unionsnap_files.tags AS
+SELECT * FROM parquet.`s3a://BUCKET/PREFIX/tags`;
+
+CREATE OR REPLACE VIEW unionsnap_files.reconciliation AS
+SELECT * FROM parquet.`s3a://BUCKET/PREFIX/reconciliation`;
+
+CREATE OR REPLACE VIEW unionsnap.tags AS
+SELECT * FROM parquet.`s3a://BUCKET/PREFIX/tags`
+WHERE regexp_extract(_metadata.file_path, '/(tags/snapshot_date=.*)$', 1)
+      IN (SELECT path FROM unionsnap_files.marked_files WHERE table_name = 'tags');
+
+CREATE OR REPLACE VIEW unionsnap.reconciliation AS
+SELECT * FROM parquet.`s3a://BUCKET/PREFIX/reconciliation`
+WHERE regexp_extract(_metadata.file_path, '/(reconciliation/snapshot_date=.*)$', 1)
+      IN (SELECT path FROM unionsnap_files.marked_files WHERE table_name = 'reconciliation');
+
+CREATE OR REPLACE VIEW unionsnap.follower_tags AS
+SELECT f.snapshot_date, f.account_id, f.openid, f.unionid, f.tag_id, t.name AS tag_name
+FROM (SELECT snapshot_date, account_id, openid, unionid, explode(tagid_list) AS tag_id
+      FROM unionsnap.followers) AS f
+LEFT JOIN unionsnap.tags AS t
+  ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = f.tag_id;

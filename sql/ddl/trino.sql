@@ -86,3 +86,30 @@ WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests
 CREATE OR REPLACE VIEW delta.unionsnap.changes AS
 SELECT * FROM delta.unionsnap_files.changes
 WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
+
+-- Official Accounts' own counts (#16): `tags` (WeChat's tags with our
+-- members per tag) and `reconciliation` (WeChat's follower count of the day
+-- before beside ours); docs/schema.md. `follower_tags`: one row per
+-- (follower, tag) of the complete snapshots, the tag's name joined on (null
+-- for a tag WeChat did not list).
+
+CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'tags',
+                                 table_location => 's3://BUCKET/PREFIX/tags');
+
+CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'reconciliation',
+                                 table_location => 's3://BUCKET/PREFIX/reconciliation');
+
+CREATE OR REPLACE VIEW delta.unionsnap.tags AS
+SELECT * FROM delta.unionsnap_files.tags
+WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
+
+CREATE OR REPLACE VIEW delta.unionsnap.reconciliation AS
+SELECT * FROM delta.unionsnap_files.reconciliation
+WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
+
+CREATE OR REPLACE VIEW delta.unionsnap.follower_tags AS
+SELECT f.snapshot_date, f.account_id, f.openid, f.unionid, u.tag_id, t.name AS tag_name
+FROM delta.unionsnap.followers AS f
+CROSS JOIN UNNEST(f.tagid_list) AS u (tag_id)
+LEFT JOIN delta.unionsnap.tags AS t
+  ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = u.tag_id;

@@ -16,6 +16,7 @@ pub mod app_users;
 pub mod checkpoint;
 pub mod idconvert;
 pub mod known;
+pub mod oa_counts;
 pub mod official_account;
 pub mod openid_hash;
 pub mod progress;

@@ -7,6 +7,7 @@
 //! anything is written. The whole schema of SPEC §3 is supported.
 //!
 //! - `raw`: the serde structs, as written; `api`: the `[api]` section whole;
+//!   `reconciliation`: the `[reconciliation]` section whole;
 //! - `validate`: from those to the runtime [`Job`], and the order of the checks;
 //! - `context`: what every check shares (the file, the environment, ranges);
 //! - `accounts`: the `[[accounts]]` tables, their shape, then their values;
@@ -22,6 +23,7 @@ mod error;
 mod kinds;
 mod output;
 mod raw;
+mod reconciliation;
 mod secrets;
 mod validate;
 
@@ -40,6 +42,7 @@ pub use env::{
 };
 pub use error::JobError;
 pub use output::OutputLocation;
+pub use reconciliation::{Tolerance, DEFAULT_TOLERANCE};
 
 /// A schedule firing more often than this gets a warning from `validate`
 /// and `serve`: a snapshot run lists every follower and commits a date.
@@ -72,6 +75,9 @@ pub struct Job {
     pub output: OutputLocation,
     pub api: ApiConfig,
     pub privacy: Privacy,
+    /// `[reconciliation] tolerance`: how far our follower count may stray
+    /// from WeChat's before a run warns.
+    pub reconciliation_tolerance: Tolerance,
     /// In file order; at least one.
     pub accounts: Vec<Account>,
 }
@@ -415,6 +421,7 @@ impl Job {
             None => out.push_str("  schedule:  none (serve needs one; run, merge work without)\n"),
         }
         out.push_str(&api::summary(&self.api));
+        out.push_str(&reconciliation::summary(self.reconciliation_tolerance));
         let drop = if self.privacy.drop.is_empty() {
             "nothing".to_string()
         } else {

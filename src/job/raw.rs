@@ -26,6 +26,8 @@ pub(super) struct RawJob {
     pub api: super::api::RawApi,
     #[serde(default)]
     pub privacy: RawPrivacy,
+    #[serde(default)]
+    pub reconciliation: super::reconciliation::RawReconciliation,
     /// The span is that of the first `[[accounts]]` header (or of `accounts = []`).
     pub accounts: Option<Spanned<Vec<Spanned<RawAccount>>>>,
 }

@@ -41,6 +41,7 @@ pub(super) fn job(raw: RawJob, cx: &Context<'_>) -> Result<Job, JobError> {
         }
     };
     let api = super::api::api(&raw.api, src)?;
+    let reconciliation_tolerance = super::reconciliation::reconciliation(&raw.reconciliation, src)?;
     let privacy_key = privacy_shape(&raw.privacy, cx)?;
     let shapes = account_shapes(raw.accounts, cx)?;
     let accounts = shapes
@@ -56,6 +57,7 @@ pub(super) fn job(raw: RawJob, cx: &Context<'_>) -> Result<Job, JobError> {
         output,
         api,
         privacy,
+        reconciliation_tolerance,
         accounts,
     })
 }

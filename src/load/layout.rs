@@ -23,6 +23,12 @@ pub const AUDIENCE: &str = "audience";
 pub const OVERLAP: &str = "overlap";
 /// Members who joined or left each account since the previous complete snapshot.
 pub const CHANGES: &str = "changes";
+/// An Official Account's tags (`tags/get`) with our members per tag,
+/// partitioned by account.
+pub const TAGS: &str = "tags";
+/// An Official Account's follower count as WeChat reports it
+/// (`datacube/getusercumulate`) beside ours, partitioned by account.
+pub const RECONCILIATION: &str = "reconciliation";
 /// The folder of the snapshot markers; a marker (`manifest.json`) marks a
 /// snapshot complete and names the Delta version of each table.
 pub const MANIFESTS: &str = "_manifests";
@@ -31,11 +37,28 @@ pub const SNAPSHOT_DATE: &str = "snapshot_date";
 /// The second partition column of the raw tables.
 pub const ACCOUNT_ID: &str = "account_id";
 /// Every table of the warehouse, each a Delta table at `OUTPUT/<table>/`.
-pub const ALL_TABLES: [&str; 9] = [
-    FOLLOWERS, CONTACTS, APP_USERS, ID_LINKS, IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES,
+pub const ALL_TABLES: [&str; 11] = [
+    FOLLOWERS,
+    CONTACTS,
+    APP_USERS,
+    ID_LINKS,
+    IDENTITIES,
+    PEOPLE,
+    AUDIENCE,
+    OVERLAP,
+    CHANGES,
+    TAGS,
+    RECONCILIATION,
 ];
 /// The raw tables: partitioned by date and account.
-pub const RAW_TABLES: [&str; 4] = [FOLLOWERS, CONTACTS, APP_USERS, ID_LINKS];
+pub const RAW_TABLES: [&str; 6] = [
+    FOLLOWERS,
+    CONTACTS,
+    APP_USERS,
+    ID_LINKS,
+    TAGS,
+    RECONCILIATION,
+];
 /// The tables derived from the raw ones: partitioned by date.
 pub const DERIVED_TABLES: [&str; 5] = [IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES];
 

@@ -115,7 +115,10 @@ pub async fn vacuum_output(
             let keep = &keep;
             async move {
                 let table_ref = Table::open(store, table);
-                (table, vacuum(store, output, &table_ref, keep, retention).await)
+                (
+                    table,
+                    vacuum(store, output, &table_ref, keep, retention).await,
+                )
             }
         })
         .buffered(layout::ALL_TABLES.len());

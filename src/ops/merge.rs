@@ -150,6 +150,8 @@ pub async fn merge_command(
                     .collect(),
                 manifest: Some(manifest),
                 audience: Some(audience),
+                // The shards published theirs.
+                reconciliation: Vec::new(),
                 interrupted: false,
             };
             let end = RunEnd::new(Exit::Ok, RunOutcome::Complete, Some(summary), started);

@@ -21,6 +21,7 @@ use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use prometheus::{Encoder, Gauge, IntCounterVec, IntGaugeVec, Opts, Registry, TextEncoder};
 
+use crate::extract::oa_counts::Reconciled;
 use crate::pipeline::{AccountOutcome, INTERRUPTED};
 
 use super::{RunEnd, RunOutcome};
@@ -75,6 +76,7 @@ struct LastRun {
     accounts: BTreeMap<&'static str, i64>,
     members: BTreeMap<String, i64>,
     people: BTreeMap<&'static str, i64>,
+    reconciliation: BTreeMap<String, Reconciled>,
 }
 
 impl Metrics {
@@ -130,6 +132,11 @@ impl Metrics {
             accounts,
             members,
             people,
+            reconciliation: summary
+                .map_or(&[][..], |s| s.reconciliation.as_slice())
+                .iter()
+                .cloned()
+                .collect(),
         });
         if run.outcome.is_success() {
             self.last_success = Some(run.finished_at);
@@ -254,6 +261,7 @@ impl Metrics {
             for (measure, count) in &last.people {
                 people.with_label_values(&[*measure]).set(*count);
             }
+            render_reconciliation(&registry, &last.reconciliation)?;
         }
         if let Some(at) = self.last_success {
             gauge(
@@ -282,6 +290,45 @@ impl Metrics {
         }
         url
     }
+}
+
+/// `reconciliation_*`: per Official Account the last run crawled, our
+/// members of the day before beside WeChat's `cumulate_user` of it.
+fn render_reconciliation(
+    registry: &Registry,
+    reconciliation: &BTreeMap<String, Reconciled>,
+) -> Result<(), MetricsError> {
+    let difference = gauge_vec(
+        registry,
+        "reconciliation_difference",
+        "Our members of the day before the snapshot minus WeChat's cumulate_user of that day, per Official Account (absent when either is unknown).",
+        &["account_id"],
+    )?;
+    let exceeded = gauge_vec(
+        registry,
+        "reconciliation_out_of_tolerance",
+        "1 when the reconciliation difference exceeds the job's [reconciliation] tolerance (a warning in the log), else 0.",
+        &["account_id"],
+    )?;
+    let unavailable = gauge_vec(
+        registry,
+        "reconciliation_unavailable",
+        "1 when WeChat's datacube figures could not be had (wechat_error in the reconciliation table, e.g. 48001 for an unverified account), else 0.",
+        &["account_id"],
+    )?;
+    for (account_id, reconciled) in reconciliation {
+        let labels = [account_id.as_str()];
+        if let Some(n) = reconciled.difference {
+            difference.with_label_values(&labels).set(n);
+        }
+        if let Some(within) = reconciled.within_tolerance {
+            exceeded.with_label_values(&labels).set(i64::from(!within));
+        }
+        unavailable
+            .with_label_values(&labels)
+            .set(i64::from(reconciled.wechat_error.is_some()));
+    }
+    Ok(())
 }
 
 /// Writes `text` to `path` whole: a temporary file next to it, then a rename,
@@ -405,6 +452,7 @@ mod tests {
                 manifest: None,
                 audience: None,
                 files: files.to_vec(),
+                reconciliation: Vec::new(),
                 interrupted: false,
             }),
             error: None,

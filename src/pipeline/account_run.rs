@@ -15,6 +15,7 @@ use super::followers::{self as followers_load, CarryOver, FollowersWriter};
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
 use crate::extract::idconvert::IdMemory;
 use crate::extract::known::KnownFollowers;
+use crate::extract::oa_counts::{self, Reconciled, TagMembers, WeChatCounts};
 use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
 use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
@@ -52,6 +53,9 @@ pub(super) struct AccountSnapshot {
     /// Account and Mini Program members only, and only when ids are not
     /// pseudonymized (idconvert needs the real ones).
     pub pairs: Option<DataFrame>,
+    /// An Official Account's follower count beside WeChat's, when this run
+    /// crawled it.
+    pub reconciled: Option<Reconciled>,
 }
 
 impl AccountRun {
@@ -182,6 +186,7 @@ async fn write_raw(
         files,
         landed,
         pairs,
+        reconciled: None,
     })
 }
 
@@ -236,6 +241,7 @@ async fn snapshot_official_account(
                     files: landed.files(),
                     pairs,
                     landed: landed_account,
+                    reconciled: None,
                 });
             }
             _ => {
@@ -277,8 +283,9 @@ async fn snapshot_official_account(
     // The quota is read beside the crawl, not before it: the plan only
     // warns, and two calls of latency should not delay the critical path.
     let known_len = known.as_ref().map_or(0, |k| k.len());
-    let (_, crawl) = tokio::join!(
+    let (_, counts, crawl) = tokio::join!(
         plan_quota(client, previous, &account.id, known_len),
+        oa_counts::fetch(client, date),
         official_account::crawl(
             client,
             job.api.concurrency,
@@ -317,6 +324,7 @@ async fn snapshot_official_account(
             return Err(error);
         }
     }
+    let tag_members = followers.tag_members().cloned();
     let file = followers.finish().await?;
     tracing::info!(
         account_id = %account.id,
@@ -324,19 +332,72 @@ async fn snapshot_official_account(
         followers = file.rows,
         "account snapshotted"
     );
+    let (also, reconciled) = write_counts(run, account, &counts, tag_members.as_ref()).await?;
     state
-        .save_landed(&Landed::new(&run.run_id, run.base.as_deref(), &file))
+        .save_landed(&Landed {
+            also: also.iter().map(Into::into).collect(),
+            ..Landed::new(&run.run_id, run.base.as_deref(), &file)
+        })
         .await?;
     let mut done = state.load_checkpoint().await?.unwrap_or_default();
     done.complete = true;
     state.save_checkpoint(&done).await?;
     state.delete_crawl_data().await?;
     let (landed, pairs) = landing.finish()?;
+    let mut files = vec![file];
+    files.extend(also);
     Ok(AccountSnapshot {
-        files: vec![file],
+        files,
         pairs,
         landed,
+        reconciled: Some(reconciled),
     })
+}
+
+/// Writes an Official Account's `tags` and `reconciliation` files (WeChat's
+/// own counts beside ours; no personal ids in either) and warns when the
+/// difference exceeds the job's tolerance.
+async fn write_counts(
+    run: &AccountRun,
+    account: &Account,
+    counts: &WeChatCounts,
+    tag_members: Option<&TagMembers>,
+) -> Result<(Vec<ManifestFile>, Reconciled), RunError> {
+    let (store, date) = (&run.store, run.date);
+    // Our members of the day WeChat's figure is of: from that date's
+    // snapshot marker, when the date has one.
+    let members = load::read_manifest(store, counts.ref_date)
+        .await?
+        .and_then(|m| m.accounts.into_iter().find(|a| a.account_id == account.id))
+        .map(|a| a.members);
+    let reconciled = Reconciled::new(counts, members, run.job.reconciliation_tolerance);
+    match reconciled.within_tolerance {
+        Some(false) => tracing::warn!(
+            account_id = %account.id,
+            ref_date = %reconciled.ref_date,
+            members = reconciled.members,
+            wechat_cumulate_user = reconciled.wechat_cumulate_user,
+            difference = reconciled.difference,
+            tolerance = %run.job.reconciliation_tolerance,
+            "our follower count differs from WeChat's by more than the tolerance: the snapshot of that day may be incomplete"
+        ),
+        Some(true) => tracing::info!(account_id = %account.id, ref_date = %reconciled.ref_date,
+            difference = reconciled.difference, "follower count reconciled with WeChat's"),
+        None => {}
+    }
+    let mut files = Vec::with_capacity(2);
+    for (table, frame) in [
+        (
+            layout::TAGS,
+            oa_counts::tags_frame(&counts.tags, tag_members)?,
+        ),
+        (layout::RECONCILIATION, reconciled.to_frame()?),
+    ] {
+        let mut frame = frame;
+        let path = layout::account_file(table, date, &account.id, &run.run_id);
+        files.push(load::commit::write_file(store, table, path, &mut frame).await?);
+    }
+    Ok((files, reconciled))
 }
 
 /// Crawl segments queued between the crawl and [`land_segments`].

@@ -9,6 +9,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use crate::extract::known::KnownFollowers;
+use crate::extract::oa_counts::TagMembers;
 use crate::extract::official_account::followers_frame;
 use crate::transform::privacy::TablePrivacy;
 
@@ -63,6 +64,9 @@ pub struct FollowersWriter {
     writer: BackgroundWriter,
     schema: Schema,
     privacy: TablePrivacy,
+    /// Followers per tag id of the rows written (None when `tagid_list` is
+    /// dropped).
+    tag_members: Option<TagMembers>,
 }
 
 impl FollowersWriter {
@@ -76,8 +80,10 @@ impl FollowersWriter {
         let schema = followers_schema(privacy.dropped()).map_err(encode_error)?;
         let path = layout::account_file(layout::FOLLOWERS, date, account_id, run_id);
         let writer = PartitionWriter::create(store, layout::FOLLOWERS, path, &schema).await?;
+        let tag_members = schema.contains("tagid_list").then(TagMembers::default);
         Ok(FollowersWriter {
             writer: BackgroundWriter::spawn(writer),
+            tag_members,
             schema,
             privacy,
         })
@@ -88,6 +94,7 @@ impl FollowersWriter {
     pub async fn fetched(&mut self, rows: DataFrame) -> Result<DataFrame, LoadError> {
         let rows = self.privacy.apply(rows).map_err(encode_error)?;
         let rows = align(rows, &self.schema).map_err(encode_error)?;
+        self.count_tags(&rows)?;
         let identities = rows.select(IDENTITY_COLUMNS).map_err(encode_error)?;
         self.writer.write(rows).await?;
         Ok(identities)
@@ -112,11 +119,25 @@ impl FollowersWriter {
                 .filter(&carry.known.listed_mask(offset, len))
                 .map_err(encode_error)?;
             let rows = align(rows, &self.schema).map_err(encode_error)?;
+            self.count_tags(&rows)?;
             identities(rows.select(IDENTITY_COLUMNS).map_err(encode_error)?)?;
             self.writer.write(rows).await?;
             offset += len;
         }
         Ok(())
+    }
+
+    fn count_tags(&mut self, rows: &DataFrame) -> Result<(), LoadError> {
+        match &mut self.tag_members {
+            Some(members) => members.add(rows).map_err(encode_error),
+            None => Ok(()),
+        }
+    }
+
+    /// Followers per tag id of every row written so far (None when the
+    /// job drops `tagid_list`).
+    pub fn tag_members(&self) -> Option<&TagMembers> {
+        self.tag_members.as_ref()
     }
 
     /// Completes the file.

@@ -44,6 +44,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::extract::checkpoint::StateError;
+use crate::extract::oa_counts::Reconciled;
 use crate::extract::official_account::CrawlError;
 use crate::extract::{self, ExtractError};
 use crate::job::{Account, Job};
@@ -84,6 +85,9 @@ pub struct RunSummary {
     pub files: Vec<ManifestFile>,
     /// A shutdown abandoned at least one account.
     pub interrupted: bool,
+    /// Per Official Account this run crawled: its follower count beside
+    /// WeChat's (account id, figures).
+    pub reconciliation: Vec<(String, Reconciled)>,
 }
 
 impl RunSummary {
@@ -322,11 +326,15 @@ async fn run_leased(
     let mut outcomes = Vec::new();
     let mut landed = Vec::new();
     let mut interrupted = false;
+    let mut reconciliation = Vec::new();
     for (account, result) in selected.iter().zip(snapshots) {
         match result {
             Some(Ok(snapshot)) => {
                 for file in snapshot.files {
                     writer.add_file(file);
+                }
+                if let Some(reconciled) = snapshot.reconciled {
+                    reconciliation.push((account.id.clone(), reconciled));
                 }
                 outcomes.push(AccountOutcome::Snapshotted {
                     account_id: account.id.clone(),
@@ -365,6 +373,7 @@ async fn run_leased(
             audience: None,
             files: writer.files().to_vec(),
             interrupted,
+            reconciliation,
         });
     }
 
@@ -393,6 +402,7 @@ async fn run_leased(
         manifest: Some(committed.manifest),
         audience: Some(committed.audience),
         interrupted,
+        reconciliation,
     })
 }
 

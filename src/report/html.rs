@@ -99,6 +99,33 @@ fn audience_table(data: &ReportData) -> String {
     out
 }
 
+fn reconciliation_table(data: &ReportData) -> String {
+    let mut out = String::from(
+        "<table>\n<tr><th>account</th><th>day</th><th>WeChat's count</th><th>our members</th>\
+         <th>difference</th><th>within tolerance</th><th>WeChat new</th><th>WeChat cancelled</th><th>note</th></tr>\n",
+    );
+    for r in &data.reconciliation {
+        let within = match r.within_tolerance {
+            Some(true) => "yes",
+            Some(false) => "<strong>no</strong>",
+            None => "–",
+        };
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{within}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(&r.account_id),
+            r.ref_date.map_or("–".to_string(), |d| d.to_string()),
+            optional(r.wechat_cumulate_user),
+            optional(r.members),
+            r.difference.map_or("–".to_string(), |d| format!("{d:+}")),
+            optional(r.wechat_new_user),
+            optional(r.wechat_cancel_user),
+            escape(r.wechat_error.as_deref().unwrap_or("")),
+        ));
+    }
+    out.push_str("</table>\n");
+    out
+}
+
 /// The whole page.
 pub fn render_html(data: &ReportData) -> Result<String, ChartError> {
     let m = &data.snapshot.manifest;
@@ -161,6 +188,10 @@ pub fn render_html(data: &ReportData) -> Result<String, ChartError> {
     ));
     body.push_str("<h2>Audience</h2>\n");
     body.push_str(&audience_table(data));
+    if !data.reconciliation.is_empty() {
+        body.push_str("<h2 id=\"reconciliation\">WeChat's own count</h2>\n<p class=\"meta\">Per Official Account: followers at the end of the day before this snapshot as WeChat counts them (datacube), our members in the snapshot of that day, and the difference (ours − WeChat's). A difference beyond the job's tolerance suggests that snapshot is incomplete.</p>\n");
+        body.push_str(&reconciliation_table(data));
+    }
     Ok(format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\

@@ -8,9 +8,12 @@
 //! panic.
 
 pub use super::body::{decode_body, parse_body, BodyError};
+use chrono::NaiveDate;
+
+use super::oa_counts::{DatacubeResponse, TagsResponse, WireCumulate, WireSummary};
 use super::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
 use super::token::TokenResponse;
-use super::{FollowerPage, Quota, UserInfo};
+use super::{CumulateDay, FollowerPage, Quota, SummaryRow, Tag, UserInfo};
 
 /// A `cgi-bin/user/get` response.
 pub fn user_get(status: u16, body: &[u8]) -> Result<FollowerPage, BodyError> {
@@ -31,4 +34,43 @@ pub fn quota(status: u16, body: &[u8]) -> Result<Quota, BodyError> {
 /// (the token itself is not handed out here).
 pub fn token(status: u16, body: &[u8]) -> Result<(usize, u64), BodyError> {
     decode_body::<TokenResponse>(status, body).map(|r| (r.access_token.len(), r.expires_in))
+}
+
+/// A `cgi-bin/tags/get` response.
+pub fn tags(status: u16, body: &[u8]) -> Result<Vec<Tag>, BodyError> {
+    decode_body::<TagsResponse>(status, body)?
+        .into_tags()
+        .map_err(BodyError::Shape)
+}
+
+/// A `datacube/getusercumulate` response to a request for `begin..=end`.
+pub fn user_cumulate(
+    status: u16,
+    body: &[u8],
+    begin: NaiveDate,
+    end: NaiveDate,
+) -> Result<Vec<CumulateDay>, BodyError> {
+    decode_body::<DatacubeResponse<WireCumulate>>(status, body)?
+        .into_days(begin, end)
+        .map_err(BodyError::Shape)
+}
+
+/// A `datacube/getusersummary` response to a request for `begin..=end`.
+pub fn user_summary(
+    status: u16,
+    body: &[u8],
+    begin: NaiveDate,
+    end: NaiveDate,
+) -> Result<Vec<SummaryRow>, BodyError> {
+    decode_body::<DatacubeResponse<WireSummary>>(status, body)?
+        .into_rows(begin, end)
+        .map_err(BodyError::Shape)
+}
+
+/// The span of WeChat's datacube doc example (2014-12-02 to 2014-12-07), for
+/// callers that feed the datacube decoders without asking a span of their own
+/// (property tests, fuzz targets).
+pub fn doc_example_span() -> (NaiveDate, NaiveDate) {
+    let day = |d| NaiveDate::from_ymd_opt(2014, 12, d).unwrap_or_default();
+    (day(2), day(7))
 }

@@ -8,6 +8,8 @@
 //!   decode, classify, redact, count) behind [`WeChatHttp`].
 //! - `token`: one shared, compare-and-refreshed access token per account.
 //! - [`official_account`]: the Official Account endpoints.
+//! - [`oa_counts`]: what WeChat itself counts about an Official Account's
+//!   followers (tags, datacube statistics).
 //! - [`open_platform`]: Official Accounts acting through a third-party
 //!   platform (component and authorizer tokens).
 //! - [`wecom`]: WeCom customer contacts and `idconvert`.
@@ -22,6 +24,7 @@ pub mod decode;
 pub mod errcode;
 pub mod error;
 mod http;
+pub mod oa_counts;
 pub mod official_account;
 pub mod open_platform;
 pub mod stats;
@@ -36,6 +39,7 @@ pub use config::ApiConfig;
 pub use errcode::{classify, Action, CallKind, Classification};
 pub use error::{ApiError, Failure};
 pub use http::{backoff_delay, is_loopback, WeChatHttp};
+pub use oa_counts::{CumulateDay, SummaryRow, Tag};
 pub use official_account::{FollowerPage, FollowerPager, OfficialAccountClient, Quota, UserInfo};
 pub use open_platform::{ComponentCredentials, CredentialOrigins, Origin};
 pub use stats::{CallStats, StatsSnapshot};

@@ -384,7 +384,7 @@ impl OfficialAccountClient {
         Ok(response.quota)
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(
+    pub(super) async fn call<T: serde::de::DeserializeOwned>(
         &self,
         request: &Request<'_>,
     ) -> Result<T, ApiError> {

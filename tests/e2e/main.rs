@@ -3,6 +3,7 @@
 
 mod changes;
 mod common;
+mod counts;
 mod crash;
 mod job_errors;
 mod k8s;

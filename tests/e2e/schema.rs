@@ -118,6 +118,8 @@ for path in json.load(sys.stdin):
         logical = logical or ""
         if logical.startswith("StringType"):
             return "STRING"
+        if logical.startswith("DateType"):
+            return "DATE"
         if logical.startswith("TimestampType"):
             unit = "MICROS" if "MICROS=MicroSeconds" in logical else "MILLIS" if "MILLIS=MilliSeconds" in logical else "NANOS"
             utc = ",UTC" if "isAdjustedToUTC=1" in logical else ""

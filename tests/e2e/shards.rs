@@ -42,18 +42,23 @@ async fn sharded_runs_and_a_merge_equal_an_unsharded_run() {
         )
         .await;
     assert_exit(&out, 0);
-    // Besides the raw partitions, only crawl state (a checkpoint marking each
-    // account complete, so a re-run of the shard need not crawl again).
+    // Besides the raw partitions (followers, tags, reconciliation of each
+    // Official Account), only crawl state (a checkpoint marking each account
+    // complete, so a re-run of the shard need not crawl again).
     let landed: Vec<String> = files_under(&sharded.output_dir())
         .into_iter()
         .filter(|f| !f.starts_with("_state/") && !f.starts_with("_leases/"))
         .collect();
+    let raw = ["followers/", "tags/", "reconciliation/"];
     assert_eq!(
         landed.len(),
-        ACCOUNTS.len(),
+        raw.len() * ACCOUNTS.len(),
         "raw partitions only: {landed:?}"
     );
-    assert!(landed.iter().all(|f| f.starts_with("followers/")));
+    for table in raw {
+        let of_table = landed.iter().filter(|f| f.starts_with(table)).count();
+        assert_eq!(of_table, ACCOUNTS.len(), "{table}: {landed:?}");
+    }
 
     let out = sharded
         .unionsnap(&["merge", job, "--date", DATE], &[])
@@ -130,12 +135,17 @@ async fn shards_are_balanced_by_the_sizes_of_the_previous_snapshot() {
                 && !f.starts_with("_leases/")
         })
         .collect();
-    assert_eq!(written.len(), 1, "{written:?}");
-    let prefix = format!("followers/snapshot_date={DATE}/account_id=d_oa/part-");
-    assert!(
-        written[0].starts_with(&prefix) && written[0].ends_with("-0.parquet"),
-        "{written:?}"
-    );
+    // d_oa's followers, tags and reconciliation partitions, nothing else.
+    assert_eq!(written.len(), 3, "{written:?}");
+    for table in ["followers", "reconciliation", "tags"] {
+        let prefix = format!("{table}/snapshot_date={DATE}/account_id=d_oa/part-");
+        assert!(
+            written
+                .iter()
+                .any(|f| f.starts_with(&prefix) && f.ends_with("-0.parquet")),
+            "{written:?}"
+        );
+    }
     // The run span carries the shard in every JSON log line of the run.
     assert!(
         stderr(&out).contains("\"shard\":\"0/2\""),

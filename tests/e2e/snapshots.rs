@@ -125,8 +125,8 @@ async fn python_deltalake_reads_every_table_latest_and_previous_version() {
     assert_eq!(first.format_version, 2);
     assert_eq!(
         first.tables.len(),
-        6,
-        "followers and the five derived tables: {:?}",
+        8,
+        "followers, tags, reconciliation and the five derived tables: {:?}",
         first.tables
     );
     assert_delta_equals_marker(&fixture, &first, &BTreeMap::new());
@@ -487,7 +487,8 @@ async fn migrate_adopts_a_warehouse_of_the_layout_before_delta() {
     let adopted = marker(&fixture, DATE);
     assert_eq!(adopted.format_version, 2);
     assert_eq!(adopted.files, legacy.files, "the files stay where they are");
-    assert_eq!(adopted.tables.len(), 6);
+    // followers, tags, reconciliation and the five derived tables
+    assert_eq!(adopted.tables.len(), 8);
     assert_delta_equals_marker(&fixture, &adopted, &BTreeMap::new());
     // Again: nothing left to adopt.
     let out = fixture.unionsnap(&["migrate", &output], &[]).await;

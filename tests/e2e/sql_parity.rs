@@ -26,13 +26,16 @@ const DELTA_DDL: &str = "duckdb.sql";
 /// The DDL that reads the Parquet files the snapshot markers name.
 const PARQUET_DDL: &str = "duckdb_parquet.sql";
 /// The complete-snapshot views both DDLs define.
-const VIEWS: [&str; 6] = [
+const VIEWS: [&str; 9] = [
     "followers",
     "identities",
     "people",
     "audience",
     "overlap",
     "changes",
+    "tags",
+    "reconciliation",
+    "follower_tags",
 ];
 
 fn sql_dir() -> PathBuf {
@@ -41,16 +44,20 @@ fn sql_dir() -> PathBuf {
 
 /// What DuckDB returned for one query.
 #[derive(serde::Deserialize)]
-struct SqlResult {
-    columns: Vec<String>,
-    rows: Vec<Value>,
+pub(crate) struct SqlResult {
+    pub(crate) columns: Vec<String>,
+    pub(crate) rows: Vec<Value>,
 }
 
 /// Runs `sql/ddl/<ddl>` over `output`, then every analysis query and the
 /// `probes` (name, SQL); rows as JSON arrays. Each `delta_scan('<path>')` of
 /// the DDL becomes a DuckDB view of the Delta table at `<path>` as `deltalake`
 /// reads it (its latest version), registered as `delta_<table>`.
-fn run_sql(output: &Path, ddl: &str, probes: &[(String, String)]) -> BTreeMap<String, SqlResult> {
+pub(crate) fn run_sql(
+    output: &Path,
+    ddl: &str,
+    probes: &[(String, String)],
+) -> BTreeMap<String, SqlResult> {
     let ddl = std::fs::read_to_string(sql_dir().join("ddl").join(ddl))
         .unwrap()
         .replace("'warehouse/", &format!("'{}/", output.display()));

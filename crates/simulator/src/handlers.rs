@@ -15,6 +15,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::counts;
 use super::handlers_platform;
 use super::handlers_wecom;
 use super::population::Population;
@@ -38,10 +39,13 @@ pub(crate) enum Endpoint {
     BatchGetByUser,
     IdConvert,
     PendingId,
+    TagsGet,
+    UserCumulate,
+    UserSummary,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 13] = [
+    pub(crate) const ALL: [Endpoint; 16] = [
         Endpoint::Token,
         Endpoint::StableToken,
         Endpoint::UserGet,
@@ -55,6 +59,9 @@ impl Endpoint {
         Endpoint::BatchGetByUser,
         Endpoint::IdConvert,
         Endpoint::PendingId,
+        Endpoint::TagsGet,
+        Endpoint::UserCumulate,
+        Endpoint::UserSummary,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -72,6 +79,9 @@ impl Endpoint {
             Endpoint::BatchGetByUser => "/cgi-bin/externalcontact/batch/get_by_user",
             Endpoint::IdConvert => "/cgi-bin/idconvert/unionid_to_external_userid",
             Endpoint::PendingId => "/cgi-bin/idconvert/batch/external_userid_to_pending_id",
+            Endpoint::TagsGet => "/cgi-bin/tags/get",
+            Endpoint::UserCumulate => "/datacube/getusercumulate",
+            Endpoint::UserSummary => "/datacube/getusersummary",
         }
     }
 
@@ -84,6 +94,7 @@ impl Endpoint {
                 | Endpoint::UserInfo
                 | Endpoint::WeComToken
                 | Endpoint::FollowUserList
+                | Endpoint::TagsGet
         )
     }
 
@@ -129,6 +140,9 @@ pub(crate) mod errcode {
     pub const DAILY_QUOTA: i64 = 45009;
     pub const MINUTE_QUOTA: i64 = 45011;
     pub const DATA_FORMAT: i64 = 47001;
+    pub const API_UNAUTHORIZED: i64 = 48001;
+    pub const DATE_FORMAT: i64 = 61500;
+    pub const DATE_RANGE: i64 = 61501;
     pub const CGI_PATH_FORMAT: i64 = 76003;
     pub const CGI_PATH_NOT_FOUND: i64 = 76021;
     pub const INVALID_ACCESS_TOKEN: i64 = 40014;
@@ -157,6 +171,9 @@ fn errmsg(code: i64) -> &'static str {
         errcode::DAILY_QUOTA => "reach max api daily quota limit",
         errcode::MINUTE_QUOTA => "api minute-quota reach limit mustslower retry next minute",
         errcode::DATA_FORMAT => "data format error",
+        errcode::API_UNAUTHORIZED => "api unauthorized",
+        errcode::DATE_FORMAT => "date format error",
+        errcode::DATE_RANGE => "date range error",
         errcode::CGI_PATH_FORMAT => "invalid cgi_path, it should start with /",
         errcode::CGI_PATH_NOT_FOUND => "cgi_path not found, please check",
         errcode::INVALID_ACCESS_TOKEN => "invalid access_token",
@@ -291,6 +308,9 @@ pub(crate) fn handle(state: &SimState, request: &ApiRequest) -> Reply {
         Endpoint::BatchGetByUser => handlers_wecom::batch_get_by_user(state, request),
         Endpoint::IdConvert => handlers_wecom::unionid_to_external_userid(state, request),
         Endpoint::PendingId => handlers_wecom::external_userid_to_pending_id(state, request),
+        Endpoint::TagsGet => counts::tags_get(state, request),
+        Endpoint::UserCumulate => counts::user_cumulate(state, request),
+        Endpoint::UserSummary => counts::user_summary(state, request),
     };
     result.unwrap_or_else(|error| error)
 }
@@ -298,7 +318,7 @@ pub(crate) fn handle(state: &SimState, request: &ApiRequest) -> Reply {
 /// The Official Account behind the request's `access_token`, if it is
 /// valid, is an Official Account's (own or authorizer token) and the
 /// endpoint's daily quota is not used up.
-fn authorize(state: &SimState, request: &ApiRequest) -> Result<usize, Reply> {
+pub(crate) fn authorize(state: &SimState, request: &ApiRequest) -> Result<usize, Reply> {
     let check = lock(&state.tokens).check(request.param("access_token"));
     match check {
         TokenCheck::Valid(account) if account >= state.official_account_count() => {

@@ -16,6 +16,8 @@
 //! - `population`, `ids`, `profile`, `contacts`: membership per day,
 //!   OpenIDs/UnionIDs/external_userids, profiles and contact relations
 //!   derived from small integers (10M people fit in memory);
+//! - `counts`: what WeChat counts itself (tags/get, the datacube
+//!   follower statistics) and the truth of it;
 //! - `truth`, `changes_truth`: the ground truth (also of `changes` between two
 //!   days), computed independently of the pipeline;
 //! - `server`, `handlers*`, `tokens`, `state`: the axum server and endpoints;
@@ -27,6 +29,7 @@ mod changes_truth;
 pub mod cli;
 mod compare;
 mod contacts;
+mod counts;
 pub mod exports;
 mod faults;
 mod handlers;
@@ -55,6 +58,7 @@ mod tests_kinds;
 pub use changes_truth::{change_counts, change_rows, ChangeCounts, ChangeRow, ChangesTruth};
 pub use cli::{run, SimulateArgs};
 pub use compare::{audience_rows, overlap_rows, truth_matches};
+pub use counts::{date_of_day, TagRow};
 pub use exports::{write_app_export, ExportError, ExportFormat};
 pub use faults::{parse_fault_kinds, FaultKind, Faults, UnknownFaultKind};
 pub use kinds::{SimApp, SimAppKind, SimCorp, SimPlatform};

@@ -5,12 +5,27 @@
 use serde::Serialize;
 
 use super::ids::{hash2, unit};
-use super::population::World;
+use super::population::{AccountModel, World};
 
 /// 2026-11-21T00:00:00Z: "now" on day 0 of every scenario. Subscribe times lie
 /// in the five years before it.
 pub(crate) const DAY0_UNIX: i64 = 1_795_219_200;
 const FIVE_YEARS_SECS: f64 = 5.0 * 365.0 * 86_400.0;
+
+/// The tag ids on a follower of the account `model` (`tagid_list`): up to
+/// three of [`super::counts::TAGS`]' assignable ones, ascending.
+pub(crate) fn follower_tags(model: &AccountModel, person: u32) -> Vec<u32> {
+    let draw = |purpose: u64| hash2(model.profile_key ^ purpose, u64::from(person));
+    let mut tags: Vec<u32> = (0..draw(7) % 4)
+        .map(|i| match draw(8 + i) % 8 {
+            0 => 2, // the system "starred" tag
+            n => 99 + n as u32 * 4,
+        })
+        .collect();
+    tags.sort_unstable();
+    tags.dedup();
+    tags
+}
 
 /// `subscribe_scene` values, the real enum (wechat-api.md §1.4), with weights
 /// roughly like a brand account's.
@@ -143,14 +158,7 @@ impl UserInfo {
         } else {
             ""
         };
-        let mut tags: Vec<u32> = (0..draw(7) % 4)
-            .map(|i| match draw(8 + i) % 8 {
-                0 => 2, // the system "starred" tag
-                n => 99 + n as u32 * 4,
-            })
-            .collect();
-        tags.sort_unstable();
-        tags.dedup();
+        let tags = follower_tags(model, person);
         let subscribe_time = DAY0_UNIX - (unit(draw(12)) * FIVE_YEARS_SECS) as i64;
         UserInfo {
             subscribe: 1,

@@ -91,6 +91,33 @@ impl SimServer {
             .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// Makes `account_id` answer `48001 api unauthorized` to `tags/get` and
+    /// the datacube endpoints (an account that is not verified), or not.
+    /// Returns false for an unknown account.
+    pub fn set_unverified(&self, account_id: &str, unverified: bool) -> bool {
+        let Some(account) = self.state.official_account_index(account_id) else {
+            return false;
+        };
+        let mut set = lock(&self.state.unverified);
+        if unverified {
+            set.insert(account);
+        } else {
+            set.remove(&account);
+        }
+        true
+    }
+
+    /// Adds `offset` followers to every `cumulate_user` the datacube reports
+    /// for `account_id` (WeChat's own count disagreeing with its list).
+    /// Returns false for an unknown account.
+    pub fn set_cumulate_offset(&self, account_id: &str, offset: i64) -> bool {
+        let Some(account) = self.state.official_account_index(account_id) else {
+            return false;
+        };
+        lock(&self.state.cumulate_offset).insert(account, offset);
+        true
+    }
+
     pub fn addr(&self) -> SocketAddr {
         self.addr
     }

@@ -76,6 +76,12 @@ pub(crate) struct SimState {
     /// (corp, person) → the day idconvert issued the person's current
     /// `pending_id` (it lives [`super::handlers_wecom::PENDING_DAYS`]).
     pub(crate) pending_issued: Mutex<HashMap<(usize, u32), u32>>,
+    /// Official Accounts answered `48001` by `tags/get` and the datacube
+    /// endpoints (see [`super::SimServer::set_unverified`]).
+    pub(crate) unverified: Mutex<std::collections::BTreeSet<usize>>,
+    /// Official Account → followers added to `cumulate_user` (see
+    /// [`super::SimServer::set_cumulate_offset`]).
+    pub(crate) cumulate_offset: Mutex<HashMap<usize, i64>>,
 }
 
 /// One recorded answer, for the next call to its path whose request lists
@@ -101,6 +107,8 @@ impl SimState {
             replays: Mutex::new(HashMap::new()),
             omit_follow_userid: std::sync::atomic::AtomicBool::new(false),
             pending_issued: Mutex::new(HashMap::new()),
+            unverified: Mutex::new(std::collections::BTreeSet::new()),
+            cumulate_offset: Mutex::new(HashMap::new()),
             world,
             scenario,
         }
@@ -139,6 +147,13 @@ impl SimState {
     // the platform's) are 0..n, corps follow, the platform itself is last.
 
     /// Official Accounts, own-credential and platform-managed.
+    /// The index of the Official Account `account_id` (own or the platform's).
+    pub(crate) fn official_account_index(&self, account_id: &str) -> Option<usize> {
+        self.scenario
+            .official_accounts()
+            .position(|a| a.id == account_id)
+    }
+
     pub(crate) fn official_account_count(&self) -> usize {
         self.world.models.len()
     }

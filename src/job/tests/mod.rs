@@ -587,3 +587,32 @@ fn the_simulators_job_file_is_a_valid_job_of_every_account_without_its_secrets()
         "{text}"
     );
 }
+
+#[test]
+fn reconciliation_tolerance_is_read_checked_and_shown_by_validate() {
+    assert_eq!(
+        parse_ok(MINIMAL).reconciliation_tolerance,
+        DEFAULT_TOLERANCE
+    );
+    let share = parse_ok(&format!(
+        "{MINIMAL}\n[reconciliation]\ntolerance = \"0.5%\"\n"
+    ));
+    assert_eq!(share.reconciliation_tolerance, Tolerance::Percent(0.5));
+    assert!(
+        share
+            .summary()
+            .contains("warn beyond 0.5% of WeChat's count"),
+        "{}",
+        share.summary()
+    );
+    let followers = parse_ok(&format!("{MINIMAL}\n[reconciliation]\ntolerance = 50\n"));
+    assert_eq!(followers.reconciliation_tolerance, Tolerance::Followers(50));
+    let text = format!("{MINIMAL}\n[reconciliation]\ntolerance = \"half\"\n");
+    let err = parse_err(&text);
+    assert_error(&err, Some(line_of(&text, "tolerance =")), "`tolerance`");
+    let text = format!("{MINIMAL}\n[reconciliation]\ntolerance = 1\nslack = 2\n");
+    assert!(
+        parse(&text, Path::new(JOB_PATH), &env).is_err(),
+        "unknown keys are refused"
+    );
+}

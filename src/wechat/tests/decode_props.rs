@@ -25,6 +25,10 @@ fn decode_all(status: u16, body: &[u8]) -> Vec<Action> {
     note(decode::batchget(status, body).map(|_| ()));
     note(decode::quota(status, body).map(|_| ()));
     note(decode::token(status, body).map(|_| ()));
+    note(decode::tags(status, body).map(|_| ()));
+    let (begin, end) = decode::doc_example_span();
+    note(decode::user_cumulate(status, body, begin, end).map(|_| ()));
+    note(decode::user_summary(status, body, begin, end).map(|_| ()));
     actions
 }
 
@@ -174,7 +178,8 @@ fn an_errcode_key_spelled_with_an_escape_is_still_an_errcode() {
 fn an_html_page_with_status_200_is_retried() {
     let html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
     let actions = decode_all(200, html);
-    assert_eq!(actions, [Action::Retry; 4]);
+    // Every decoder (user/get, batchget, quota, token, tags/get, both datacube).
+    assert_eq!(actions, [Action::Retry; 7]);
 }
 
 #[test]

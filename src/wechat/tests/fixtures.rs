@@ -11,6 +11,7 @@ use serde_json::Value;
 use crate::wechat::decode::{decode_body, BodyError};
 use crate::wechat::errcode::{classify, CallKind, UNKNOWN_ERRCODE};
 use crate::wechat::error::Failure;
+use crate::wechat::oa_counts::{DatacubeResponse, TagsResponse, WireCumulate, WireSummary};
 use crate::wechat::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
 use crate::wechat::open_platform::{AuthorizerTokenResponse, ComponentTokenResponse};
 use crate::wechat::token::TokenResponse;
@@ -27,6 +28,9 @@ fn decode(endpoint: &str, body: &[u8]) -> Result<(), BodyError> {
         "/cgi-bin/user/get" => decode_as::<UserGetResponse>(body),
         "/cgi-bin/user/info/batchget" => decode_as::<BatchgetResponse>(body),
         "/cgi-bin/openapi/quota/get" => decode_as::<QuotaResponse>(body),
+        "/cgi-bin/tags/get" => decode_as::<TagsResponse>(body),
+        "/datacube/getusercumulate" => decode_as::<DatacubeResponse<WireCumulate>>(body),
+        "/datacube/getusersummary" => decode_as::<DatacubeResponse<WireSummary>>(body),
         "/cgi-bin/token" | "/cgi-bin/stable_token" | "/cgi-bin/gettoken" => {
             decode_as::<TokenResponse>(body)
         }
