@@ -67,6 +67,9 @@ pub async fn demo(
     );
     let store = load::open(&job.output)?;
     let today = job.snapshot_date_today();
+    // Day 0 is the first date snapshotted, so WeChat's datacube counts of a
+    // snapshot's day before are the simulator's counts of that day.
+    server.set_first_date(today - chrono::Days::new(u64::from(days - 1)));
     let mut matches = true;
     let mut previous_truth = server.truth();
     for day in 0..days {

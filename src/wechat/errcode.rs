@@ -188,6 +188,8 @@ pub const ERRCODES: &[ErrCodeRow] = &[
     row(61007, Any, StopAccount, "the account did not grant this permission set to the third-party platform (needs set 2 or 100): re-authorize with it"),
     row(61011, Any, StopAccount, "invalid component appid: check component_appid"),
     row(61023, Any, StopAccount, "the authorizer refresh_token is stale or not this account's: put the current one in this account's auth.refresh_token (the platform's api_get_authorizer_list returns it), or have the account's owner authorize the platform again"),
+    row(61500, Any, StopAccount, "datacube: a date is not in YYYY-MM-DD form (a bug if unionsnap sent it)"),
+    row(61501, Any, StopAccount, "datacube: the dates are out of range: WeChat's statistics cover past days only (not today), at most 7 days a call for user counts; the reconciliation row notes it"),
     row(61024, Any, StopAccount, "a third-party platform appid cannot use cgi-bin/token: configure this account with auth = { component_appid, ... }"),
     row(76022, Any, StopAccount, "wrong token type for this API: use the account's own (or authorizer) token"),
     row(89002, Any, StopAccount, "the account is not bound to any Open Platform account: bind it (UnionIDs are unavailable until then)"),

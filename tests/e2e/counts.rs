@@ -422,6 +422,22 @@ async fn the_simulator_answers_tags_and_datacube_in_wechats_shapes() {
         datacube("getusercumulate", "2026/11/21".into(), day(1)).await["errcode"],
         61500
     );
+    // Day 0 moved to another date (the demo's dates end today): the same
+    // days' counts under their new dates.
+    let first = date_of_day(0) + chrono::Duration::days(100);
+    fixture.server.set_first_date(first);
+    let moved = |d: i64| (first + chrono::Duration::days(d)).to_string();
+    let again = datacube("getusercumulate", moved(0), moved(2)).await;
+    assert_eq!(again["list"][2]["ref_date"], moved(2));
+    assert_eq!(
+        again["list"][2]["cumulate_user"],
+        cumulate["list"][2]["cumulate_user"]
+    );
+    assert_eq!(
+        datacube("getusercumulate", day(0), day(2)).await["list"][2]["cumulate_user"],
+        cumulate["list"][0]["cumulate_user"],
+        "dates before day 0 count as day 0"
+    );
     fixture.server.set_unverified("brand_oa", true);
     assert_eq!(get_tags().await["errcode"], 48001);
     assert_eq!(

@@ -68,9 +68,16 @@ pub fn date_of_day(day: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(2026, 11, 21).unwrap_or_default() + Duration::days(i64::from(day))
 }
 
-/// The simulated day of `date` (before day 0: day 0).
-fn day_of_date(date: NaiveDate) -> u32 {
-    u32::try_from((date - date_of_day(0)).num_days().max(0)).unwrap_or(u32::MAX)
+/// The simulated day of `date` when day 0 is `first` (before day 0: day 0).
+fn day_of_date(first: NaiveDate, date: NaiveDate) -> u32 {
+    u32::try_from((date - first).num_days().max(0)).unwrap_or(u32::MAX)
+}
+
+impl SimState {
+    /// The date of day 0 the datacube endpoints count from.
+    fn first_date(&self) -> NaiveDate {
+        *lock(&self.first_date)
+    }
 }
 
 /// Tag id → how many of `people` carry it.
@@ -137,11 +144,15 @@ impl Scenario {
     }
 
     /// `cumulate_user` of `account_id` on `date` before any
-    /// [`super::SimServer::set_cumulate_offset`]: the members of that
-    /// date's snapshot.
+    /// [`super::SimServer::set_cumulate_offset`], day 0 being on
+    /// [`date_of_day`]`(0)`: the members of that date's snapshot.
     pub fn cumulate_user(&self, account_id: &str, date: NaiveDate) -> Option<i64> {
         let account = account_index(self, account_id)?;
-        Some(cumulate(&World::new(self), account, day_of_date(date)))
+        Some(cumulate(
+            &World::new(self),
+            account,
+            day_of_date(date_of_day(0), date),
+        ))
     }
 }
 
@@ -183,7 +194,7 @@ fn datacube_span(state: &SimState, request: &ApiRequest) -> Result<(NaiveDate, N
             .ok_or_else(|| Reply::error(errcode::DATE_FORMAT))
     };
     let (begin, end) = (date("begin_date")?, date("end_date")?);
-    let today = date_of_day(state.day());
+    let today = state.first_date() + Duration::days(i64::from(state.day()));
     let days = (end - begin).num_days() + 1;
     if !(1..=DATACUBE_MAX_DAYS).contains(&days) || end >= today {
         return Err(Reply::error(errcode::DATE_RANGE));
@@ -200,13 +211,14 @@ fn dates(begin: NaiveDate, end: NaiveDate) -> impl Iterator<Item = NaiveDate> {
 pub(crate) fn user_cumulate(state: &SimState, request: &ApiRequest) -> Result<Reply, Reply> {
     let account = verified(state, request)?;
     let (begin, end) = datacube_span(state, request)?;
+    let first = state.first_date();
     let offset = lock(&state.cumulate_offset)
         .get(&account)
         .copied()
         .unwrap_or(0);
     let list: Vec<Value> = dates(begin, end)
         .map(|date| {
-            let count = cumulate(&state.world, account, day_of_date(date)) + offset;
+            let count = cumulate(&state.world, account, day_of_date(first, date)) + offset;
             json!({"ref_date": date.to_string(), "cumulate_user": count.max(0)})
         })
         .collect();
@@ -224,7 +236,7 @@ pub(crate) fn user_summary(state: &SimState, request: &ApiRequest) -> Result<Rep
     };
     let mut list = Vec::new();
     for date in dates(begin, end) {
-        let day = day_of_date(date);
+        let day = day_of_date(state.first_date(), date);
         // (new, cancelled) per source; day 0 (and before) has no moves.
         let mut moves: BTreeMap<i64, (i64, i64)> = BTreeMap::from([(0, (0, 0))]);
         if day > 0 {
@@ -261,7 +273,10 @@ mod tests {
     #[test]
     fn days_map_to_dates_from_2026_11_21() {
         assert_eq!(date_of_day(0).to_string(), "2026-11-21");
-        assert_eq!(day_of_date(date_of_day(5)), 5);
-        assert_eq!(day_of_date("2026-01-01".parse().unwrap()), 0);
+        assert_eq!(day_of_date(date_of_day(0), date_of_day(5)), 5);
+        assert_eq!(
+            day_of_date(date_of_day(0), "2026-01-01".parse().unwrap()),
+            0
+        );
     }
 }

@@ -148,6 +148,13 @@ impl SimServer {
         self.state.set_day(day);
     }
 
+    /// Puts day 0 on `date` for the datacube endpoints (default 2026-11-21,
+    /// [`super::date_of_day`]): a job that snapshots day `d` on `date + d`
+    /// (the demo's dates end today) then gets WeChat's counts of its dates.
+    pub fn set_first_date(&self, date: chrono::NaiveDate) {
+        *lock(&self.state.first_date) = date;
+    }
+
     /// Replaces the faults and latency from now on (e.g. after the tokens a
     /// test needs were fetched cleanly).
     pub fn set_faults(&self, faults: Faults) {

@@ -82,6 +82,9 @@ pub(crate) struct SimState {
     /// Official Account → followers added to `cumulate_user` (see
     /// [`super::SimServer::set_cumulate_offset`]).
     pub(crate) cumulate_offset: Mutex<HashMap<usize, i64>>,
+    /// The calendar date of day 0, for the datacube endpoints (see
+    /// [`super::SimServer::set_first_date`]).
+    pub(crate) first_date: Mutex<chrono::NaiveDate>,
 }
 
 /// One recorded answer, for the next call to its path whose request lists
@@ -109,6 +112,7 @@ impl SimState {
             pending_issued: Mutex::new(HashMap::new()),
             unverified: Mutex::new(std::collections::BTreeSet::new()),
             cumulate_offset: Mutex::new(HashMap::new()),
+            first_date: Mutex::new(super::counts::date_of_day(0)),
             world,
             scenario,
         }
