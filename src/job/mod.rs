@@ -176,6 +176,9 @@ pub enum AccountSpec {
         /// Most idconvert conversions a run makes (`unionid_mode =
         /// "idconvert"`); new UnionIDs go first, the rest wait.
         idconvert_budget: u64,
+        /// Read the customer group chats too (`groups`, default true): their
+        /// external members are members of the corp, in `group_members`.
+        groups: bool,
     },
     /// `mini_program`, `mobile_app` or `website`: no WeChat API lists their
     /// users, so members come from the business's own login export.
@@ -448,8 +451,9 @@ impl Job {
                     unionid_mode,
                     allow_unlicensed,
                     idconvert_budget,
+                    groups,
                 } => format!(
-                    "corpid {corpid}{}, unionid_mode {unionid_mode}{}{}",
+                    "corpid {corpid}{}, unionid_mode {unionid_mode}{}{}, {}",
                     match credentials {
                         crate::wechat::WecomCredentials::Secret(_) => String::new(),
                         crate::wechat::WecomCredentials::Suite(suite) =>
@@ -464,6 +468,11 @@ impl Job {
                         ", allow_unlicensed (commits without unlicensed staff's contacts)"
                     } else {
                         ""
+                    },
+                    if *groups {
+                        "contacts and customer groups"
+                    } else {
+                        "contacts only (groups = false)"
                     }
                 ),
                 AccountSpec::AppLogins { source, .. } => format!("login export {source}"),

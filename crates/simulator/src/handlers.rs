@@ -38,10 +38,12 @@ pub(crate) enum Endpoint {
     BatchGetByUser,
     IdConvert,
     PendingId,
+    GroupChatList,
+    GroupChatGet,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 13] = [
+    pub(crate) const ALL: [Endpoint; 15] = [
         Endpoint::Token,
         Endpoint::StableToken,
         Endpoint::UserGet,
@@ -55,6 +57,8 @@ impl Endpoint {
         Endpoint::BatchGetByUser,
         Endpoint::IdConvert,
         Endpoint::PendingId,
+        Endpoint::GroupChatList,
+        Endpoint::GroupChatGet,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -72,6 +76,8 @@ impl Endpoint {
             Endpoint::BatchGetByUser => "/cgi-bin/externalcontact/batch/get_by_user",
             Endpoint::IdConvert => "/cgi-bin/idconvert/unionid_to_external_userid",
             Endpoint::PendingId => "/cgi-bin/idconvert/batch/external_userid_to_pending_id",
+            Endpoint::GroupChatList => "/cgi-bin/externalcontact/groupchat/list",
+            Endpoint::GroupChatGet => "/cgi-bin/externalcontact/groupchat/get",
         }
     }
 
@@ -108,6 +114,8 @@ impl Endpoint {
                 | Endpoint::BatchGetByUser
                 | Endpoint::IdConvert
                 | Endpoint::PendingId
+                | Endpoint::GroupChatList
+                | Endpoint::GroupChatGet
         )
     }
 }
@@ -133,6 +141,7 @@ pub(crate) mod errcode {
     pub const CGI_PATH_NOT_FOUND: i64 = 76021;
     pub const INVALID_ACCESS_TOKEN: i64 = 40014;
     pub const INVALID_PARAMETER: i64 = 40058;
+    pub const CHAT_NOT_FOUND: i64 = 40050;
     pub const API_FORBIDDEN: i64 = 48002;
     pub const ACCOUNT_NOT_AUTHORIZED: i64 = 61003;
     pub const TICKET_INVALID: i64 = 61006;
@@ -291,6 +300,8 @@ pub(crate) fn handle(state: &SimState, request: &ApiRequest) -> Reply {
         Endpoint::BatchGetByUser => handlers_wecom::batch_get_by_user(state, request),
         Endpoint::IdConvert => handlers_wecom::unionid_to_external_userid(state, request),
         Endpoint::PendingId => handlers_wecom::external_userid_to_pending_id(state, request),
+        Endpoint::GroupChatList => handlers_wecom::groupchat_list(state, request),
+        Endpoint::GroupChatGet => handlers_wecom::groupchat_get(state, request),
     };
     result.unwrap_or_else(|error| error)
 }

@@ -29,6 +29,7 @@ mod compare;
 mod contacts;
 pub mod exports;
 mod faults;
+mod groups;
 mod handlers;
 mod handlers_platform;
 mod handlers_wecom;
@@ -47,6 +48,8 @@ mod truth;
 mod test_client;
 #[cfg(test)]
 mod tests_faults;
+#[cfg(test)]
+mod tests_groups;
 #[cfg(test)]
 mod tests_http;
 #[cfg(test)]
