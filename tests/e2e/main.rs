@@ -4,6 +4,7 @@
 mod changes;
 mod common;
 mod crash;
+mod groups;
 mod job_errors;
 mod k8s;
 mod kinds;

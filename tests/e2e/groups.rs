@@ -1,0 +1,150 @@
+//! WeCom customer group chats end to end: their external members are
+//! members of the corp (one member with the same person's contact), in
+//! `group_members`, counted in `audience`/`overlap` as the simulator's truth
+//! counts them; `groups = false` reads contacts only; and what a second day
+//! costs in calls.
+
+use crate::common::*;
+use unionsnap::simulator::{Scenario, SimCorp};
+
+const LIST: &str = "/cgi-bin/externalcontact/groupchat/list";
+const GET: &str = "/cgi-bin/externalcontact/groupchat/get";
+
+/// Two Official Accounts and a corp whose groups reach many people who are
+/// no staff member's contact; `chats` customer groups (dismissed included).
+fn with_groups(seed: u64, chats: u32, churn: f64) -> Scenario {
+    let mut scenario = without_crawl_leavers(scenario(
+        seed,
+        3_000,
+        &[("brand_oa", 0.5, true), ("legacy_oa", 0.2, false)],
+    ));
+    scenario.accounts[0].daily_churn = churn;
+    scenario.corps = vec![SimCorp {
+        staff: 40,
+        wecom_user_share: 0.15,
+        group_chats: chats,
+        group_reach: 0.3,
+        daily_churn: churn,
+        ..SimCorp::new(seed, "crm", 0.2)
+    }];
+    scenario
+}
+
+fn without_groups(scenario: &Scenario) -> Scenario {
+    let mut scenario = scenario.clone();
+    for corp in &mut scenario.corps {
+        corp.group_chats = 0;
+    }
+    scenario
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_members_count_like_contacts_and_a_second_day_costs_one_get_per_chat() {
+    let fixture = Fixture::start(with_groups(61, 1_500, 0.02)).await;
+    let job = fixture.write_job();
+    let output = fixture.output_dir();
+    assert_exit(&fixture.run_job_on(&job, "2026-11-01", &[]).await, 0);
+    assert_matches_truth_on(&fixture, "2026-11-01").await;
+    let truth = fixture.server.truth();
+    let contacts_only = without_groups(&fixture.scenario).truth();
+    let crm = truth.row("crm").unwrap();
+    assert!(
+        crm.members > contacts_only.row("crm").unwrap().members + 100,
+        "groups add members: {crm:?}"
+    );
+    assert!(
+        truth.shared("brand_oa", "crm").unwrap() > contacts_only.shared("brand_oa", "crm").unwrap()
+    );
+
+    let out = output.display().to_string();
+    let rows = duckdb(&format!(
+        "WITH g AS (SELECT * FROM read_parquet('{out}/group_members/snapshot_date=2026-11-01/*/*.parquet', hive_partitioning = true)),
+              c AS (SELECT * FROM read_parquet('{out}/contacts/snapshot_date=2026-11-01/*/*.parquet', hive_partitioning = true))
+         SELECT (SELECT count(*) FROM (SELECT external_userid FROM g UNION SELECT external_userid FROM c)),
+                (SELECT count(DISTINCT external_userid) FROM g WHERE external_userid NOT IN (SELECT external_userid FROM c)),
+                (SELECT count(*) FROM g WHERE external_userid LIKE 'sales_%'),
+                (SELECT count(DISTINCT chat_id) FROM g),
+                (SELECT count(*) FROM g WHERE external_userid LIKE 'wo%' AND unionid IS NOT NULL),
+                (SELECT count(DISTINCT chat_status) FROM g),
+                (SELECT count(*) FROM g WHERE member_version IS NULL)"
+    ));
+    let n = |i: usize| rows[0][i].as_i64().unwrap();
+    assert_eq!(
+        n(0),
+        crm.members,
+        "contacts ∪ group members = the corp's members"
+    );
+    assert!(n(1) > 100, "members in groups only: {}", n(1));
+    assert_eq!(n(2), 0, "staff (type 1) are not audience");
+    assert!(n(3) > 500, "chats with external members: {}", n(3));
+    assert_eq!(n(4), 0, "WeCom users (wo…) never carry a UnionID");
+    assert_eq!(n(5), 4, "every chat status is kept");
+    assert_eq!(n(6), 0);
+
+    // Day 1's calls: 2 list pages (1,000 chats a page), one get per chat.
+    let stats = fixture.server.stats();
+    let (lists, gets) = (stats.calls_to(LIST), stats.calls_to(GET));
+    assert_eq!(lists, 2);
+    assert!(gets > 1_300 && gets < 1_500, "{gets}");
+
+    // Day 2, people moved: the same cost again. groupchat/list says nothing
+    // of a chat's members (no member_version, no update time), so no chat
+    // can be skipped without its get.
+    fixture.server.set_day(1);
+    assert_exit(&fixture.run_job_on(&job, "2026-11-02", &[]).await, 0);
+    assert_matches_truth_on(&fixture, "2026-11-02").await;
+    let stats = fixture.server.stats();
+    assert_eq!(stats.calls_to(LIST) - lists, 2);
+    assert_eq!(
+        stats.calls_to(GET) - gets,
+        gets,
+        "dismissed chats stay unlisted"
+    );
+    let changed = duckdb(&format!(
+        "SELECT count(*) FROM (
+           SELECT DISTINCT chat_id, member_version FROM read_parquet('{out}/group_members/snapshot_date=2026-11-02/*/*.parquet')
+           EXCEPT
+           SELECT DISTINCT chat_id, member_version FROM read_parquet('{out}/group_members/snapshot_date=2026-11-01/*/*.parquet'))"
+    ));
+    let changed = changed[0][0].as_i64().unwrap();
+    assert!(
+        changed > 0 && changed < n(3),
+        "chats whose members changed: {changed}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_false_reads_contacts_only() {
+    let fixture = Fixture::start(with_groups(62, 200, 0.0)).await;
+    let text = fixture.scenario.job_toml(
+        &fixture.server.base_url(),
+        &fixture.output_dir().display().to_string(),
+    );
+    let text = text.replace(
+        "unionid_mode = \"direct\"\n",
+        "unionid_mode = \"direct\"\ngroups = false\n",
+    );
+    let job = fixture.write_job_text(&text);
+    let out = fixture
+        .unionsnap(&["validate", job.to_str().unwrap()], &[])
+        .await;
+    assert!(
+        stdout(&out).contains("contacts only (groups = false)"),
+        "{}",
+        stdout(&out)
+    );
+    assert_exit(&fixture.run_job(&job, &[]).await, 0);
+    let snapshot = read_snapshot(&fixture.output_dir()).await;
+    let truth = without_groups(&fixture.scenario).truth();
+    assert_eq!(
+        unionsnap::simulator::audience_rows(&snapshot.audience).unwrap(),
+        truth.audience
+    );
+    assert_ne!(truth.audience, fixture.scenario.truth().audience);
+    assert_eq!(fixture.server.stats().calls_to(LIST), 0);
+    let group_files = files_under(&fixture.output_dir().join("group_members"));
+    assert!(
+        group_files.iter().all(|f| !f.ends_with(".parquet")),
+        "{group_files:?}"
+    );
+}
