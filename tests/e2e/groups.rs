@@ -81,6 +81,29 @@ async fn group_members_count_like_contacts_and_a_second_day_costs_one_get_per_ch
     assert_eq!(n(5), 4, "every chat status is kept");
     assert_eq!(n(6), 0);
 
+    // The HTML report shows the corp's group figures, as the tables have them.
+    let html = fixture.dir.path().join("report.html");
+    let html_arg = html.display().to_string();
+    let report = fixture
+        .unionsnap(
+            &["report", &out, "--date", "2026-11-01", "--html", &html_arg],
+            &[],
+        )
+        .await;
+    assert_exit(&report, 0);
+    let html = std::fs::read_to_string(&html).unwrap();
+    let section = html.split("<h2>WeCom customer groups</h2>").nth(1).unwrap();
+    let row = section.split("<td>crm</td>").nth(1).unwrap();
+    let cells: Vec<i64> = row
+        .split("</tr>")
+        .next()
+        .unwrap()
+        .split("<td>")
+        .filter_map(|c| c.trim_end_matches("</td>").replace(',', "").parse().ok())
+        .collect();
+    assert_eq!(cells[0], n(3), "chats");
+    assert_eq!(cells[3], n(1), "in groups only");
+
     // Day 1's calls: 2 list pages (1,000 chats a page), one get per chat.
     let stats = fixture.server.stats();
     let (lists, gets) = (stats.calls_to(LIST), stats.calls_to(GET));
