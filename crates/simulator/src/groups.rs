@@ -103,10 +103,7 @@ impl GroupModel {
     /// `wr` + 16 hex + the chat's 8 hex + `AAAA`: 30 characters like the
     /// doc's example ids.
     pub(crate) fn chat_id(&self, chat: u32) -> String {
-        format!(
-            "wr{:016x}{chat:08x}AAAA",
-            hash2(self.key, u64::from(chat)) & 0xFFFF_FFFF_FFFF_FFFF
-        )
+        format!("wr{:016x}{chat:08x}AAAA", hash2(self.key, u64::from(chat)))
     }
 
     /// The chat an id names, if it is one of this corp's.
