@@ -171,3 +171,39 @@ async fn groups_false_reads_contacts_only() {
         "{group_files:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shards_merge_and_partial_runs_keep_the_group_members() {
+    let fixture = Fixture::start(with_groups(63, 300, 0.0)).await;
+    let job = fixture.write_job();
+    let job = job.to_str().unwrap();
+    // Shards land raw partitions (contacts and group_members for the corp);
+    // the merge reads both back as the corp's members.
+    for shard in ["0/2", "1/2"] {
+        let out = fixture
+            .unionsnap(&["run", job, "--date", DATE, "--shard", shard], &[])
+            .await;
+        assert_exit(&out, 0);
+    }
+    let out = fixture
+        .unionsnap(&["merge", job, "--date", DATE], &[])
+        .await;
+    assert_exit(&out, 0);
+    assert_matches_truth(&fixture).await;
+    // A run of one Official Account keeps the corp as committed: its
+    // identities are read back from contacts and group_members.
+    let out = fixture
+        .unionsnap(&["run", job, "--date", DATE, "--accounts", "brand_oa"], &[])
+        .await;
+    assert_exit(&out, 0);
+    assert_matches_truth(&fixture).await;
+    let truth = fixture.scenario.truth();
+    assert_ne!(
+        truth.row("crm").unwrap().members,
+        without_groups(&fixture.scenario)
+            .truth()
+            .row("crm")
+            .unwrap()
+            .members
+    );
+}
