@@ -207,3 +207,22 @@ async fn shards_merge_and_partial_runs_keep_the_group_members() {
             .members
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn validate_online_proves_the_group_permission_with_one_list_call() {
+    let fixture = Fixture::start(with_groups(64, 50, 0.0)).await;
+    let job = fixture.write_job();
+    let out = fixture
+        .unionsnap(&["validate", job.to_str().unwrap(), "--online"], &[])
+        .await;
+    assert_exit(&out, 0);
+    let table = stdout(&out);
+    let crm = table
+        .lines()
+        .find(|l| l.starts_with("account crm "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(crm.contains("customer groups readable"), "{table}");
+    let stats = fixture.server.stats();
+    assert_eq!(stats.calls_to(LIST), 1);
+    assert_eq!(stats.calls_to(GET), 0);
+}
