@@ -10,7 +10,8 @@
 pub use super::body::{decode_body, parse_body, BodyError};
 use super::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
 use super::token::TokenResponse;
-use super::{FollowerPage, Quota, UserInfo};
+use super::wecom_groups::{GetResponse, ListResponse};
+use super::{FollowerPage, GroupChat, ListedChat, Quota, UserInfo};
 
 /// A `cgi-bin/user/get` response.
 pub fn user_get(status: u16, body: &[u8]) -> Result<FollowerPage, BodyError> {
@@ -31,4 +32,18 @@ pub fn quota(status: u16, body: &[u8]) -> Result<Quota, BodyError> {
 /// (the token itself is not handed out here).
 pub fn token(status: u16, body: &[u8]) -> Result<(usize, u64), BodyError> {
     decode_body::<TokenResponse>(status, body).map(|r| (r.access_token.len(), r.expires_in))
+}
+
+/// A WeCom `externalcontact/groupchat/list` response: the page's chats and
+/// the next cursor.
+pub fn groupchat_list(
+    status: u16,
+    body: &[u8],
+) -> Result<(Vec<ListedChat>, Option<String>), BodyError> {
+    decode_body::<ListResponse>(status, body).map(ListResponse::into_page)
+}
+
+/// A WeCom `externalcontact/groupchat/get` response for `chat_id`.
+pub fn groupchat_get(status: u16, body: &[u8], chat_id: &str) -> Result<GroupChat, BodyError> {
+    decode_body::<GetResponse>(status, body).map(|r| r.into_chat(chat_id))
 }

@@ -138,6 +138,18 @@ struct Invitor {
     userid: Option<String>,
 }
 
+impl ListResponse {
+    pub(crate) fn into_page(self) -> (Vec<ListedChat>, Option<String>) {
+        (self.group_chat_list.unwrap_or_default(), self.next_cursor)
+    }
+}
+
+impl GetResponse {
+    pub(crate) fn into_chat(self, asked: &str) -> GroupChat {
+        GroupChat::from((asked.to_string(), self.group_chat))
+    }
+}
+
 impl From<(String, ChatBody)> for GroupChat {
     fn from((asked, body): (String, ChatBody)) -> Self {
         let mut members_without_id = 0;
@@ -191,10 +203,7 @@ impl WeComClient {
         }
         let request = Request::post_json(GROUPCHAT_LIST_PATH, CallKind::WECOM_DATA, &body);
         let response: ListResponse = self.call(&request).await?;
-        Ok((
-            response.group_chat_list.unwrap_or_default(),
-            response.next_cursor,
-        ))
+        Ok(response.into_page())
     }
 
     /// Every listed chat, each once (a chat listed twice while the list
@@ -234,10 +243,7 @@ impl WeComClient {
         let body = json!({ "chat_id": chat_id, "need_name": 0 });
         let request = Request::post_json(GROUPCHAT_GET_PATH, CallKind::WECOM_DATA, &body);
         match self.call::<GetResponse>(&request).await {
-            Ok(response) => Ok(Some(GroupChat::from((
-                chat_id.to_string(),
-                response.group_chat,
-            )))),
+            Ok(response) => Ok(Some(response.into_chat(chat_id))),
             Err(err) if err.errcode() == Some(CHAT_NOT_FOUND) => Ok(None),
             Err(err) => Err(err),
         }
