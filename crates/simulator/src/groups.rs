@@ -95,9 +95,15 @@ impl GroupModel {
         [owner, ((u64::from(owner) + 1) % staff) as u32]
     }
 
-    /// The owner's userid.
+    /// The owner's userid: a staff member's, or, while the chat waits for
+    /// or is in its handover (status 1, 2), the userid of the owner who
+    /// left the corp (`gone_…`: no longer among the staff).
     pub(crate) fn owner_userid(&self, chat: u32) -> String {
-        CorpModel::staff_userid(self.staff_of(chat)[0])
+        let owner = self.staff_of(chat)[0];
+        match self.status(chat) {
+            1 | 2 => format!("gone_{owner:04}"),
+            _ => CorpModel::staff_userid(owner),
+        }
     }
 
     /// `wr` + 16 hex + the chat's 8 hex + `AAAA`: 30 characters like the
@@ -138,17 +144,18 @@ impl GroupModel {
         members: &[u32],
         need_name: bool,
     ) -> Value {
-        let [owner, second] = self.staff_of(chat);
+        let [_, second] = self.staff_of(chat);
+        let owner = self.owner_userid(chat);
         let created = self.create_time(chat);
-        let mut list: Vec<Value> = [owner, second]
+        let mut list: Vec<Value> = [owner.clone(), CorpModel::staff_userid(second)]
             .iter()
-            .map(|&staff| {
+            .map(|staff| {
                 let mut member = json!({
-                    "userid": CorpModel::staff_userid(staff),
+                    "userid": staff,
                     "type": 1,
                     "join_time": created,
                     "join_scene": 1,
-                    "invitor": {"userid": CorpModel::staff_userid(owner)},
+                    "invitor": {"userid": owner},
                     "group_nickname": "",
                 });
                 if need_name {
@@ -174,7 +181,7 @@ impl GroupModel {
                 "group_nickname": "",
             });
             if scene == 1 {
-                member["invitor"] = json!({"userid": CorpModel::staff_userid(owner)});
+                member["invitor"] = json!({"userid": owner});
             }
             if corp.reveals_unionid(person) {
                 member["unionid"] = json!(world.unionids.encode(person));
@@ -187,7 +194,7 @@ impl GroupModel {
         json!({
             "chat_id": self.chat_id(chat),
             "name": format!("Customer group {chat}"),
-            "owner": CorpModel::staff_userid(owner),
+            "owner": owner,
             "create_time": created,
             "notice": "",
             "member_list": list,
