@@ -57,6 +57,11 @@ pub const DROPPABLE_COLUMNS: &[&str] = &[
     "state",
     "tag_ids",
     "add_way",
+    // group_members: the group's name as its owner set it, who invited a
+    // member and how.
+    "chat_name",
+    "invitor",
+    "join_scene",
 ];
 
 /// A validated job: everything a run needs, secrets already read.

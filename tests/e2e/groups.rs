@@ -226,3 +226,43 @@ async fn validate_online_proves_the_group_permission_with_one_list_call() {
     assert_eq!(stats.calls_to(LIST), 1);
     assert_eq!(stats.calls_to(GET), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pseudonymized_group_members_meet_their_contacts_in_one_member() {
+    let fixture = Fixture::start(with_groups(65, 200, 0.0)).await;
+    let text = fixture.scenario.job_toml(
+        &fixture.server.base_url(),
+        &fixture.output_dir().display().to_string(),
+    );
+    let text = text.replacen(
+        "\n[api]",
+        "\n[privacy]\npseudonymize = true\nkey = { env = \"UNIONSNAP_TEST_HMAC_KEY\" }\ndrop = [\"chat_name\", \"invitor\"]\n\n[api]",
+        1,
+    );
+    let job = fixture.write_job_text(&text);
+    let key = ("UNIONSNAP_TEST_HMAC_KEY", "test-hmac-key-groups");
+    assert_exit(&fixture.run_job(&job, &[key]).await, 0);
+    // The same pseudonym for a person's contact and group rows: the corp's
+    // members are still exactly the truth's.
+    assert_matches_truth(&fixture).await;
+    let out = fixture.output_dir().display().to_string();
+    let rows = duckdb(&format!(
+        "SELECT count(*) FILTER (length(external_userid) <> 64 OR external_userid LIKE 'w%'),
+                count(*) FILTER (unionid IS NOT NULL AND length(unionid) <> 64),
+                count(*)
+         FROM read_parquet('{out}/group_members/*/*/*.parquet')"
+    ));
+    let n = |i: usize| rows[0][i].as_i64().unwrap();
+    assert!(n(2) > 0);
+    assert_eq!((n(0), n(1)), (0, 0), "no raw id in group_members");
+    let columns = duckdb(&format!(
+        "SELECT column_name FROM (DESCRIBE SELECT * FROM read_parquet('{out}/group_members/*/*/*.parquet'))"
+    ));
+    assert!(
+        !columns
+            .iter()
+            .any(|c| c[0] == "chat_name" || c[0] == "invitor"),
+        "{columns:?}"
+    );
+    assert!(columns.iter().any(|c| c[0] == "chat_owner"));
+}
