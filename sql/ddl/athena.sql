@@ -40,6 +40,10 @@ CREATE EXTERNAL TABLE unionsnap_files.followers
 LOCATION 's3://BUCKET/PREFIX/followers/'
 TBLPROPERTIES ('table_type' = 'DELTA');
 
+CREATE EXTERNAL TABLE unionsnap_files.group_members
+LOCATION 's3://BUCKET/PREFIX/group_members/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
 CREATE EXTERNAL TABLE unionsnap_files.identities
 LOCATION 's3://BUCKET/PREFIX/identities/'
 TBLPROPERTIES ('table_type' = 'DELTA');
@@ -63,6 +67,12 @@ TBLPROPERTIES ('table_type' = 'DELTA');
 -- Complete snapshots only (Trino SQL; run each statement on its own).
 CREATE OR REPLACE VIEW unionsnap.followers AS
 SELECT * FROM unionsnap_files.followers
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- WeCom customer groups (group_members); the table exists once a corp with
+-- groups = true committed: skip both group_members statements until then.
+CREATE OR REPLACE VIEW unionsnap.group_members AS
+SELECT * FROM unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW unionsnap.identities AS

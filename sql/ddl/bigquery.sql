@@ -43,6 +43,12 @@ OPTIONS (
   format = 'DELTA_LAKE',
   uris = ['gs://BUCKET/PREFIX/followers']);
 
+CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.group_members
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/group_members']);
+
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.identities
 WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
@@ -76,6 +82,12 @@ OPTIONS (
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW unionsnap.followers AS
 SELECT * FROM unionsnap_files.followers
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- WeCom customer groups (group_members); the table exists once a corp with
+-- groups = true committed: skip both group_members statements until then.
+CREATE OR REPLACE VIEW unionsnap.group_members AS
+SELECT * FROM unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW unionsnap.identities AS

@@ -48,6 +48,10 @@ CREATE TABLE IF NOT EXISTS unionsnap_files.followers
 USING delta
 LOCATION 's3a://BUCKET/PREFIX/followers';
 
+CREATE TABLE IF NOT EXISTS unionsnap_files.group_members
+USING delta
+LOCATION 's3a://BUCKET/PREFIX/group_members';
+
 CREATE TABLE IF NOT EXISTS unionsnap_files.identities
 USING delta
 LOCATION 's3a://BUCKET/PREFIX/identities';
@@ -71,6 +75,12 @@ LOCATION 's3a://BUCKET/PREFIX/changes';
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW unionsnap.followers AS
 SELECT * FROM unionsnap_files.followers
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- WeCom customer groups (group_members); the table exists once a corp with
+-- groups = true committed: skip both group_members statements until then.
+CREATE OR REPLACE VIEW unionsnap.group_members AS
+SELECT * FROM unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW unionsnap.identities AS

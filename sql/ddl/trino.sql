@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS hive.unionsnap_files.manifests (
 
 CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'followers',
                                  table_location => 's3://BUCKET/PREFIX/followers');
+CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'group_members',
+                                 table_location => 's3://BUCKET/PREFIX/group_members');
 CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'identities',
                                  table_location => 's3://BUCKET/PREFIX/identities');
 CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'people',
@@ -65,6 +67,11 @@ CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name =>
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW delta.unionsnap.followers AS
 SELECT * FROM delta.unionsnap_files.followers
+WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
+
+-- WeCom customer groups: the table exists once a corp with groups = true committed.
+CREATE OR REPLACE VIEW delta.unionsnap.group_members AS
+SELECT * FROM delta.unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW delta.unionsnap.identities AS

@@ -126,6 +126,7 @@ pub async fn snapshot(account_id: &str, source: &OutputLocation) -> Result<RawTa
         frame: app_users_frame(&users.into_sorted()),
         unlicensed_staff_left_out: 0,
         id_links: None,
+        group_members: None,
     })
 }
 

@@ -6,6 +6,7 @@
 //!   ([`checkpoint`], [`known`]) whose rows the pipeline writes as they come;
 //! - [`wecom`]: WeCom customer contacts → `contacts`, and the `idconvert`
 //!   linking of contacts that come without UnionID;
+//! - [`wecom_groups`]: WeCom customer group chats → `group_members`;
 //! - [`app_users`]: Mini Program / mobile app / website login exports →
 //!   `app_users`.
 //!
@@ -21,6 +22,7 @@ pub mod official_account;
 pub mod openid_hash;
 pub mod progress;
 pub mod wecom;
+pub mod wecom_groups;
 
 use std::collections::BTreeMap;
 
@@ -85,6 +87,10 @@ pub struct RawTable {
     /// The `id_links` of a corp linked through idconvert (see
     /// [`idconvert`]): the memory the next run starts from.
     pub id_links: Option<DataFrame>,
+    /// The `group_members` of a WeCom corp that reads its customer groups
+    /// (`groups = true`): their external members are members of the corp
+    /// too (see [`wecom_groups`]).
+    pub group_members: Option<DataFrame>,
 }
 
 /// Why one account could not be extracted.
@@ -178,6 +184,10 @@ pub async fn extract_raw(
                 credentials.clone(),
             );
             let raw = wecom::snapshot(&client, concurrency, *allow_unlicensed).await;
+            let raw = match raw {
+                Ok(raw) => with_groups(account, &client, concurrency, raw).await,
+                Err(error) => Err(error),
+            };
             tracing::info!(account_id = %account.id, calls = %client.stats(), "WeChat calls");
             raw
         }
@@ -247,10 +257,33 @@ pub async fn extract_idconvert(
         tracing::warn!(account_id = %account.id, unchecked = stats.unchecked,
             "idconvert_budget reached: these UnionIDs wait for the next runs (their contacts, if any, stay unlinked until then)");
     }
-    Ok(RawTable {
+    let raw = RawTable {
         unlicensed_staff_left_out: left_out,
         id_links: (remember && !memory.is_empty()).then(|| memory.to_frame()),
         ..wecom::raw_table(relations)
+    };
+    with_groups(account, &client, concurrency, raw).await
+}
+
+/// `raw` with the corp's `group_members` when the account reads its
+/// customer groups (`groups = true`, the default). Errors stop the account
+/// like the contacts' do (48002 / 84074: the app lacks the permission).
+async fn with_groups(
+    account: &Account,
+    client: &WeComClient,
+    concurrency: usize,
+    raw: RawTable,
+) -> Result<RawTable, ExtractError> {
+    if !matches!(account.spec, AccountSpec::Wecom { groups: true, .. }) {
+        return Ok(raw);
+    }
+    let (members, stats) = wecom_groups::snapshot(client, concurrency).await?;
+    tracing::info!(account_id = %account.id, chats = stats.chats, vanished = stats.vanished,
+        list_calls = stats.list_calls, get_calls = stats.get_calls,
+        group_member_rows = members.height(), "customer group chats read");
+    Ok(RawTable {
+        group_members: Some(members),
+        ..raw
     })
 }
 

@@ -66,6 +66,7 @@ pub fn raw_table(mut relations: Vec<ContactRelation>) -> RawTable {
         frame: contacts_frame(&relations),
         unlicensed_staff_left_out: 0,
         id_links: None,
+        group_members: None,
     }
 }
 

@@ -35,6 +35,7 @@ pub(super) struct WecomShape {
     unionid_mode: UnionidMode,
     allow_unlicensed: bool,
     idconvert_budget: u64,
+    groups: bool,
 }
 
 /// How a WeCom app authenticates: exactly one of these.
@@ -305,6 +306,7 @@ pub(super) fn wecom_shape(
             .allow_unlicensed
             .as_ref()
             .is_some_and(|allow| *allow.get_ref()),
+        groups: raw.groups.as_ref().is_none_or(|groups| *groups.get_ref()),
     })
 }
 
@@ -345,6 +347,7 @@ pub(super) fn wecom_account(shape: WecomShape, cx: &Context<'_>) -> Checked<Acco
         unionid_mode: shape.unionid_mode,
         allow_unlicensed: shape.allow_unlicensed,
         idconvert_budget: shape.idconvert_budget,
+        groups: shape.groups,
     })
 }
 

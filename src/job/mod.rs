@@ -60,6 +60,11 @@ pub const DROPPABLE_COLUMNS: &[&str] = &[
     "state",
     "tag_ids",
     "add_way",
+    // group_members: the group's name as its owner set it, who invited a
+    // member and how.
+    "chat_name",
+    "invitor",
+    "join_scene",
 ];
 
 /// A validated job: everything a run needs, secrets already read.
@@ -182,6 +187,9 @@ pub enum AccountSpec {
         /// Most idconvert conversions a run makes (`unionid_mode =
         /// "idconvert"`); new UnionIDs go first, the rest wait.
         idconvert_budget: u64,
+        /// Read the customer group chats too (`groups`, default true): their
+        /// external members are members of the corp, in `group_members`.
+        groups: bool,
     },
     /// `mini_program`, `mobile_app` or `website`: no WeChat API lists their
     /// users, so members come from the business's own login export.
@@ -455,8 +463,9 @@ impl Job {
                     unionid_mode,
                     allow_unlicensed,
                     idconvert_budget,
+                    groups,
                 } => format!(
-                    "corpid {corpid}{}, unionid_mode {unionid_mode}{}{}",
+                    "corpid {corpid}{}, unionid_mode {unionid_mode}{}{}, {}",
                     match credentials {
                         crate::wechat::WecomCredentials::Secret(_) => String::new(),
                         crate::wechat::WecomCredentials::Suite(suite) =>
@@ -471,6 +480,11 @@ impl Job {
                         ", allow_unlicensed (commits without unlicensed staff's contacts)"
                     } else {
                         ""
+                    },
+                    if *groups {
+                        "contacts and customer groups"
+                    } else {
+                        "contacts only (groups = false)"
                     }
                 ),
                 AccountSpec::AppLogins { source, .. } => format!("login export {source}"),

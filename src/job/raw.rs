@@ -57,6 +57,7 @@ pub(super) struct RawAccount {
     pub unionid_mode: Option<Spanned<String>>,
     pub allow_unlicensed: Option<Spanned<bool>>,
     pub idconvert_budget: Option<Spanned<i64>>,
+    pub groups: Option<Spanned<bool>>,
 }
 
 impl RawAccount {
@@ -87,6 +88,7 @@ impl RawAccount {
             "idconvert_budget",
             self.idconvert_budget.as_ref().map(Spanned::span),
         );
+        push("groups", self.groups.as_ref().map(Spanned::span));
         keys
     }
 }
@@ -102,6 +104,7 @@ pub(super) fn keys_of(kind: AccountKind) -> &'static [&'static str] {
             "unionid_mode",
             "allow_unlicensed",
             "idconvert_budget",
+            "groups",
         ],
         // No list API exists for these: members come from the business's own export.
         AccountKind::MiniProgram | AccountKind::MobileApp | AccountKind::Website => &["source"],

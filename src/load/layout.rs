@@ -13,6 +13,9 @@ pub const APP_USERS: &str = "app_users";
 /// external_userid / pending_id), partitioned by account: the memory that
 /// spares the next run the calls.
 pub const ID_LINKS: &str = "id_links";
+/// External members of a WeCom corp's customer group chats, one row per
+/// (chat, member), partitioned by account.
+pub const GROUP_MEMBERS: &str = "group_members";
 /// One row per (account, member).
 pub const IDENTITIES: &str = "identities";
 /// One row per person.
@@ -37,7 +40,7 @@ pub const SNAPSHOT_DATE: &str = "snapshot_date";
 /// The second partition column of the raw tables.
 pub const ACCOUNT_ID: &str = "account_id";
 /// Every table of the warehouse, each a Delta table at `OUTPUT/<table>/`.
-pub const ALL_TABLES: [&str; 11] = [
+pub const ALL_TABLES: [&str; 12] = [
     FOLLOWERS,
     CONTACTS,
     APP_USERS,
@@ -49,15 +52,17 @@ pub const ALL_TABLES: [&str; 11] = [
     CHANGES,
     TAGS,
     RECONCILIATION,
+    GROUP_MEMBERS,
 ];
 /// The raw tables: partitioned by date and account.
-pub const RAW_TABLES: [&str; 6] = [
+pub const RAW_TABLES: [&str; 7] = [
     FOLLOWERS,
     CONTACTS,
     APP_USERS,
     ID_LINKS,
     TAGS,
     RECONCILIATION,
+    GROUP_MEMBERS,
 ];
 /// The tables derived from the raw ones: partitioned by date.
 pub const DERIVED_TABLES: [&str; 5] = [IDENTITIES, PEOPLE, AUDIENCE, OVERLAP, CHANGES];

@@ -50,7 +50,8 @@ pub struct Landed {
     #[serde(default)]
     pub unlicensed_staff_left_out: u64,
     /// The account's other files of the date (the `id_links` of a corp
-    /// linked through idconvert), committed with the partition.
+    /// linked through idconvert, the `group_members` of a corp reading its
+    /// customer groups), committed with the partition.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<LandedFile>,
 }

@@ -82,10 +82,16 @@ async fn merge_leased(
     let mut writer = SnapshotWriter::begin(store.clone(), date, run_id);
     let mut landed = Vec::with_capacity(found.len());
     for (account, partition) in found {
+        let groups = partition
+            .also
+            .iter()
+            .find(|file| file.table == load::layout::GROUP_MEMBERS)
+            .map(|file| file.path.as_str());
         let mut read = pipeline::read_back(
             &store,
             account,
             &partition.partition.path,
+            groups,
             previous.is_some(),
         )
         .await?;

@@ -131,6 +131,7 @@ async fn check_account(clients: &Clients, account_id: &str, spec: &AccountSpec) 
         AccountSpec::Wecom {
             corpid,
             credentials,
+            groups,
             ..
         } => {
             let client = WeComClient::with_credentials(
@@ -142,16 +143,29 @@ async fn check_account(clients: &Clients, account_id: &str, spec: &AccountSpec) 
             if let Err(error) = client.verify_credentials().await {
                 return fail("gettoken", error);
             }
-            match client.follow_users().await {
-                Ok(staff) => Check {
-                    subject,
-                    status: Status::Ready,
-                    detail: format!(
-                        "token ok; {} staff members with customer contact",
-                        staff.len()
+            let staff = match client.follow_users().await {
+                Ok(staff) => staff,
+                Err(error) => return fail("get_follow_user_list", error),
+            };
+            // With groups, one list page proves the group chat permission.
+            let groups = match groups {
+                true => match client.groupchat_list_page(None).await {
+                    Ok((chats, more)) => format!(
+                        "; customer groups readable ({}{} chats on the first page)",
+                        chats.len(),
+                        if more.is_some() { "+" } else { "" }
                     ),
+                    Err(error) => return fail("groupchat/list", error),
                 },
-                Err(error) => fail("get_follow_user_list", error),
+                false => String::new(),
+            };
+            Check {
+                subject,
+                status: Status::Ready,
+                detail: format!(
+                    "token ok; {} staff members with customer contact{groups}",
+                    staff.len()
+                ),
             }
         }
         AccountSpec::AppLogins { source, .. } => {

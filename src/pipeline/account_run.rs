@@ -169,6 +169,18 @@ async fn write_raw(
         let path = layout::account_file(layout::ID_LINKS, date, &account.id, &run.run_id);
         files.push(load::commit::write_file(store, layout::ID_LINKS, path, &mut links).await?);
     }
+    // Group members go through the same privacy as contacts: the same
+    // external_userid gets the same pseudonym, so the two meet in one member.
+    let group_members = match raw.group_members {
+        Some(members) => {
+            let mut members = privacy.apply(members)?;
+            let table = layout::GROUP_MEMBERS;
+            let path = layout::account_file(table, date, &account.id, &run.run_id);
+            files.push(load::commit::write_file(store, table, path, &mut members).await?);
+            Some(members)
+        }
+        None => None,
+    };
     let left_out = raw.unlicensed_staff_left_out;
     StateStore::new(store.clone(), date, &account.id)
         .save_landed(&Landed {
@@ -179,7 +191,7 @@ async fn write_raw(
         .await?;
     let mut landed = LandedAccount::new(account, run.previous.is_some())?;
     landed.unlicensed_staff_left_out = left_out;
-    landed.push_raw(extract::raw_shape(account), frame)?;
+    landed.push_with_groups(extract::raw_shape(account), frame, group_members)?;
     let landed = landed.finish()?;
     tracing::info!(account_id = %account.id, rows = file.rows, members = landed.members(), "account snapshotted");
     Ok(AccountSnapshot {

@@ -49,6 +49,42 @@ impl LandedAccount {
         Ok(())
     }
 
+    /// Adds a WeCom corp's rows: its `contacts` and, when it reads its
+    /// customer groups, its `group_members`, as one frame: a customer who is
+    /// also in groups is one member (the same external_userid), joined at
+    /// the earliest of the contact's `added_at` and the groups' `join_time`.
+    pub fn push_with_groups(
+        &mut self,
+        shape: RawShape,
+        contacts: DataFrame,
+        group_members: Option<DataFrame>,
+    ) -> Result<(), RunError> {
+        let Some(groups) = group_members else {
+            return self.push_raw(shape, contacts);
+        };
+        let columns = |frame: DataFrame, joined: &str| {
+            frame.lazy().select([
+                col(shape.member_col),
+                col("unionid"),
+                col(joined)
+                    .cast(DataType::Datetime(
+                        TimeUnit::Microseconds,
+                        Some(TimeZone::UTC),
+                    ))
+                    .alias(shape.joined_col),
+            ])
+        };
+        let both = concat(
+            [
+                columns(contacts, shape.joined_col),
+                columns(groups, GROUP_JOINED_COL),
+            ],
+            UnionArgs::default(),
+        )?
+        .collect()?;
+        self.push_raw(shape, both)
+    }
+
     /// No more rows come.
     pub fn finish(mut self) -> Result<Self, RunError> {
         self.identities.flush()?;
@@ -60,6 +96,9 @@ impl LandedAccount {
         self.identities.rows() as i64
     }
 }
+
+/// When an external member joined a chat (`group_members`).
+const GROUP_JOINED_COL: &str = "join_time";
 
 /// `account`'s rows of `identities` from its raw table of the given shape.
 pub fn account_identities(
@@ -92,11 +131,13 @@ pub struct Committed {
 }
 
 /// Reads back a raw partition already in the store (a shard landed it, or
-/// a committed snapshot holds it) as the account's rows of `identities`.
+/// a committed snapshot holds it), with the corp's `group_members` file if
+/// it has one, as the account's rows of `identities`.
 pub async fn read_back(
     store: &Store,
     account: &Account,
     path: &str,
+    group_members: Option<&str>,
     with_changes: bool,
 ) -> Result<LandedAccount, RunError> {
     let shape = crate::extract::raw_shape(account);
@@ -108,7 +149,11 @@ pub async fn read_back(
             .await?;
     } else {
         let raw = load::read_file(store, path).await?;
-        landed.push_raw(shape, raw)?;
+        let groups = match group_members {
+            Some(path) => Some(load::read_file(store, path).await?),
+            None => None,
+        };
+        landed.push_with_groups(shape, raw, groups)?;
     }
     tracing::info!(account_id = %account.id, %path, "raw partition read back");
     landed.finish()

@@ -432,7 +432,9 @@ async fn with_kept_accounts(
         let Some(file) = load::account_file(current, table, &account.id) else {
             continue;
         };
-        let mut kept = finish::read_back(store, account, &file.path, with_changes).await?;
+        let groups = load::account_file(current, load::layout::GROUP_MEMBERS, &account.id);
+        let groups = groups.map(|file| file.path.as_str());
+        let mut kept = finish::read_back(store, account, &file.path, groups, with_changes).await?;
         kept.unlicensed_staff_left_out = current
             .accounts
             .iter()

@@ -61,6 +61,20 @@ pub struct ReconciliationRow {
     pub wechat_error: Option<String>,
 }
 
+/// A WeCom corp's customer groups in the snapshot (`group_members`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupFigures {
+    pub account_id: String,
+    /// Chats with at least one external member.
+    pub chats: i64,
+    /// Chats whose owner left the corp (status 1, 2 or 3).
+    pub chats_owner_left: i64,
+    /// Distinct external members of the corp's groups.
+    pub members_in_groups: i64,
+    /// Of those, the ones who are no staff member's contact.
+    pub in_groups_only: i64,
+}
+
 /// Everything the HTML report shows.
 #[derive(Debug, Clone)]
 pub struct ReportData {
@@ -77,6 +91,8 @@ pub struct ReportData {
     /// The snapshot's `reconciliation` rows, by account id (none before
     /// the table existed, or without Official Accounts).
     pub reconciliation: Vec<ReconciliationRow>,
+    /// One per WeCom corp that read its customer groups, by account id.
+    pub groups: Vec<GroupFigures>,
 }
 
 fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
@@ -205,6 +221,7 @@ pub async fn read_report(
     let overlap = (0..o.height())
         .map(|i| (a[i].clone(), b[i].clone(), shared[i].unwrap_or(0)))
         .collect();
+    let groups = group_figures(store, &snapshot.manifest).await?;
     Ok(ReportData {
         accounts,
         totals,
@@ -212,6 +229,7 @@ pub async fn read_report(
         trend,
         intersections: intersections(&upset)?,
         reconciliation: reconciliation_rows(store, &snapshot.manifest).await?,
+        groups,
         snapshot,
     })
 }
@@ -267,4 +285,68 @@ async fn reconciliation_rows(
     }
     rows.sort_by(|a, b| a.account_id.cmp(&b.account_id));
     Ok(rows)
+}
+
+/// The group figures of every corp whose `group_members` the marker names.
+async fn group_figures(
+    store: &Store,
+    manifest: &load::Manifest,
+) -> Result<Vec<GroupFigures>, ReportError> {
+    let mut out = Vec::new();
+    for account in &manifest.accounts {
+        let id = &account.account_id;
+        let Some(file) = load::account_file(manifest, layout::GROUP_MEMBERS, id) else {
+            continue;
+        };
+        let (members, _) = load::read_columns(
+            store,
+            &file.path,
+            &["chat_id", "chat_status", "external_userid"],
+        )
+        .await?;
+        let contacts = match load::account_file(manifest, layout::CONTACTS, id) {
+            Some(file) => {
+                load::read_columns(store, &file.path, &["external_userid"])
+                    .await?
+                    .0
+            }
+            None => DataFrame::empty(),
+        };
+        out.push(groups_of(id, members, contacts)?);
+    }
+    out.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    Ok(out)
+}
+
+/// One corp's [`GroupFigures`] from its `group_members` and `contacts`.
+pub fn groups_of(
+    account_id: &str,
+    members: DataFrame,
+    contacts: DataFrame,
+) -> PolarsResult<GroupFigures> {
+    let count = |frame: LazyFrame| -> PolarsResult<i64> { Ok(frame.collect()?.height() as i64) };
+    let members = members.lazy();
+    let chats = members
+        .clone()
+        .select([col("chat_id"), col("chat_status")])
+        .unique(None, UniqueKeepStrategy::Any);
+    let external = members
+        .select([col("external_userid")])
+        .unique(None, UniqueKeepStrategy::Any);
+    let in_groups_only = match contacts.width() {
+        0 => external.clone(),
+        _ => external.clone().join(
+            contacts.lazy().select([col("external_userid")]),
+            [col("external_userid")],
+            [col("external_userid")],
+            JoinArgs::new(JoinType::Anti),
+        ),
+    };
+    Ok(GroupFigures {
+        account_id: account_id.to_string(),
+        chats: count(chats.clone())?,
+        chats_owner_left: count(chats.filter(col("chat_status").gt(lit(0))))?,
+        members_in_groups: count(external)?,
+        in_groups_only: count(in_groups_only)?,
+    })
 }

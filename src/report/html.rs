@@ -63,6 +63,27 @@ fn optional(v: Option<i64>) -> String {
     v.map(thousands).unwrap_or_else(|| "–".to_string())
 }
 
+/// Per corp: its chats, the members they add to its audience.
+fn groups_table(data: &ReportData) -> String {
+    let mut out = String::from(
+        "<p>External members of customer group chats count as members of the corp; many are no staff member's contact.</p>\n\
+         <table>\n<tr><th>account</th><th>chats</th><th>chats whose owner left</th>\
+         <th>people in groups</th><th>in groups only (not a contact)</th></tr>\n",
+    );
+    for g in &data.groups {
+        out.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+            escape(&g.account_id),
+            thousands(g.chats),
+            thousands(g.chats_owner_left),
+            thousands(g.members_in_groups),
+            thousands(g.in_groups_only)
+        ));
+    }
+    out.push_str("</table>\n");
+    out
+}
+
 fn audience_table(data: &ReportData) -> String {
     let row = |a: &AccountRow| {
         format!(
@@ -191,6 +212,10 @@ pub fn render_html(data: &ReportData) -> Result<String, ChartError> {
     if !data.reconciliation.is_empty() {
         body.push_str("<h2 id=\"reconciliation\">WeChat's own count</h2>\n<p class=\"meta\">Per Official Account: followers at the end of the day before this snapshot as WeChat counts them (datacube), our members in the snapshot of that day, and the difference (ours − WeChat's). A difference beyond the job's tolerance suggests that snapshot is incomplete.</p>\n");
         body.push_str(&reconciliation_table(data));
+    }
+    if !data.groups.is_empty() {
+        body.push_str("<h2>WeCom customer groups</h2>\n");
+        body.push_str(&groups_table(data));
     }
     Ok(format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\

@@ -13,7 +13,8 @@ use chrono::NaiveDate;
 use super::oa_counts::{DatacubeResponse, TagsResponse, WireCumulate, WireSummary};
 use super::official_account::{BatchgetResponse, QuotaResponse, UserGetResponse};
 use super::token::TokenResponse;
-use super::{CumulateDay, FollowerPage, Quota, SummaryRow, Tag, UserInfo};
+use super::wecom_groups::{GetResponse, ListResponse};
+use super::{CumulateDay, FollowerPage, GroupChat, ListedChat, Quota, SummaryRow, Tag, UserInfo};
 
 /// A `cgi-bin/user/get` response.
 pub fn user_get(status: u16, body: &[u8]) -> Result<FollowerPage, BodyError> {
@@ -73,4 +74,18 @@ pub fn user_summary(
 pub fn doc_example_span() -> (NaiveDate, NaiveDate) {
     let day = |d| NaiveDate::from_ymd_opt(2014, 12, d).unwrap_or_default();
     (day(2), day(7))
+}
+
+/// A WeCom `externalcontact/groupchat/list` response: the page's chats and
+/// the next cursor.
+pub fn groupchat_list(
+    status: u16,
+    body: &[u8],
+) -> Result<(Vec<ListedChat>, Option<String>), BodyError> {
+    decode_body::<ListResponse>(status, body).map(ListResponse::into_page)
+}
+
+/// A WeCom `externalcontact/groupchat/get` response for `chat_id`.
+pub fn groupchat_get(status: u16, body: &[u8], chat_id: &str) -> Result<GroupChat, BodyError> {
+    decode_body::<GetResponse>(status, body).map(|r| r.into_chat(chat_id))
 }

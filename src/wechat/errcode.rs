@@ -181,6 +181,7 @@ pub const ERRCODES: &[ErrCodeRow] = &[
     row(40083, WeCom, StopAccount, "invalid suite_id: check auth.suite_id (the provider's app id in the WeCom provider console)"),
     row(40084, WeCom, StopAccount, "invalid permanent_code: the corp may have uninstalled the app; put its current permanent code in auth.permanent_code"),
     row(40085, WeCom, StopAccount, "invalid suite_ticket: point auth.suite_ticket at where the provider's callback writes the ticket WeCom pushes every 10 minutes"),
+    row(40050, WeCom, StopAccount, "chat_id not found: the customer group chat was dismissed since it was listed; groupchat/get reads it as gone"),
     row(845003, WeCom, StopAccount, "unionid and corp subject not match: this UnionID is of another subject than the corp; idconvert leaves that person unlinked"),
     row(61003, Any, StopAccount, "the account has not authorized the third-party platform: re-authorize it"),
     row(61005, Any, StopAccount, "component_verify_ticket expired: check that WeChat's 10-minute ticket pushes reach the platform"),

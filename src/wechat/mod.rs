@@ -13,6 +13,7 @@
 //! - [`open_platform`]: Official Accounts acting through a third-party
 //!   platform (component and authorizer tokens).
 //! - [`wecom`]: WeCom customer contacts and `idconvert`.
+//! - [`wecom_groups`]: WeCom customer group chats and their members.
 //! - [`stats`]: per-account call counters.
 //!
 //! Access tokens travel in URL query strings and secrets in request bodies;
@@ -30,6 +31,7 @@ pub mod open_platform;
 pub mod stats;
 mod token;
 pub mod wecom;
+pub mod wecom_groups;
 mod wire;
 
 #[cfg(test)]
@@ -48,3 +50,4 @@ pub use wecom::{
     ContactPage, ContactRelation, Contacts, Conversion, SuiteCredentials, WeComClient,
     WecomCredentials,
 };
+pub use wecom_groups::{ChatMember, GroupChat, GroupChats, ListedChat};

@@ -73,7 +73,7 @@ pub struct SuiteCredentials {
 #[derive(Clone)]
 pub struct WeComClient {
     http: WeChatHttp,
-    scope: Arc<AccountScope>,
+    pub(super) scope: Arc<AccountScope>,
     tokens: Arc<TokenCache>,
     corpid: Arc<str>,
     /// Staff userids per `batch/get_by_user` call: 100 as documented,
@@ -530,7 +530,7 @@ impl WeComClient {
             .collect())
     }
 
-    async fn call<T: serde::de::DeserializeOwned>(
+    pub(super) async fn call<T: serde::de::DeserializeOwned>(
         &self,
         request: &Request<'_>,
     ) -> Result<T, ApiError> {

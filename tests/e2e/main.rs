@@ -5,6 +5,7 @@ mod changes;
 mod common;
 mod counts;
 mod crash;
+mod groups;
 mod job_errors;
 mod k8s;
 mod kinds;

@@ -147,12 +147,18 @@ print(json.dumps(out))
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn written_parquet_matches_the_documented_schema() {
-    let fixture = Fixture::start(scenario(
+    let mut scenario = scenario(
         81,
         3_000,
         &[("brand_oa", 0.5, true), ("legacy_oa", 0.3, false)],
-    ))
-    .await;
+    );
+    // A WeCom corp with customer groups: `contacts` and `group_members`.
+    scenario.corps = vec![unionsnap::simulator::SimCorp {
+        group_chats: 40,
+        group_reach: 0.1,
+        ..unionsnap::simulator::SimCorp::new(81, "crm", 0.1)
+    }];
+    let fixture = Fixture::start(scenario).await;
     let job = fixture.write_job();
     assert_exit(&fixture.run_job_on(&job, DATE, &[]).await, 0);
     fixture.server.set_day(1);

@@ -7,6 +7,7 @@
 
 use serde_json::{json, Value};
 
+use super::groups::GroupModel;
 use super::ids::{derive_key, unit, IdCodec};
 use super::kinds::{draw, SimCorp};
 use super::population::{AccountModel, World};
@@ -37,6 +38,8 @@ pub(crate) struct CorpModel {
     pub(crate) bound: bool,
     pub(crate) idconvert: bool,
     pub(crate) staff: u32,
+    /// The corp's customer group chats.
+    pub(crate) groups: GroupModel,
     wecom_user_share: f64,
     shared_share: f64,
     key: u64,
@@ -50,6 +53,7 @@ impl CorpModel {
             bound: corp.bound,
             idconvert: corp.idconvert,
             staff: corp.staff,
+            groups: GroupModel::new(seed, corp),
             wecom_user_share: corp.wecom_user_share,
             shared_share: corp.shared_share,
             key: derive_key(seed, &format!("corp/{}", corp.id)),
@@ -60,6 +64,12 @@ impl CorpModel {
     /// A customer of the corp on `day` (added by at least one staff member).
     pub(crate) fn is_customer(&self, person: u32, day: u32) -> bool {
         self.customers.is_member(person, day)
+    }
+
+    /// A member of the corp's audience on `day`: a customer, or in one of
+    /// its (not dismissed) group chats.
+    pub(crate) fn is_member(&self, person: u32, day: u32) -> bool {
+        self.is_customer(person, day) || self.groups.in_groups(person, day)
     }
 
     pub(crate) fn contact_type(&self, person: u32) -> ContactType {

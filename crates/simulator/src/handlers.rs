@@ -42,10 +42,12 @@ pub(crate) enum Endpoint {
     TagsGet,
     UserCumulate,
     UserSummary,
+    GroupChatList,
+    GroupChatGet,
 }
 
 impl Endpoint {
-    pub(crate) const ALL: [Endpoint; 16] = [
+    pub(crate) const ALL: [Endpoint; 18] = [
         Endpoint::Token,
         Endpoint::StableToken,
         Endpoint::UserGet,
@@ -62,6 +64,8 @@ impl Endpoint {
         Endpoint::TagsGet,
         Endpoint::UserCumulate,
         Endpoint::UserSummary,
+        Endpoint::GroupChatList,
+        Endpoint::GroupChatGet,
     ];
 
     pub(crate) fn path(self) -> &'static str {
@@ -82,6 +86,8 @@ impl Endpoint {
             Endpoint::TagsGet => "/cgi-bin/tags/get",
             Endpoint::UserCumulate => "/datacube/getusercumulate",
             Endpoint::UserSummary => "/datacube/getusersummary",
+            Endpoint::GroupChatList => "/cgi-bin/externalcontact/groupchat/list",
+            Endpoint::GroupChatGet => "/cgi-bin/externalcontact/groupchat/get",
         }
     }
 
@@ -119,6 +125,8 @@ impl Endpoint {
                 | Endpoint::BatchGetByUser
                 | Endpoint::IdConvert
                 | Endpoint::PendingId
+                | Endpoint::GroupChatList
+                | Endpoint::GroupChatGet
         )
     }
 }
@@ -147,6 +155,7 @@ pub(crate) mod errcode {
     pub const CGI_PATH_NOT_FOUND: i64 = 76021;
     pub const INVALID_ACCESS_TOKEN: i64 = 40014;
     pub const INVALID_PARAMETER: i64 = 40058;
+    pub const CHAT_NOT_FOUND: i64 = 40050;
     pub const API_FORBIDDEN: i64 = 48002;
     pub const ACCOUNT_NOT_AUTHORIZED: i64 = 61003;
     pub const TICKET_INVALID: i64 = 61006;
@@ -311,6 +320,8 @@ pub(crate) fn handle(state: &SimState, request: &ApiRequest) -> Reply {
         Endpoint::TagsGet => counts::tags_get(state, request),
         Endpoint::UserCumulate => counts::user_cumulate(state, request),
         Endpoint::UserSummary => counts::user_summary(state, request),
+        Endpoint::GroupChatList => handlers_wecom::groupchat_list(state, request),
+        Endpoint::GroupChatGet => handlers_wecom::groupchat_get(state, request),
     };
     result.unwrap_or_else(|error| error)
 }

@@ -3,7 +3,11 @@
 //! (≤100 userids, ≤100 rows a page, one `next_cursor` spanning the whole
 //! userid list, one row per customer × staff member) and
 //! `idconvert/unionid_to_external_userid` and
-//! `idconvert/batch/external_userid_to_pending_id`. Every WeCom body carries
+//! `idconvert/batch/external_userid_to_pending_id`, and the customer group
+//! chats: `externalcontact/groupchat/list` (cursor, `status_filter`,
+//! `owner_filter`, 1..=1000 a page; dismissed chats left out) and
+//! `externalcontact/groupchat/get` (40050 for a chat that is not, or no
+//! longer, there). Every WeCom body carries
 //! `"errcode":0,"errmsg":"ok"` on success.
 
 use serde_json::{json, Value};
@@ -256,6 +260,83 @@ pub(crate) fn external_userid_to_pending_id(
         })
         .collect();
     Ok(ok(json!({ "result": result }), principal))
+}
+
+/// Most chats per `groupchat/list` page (doc: limit 1..=1000).
+const GROUPCHAT_LIMIT_MAX: u64 = 1000;
+
+/// `POST /cgi-bin/externalcontact/groupchat/list` with `{"status_filter",
+/// "owner_filter":{"userid_list":[..]},"cursor","limit"}`: the corp's chats
+/// that are not dismissed, in chat order, `{"chat_id","status"}` each.
+pub(crate) fn groupchat_list(state: &SimState, request: &ApiRequest) -> Result<Reply, Reply> {
+    let (corp, principal) = authorize(state, request)?;
+    let model = &state.world.corps[corp];
+    let groups = &model.groups;
+    let body = request
+        .json_body()
+        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
+    let invalid = || Reply::wecom_error(errcode::INVALID_PARAMETER);
+    let limit = body
+        .get("limit")
+        .and_then(Value::as_u64)
+        .filter(|limit| (1..=GROUPCHAT_LIMIT_MAX).contains(limit))
+        .ok_or_else(invalid)? as usize;
+    let status_filter = body
+        .get("status_filter")
+        .map_or(Some(0), Value::as_i64)
+        .ok_or_else(invalid)?;
+    let owners: Option<Vec<&str>> = body
+        .get("owner_filter")
+        .and_then(|f| f.get("userid_list"))
+        .and_then(Value::as_array)
+        .map(|list| list.iter().filter_map(Value::as_str).collect());
+    let key = derive_key(state.scenario.seed, &format!("groupchat-cursor/{corp}"));
+    let start = match body.get("cursor").and_then(Value::as_str) {
+        None | Some("") => 0,
+        Some(cursor) => decode_cursor(key, cursor).ok_or_else(invalid)?.1,
+    };
+    let listed = (0..groups.chats).filter(|&chat| {
+        !groups.dismissed(chat)
+            && (status_filter == 0 || groups.status(chat) == status_filter)
+            && owners
+                .as_ref()
+                .is_none_or(|owners| owners.contains(&groups.owner_userid(chat).as_str()))
+    });
+    let mut page = Vec::with_capacity(limit);
+    let mut next = None;
+    for chat in listed.skip_while(|&chat| (chat as usize) < start) {
+        if page.len() == limit {
+            next = Some(encode_cursor(key, 0, chat as usize));
+            break;
+        }
+        page.push(json!({"chat_id": groups.chat_id(chat), "status": groups.status(chat)}));
+    }
+    Ok(ok(
+        json!({"group_chat_list": page, "next_cursor": next.unwrap_or_default()}),
+        principal,
+    ))
+}
+
+/// `POST /cgi-bin/externalcontact/groupchat/get` with `{"chat_id","need_name"}`.
+pub(crate) fn groupchat_get(state: &SimState, request: &ApiRequest) -> Result<Reply, Reply> {
+    let (corp, principal) = authorize(state, request)?;
+    let model = &state.world.corps[corp];
+    let body = request
+        .json_body()
+        .map_err(|_| Reply::wecom_error(errcode::DATA_FORMAT))?;
+    let chat = body
+        .get("chat_id")
+        .and_then(Value::as_str)
+        .and_then(|id| model.groups.chat_of_id(id))
+        .filter(|&chat| !model.groups.dismissed(chat))
+        .ok_or_else(|| Reply::wecom_error(errcode::CHAT_NOT_FOUND))?;
+    let need_name = body.get("need_name").and_then(Value::as_i64) == Some(1);
+    let population = state.population();
+    let members = &population.groups[corp][chat as usize];
+    let group_chat = model
+        .groups
+        .chat(model, &state.world, chat, members, need_name);
+    Ok(ok(json!({ "group_chat": group_chat }), principal))
 }
 
 #[cfg(test)]

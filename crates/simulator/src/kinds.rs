@@ -147,6 +147,15 @@ pub struct SimCorp {
     pub shared_share: f64,
     /// Per day after day 0: the fraction of customers who delete the contact.
     pub daily_churn: f64,
+    /// Customer group chats (客户群) the corp's staff own, dismissed ones
+    /// included (0: no groups; `groupchat/list` answers an empty list).
+    #[serde(default)]
+    pub group_chats: u32,
+    /// Probability that a person is in one of the corp's groups (on day 0;
+    /// they move with `daily_churn` like customers do). Independent of
+    /// being a customer: many group members are no staff member's contact.
+    #[serde(default)]
+    pub group_reach: f64,
 }
 
 impl fmt::Debug for SimCorp {
@@ -162,6 +171,8 @@ impl fmt::Debug for SimCorp {
             .field("wecom_user_share", &self.wecom_user_share)
             .field("shared_share", &self.shared_share)
             .field("daily_churn", &self.daily_churn)
+            .field("group_chats", &self.group_chats)
+            .field("group_reach", &self.group_reach)
             .finish()
     }
 }
@@ -182,6 +193,8 @@ impl SimCorp {
             wecom_user_share: 0.1,
             shared_share: 0.15,
             daily_churn: 0.0,
+            group_chats: 0,
+            group_reach: 0.0,
         }
     }
 

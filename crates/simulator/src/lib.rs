@@ -32,6 +32,7 @@ mod contacts;
 mod counts;
 pub mod exports;
 mod faults;
+mod groups;
 mod handlers;
 mod handlers_platform;
 mod handlers_wecom;
@@ -50,6 +51,8 @@ mod truth;
 mod test_client;
 #[cfg(test)]
 mod tests_faults;
+#[cfg(test)]
+mod tests_groups;
 #[cfg(test)]
 mod tests_http;
 #[cfg(test)]

@@ -194,6 +194,8 @@ pub(crate) struct Population {
     pub(crate) followers: Vec<Vec<u32>>,
     /// corp → staff member → customers they added, ascending.
     pub(crate) contacts: Vec<Vec<Vec<u32>>>,
+    /// corp → chat → the people in it, ascending (empty for dismissed chats).
+    pub(crate) groups: Vec<Vec<Vec<u32>>>,
 }
 
 impl Population {
@@ -229,10 +231,29 @@ impl Population {
                 by_staff
             })
             .collect();
+        let groups = world
+            .corps
+            .iter()
+            .map(|corp| {
+                let model = &corp.groups;
+                let mut by_chat = vec![Vec::new(); model.chats as usize];
+                if model.chats > 0 {
+                    for person in (0..world.people).filter(|&p| model.in_groups(p, day)) {
+                        for chat in model.chats_of(person) {
+                            if !model.dismissed(chat) {
+                                by_chat[chat as usize].push(person);
+                            }
+                        }
+                    }
+                }
+                by_chat
+            })
+            .collect();
         Population {
             day,
             followers,
             contacts,
+            groups,
         }
     }
 

@@ -208,6 +208,9 @@ impl Scenario {
             corpid: "ww00000000000c0001".to_string(),
             staff: 140,
             daily_churn: 0.01,
+            // Customer groups: their members count, many are no contact.
+            group_chats: 300,
+            group_reach: 0.04,
             ..SimCorp::new(DEMO_SEED, "crm", 0.12)
         };
         let app = |id: &str, kind: SimAppKind, appid: &str, reach: f64, bound: bool| SimApp {

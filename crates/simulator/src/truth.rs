@@ -151,9 +151,13 @@ impl<'a> Standings<'a> {
         let corp = &self.world.corps[account - oas - apps];
         let resolved = corp.reveals_unionid(person)
             || (corp.idconvert
+                && corp.is_customer(person, self.day)
                 && corp.contact_type(person) == ContactType::WeChat
                 && self.linkable[person as usize]);
-        member(corp.is_customer(person, self.day), resolved)
+        // Group members count like customers: the same external_userid,
+        // one member (a group-only member of an idconvert corp stays
+        // unresolved: idconvert links contacts only).
+        member(corp.is_member(person, self.day), resolved)
     }
 }
 

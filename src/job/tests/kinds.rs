@@ -25,6 +25,7 @@ fn a_wecom_account_reads_corpid_secret_and_defaults_to_direct() {
             unionid_mode: UnionidMode::Direct,
             allow_unlicensed: false,
             idconvert_budget: crate::job::DEFAULT_IDCONVERT_BUDGET,
+            groups: true,
         }
     );
     let job = parse_ok(&(MINIMAL.to_string() + WECOM + "allow_unlicensed = true\n"));
@@ -35,6 +36,22 @@ fn a_wecom_account_reads_corpid_secret_and_defaults_to_direct() {
             ..
         }
     ));
+}
+
+#[test]
+fn groups_is_on_by_default_and_can_be_turned_off() {
+    let job = parse_ok(&(MINIMAL.to_string() + WECOM + "groups = false\n"));
+    assert!(matches!(
+        job.accounts[1].spec,
+        AccountSpec::Wecom { groups: false, .. }
+    ));
+    assert!(
+        job.summary().contains("contacts only (groups = false)"),
+        "{}",
+        job.summary()
+    );
+    let job = parse_ok(&(MINIMAL.to_string() + WECOM));
+    assert!(job.summary().contains("contacts and customer groups"));
 }
 
 #[test]

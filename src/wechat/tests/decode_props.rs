@@ -29,6 +29,8 @@ fn decode_all(status: u16, body: &[u8]) -> Vec<Action> {
     let (begin, end) = decode::doc_example_span();
     note(decode::user_cumulate(status, body, begin, end).map(|_| ()));
     note(decode::user_summary(status, body, begin, end).map(|_| ()));
+    note(decode::groupchat_list(status, body).map(|_| ()));
+    note(decode::groupchat_get(status, body, "wrASKED").map(|_| ()));
     actions
 }
 
@@ -53,6 +55,16 @@ fn any_json() -> impl Strategy<Value = Value> {
         Just("remain".to_string()),
         Just("access_token".to_string()),
         Just("expires_in".to_string()),
+        Just("group_chat_list".to_string()),
+        Just("next_cursor".to_string()),
+        Just("group_chat".to_string()),
+        Just("chat_id".to_string()),
+        Just("member_list".to_string()),
+        Just("userid".to_string()),
+        Just("type".to_string()),
+        Just("join_time".to_string()),
+        Just("invitor".to_string()),
+        Just("member_version".to_string()),
         "[a-z_]{1,8}".prop_map(|k: String| k),
     ];
     let leaf = prop_oneof![
@@ -178,8 +190,9 @@ fn an_errcode_key_spelled_with_an_escape_is_still_an_errcode() {
 fn an_html_page_with_status_200_is_retried() {
     let html = b"<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>";
     let actions = decode_all(200, html);
-    // Every decoder (user/get, batchget, quota, token, tags/get, both datacube).
-    assert_eq!(actions, [Action::Retry; 7]);
+    // Every decoder (user/get, batchget, quota, token, tags/get, both
+    // datacube, groupchat list and get).
+    assert_eq!(actions, [Action::Retry; 9]);
 }
 
 #[test]
@@ -229,4 +242,29 @@ fn the_real_end_of_list_page_decodes_to_the_end() {
     let page = decode::user_get(200, br#"{"total":23001,"count":0,"next_openid":""}"#).unwrap();
     assert!(page.openids.is_empty());
     assert_eq!(page.next_openid, None);
+}
+
+#[test]
+fn a_chat_of_100000_members_with_odd_fields_decodes_and_junk_elements_are_an_error() {
+    let members: Vec<Value> = (0..100_000)
+        .map(|i| match i % 4 {
+            0 => json!({"userid": format!("wm{i}"), "type": 2, "join_time": "not a time"}),
+            1 => json!({"userid": format!("wo{i}"), "type": "2", "invitor": null}),
+            2 => json!({"type": 2}),
+            _ => json!({"userid": format!("sales_{i}"), "type": 1, "join_scene": 1.5}),
+        })
+        .collect();
+    let body =
+        serde_json::to_vec(&json!({"errcode": 0, "group_chat": {"member_list": members}})).unwrap();
+    let chat = decode::groupchat_get(200, &body, "wrASKED").unwrap();
+    assert_eq!(chat.chat_id, "wrASKED");
+    assert_eq!(chat.members.len(), 75_000);
+    assert_eq!(chat.members_without_id, 25_000);
+    assert_eq!(
+        chat.members.iter().filter(|m| m.member_type == 2).count(),
+        50_000
+    );
+    let body = br#"{"errcode":0,"group_chat":{"member_list":[null, {"userid":"wmA","type":2}]}}"#;
+    let result = decode::groupchat_get(200, body, "wrASKED");
+    assert!(matches!(result, Err(BodyError::Shape(_))), "{result:?}");
 }

@@ -16,6 +16,9 @@ use crate::wechat::official_account::{BatchgetResponse, QuotaResponse, UserGetRe
 use crate::wechat::open_platform::{AuthorizerTokenResponse, ComponentTokenResponse};
 use crate::wechat::token::TokenResponse;
 use crate::wechat::wecom::{BatchResponse, Conversion, PendingIdResponse, TokenlessList};
+use crate::wechat::wecom_groups::{
+    GetResponse as GroupGetResponse, ListResponse as GroupListResponse,
+};
 
 fn decode_as<T: DeserializeOwned>(body: &[u8]) -> Result<(), BodyError> {
     decode_body::<T>(200, body).map(|_| ())
@@ -42,6 +45,8 @@ fn decode(endpoint: &str, body: &[u8]) -> Result<(), BodyError> {
         "/cgi-bin/idconvert/batch/external_userid_to_pending_id" => {
             decode_as::<PendingIdResponse>(body)
         }
+        "/cgi-bin/externalcontact/groupchat/list" => decode_as::<GroupListResponse>(body),
+        "/cgi-bin/externalcontact/groupchat/get" => decode_as::<GroupGetResponse>(body),
         _ => decode_as::<Value>(body),
     }
 }

@@ -6,6 +6,7 @@ mod fake;
 mod faults;
 mod fixtures;
 mod followers;
+mod groups;
 mod hostile;
 mod kinds;
 mod redaction;
