@@ -40,10 +40,6 @@ CREATE EXTERNAL TABLE unionsnap_files.followers
 LOCATION 's3://BUCKET/PREFIX/followers/'
 TBLPROPERTIES ('table_type' = 'DELTA');
 
-CREATE EXTERNAL TABLE unionsnap_files.group_members
-LOCATION 's3://BUCKET/PREFIX/group_members/'
-TBLPROPERTIES ('table_type' = 'DELTA');
-
 CREATE EXTERNAL TABLE unionsnap_files.identities
 LOCATION 's3://BUCKET/PREFIX/identities/'
 TBLPROPERTIES ('table_type' = 'DELTA');
@@ -67,12 +63,6 @@ TBLPROPERTIES ('table_type' = 'DELTA');
 -- Complete snapshots only (Trino SQL; run each statement on its own).
 CREATE OR REPLACE VIEW unionsnap.followers AS
 SELECT * FROM unionsnap_files.followers
-WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
-
--- WeCom customer groups (group_members); the table exists once a corp with
--- groups = true committed: skip both group_members statements until then.
-CREATE OR REPLACE VIEW unionsnap.group_members AS
-SELECT * FROM unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW unionsnap.identities AS
@@ -123,3 +113,49 @@ FROM unionsnap.followers AS f
 CROSS JOIN UNNEST(f.tagid_list) AS u (tag_id)
 LEFT JOIN unionsnap.tags AS t
   ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = u.tag_id;
+
+-- Tables only some jobs write (docs/schema.md; id_links and app_users:
+-- src/extract/idconvert.rs, src/extract/app_users.rs). A job without such
+-- an account never writes the table, and creating a Delta table over a
+-- location without a Delta log fails: run a table's statements once the
+-- output holds `<table>/_delta_log/`, and skip the others.
+
+-- contacts: WeCom external contacts: every job with a WeCom corp (kind =
+-- "wecom").
+CREATE EXTERNAL TABLE unionsnap_files.contacts
+LOCATION 's3://BUCKET/PREFIX/contacts/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
+CREATE OR REPLACE VIEW unionsnap.contacts AS
+SELECT * FROM unionsnap_files.contacts
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- group_members: WeCom customer group chats: a WeCom corp with groups =
+-- true (the default).
+CREATE EXTERNAL TABLE unionsnap_files.group_members
+LOCATION 's3://BUCKET/PREFIX/group_members/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
+CREATE OR REPLACE VIEW unionsnap.group_members AS
+SELECT * FROM unionsnap_files.group_members
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- id_links: idconvert's answers: a WeCom corp with unionid_mode =
+-- "idconvert" once it linked someone.
+CREATE EXTERNAL TABLE unionsnap_files.id_links
+LOCATION 's3://BUCKET/PREFIX/id_links/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
+CREATE OR REPLACE VIEW unionsnap.id_links AS
+SELECT * FROM unionsnap_files.id_links
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- app_users: imported login exports: a job with a mini_program, mobile_app
+-- or website account.
+CREATE EXTERNAL TABLE unionsnap_files.app_users
+LOCATION 's3://BUCKET/PREFIX/app_users/'
+TBLPROPERTIES ('table_type' = 'DELTA');
+
+CREATE OR REPLACE VIEW unionsnap.app_users AS
+SELECT * FROM unionsnap_files.app_users
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);

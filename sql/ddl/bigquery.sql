@@ -43,12 +43,6 @@ OPTIONS (
   format = 'DELTA_LAKE',
   uris = ['gs://BUCKET/PREFIX/followers']);
 
-CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.group_members
-WITH CONNECTION `PROJECT.REGION.CONNECTION`
-OPTIONS (
-  format = 'DELTA_LAKE',
-  uris = ['gs://BUCKET/PREFIX/group_members']);
-
 CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.identities
 WITH CONNECTION `PROJECT.REGION.CONNECTION`
 OPTIONS (
@@ -82,12 +76,6 @@ OPTIONS (
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW unionsnap.followers AS
 SELECT * FROM unionsnap_files.followers
-WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
-
--- WeCom customer groups (group_members); the table exists once a corp with
--- groups = true committed: skip both group_members statements until then.
-CREATE OR REPLACE VIEW unionsnap.group_members AS
-SELECT * FROM unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW unionsnap.identities AS
@@ -142,3 +130,57 @@ FROM unionsnap.followers AS f
 CROSS JOIN UNNEST(f.tagid_list) AS listed_tag_id
 LEFT JOIN unionsnap.tags AS t
   ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = listed_tag_id;
+
+-- Tables only some jobs write (docs/schema.md; id_links and app_users:
+-- src/extract/idconvert.rs, src/extract/app_users.rs). A job without such
+-- an account never writes the table, and BigQuery cannot create a Delta
+-- Lake table without its log: run a table's statements once the output
+-- holds `<table>/_delta_log/`, and skip the others.
+
+-- contacts: WeCom external contacts: every job with a WeCom corp (kind =
+-- "wecom").
+CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.contacts
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/contacts']);
+
+CREATE OR REPLACE VIEW unionsnap.contacts AS
+SELECT * FROM unionsnap_files.contacts
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- group_members: WeCom customer group chats: a WeCom corp with groups =
+-- true (the default).
+CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.group_members
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/group_members']);
+
+CREATE OR REPLACE VIEW unionsnap.group_members AS
+SELECT * FROM unionsnap_files.group_members
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- id_links: idconvert's answers: a WeCom corp with unionid_mode =
+-- "idconvert" once it linked someone.
+CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.id_links
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/id_links']);
+
+CREATE OR REPLACE VIEW unionsnap.id_links AS
+SELECT * FROM unionsnap_files.id_links
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- app_users: imported login exports: a job with a mini_program, mobile_app
+-- or website account.
+CREATE OR REPLACE EXTERNAL TABLE unionsnap_files.app_users
+WITH CONNECTION `PROJECT.REGION.CONNECTION`
+OPTIONS (
+  format = 'DELTA_LAKE',
+  uris = ['gs://BUCKET/PREFIX/app_users']);
+
+CREATE OR REPLACE VIEW unionsnap.app_users AS
+SELECT * FROM unionsnap_files.app_users
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);

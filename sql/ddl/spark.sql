@@ -48,10 +48,6 @@ CREATE TABLE IF NOT EXISTS unionsnap_files.followers
 USING delta
 LOCATION 's3a://BUCKET/PREFIX/followers';
 
-CREATE TABLE IF NOT EXISTS unionsnap_files.group_members
-USING delta
-LOCATION 's3a://BUCKET/PREFIX/group_members';
-
 CREATE TABLE IF NOT EXISTS unionsnap_files.identities
 USING delta
 LOCATION 's3a://BUCKET/PREFIX/identities';
@@ -75,12 +71,6 @@ LOCATION 's3a://BUCKET/PREFIX/changes';
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW unionsnap.followers AS
 SELECT * FROM unionsnap_files.followers
-WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
-
--- WeCom customer groups (group_members); the table exists once a corp with
--- groups = true committed: skip both group_members statements until then.
-CREATE OR REPLACE VIEW unionsnap.group_members AS
-SELECT * FROM unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW unionsnap.identities AS
@@ -131,3 +121,50 @@ FROM (SELECT snapshot_date, account_id, openid, unionid, explode(tagid_list) AS 
       FROM unionsnap.followers) AS f
 LEFT JOIN unionsnap.tags AS t
   ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = f.tag_id;
+
+-- Tables only some jobs write (docs/schema.md; id_links and app_users:
+-- src/extract/idconvert.rs, src/extract/app_users.rs). A job without such
+-- an account never writes the table, and Delta cannot create a table over a
+-- location without a Delta log (nor without columns). `spark-sql -f` stops
+-- at the first error, so this section comes last: run a table's statements
+-- once the output holds `<table>/_delta_log/`, and skip the others.
+
+-- contacts: WeCom external contacts: every job with a WeCom corp (kind =
+-- "wecom").
+CREATE TABLE IF NOT EXISTS unionsnap_files.contacts
+USING delta
+LOCATION 's3a://BUCKET/PREFIX/contacts';
+
+CREATE OR REPLACE VIEW unionsnap.contacts AS
+SELECT * FROM unionsnap_files.contacts
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- group_members: WeCom customer group chats: a WeCom corp with groups =
+-- true (the default).
+CREATE TABLE IF NOT EXISTS unionsnap_files.group_members
+USING delta
+LOCATION 's3a://BUCKET/PREFIX/group_members';
+
+CREATE OR REPLACE VIEW unionsnap.group_members AS
+SELECT * FROM unionsnap_files.group_members
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- id_links: idconvert's answers: a WeCom corp with unionid_mode =
+-- "idconvert" once it linked someone.
+CREATE TABLE IF NOT EXISTS unionsnap_files.id_links
+USING delta
+LOCATION 's3a://BUCKET/PREFIX/id_links';
+
+CREATE OR REPLACE VIEW unionsnap.id_links AS
+SELECT * FROM unionsnap_files.id_links
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);
+
+-- app_users: imported login exports: a job with a mini_program, mobile_app
+-- or website account.
+CREATE TABLE IF NOT EXISTS unionsnap_files.app_users
+USING delta
+LOCATION 's3a://BUCKET/PREFIX/app_users';
+
+CREATE OR REPLACE VIEW unionsnap.app_users AS
+SELECT * FROM unionsnap_files.app_users
+WHERE snapshot_date IN (SELECT snapshot_date FROM unionsnap_files.manifests);

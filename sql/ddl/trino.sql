@@ -51,8 +51,6 @@ CREATE TABLE IF NOT EXISTS hive.unionsnap_files.manifests (
 
 CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'followers',
                                  table_location => 's3://BUCKET/PREFIX/followers');
-CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'group_members',
-                                 table_location => 's3://BUCKET/PREFIX/group_members');
 CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'identities',
                                  table_location => 's3://BUCKET/PREFIX/identities');
 CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'people',
@@ -67,11 +65,6 @@ CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name =>
 -- Complete snapshots only.
 CREATE OR REPLACE VIEW delta.unionsnap.followers AS
 SELECT * FROM delta.unionsnap_files.followers
-WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
-
--- WeCom customer groups: the table exists once a corp with groups = true committed.
-CREATE OR REPLACE VIEW delta.unionsnap.group_members AS
-SELECT * FROM delta.unionsnap_files.group_members
 WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
 
 CREATE OR REPLACE VIEW delta.unionsnap.identities AS
@@ -120,3 +113,45 @@ FROM delta.unionsnap.followers AS f
 CROSS JOIN UNNEST(f.tagid_list) AS u (tag_id)
 LEFT JOIN delta.unionsnap.tags AS t
   ON t.snapshot_date = f.snapshot_date AND t.account_id = f.account_id AND t.tag_id = u.tag_id;
+
+-- Tables only some jobs write (docs/schema.md; id_links and app_users:
+-- src/extract/idconvert.rs, src/extract/app_users.rs). A job without such
+-- an account never writes the table, and register_table fails on a location
+-- without a Delta log: run a table's statements once the output holds
+-- `<table>/_delta_log/`, and skip the others.
+
+-- contacts: WeCom external contacts: every job with a WeCom corp (kind =
+-- "wecom").
+CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'contacts',
+                                 table_location => 's3://BUCKET/PREFIX/contacts');
+
+CREATE OR REPLACE VIEW delta.unionsnap.contacts AS
+SELECT * FROM delta.unionsnap_files.contacts
+WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
+
+-- group_members: WeCom customer group chats: a WeCom corp with groups =
+-- true (the default).
+CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'group_members',
+                                 table_location => 's3://BUCKET/PREFIX/group_members');
+
+CREATE OR REPLACE VIEW delta.unionsnap.group_members AS
+SELECT * FROM delta.unionsnap_files.group_members
+WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
+
+-- id_links: idconvert's answers: a WeCom corp with unionid_mode =
+-- "idconvert" once it linked someone.
+CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'id_links',
+                                 table_location => 's3://BUCKET/PREFIX/id_links');
+
+CREATE OR REPLACE VIEW delta.unionsnap.id_links AS
+SELECT * FROM delta.unionsnap_files.id_links
+WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);
+
+-- app_users: imported login exports: a job with a mini_program, mobile_app
+-- or website account.
+CALL delta.system.register_table(schema_name => 'unionsnap_files', table_name => 'app_users',
+                                 table_location => 's3://BUCKET/PREFIX/app_users');
+
+CREATE OR REPLACE VIEW delta.unionsnap.app_users AS
+SELECT * FROM delta.unionsnap_files.app_users
+WHERE snapshot_date IN (SELECT snapshot_date FROM hive.unionsnap_files.manifests);

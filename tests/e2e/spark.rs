@@ -1,13 +1,14 @@
 //! A real Spark, the engine data teams move the dedupe to when a population
 //! outgrows one machine: pyspark 3.5 (PyPI; it ships Spark's jars) with a
 //! local Hive catalog (its metastore an in-memory Derby database) runs
-//! `sql/ddl/spark_parquet.sql` over the demo's warehouse as written (only the
-//! output prefix replaced), then every analysis query of `sql/` under the
-//! settings `sql/ddl/spark.sql` names; `audience.sql`, `overlap.sql` and
-//! `changes.sql` equal the Rust tables row for row on every date, every view
-//! holds exactly the rows of the files the markers name, and a file no marker
-//! names (what a re-run leaves until vacuum) is read by the files layer and
-//! not by the views.
+//! `sql/ddl/spark_parquet.sql` and its companion files of the tables only
+//! some jobs write (`spark_parquet_contacts.sql`, ...) over the demo's
+//! warehouse as written (only the output prefix replaced), then every
+//! analysis query of `sql/` under the settings `sql/ddl/spark.sql` names;
+//! `audience.sql`, `overlap.sql` and `changes.sql` equal the Rust tables row
+//! for row on every date, every view holds exactly the rows of the files the
+//! markers name, and a file no marker names (what a re-run leaves until
+//! vacuum) is read by the files layer and not by the views.
 //!
 //! `sql/ddl/spark.sql` itself reads the tables with `USING delta`, whose jars
 //! Spark downloads from Maven at start-up, which these machines cannot reach;
@@ -33,14 +34,27 @@ const DEMO_DAYS: u32 = 3;
 /// The analysis queries compared with a Rust table of the same name.
 const COMPARED: [&str; 3] = ["audience", "overlap", "changes"];
 const QUERIES: [&str; 5] = ["audience", "overlap", "changes", "trend", "upset"];
-/// The complete-snapshot views of `spark_parquet.sql` (schema `unionsnap`).
-const VIEWS: [&str; 6] = [
+/// The complete-snapshot views of `spark_parquet.sql` and of its companion
+/// files (schema `unionsnap`).
+const VIEWS: [&str; 10] = [
     layout::FOLLOWERS,
     layout::IDENTITIES,
     layout::PEOPLE,
     layout::AUDIENCE,
     layout::OVERLAP,
     layout::CHANGES,
+    layout::CONTACTS,
+    layout::GROUP_MEMBERS,
+    layout::ID_LINKS,
+    layout::APP_USERS,
+];
+/// The tables only some jobs write, each in its companion file
+/// `spark_parquet_<table>.sql`: the demo's corps and imports write them all.
+const COMPANIONS: [&str; 4] = [
+    layout::CONTACTS,
+    layout::GROUP_MEMBERS,
+    layout::ID_LINKS,
+    layout::APP_USERS,
 ];
 
 /// Whether a Java runtime runs here (pyspark needs one). Without one it says
@@ -122,8 +136,9 @@ struct SparkResult {
     rows: Vec<Value>,
 }
 
-/// Runs `sql/ddl/spark_parquet.sql` over `output` in pyspark with a Hive
-/// catalog under `scratch`, then every analysis query and each probe (name,
+/// Runs `sql/ddl/spark_parquet.sql` and its companion files (run after it,
+/// as a warehouse with WeCom corps and imports needs) over `output` in
+/// pyspark with a Hive catalog under `scratch`, then every analysis query and each probe (name,
 /// SQL); also reports the catalog implementation as `catalog`.
 fn run_spark(
     output: &Path,
@@ -131,9 +146,12 @@ fn run_spark(
     probes: &[(String, String)],
 ) -> BTreeMap<String, SparkResult> {
     let sql = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
-    let ddl = std::fs::read_to_string(sql.join("ddl/spark_parquet.sql"))
-        .unwrap()
-        .replace("s3a://BUCKET/PREFIX", &format!("file:{}", output.display()));
+    let mut ddl = std::fs::read_to_string(sql.join("ddl/spark_parquet.sql")).unwrap();
+    for table in COMPANIONS {
+        let file = sql.join(format!("ddl/spark_parquet_{table}.sql"));
+        ddl.push_str(&std::fs::read_to_string(file).unwrap());
+    }
+    let ddl = ddl.replace("s3a://BUCKET/PREFIX", &format!("file:{}", output.display()));
     let mut queries = serde_json::Map::new();
     for name in QUERIES {
         let text = std::fs::read_to_string(sql.join(format!("{name}.sql"))).unwrap();

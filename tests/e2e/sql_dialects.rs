@@ -13,16 +13,40 @@ use serde_json::{json, Value};
 
 use crate::common::python;
 
-/// Every DDL file of `sql/ddl/` and the sqlglot dialect of its engine.
+/// The main DDL file of each engine (`<engine>.sql`) and its sqlglot dialect.
 const DDL_DIALECTS: [(&str, &str); 7] = [
-    ("athena.sql", "athena"),
-    ("bigquery.sql", "bigquery"),
-    ("duckdb.sql", "duckdb"),
-    ("duckdb_parquet.sql", "duckdb"),
-    ("spark.sql", "spark"),
-    ("spark_parquet.sql", "spark"),
-    ("trino.sql", "trino"),
+    ("athena", "athena"),
+    ("bigquery", "bigquery"),
+    ("duckdb", "duckdb"),
+    ("duckdb_parquet", "duckdb"),
+    ("spark", "spark"),
+    ("spark_parquet", "spark"),
+    ("trino", "trino"),
 ];
+
+/// The tables only some jobs write (sql/README.md): declared at the end of
+/// each catalog engine's file, and in a companion file
+/// `<engine>_<table>.sql` for the engines whose views bind their files when
+/// they are created.
+const OPTIONAL_TABLES: [&str; 4] = ["contacts", "group_members", "id_links", "app_users"];
+const COMPANION_ENGINES: [&str; 3] = ["duckdb", "duckdb_parquet", "spark_parquet"];
+
+/// Every file `sql/ddl/` should hold and its dialect: the main files, and a
+/// companion per (binding engine, optional table).
+fn ddl_files() -> Vec<(String, &'static str)> {
+    let mut files: Vec<(String, &str)> = DDL_DIALECTS
+        .iter()
+        .map(|(engine, dialect)| (format!("{engine}.sql"), *dialect))
+        .collect();
+    for engine in COMPANION_ENGINES {
+        let dialect = DDL_DIALECTS.iter().find(|(e, _)| *e == engine).unwrap().1;
+        for table in OPTIONAL_TABLES {
+            files.push((format!("{engine}_{table}.sql"), dialect));
+        }
+    }
+    files.sort();
+    files
+}
 
 /// The analysis queries run unchanged on these engines (sql/README.md).
 const QUERY_DIALECTS: [&str; 3] = ["duckdb", "trino", "spark"];
@@ -107,17 +131,18 @@ fn every_ddl_file_parses_in_its_engines_dialect() {
         .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     on_disk.sort();
-    let listed: Vec<String> = DDL_DIALECTS.iter().map(|(f, _)| f.to_string()).collect();
+    let files = ddl_files();
+    let listed: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
     assert_eq!(
         on_disk, listed,
         "every file of sql/ddl/ has its dialect here"
     );
 
-    let inputs: Vec<(String, String, &str)> = DDL_DIALECTS
-        .iter()
+    let inputs: Vec<(String, String, &str)> = files
+        .into_iter()
         .map(|(file, dialect)| {
-            let text = std::fs::read_to_string(sql_dir().join("ddl").join(file)).unwrap();
-            (file.to_string(), text, *dialect)
+            let text = std::fs::read_to_string(sql_dir().join("ddl").join(&file)).unwrap();
+            (file, text, dialect)
         })
         .collect();
     let mut matched: BTreeMap<(&str, &str), usize> = BTreeMap::new();
@@ -130,7 +155,13 @@ fn every_ddl_file_parses_in_its_engines_dialect() {
             parsed.file,
             parsed.error.unwrap_or_default()
         );
-        assert!(parsed.kinds.len() >= 5, "{parsed:?}");
+        // A main file declares a dozen tables; a companion one table's two
+        // layers (and Spark's mergeSchema setting).
+        let companion = OPTIONAL_TABLES
+            .iter()
+            .any(|table| parsed.file.ends_with(&format!("_{table}.sql")));
+        let least = if companion { 2 } else { 5 };
+        assert!(parsed.kinds.len() >= least, "{parsed:?}");
         for statement in &parsed.opaque {
             let entry = OPAQUE
                 .iter()
@@ -158,6 +189,68 @@ fn every_ddl_file_parses_in_its_engines_dialect() {
             matched.contains_key(&(file, fragment)),
             "{file}: no statement with {fragment:?} is opaque any more: drop it from OPAQUE"
         );
+    }
+}
+
+/// Every engine declares both layers of every table only some jobs write.
+/// A binding engine (DuckDB, Spark without Delta) in a companion file and
+/// never in its main file, which must run on any warehouse; a catalog engine
+/// at the end of its main file, after every table all jobs write, so that a
+/// run of the file as a script (`spark-sql -f`, `bq query`) that stops at a
+/// table the job never wrote has declared all the others.
+#[test]
+fn every_engine_declares_the_tables_only_some_jobs_write() {
+    let read = |file: &str| std::fs::read_to_string(sql_dir().join("ddl").join(file)).unwrap();
+    for (engine, _) in DDL_DIALECTS {
+        let main = read(&format!("{engine}.sql"));
+        let binding = COMPANION_ENGINES.contains(&engine);
+        let last_common = main
+            .rfind("follower_tags")
+            .unwrap_or_else(|| panic!("{engine}.sql declares follower_tags"));
+        for table in OPTIONAL_TABLES {
+            let (file, text) = if binding {
+                let file = format!("{engine}_{table}.sql");
+                let text = read(&file);
+                assert!(
+                    !main.contains(&format!("unionsnap_files.{table}")),
+                    "{engine}.sql must run on a warehouse without {table}: declare it in {file}"
+                );
+                (file, text)
+            } else {
+                (format!("{engine}.sql"), main.clone())
+            };
+            let files_layer = [
+                format!("unionsnap_files.{table}\n"),
+                format!("unionsnap_files.{table} AS"),
+                format!("table_name => '{table}'"),
+            ]
+            .into_iter()
+            .filter_map(|declared| text.find(&declared))
+            .min()
+            .unwrap_or_else(|| panic!("{file}: no unionsnap_files.{table}"));
+            // The complete-snapshot view: `[delta.][unionsnap.]<table>`.
+            let view = ["", "unionsnap.", "delta.unionsnap."]
+                .iter()
+                .find_map(|schema| text.find(&format!("VIEW {schema}{table} AS\n")))
+                .unwrap_or_else(|| panic!("{file}: no complete-snapshot view {table}"));
+            let body = &text[view..view + text[view..].find(';').unwrap()];
+            assert!(
+                body.contains(&format!("unionsnap_files.{table}"))
+                    || body.contains(&format!("/{table}`")),
+                "{file}: the view {table} reads the table: {body}"
+            );
+            assert!(
+                body.contains("unionsnap_files.manifests")
+                    || body.contains("unionsnap_files.marked_files"),
+                "{file}: the view {table} keeps the complete snapshots only: {body}"
+            );
+            if !binding {
+                assert!(
+                    files_layer > last_common && view > last_common,
+                    "{file}: {table} comes after every table all jobs write"
+                );
+            }
+        }
     }
 }
 

@@ -4,7 +4,9 @@
 //! tables (audience, overlap, changes) or what the Rust `people` and
 //! `identities` tables give (trend, upset). `sql/ddl/duckdb_parquet.sql`, the
 //! variant for DuckDB without the delta extension, agrees too, also while
-//! the files a re-run superseded are still on disk.
+//! the files a re-run superseded are still on disk. So do the companion
+//! files of the WeCom tables (`duckdb_contacts.sql`,
+//! `duckdb_parquet_group_members.sql`, ...), run after the main ones.
 //!
 //! DuckDB's delta extension cannot be downloaded here, so the test reads each
 //! Delta table with the python `deltalake` package (which `make test`
@@ -58,8 +60,21 @@ pub(crate) fn run_sql(
     ddl: &str,
     probes: &[(String, String)],
 ) -> BTreeMap<String, SqlResult> {
-    let ddl = std::fs::read_to_string(sql_dir().join("ddl").join(ddl))
-        .unwrap()
+    run_sql_files(output, &[ddl], probes)
+}
+
+/// [`run_sql`] with several DDL files run one after the other: a main file
+/// and its companions (`duckdb.sql`, then `duckdb_contacts.sql`, ...).
+pub(crate) fn run_sql_files(
+    output: &Path,
+    ddls: &[&str],
+    probes: &[(String, String)],
+) -> BTreeMap<String, SqlResult> {
+    let ddl = ddls
+        .iter()
+        .map(|ddl| std::fs::read_to_string(sql_dir().join("ddl").join(ddl)).unwrap())
+        .collect::<Vec<_>>()
+        .join("\n")
         .replace("'warehouse/", &format!("'{}/", output.display()));
     let mut queries = serde_json::Map::new();
     for name in QUERIES {
@@ -361,6 +376,138 @@ async fn parquet_ddl_reads_only_the_marked_files_while_superseded_ones_remain() 
         globbed > committed,
         "a plain glob reads the superseded file too ({globbed} rows, {committed} committed)"
     );
+}
+
+/// The WeCom tables through their companion DDL files, run after the main
+/// ones (`duckdb_<table>.sql` after `duckdb.sql`, `duckdb_parquet_<table>.sql`
+/// after `duckdb_parquet.sql`): each view holds exactly the rows of the
+/// files the snapshot markers name — the Rust tables of the complete
+/// snapshots — also while a re-run's superseded files are on disk, and the
+/// Delta and Parquet variants agree column for column and row for row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wecom_companion_ddls_hold_the_marked_files_of_contacts_and_group_members() {
+    let seed = 62;
+    let mut scenario = parity_scenario(seed);
+    scenario.corps = vec![unionsnap::simulator::SimCorp {
+        staff: 20,
+        wecom_user_share: 0.15,
+        group_chats: 200,
+        group_reach: 0.3,
+        daily_churn: 0.05,
+        ..unionsnap::simulator::SimCorp::new(seed, "crm", 0.3)
+    }];
+    let fixture = Fixture::start(scenario).await;
+    let output = run_two_days(&fixture).await;
+    // A re-run of NEXT_DATE on another simulated day: new rows, and the
+    // superseded files stay on disk until vacuum.
+    fixture.server.set_day(2);
+    assert_exit(
+        &fixture
+            .run_job_on(&fixture.write_job(), NEXT_DATE, &[])
+            .await,
+        0,
+    );
+
+    // (table, the columns that identify a row)
+    let tables = [
+        (layout::CONTACTS, "external_userid, follow_userid"),
+        (layout::GROUP_MEMBERS, "chat_id, external_userid"),
+    ];
+    let location = unionsnap::job::OutputLocation::Local(output.clone());
+    let store = unionsnap::load::open(&location).unwrap();
+    let mut probes = Vec::new();
+    for (table, keys) in tables {
+        let mut marked = Vec::new();
+        for date in [DATE, NEXT_DATE] {
+            let manifest = unionsnap::load::read_manifest(&store, date.parse().unwrap())
+                .await
+                .unwrap()
+                .unwrap();
+            marked.extend(
+                (manifest.files.iter())
+                    .filter(|file| file.table == table)
+                    .map(|file| format!("'{}/{}'", output.display(), file.path)),
+            );
+        }
+        assert_eq!(marked.len(), 2, "one {table} file a date (one corp)");
+        probes.push((
+            format!("view_{table}"),
+            format!("SELECT * FROM {table} ORDER BY ALL"),
+        ));
+        probes.push((
+            format!("marked_{table}"),
+            format!(
+                "SELECT * EXCLUDE (snapshot_date, account_id), snapshot_date, account_id
+                 FROM read_parquet([{}], hive_partitioning = true,
+                                   hive_types = {{'snapshot_date': DATE, 'account_id': VARCHAR}})
+                 ORDER BY ALL",
+                marked.join(", ")
+            ),
+        ));
+        probes.push((
+            format!("keys_{table}"),
+            format!("SELECT CAST(snapshot_date AS VARCHAR), {keys} FROM {table}"),
+        ));
+        probes.push((
+            format!("glob_{table}"),
+            format!(
+                "SELECT count(*) FROM read_parquet('{}/{table}/snapshot_date=*/account_id=*/*.parquet')",
+                output.display()
+            ),
+        ));
+    }
+    let delta = run_sql_files(
+        &output,
+        &[DELTA_DDL, "duckdb_contacts.sql", "duckdb_group_members.sql"],
+        &probes,
+    );
+    let parquet = run_sql_files(
+        &output,
+        &[
+            PARQUET_DDL,
+            "duckdb_parquet_contacts.sql",
+            "duckdb_parquet_group_members.sql",
+        ],
+        &probes,
+    );
+
+    for (table, keys) in tables {
+        let view = format!("view_{table}");
+        let marked = &parquet[&format!("marked_{table}")];
+        for (ddl, sql) in [(DELTA_DDL, &delta), (PARQUET_DDL, &parquet)] {
+            assert_eq!(
+                sql[&view].columns, marked.columns,
+                "{ddl} and its companion: the columns of {table}"
+            );
+            assert!(
+                sql[&view].rows == marked.rows,
+                "{ddl} and its companion: {table} holds the rows of the marked files ({} and {})",
+                sql[&view].rows.len(),
+                marked.rows.len()
+            );
+        }
+        // The same rows as the Rust tables of the complete snapshots.
+        let key_columns: Vec<&str> = keys.split(", ").collect();
+        let mut expected = Vec::new();
+        for date in [DATE, NEXT_DATE] {
+            let df = read_table(&output, date, table).await;
+            assert!(df.height() > 0, "{table} of {date} has rows");
+            expected.extend(rows(&df.select(key_columns.clone()).unwrap(), date));
+        }
+        let committed = expected.len();
+        assert_eq!(
+            sorted(parquet[&format!("keys_{table}")].rows.clone()),
+            sorted(expected),
+            "{table}: the view's rows are the Rust table's"
+        );
+        let globbed = parquet[&format!("glob_{table}")].rows[0][0]
+            .as_u64()
+            .unwrap() as usize;
+        assert!(
+            globbed > committed,
+            "{table}: a plain glob reads the superseded file too ({globbed} rows, {committed} committed)"
+        );
+    }
 }
 
 /// The analysis queries must run unchanged on Trino and Spark: one SELECT
