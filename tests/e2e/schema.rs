@@ -9,6 +9,8 @@ use std::path::Path;
 use polars::prelude::*;
 use serde_json::{json, Value};
 
+use unionsnap::simulator::{self, ExportFormat, Scenario, SimApp, SimAppKind, SimCorp};
+
 use crate::common::*;
 
 /// One documented column.
@@ -152,16 +154,42 @@ async fn written_parquet_matches_the_documented_schema() {
         3_000,
         &[("brand_oa", 0.5, true), ("legacy_oa", 0.3, false)],
     );
-    // A WeCom corp with customer groups: `contacts` and `group_members`.
-    scenario.corps = vec![unionsnap::simulator::SimCorp {
-        group_chats: 40,
-        group_reach: 0.1,
-        ..unionsnap::simulator::SimCorp::new(81, "crm", 0.1)
-    }];
+    // A WeCom corp with customer groups (`contacts`, `group_members`), one
+    // linked by idconvert (`id_links`), and a Mini Program's login export
+    // (`app_users`): every table a job can write.
+    scenario.corps = vec![
+        SimCorp {
+            group_chats: 40,
+            group_reach: 0.1,
+            ..SimCorp::new(81, "crm", 0.1)
+        },
+        SimCorp {
+            idconvert: true,
+            staff: 20,
+            ..SimCorp::new(81, "partner_crm", 0.2)
+        },
+    ];
+    scenario.apps = vec![SimApp::new(81, "shop_mp", SimAppKind::MiniProgram, 0.2)];
     let fixture = Fixture::start(scenario).await;
     let job = fixture.write_job();
+    let output = fixture.output_dir().display().to_string();
+    let exports = |scenario: Scenario| {
+        let output = output.clone();
+        async move {
+            simulator::exports::write_local_exports(
+                &scenario,
+                |id| std::path::PathBuf::from(Scenario::export_location(&output, id)),
+                |_| ExportFormat::Csv,
+                2,
+            )
+            .await
+            .unwrap()
+        }
+    };
+    exports(fixture.server.scenario()).await;
     assert_exit(&fixture.run_job_on(&job, DATE, &[]).await, 0);
     fixture.server.set_day(1);
+    exports(fixture.server.scenario()).await;
     assert_exit(&fixture.run_job_on(&job, NEXT_DATE, &[]).await, 0);
 
     let docs = documented();
