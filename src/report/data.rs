@@ -46,21 +46,6 @@ pub struct Intersection {
     pub people: i64,
 }
 
-/// One Official Account's row of `reconciliation`: WeChat's own follower
-/// count of the day before the snapshot beside ours.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReconciliationRow {
-    pub account_id: String,
-    pub ref_date: Option<NaiveDate>,
-    pub wechat_cumulate_user: Option<i64>,
-    pub members: Option<i64>,
-    pub difference: Option<i64>,
-    pub wechat_new_user: Option<i64>,
-    pub wechat_cancel_user: Option<i64>,
-    pub within_tolerance: Option<bool>,
-    pub wechat_error: Option<String>,
-}
-
 /// A WeCom corp's customer groups in the snapshot (`group_members`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupFigures {
@@ -88,9 +73,6 @@ pub struct ReportData {
     pub trend: Vec<Totals>,
     /// Largest first.
     pub intersections: Vec<Intersection>,
-    /// The snapshot's `reconciliation` rows, by account id (none before
-    /// the table existed, or without Official Accounts).
-    pub reconciliation: Vec<ReconciliationRow>,
     /// One per WeCom corp that read its customer groups, by account id.
     pub groups: Vec<GroupFigures>,
 }
@@ -228,63 +210,9 @@ pub async fn read_report(
         overlap,
         trend,
         intersections: intersections(&upset)?,
-        reconciliation: reconciliation_rows(store, &snapshot.manifest).await?,
         groups,
         snapshot,
     })
-}
-
-/// Every `reconciliation` file the marker names, one row each (the account
-/// id is the partition folder's).
-async fn reconciliation_rows(
-    store: &Store,
-    manifest: &load::Manifest,
-) -> Result<Vec<ReconciliationRow>, ReportError> {
-    let mut rows = Vec::new();
-    for file in manifest
-        .files
-        .iter()
-        .filter(|f| f.table == layout::RECONCILIATION)
-    {
-        let Some(account_id) = file
-            .path
-            .split('/')
-            .find_map(|part| part.strip_prefix("account_id="))
-        else {
-            continue;
-        };
-        let df = load::read_file(store, &file.path).await?;
-        let dates: Vec<Option<NaiveDate>> = df.column("ref_date")?.date()?.as_date_iter().collect();
-        let within: Vec<Option<bool>> = df.column("within_tolerance")?.bool()?.iter().collect();
-        let errors: Vec<Option<String>> = df
-            .column("wechat_error")?
-            .str()?
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect();
-        let (cumulate, members, difference, new_user, cancel_user) = (
-            ints(&df, "wechat_cumulate_user")?,
-            ints(&df, "members")?,
-            ints(&df, "difference")?,
-            ints(&df, "wechat_new_user")?,
-            ints(&df, "wechat_cancel_user")?,
-        );
-        for i in 0..df.height() {
-            rows.push(ReconciliationRow {
-                account_id: account_id.to_string(),
-                ref_date: dates[i],
-                wechat_cumulate_user: cumulate[i],
-                members: members[i],
-                difference: difference[i],
-                wechat_new_user: new_user[i],
-                wechat_cancel_user: cancel_user[i],
-                within_tolerance: within[i],
-                wechat_error: errors[i].clone(),
-            });
-        }
-    }
-    rows.sort_by(|a, b| a.account_id.cmp(&b.account_id));
-    Ok(rows)
 }
 
 /// The group figures of every corp whose `group_members` the marker names.

@@ -125,7 +125,7 @@ fn reconciliation_table(data: &ReportData) -> String {
         "<table>\n<tr><th>account</th><th>day</th><th>WeChat's count</th><th>our members</th>\
          <th>difference</th><th>within tolerance</th><th>WeChat new</th><th>WeChat cancelled</th><th>note</th></tr>\n",
     );
-    for r in &data.reconciliation {
+    for r in &data.snapshot.reconciliation {
         let within = match r.within_tolerance {
             Some(true) => "yes",
             Some(false) => "<strong>no</strong>",
@@ -209,7 +209,7 @@ pub fn render_html(data: &ReportData) -> Result<String, ChartError> {
     ));
     body.push_str("<h2>Audience</h2>\n");
     body.push_str(&audience_table(data));
-    if !data.reconciliation.is_empty() {
+    if !data.snapshot.reconciliation.is_empty() {
         body.push_str("<h2 id=\"reconciliation\">WeChat's own count</h2>\n<p class=\"meta\">Per Official Account: followers at the end of the day before this snapshot as WeChat counts them (datacube), our members in the snapshot of that day, and the difference (ours − WeChat's). A difference beyond the job's tolerance suggests that snapshot is incomplete.</p>\n");
         body.push_str(&reconciliation_table(data));
     }

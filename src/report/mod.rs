@@ -12,6 +12,7 @@ pub mod charts;
 pub mod data;
 pub mod formats;
 pub mod html;
+pub mod reconciliation;
 
 pub use data::{read_report, ReportData};
 pub use formats::{render_csv, render_json, Format};
@@ -28,6 +29,9 @@ pub struct Snapshot {
     pub manifest: Manifest,
     pub audience: DataFrame,
     pub overlap: DataFrame,
+    /// The Official Accounts' `reconciliation` rows, by account id (none
+    /// without Official Accounts, or before the table existed).
+    pub reconciliation: Vec<reconciliation::ReconciliationRow>,
 }
 
 /// A failure to produce the report.
@@ -101,10 +105,12 @@ async fn snapshot_of(store: &Store, manifest: load::Manifest) -> Result<Snapshot
     };
     let audience = load::read_file(store, &table(layout::AUDIENCE)?).await?;
     let overlap = load::read_file(store, &table(layout::OVERLAP)?).await?;
+    let reconciliation = reconciliation::read_rows(store, &manifest).await?;
     Ok(Snapshot {
         manifest,
         audience,
         overlap,
+        reconciliation,
     })
 }
 
@@ -128,8 +134,6 @@ fn cell(v: Option<i64>) -> String {
     v.map(thousands).unwrap_or_else(|| "-".to_string())
 }
 
-/// The terminal summary: one line per account, the deduplicated totals, and
-/// the overlap of each pair of accounts.
 /// The snapshot's summary in `format`.
 pub fn render(snapshot: &Snapshot, format: Format) -> Result<String, PolarsError> {
     match format {
@@ -139,6 +143,8 @@ pub fn render(snapshot: &Snapshot, format: Format) -> Result<String, PolarsError
     }
 }
 
+/// The terminal summary: one line per account, the deduplicated totals, the
+/// overlap of each pair of accounts, and WeChat's own counts beside ours.
 pub fn render_text(snapshot: &Snapshot) -> Result<String, PolarsError> {
     let a = &snapshot.audience;
     let ids = a.column("account_id")?.str()?;
@@ -258,6 +264,7 @@ pub fn render_text(snapshot: &Snapshot) -> Result<String, PolarsError> {
             ));
         }
     }
+    out.push_str(&reconciliation::render_text(&snapshot.reconciliation));
     Ok(out)
 }
 
