@@ -1,5 +1,6 @@
 //! Fuzzes the WeChat response decoders: any status and body must end in a
-//! value or a classified error, never a panic.
+//! value or a classified error, never a panic (Official Account, WeCom
+//! customer groups, tags and datacube answers).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -31,6 +32,14 @@ fuzz_target!(|data: &[u8]| {
     ] {
         if let Err(error) = result {
             let _ = error.action(CallKind::DATA);
+        }
+    }
+    for result in [
+        decode::groupchat_list(status, body).map(|_| ()),
+        decode::groupchat_get(status, body, "wrFUZZ").map(|_| ()),
+    ] {
+        if let Err(error) = result {
+            let _ = error.action(CallKind::WECOM_DATA);
         }
     }
 });
