@@ -125,7 +125,7 @@ fn reconciliation_table(data: &ReportData) -> String {
         "<table>\n<tr><th>account</th><th>day</th><th>WeChat's count</th><th>our members</th>\
          <th>difference</th><th>within tolerance</th><th>WeChat new</th><th>WeChat cancelled</th><th>note</th></tr>\n",
     );
-    for r in &data.snapshot.reconciliation {
+    for (account_id, r) in &data.snapshot.reconciliation {
         let within = match r.within_tolerance {
             Some(true) => "yes",
             Some(false) => "<strong>no</strong>",
@@ -133,8 +133,8 @@ fn reconciliation_table(data: &ReportData) -> String {
         };
         out.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{within}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-            escape(&r.account_id),
-            r.ref_date.map_or("–".to_string(), |d| d.to_string()),
+            escape(account_id),
+            r.ref_date,
             optional(r.wechat_cumulate_user),
             optional(r.members),
             r.difference.map_or("–".to_string(), |d| format!("{d:+}")),

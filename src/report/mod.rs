@@ -31,7 +31,7 @@ pub struct Snapshot {
     pub overlap: DataFrame,
     /// The Official Accounts' `reconciliation` rows, by account id (none
     /// without Official Accounts, or before the table existed).
-    pub reconciliation: Vec<reconciliation::ReconciliationRow>,
+    pub reconciliation: Vec<(String, crate::extract::oa_counts::Reconciled)>,
 }
 
 /// A failure to produce the report.

@@ -5,29 +5,15 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 
 use super::{thousands, ReportError};
+use crate::extract::oa_counts::Reconciled;
 use crate::load::{self, layout, Store};
 
-/// One Official Account's row of `reconciliation`: WeChat's own follower
-/// count of the day before the snapshot beside ours.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReconciliationRow {
-    pub account_id: String,
-    pub ref_date: Option<NaiveDate>,
-    pub wechat_cumulate_user: Option<i64>,
-    pub members: Option<i64>,
-    pub difference: Option<i64>,
-    pub wechat_new_user: Option<i64>,
-    pub wechat_cancel_user: Option<i64>,
-    pub within_tolerance: Option<bool>,
-    pub wechat_error: Option<String>,
-}
-
-/// Every `reconciliation` file the marker names, one row each (the account
-/// id is the partition folder's).
+/// Every `reconciliation` file the marker names, one row each with its
+/// account id (the partition folder's), as a run computed them.
 pub async fn read_rows(
     store: &Store,
     manifest: &load::Manifest,
-) -> Result<Vec<ReconciliationRow>, ReportError> {
+) -> Result<Vec<(String, Reconciled)>, ReportError> {
     let mut rows = Vec::new();
     for file in manifest
         .files
@@ -58,9 +44,12 @@ pub async fn read_rows(
             ints(&df, "wechat_cancel_user")?,
         );
         for i in 0..df.height() {
-            rows.push(ReconciliationRow {
-                account_id: account_id.to_string(),
-                ref_date: dates[i],
+            // Never null (docs/schema.md); a row without its day says nothing.
+            let Some(ref_date) = dates[i] else {
+                continue;
+            };
+            let figures = Reconciled {
+                ref_date,
                 wechat_cumulate_user: cumulate[i],
                 members: members[i],
                 difference: difference[i],
@@ -68,10 +57,11 @@ pub async fn read_rows(
                 wechat_cancel_user: cancel_user[i],
                 within_tolerance: within[i],
                 wechat_error: errors[i].clone(),
-            });
+            };
+            rows.push((account_id.to_string(), figures));
         }
     }
-    rows.sort_by(|a, b| a.account_id.cmp(&b.account_id));
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(rows)
 }
 
@@ -81,29 +71,19 @@ fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
 
 /// The terminal section: per Official Account, WeChat's count of the day
 /// before the snapshot, ours, and the difference; or why WeChat's is missing.
-pub fn render_text(rows: &[ReconciliationRow]) -> String {
+pub fn render_text(rows: &[(String, Reconciled)]) -> String {
     if rows.is_empty() {
         return String::new();
     }
     let number = |v: Option<i64>| v.map_or_else(|| "-".to_string(), thousands);
-    let mut out = String::from(
-        "
-WeChat's own follower count (the day before, datacube) beside ours:
-",
-    );
-    for row in rows {
-        let day = row
-            .ref_date
-            .map_or_else(|| "-".to_string(), |d| d.to_string());
+    let mut out =
+        String::from("\nWeChat's own follower count (the day before, datacube) beside ours:\n");
+    for (account_id, row) in rows {
+        let day = row.ref_date;
         let line = match &row.wechat_error {
-            Some(error) => format!(
-                "  {} {day}: not available ({error})
-",
-                row.account_id
-            ),
+            Some(error) => format!("  {account_id} {day}: not available ({error})\n"),
             None => format!(
-                "  {} {day}: WeChat {}, ours {}, difference {}{}\n",
-                row.account_id,
+                "  {account_id} {day}: WeChat {}, ours {}, difference {}{}\n",
                 number(row.wechat_cumulate_user),
                 number(row.members),
                 row.difference
@@ -123,10 +103,9 @@ WeChat's own follower count (the day before, datacube) beside ours:
 mod tests {
     use super::*;
 
-    fn row(account_id: &str) -> ReconciliationRow {
-        ReconciliationRow {
-            account_id: account_id.to_string(),
-            ref_date: NaiveDate::from_ymd_opt(2026, 11, 21),
+    fn row() -> Reconciled {
+        Reconciled {
+            ref_date: NaiveDate::from_ymd_opt(2026, 11, 21).unwrap(),
             wechat_cumulate_user: Some(12_000),
             members: Some(11_993),
             difference: Some(-7),
@@ -140,11 +119,11 @@ mod tests {
     #[test]
     fn the_terminal_says_the_difference_or_why_wechats_count_is_missing() {
         assert_eq!(render_text(&[]), "");
-        let unverified = ReconciliationRow {
+        let unverified = Reconciled {
             wechat_error: Some("48001 api unauthorized".into()),
-            ..row("news_oa")
+            ..row()
         };
-        let text = render_text(&[row("brand_oa"), unverified]);
+        let text = render_text(&[("brand_oa".into(), row()), ("news_oa".into(), unverified)]);
         assert!(text.contains(
             "  brand_oa 2026-11-21: WeChat 12,000, ours 11,993, difference -7  (beyond the job's tolerance)\n"
         ));
