@@ -232,6 +232,9 @@ async fn serve(
     }
     let response = match state.roll_fault() {
         None => {
+            // A call under a daily quota is checked and counted as one step:
+            // concurrent calls must not both pass the last unit of quota.
+            let _gate = (state.scenario.quotas.contains_key(path)).then(|| lock(&state.quota_gate));
             let mut reply = handlers::handle(&state, &request);
             if endpoint == Endpoint::BatchGetByUser
                 && state

@@ -64,6 +64,9 @@ pub(crate) struct SimState {
     population: RwLock<Arc<Population>>,
     pub(crate) tokens: Mutex<TokenStore>,
     quota_used: Mutex<HashMap<(usize, String), u64>>,
+    /// Held from the quota check of a call under a configured quota to its
+    /// counting, so that the check and the count are one step.
+    pub(crate) quota_gate: Mutex<()>,
     stats: Mutex<SimStats>,
     /// The fault settings and their dice; replaceable while serving.
     faults: Mutex<(Faults, FaultDice)>,
@@ -106,6 +109,7 @@ impl SimState {
             faults: Mutex::new((scenario.faults.clone(), FaultDice::new(&scenario.faults))),
             population: RwLock::new(Arc::new(population)),
             quota_used: Mutex::new(HashMap::new()),
+            quota_gate: Mutex::new(()),
             stats: Mutex::new(SimStats::default()),
             replays: Mutex::new(HashMap::new()),
             omit_follow_userid: std::sync::atomic::AtomicBool::new(false),
