@@ -69,7 +69,7 @@ fmt:
 report-png: run browser-deps
 	chromium --headless --no-sandbox --disable-gpu --disable-background-networking \
 		--disable-component-update --disable-sync --no-first-run --hide-scrollbars \
-		--user-data-dir=$$(mktemp -d) --window-size=1000,3400 \
+		--user-data-dir=$$(mktemp -d) --window-size=1000,4300 \
 		--screenshot=docs/report.png file://$(CURDIR)/report.html
 
 clean:
