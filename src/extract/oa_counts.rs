@@ -202,6 +202,39 @@ impl Reconciled {
         ];
         DataFrame::new(1, columns)
     }
+
+    /// The rows of a `reconciliation` file, as [`Reconciled::to_frame`]
+    /// wrote them (a row without its `ref_date`, never written, is skipped).
+    pub fn from_frame(df: &DataFrame) -> PolarsResult<Vec<Reconciled>> {
+        let ints = |name: &str| -> PolarsResult<Vec<Option<i64>>> {
+            Ok(df.column(name)?.i64()?.iter().collect())
+        };
+        let (cumulate, members, difference, new_user, cancel_user) = (
+            ints("wechat_cumulate_user")?,
+            ints("members")?,
+            ints("difference")?,
+            ints("wechat_new_user")?,
+            ints("wechat_cancel_user")?,
+        );
+        let dates = df.column("ref_date")?.date()?;
+        let within = df.column("within_tolerance")?.bool()?;
+        let errors = df.column("wechat_error")?.str()?;
+        let rows = (dates.as_date_iter().enumerate())
+            .filter_map(|(i, ref_date)| {
+                Some(Reconciled {
+                    ref_date: ref_date?,
+                    wechat_cumulate_user: cumulate[i],
+                    members: members[i],
+                    difference: difference[i],
+                    wechat_new_user: new_user[i],
+                    wechat_cancel_user: cancel_user[i],
+                    within_tolerance: within.get(i),
+                    wechat_error: errors.get(i).map(str::to_string),
+                })
+            })
+            .collect();
+        Ok(rows)
+    }
 }
 
 #[cfg(test)]
@@ -251,8 +284,20 @@ mod tests {
         let none = Reconciled::new(&counts(Some(1000)), None, Tolerance::Followers(5));
         assert_eq!((none.difference, none.within_tolerance), (None, None));
         let missing = Reconciled::new(&counts(None), Some(990), Tolerance::Followers(5));
-        assert!(missing.wechat_error.unwrap().contains("no cumulate_user"));
+        assert!(missing
+            .wechat_error
+            .as_deref()
+            .unwrap()
+            .contains("no cumulate_user"));
         assert_eq!(r.to_frame().unwrap().height(), 1);
+        assert_eq!(
+            Reconciled::from_frame(&r.to_frame().unwrap()).unwrap(),
+            std::slice::from_ref(&r)
+        );
+        assert_eq!(
+            Reconciled::from_frame(&missing.to_frame().unwrap()).unwrap(),
+            std::slice::from_ref(&missing)
+        );
     }
 
     #[test]

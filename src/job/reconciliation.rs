@@ -3,8 +3,9 @@
 //! run warns, as written ([`RawReconciliation`]), checked, and shown by
 //! `validate`.
 //!
-//! WeChat counts a day's followers at its end; a snapshot is taken some hours
-//! into the next day, so a small difference is normal. `tolerance` is either
+//! WeChat counts a day's followers at its end; our snapshot of that day was
+//! taken when the job ran that day, so the day's later follows and unfollows
+//! make a small difference normal. `tolerance` is either
 //! a number of followers (`tolerance = 50`) or a share of WeChat's count
 //! (`tolerance = "0.5%"`).
 

@@ -376,11 +376,17 @@ async fn write_counts(
     tag_members: Option<&TagMembers>,
 ) -> Result<(Vec<ManifestFile>, Reconciled), RunError> {
     let (store, date) = (&run.store, run.date);
-    // Our members of the day WeChat's figure is of: from that date's
-    // snapshot marker, when the date has one.
-    let members = load::read_manifest(store, counts.ref_date)
-        .await?
-        .and_then(|m| m.accounts.into_iter().find(|a| a.account_id == account.id))
+    // Our members of the day WeChat's figure is of, when that day has a
+    // complete snapshot: then it is the previous one, which the run read
+    // (and pinned) as it started.
+    let members = (run.previous.as_ref())
+        .filter(|previous| previous.snapshot_date == counts.ref_date)
+        .and_then(|previous| {
+            previous
+                .accounts
+                .iter()
+                .find(|a| a.account_id == account.id)
+        })
         .map(|a| a.members);
     let reconciled = Reconciled::new(counts, members, run.job.reconciliation_tolerance);
     match reconciled.within_tolerance {

@@ -1,9 +1,6 @@
 //! WeChat's own follower count beside ours: the snapshot's `reconciliation`
 //! rows, read for the terminal and the HTML report.
 
-use chrono::NaiveDate;
-use polars::prelude::*;
-
 use super::{thousands, ReportError};
 use crate::extract::oa_counts::Reconciled;
 use crate::load::{self, layout, Store};
@@ -28,45 +25,12 @@ pub async fn read_rows(
             continue;
         };
         let df = load::read_file(store, &file.path).await?;
-        let dates: Vec<Option<NaiveDate>> = df.column("ref_date")?.date()?.as_date_iter().collect();
-        let within: Vec<Option<bool>> = df.column("within_tolerance")?.bool()?.iter().collect();
-        let errors: Vec<Option<String>> = df
-            .column("wechat_error")?
-            .str()?
-            .iter()
-            .map(|v| v.map(str::to_string))
-            .collect();
-        let (cumulate, members, difference, new_user, cancel_user) = (
-            ints(&df, "wechat_cumulate_user")?,
-            ints(&df, "members")?,
-            ints(&df, "difference")?,
-            ints(&df, "wechat_new_user")?,
-            ints(&df, "wechat_cancel_user")?,
-        );
-        for i in 0..df.height() {
-            // Never null (docs/schema.md); a row without its day says nothing.
-            let Some(ref_date) = dates[i] else {
-                continue;
-            };
-            let figures = Reconciled {
-                ref_date,
-                wechat_cumulate_user: cumulate[i],
-                members: members[i],
-                difference: difference[i],
-                wechat_new_user: new_user[i],
-                wechat_cancel_user: cancel_user[i],
-                within_tolerance: within[i],
-                wechat_error: errors[i].clone(),
-            };
+        for figures in Reconciled::from_frame(&df)? {
             rows.push((account_id.to_string(), figures));
         }
     }
     rows.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(rows)
-}
-
-fn ints(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<i64>>> {
-    Ok(df.column(name)?.i64()?.iter().collect())
 }
 
 /// The terminal section: per Official Account, WeChat's count of the day
@@ -101,6 +65,8 @@ pub fn render_text(rows: &[(String, Reconciled)]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use chrono::NaiveDate;
+
     use super::*;
 
     fn row() -> Reconciled {
