@@ -6,6 +6,7 @@
 //! - [`error`]: [`ApiError`], what a call returns when it fails for good.
 //! - `http`: the single send path (rate limit, timeout, retry, backoff,
 //!   decode, classify, redact, count) behind [`WeChatHttp`].
+//! - `cursor`: the repeated-page guard of every paged listing.
 //! - `token`: one shared, compare-and-refreshed access token per account.
 //! - [`official_account`]: the Official Account endpoints.
 //! - [`oa_counts`]: what WeChat itself counts about an Official Account's
@@ -21,6 +22,7 @@
 
 pub mod body;
 pub mod config;
+mod cursor;
 pub mod decode;
 pub mod errcode;
 pub mod error;

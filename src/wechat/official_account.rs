@@ -5,7 +5,6 @@
 //! or null, legacy fields present-but-empty or absent, empty strings for
 //! absent values. Names and avatars are never read, so never stored.
 
-use std::collections::HashSet;
 use std::fmt;
 use std::sync::Arc;
 
@@ -14,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::cursor::Cursors;
 use super::errcode::CallKind;
 use super::error::ApiError;
 use super::http::{AccountScope, Request, TokenSource, WeChatHttp};
@@ -263,8 +263,7 @@ impl OfficialAccountClient {
         FollowerPager {
             client: self.clone(),
             cursor,
-            cursors_seen: HashSet::new(),
-            pages: 0,
+            cursors: Cursors::default(),
             done: false,
         }
     }
@@ -444,8 +443,7 @@ impl MatchedRows {
 pub struct FollowerPager {
     client: OfficialAccountClient,
     cursor: Option<String>,
-    cursors_seen: HashSet<String>,
-    pages: usize,
+    cursors: Cursors,
     done: bool,
 }
 
@@ -456,27 +454,19 @@ impl FollowerPager {
             return Ok(None);
         }
         let page = self.client.user_get_page(self.cursor.as_deref()).await?;
-        self.pages += 1;
-        match &page.next_openid {
-            None => self.done = true,
-            Some(next) => {
-                if !self.cursors_seen.insert(next.clone()) {
-                    self.done = true;
-                    return Err(ApiError::RepeatedPage {
-                        account_id: self.client.account_id().to_string(),
-                        endpoint: USER_GET_PATH,
-                        pages: self.pages,
-                    });
-                }
-                self.cursor = Some(next.clone());
-            }
+        let next = page.next_openid.as_deref();
+        if let Err(repeated) = (self.cursors).page(next, self.client.account_id(), USER_GET_PATH) {
+            self.done = true;
+            return Err(repeated);
         }
+        self.done = next.is_none();
+        self.cursor = page.next_openid.clone();
         Ok(Some(page))
     }
 
     /// `user/get` calls made so far.
     pub fn pages(&self) -> usize {
-        self.pages
+        self.cursors.pages()
     }
 }
 

@@ -23,6 +23,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::cursor::Cursors;
 use super::errcode::CallKind;
 use super::error::ApiError;
 use super::http::{AccountScope, Request, TokenSource, WeChatHttp};
@@ -455,17 +456,18 @@ impl WeComClient {
         let mut relations = Vec::new();
         let mut unlicensed = Vec::new();
         let mut cursor: Option<String> = None;
-        let mut cursors_seen = HashSet::new();
-        let mut pages = 0;
+        let mut cursors = Cursors::default();
         loop {
             let page = self
                 .batch_get_by_user(userids, cursor.as_deref())
                 .await
                 .map_err(Retry::Api)?;
-            pages += 1;
             if page.unattributed > 0 {
                 return Err(Retry::Unattributed);
             }
+            let next = page.next_cursor.as_deref();
+            (cursors.page(next, &self.scope.account_id, BATCH_GET_BY_USER_PATH))
+                .map_err(Retry::Api)?;
             unlicensed.extend(page.unlicensed_userids);
             relations.extend(page.relations);
             match page.next_cursor {
@@ -475,16 +477,7 @@ impl WeComClient {
                         unlicensed_staff: unlicensed,
                     })
                 }
-                Some(next) => {
-                    if !cursors_seen.insert(next.clone()) {
-                        return Err(Retry::Api(ApiError::RepeatedPage {
-                            account_id: self.scope.account_id.clone(),
-                            endpoint: BATCH_GET_BY_USER_PATH,
-                            pages,
-                        }));
-                    }
-                    cursor = Some(next);
-                }
+                Some(next) => cursor = Some(next),
             }
         }
     }

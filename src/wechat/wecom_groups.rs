@@ -18,6 +18,7 @@ use futures::{StreamExt, TryStreamExt};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::cursor::Cursors;
 use super::errcode::CallKind;
 use super::error::ApiError;
 use super::http::Request;
@@ -213,25 +214,17 @@ impl WeComClient {
     pub async fn groupchat_list(&self) -> Result<(Vec<ListedChat>, usize), ApiError> {
         let mut chats = Vec::new();
         let mut seen = HashSet::new();
-        let mut cursors = HashSet::new();
+        let mut cursors = Cursors::default();
         let mut cursor: Option<String> = None;
-        let mut pages = 0;
         loop {
             let (page, next) = self.groupchat_list_page(cursor.as_deref()).await?;
-            pages += 1;
+            cursors.page(next.as_deref(), &self.scope.account_id, GROUPCHAT_LIST_PATH)?;
             chats.extend(
                 page.into_iter()
                     .filter(|chat| !chat.chat_id.is_empty() && seen.insert(chat.chat_id.clone())),
             );
             match next {
-                None => return Ok((chats, pages)),
-                Some(next) if !cursors.insert(next.clone()) => {
-                    return Err(ApiError::RepeatedPage {
-                        account_id: self.scope.account_id.clone(),
-                        endpoint: GROUPCHAT_LIST_PATH,
-                        pages,
-                    })
-                }
+                None => return Ok((chats, cursors.pages())),
                 Some(next) => cursor = Some(next),
             }
         }
