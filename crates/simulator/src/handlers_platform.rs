@@ -7,6 +7,7 @@
 use serde_json::{json, Value};
 
 use super::handlers::{errcode, ApiRequest, Reply};
+use super::kinds::SimPlatform;
 use super::state::{lock, SimState};
 use super::tokens::{Issued, TokenCheck};
 
@@ -27,17 +28,23 @@ fn issued_reply(
     Reply::ok(body.to_string(), principal)
 }
 
+/// The scenario's third-party platform, if `component_appid` is its
+/// (`61011`, invalid component appid, otherwise).
+fn platform_of<'a>(state: &'a SimState, component_appid: &str) -> Result<&'a SimPlatform, Reply> {
+    state
+        .scenario
+        .platform
+        .as_ref()
+        .filter(|p| p.component_appid == component_appid)
+        .ok_or_else(|| Reply::error(errcode::INVALID_COMPONENT))
+}
+
 /// `POST /cgi-bin/component/api_component_token` with
 /// `{"component_appid","component_appsecret","component_verify_ticket"}`.
 pub(crate) fn component_token(state: &SimState, request: &ApiRequest) -> Result<Reply, Reply> {
     let body = request.json_body()?;
     let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or("");
-    let platform = state
-        .scenario
-        .platform
-        .as_ref()
-        .filter(|p| p.component_appid == field("component_appid"))
-        .ok_or_else(|| Reply::error(errcode::INVALID_COMPONENT))?;
+    let platform = platform_of(state, field("component_appid"))?;
     if platform.component_secret != field("component_appsecret") {
         return Err(Reply::error(errcode::INVALID_APPSECRET));
     }
@@ -73,12 +80,7 @@ pub(crate) fn authorizer_token(state: &SimState, request: &ApiRequest) -> Result
     }
     let body = request.json_body()?;
     let field = |name: &str| body.get(name).and_then(Value::as_str).unwrap_or("");
-    let platform = state
-        .scenario
-        .platform
-        .as_ref()
-        .filter(|p| p.component_appid == field("component_appid"))
-        .ok_or_else(|| Reply::error(errcode::INVALID_COMPONENT))?;
+    let platform = platform_of(state, field("component_appid"))?;
     let index = platform
         .accounts
         .iter()
