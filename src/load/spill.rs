@@ -15,13 +15,19 @@
 //!
 //! Each flush of rows is one uncompressed Parquet file, sorted by bucket
 //! with a row group per bucket, so a bucket is read back without the
-//! others. The files are under the system temp folder (`TMPDIR`), private
+//! others; or, when the caller can afford it ([`Spill::keep`]), it stays in
+//! memory as it came, and its rows' buckets are worked out only if a read
+//! asks for part of them. Only rows on disk count towards a group
+//! ([`groups`]): rows held in memory cost no more memory when read, so a
+//! snapshot whose rows all stayed in memory is one group, derived without
+//! touching the disk. The files are under the system temp folder (`TMPDIR`), private
 //! to the user (see [`super::scratch`]), removed when the spill is dropped;
 //! what a killed process leaves is removed by the next run's start.
 
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use polars::prelude::*;
 
@@ -53,6 +59,9 @@ pub struct Spill {
     files: Vec<PathBuf>,
     /// Per bucket: (file, first row, rows) of each of its row groups.
     parts: Vec<Vec<(usize, usize, usize)>>,
+    /// Flushes kept in memory, unsorted.
+    resident: Vec<Resident>,
+    /// Rows on disk per bucket.
     rows: Vec<u64>,
     pending: Vec<DataFrame>,
     pending_rows: usize,
@@ -68,6 +77,7 @@ impl Spill {
             dir,
             files: Vec::new(),
             parts: vec![Vec::new(); BUCKETS],
+            resident: Vec::new(),
             rows: vec![0; BUCKETS],
             pending: Vec::new(),
             pending_rows: 0,
@@ -80,7 +90,32 @@ impl Spill {
 
     /// Rows pushed so far.
     pub fn rows(&self) -> u64 {
-        self.rows.iter().sum::<u64>() + self.pending_rows as u64
+        let resident: usize = self.resident.iter().map(|r| r.rows.height()).sum();
+        self.rows.iter().sum::<u64>() + (self.pending_rows + resident) as u64
+    }
+
+    /// Rows pushed and not yet flushed or kept.
+    pub fn pending_rows(&self) -> usize {
+        self.pending_rows
+    }
+
+    /// Keeps the buffered rows in memory instead of writing them: the
+    /// caller has counted them against what it may hold (a spill does not
+    /// know what else is in memory).
+    pub fn keep(&mut self) -> Result<(), LoadError> {
+        let parts = std::mem::take(&mut self.pending);
+        self.pending_rows = 0;
+        let stacked = super::stack(parts).map_err(|source| LoadError::Encode {
+            table: "spill".to_string(),
+            source,
+        })?;
+        if let Some(rows) = stacked {
+            self.resident.push(Resident {
+                rows,
+                buckets: OnceLock::new(),
+            });
+        }
+        Ok(())
     }
 
     /// Adds rows (columns `account_id`, `member_id`, `unionid` at least).
@@ -152,6 +187,86 @@ impl Spill {
     }
 }
 
+/// Rows kept in memory by every spill of the process ([`reserve`]).
+static KEPT_ROWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Room for `rows` more rows kept in memory if the process then keeps at
+/// most `cap`; given back when the reservation is dropped.
+pub fn reserve(rows: u64, cap: u64) -> Option<Reservation> {
+    use std::sync::atomic::Ordering;
+    KEPT_ROWS
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |kept| {
+            kept.checked_add(rows).filter(|&total| total <= cap)
+        })
+        .ok()
+        .map(|_| Reservation { rows })
+}
+
+/// Rows a spill keeps in memory, counted against [`reserve`]'s cap.
+#[derive(Debug)]
+pub struct Reservation {
+    rows: u64,
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        KEPT_ROWS.fetch_sub(self.rows, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// A flush kept in memory, and the bucket of each of its rows once a read
+/// of part of the buckets has needed them.
+#[derive(Debug)]
+struct Resident {
+    rows: DataFrame,
+    buckets: OnceLock<Vec<u8>>,
+}
+
+impl Resident {
+    /// Its rows in `buckets`.
+    fn rows_in(&self, key: SpillKey, buckets: Range<usize>) -> PolarsResult<DataFrame> {
+        if buckets == (0..BUCKETS) {
+            return Ok(self.rows.clone());
+        }
+        let of_rows = match self.buckets.get() {
+            Some(of_rows) => of_rows,
+            None => {
+                let computed = bucket_of_rows(&self.rows, key)?
+                    .into_iter()
+                    .map(|b| b as u8)
+                    .collect();
+                self.buckets.get_or_init(|| computed)
+            }
+        };
+        let (start, end) = (buckets.start as u8, buckets.end as u8);
+        let mask: BooleanChunked = of_rows
+            .iter()
+            .map(|&b| Some(b >= start && b < end))
+            .collect();
+        self.rows.filter(&mask)
+    }
+}
+
+impl Spill {
+    /// Where the rows of `buckets` lie: (file, first row, rows), one slice
+    /// per file. A file is sorted by bucket, so the row groups of
+    /// consecutive buckets are one run of rows: a group of many buckets is
+    /// read with one open and one decode per file, not one per bucket.
+    fn slices(&self, buckets: Range<usize>) -> Vec<(usize, usize, usize)> {
+        let mut slices: Vec<(usize, usize, usize)> = Vec::new();
+        let mut by_file: Vec<&(usize, usize, usize)> =
+            buckets.flat_map(|b| &self.parts[b]).collect();
+        by_file.sort_by_key(|&&(file, offset, _)| (file, offset));
+        for &(file, offset, len) in by_file {
+            match slices.last_mut() {
+                Some((f, start, rows)) if *f == file && *start + *rows == offset => *rows += len,
+                _ => slices.push((file, offset, len)),
+            }
+        }
+        slices
+    }
+}
+
 impl Drop for Spill {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
@@ -214,8 +329,9 @@ fn bucket_of(parts: &[&str]) -> usize {
     (hasher.finish() % BUCKETS as u64) as usize
 }
 
-/// Consecutive bucket ranges whose rows, summed over `spills`, stay under
-/// `max_rows` (a bucket larger than that is a group of its own). Every
+/// Consecutive bucket ranges whose rows on disk, summed over `spills`, stay
+/// under `max_rows` (a bucket larger than that is a group of its own); rows
+/// kept in memory do not count, so spills held in memory are one group. Every
 /// bucket is in exactly one range; there is always at least one.
 pub fn groups(spills: &[&Spill], max_rows: u64) -> Vec<Range<usize>> {
     let mut groups = Vec::new();
@@ -242,7 +358,7 @@ pub fn read(
     let mut parts = Vec::new();
     for spill in spills {
         debug_assert!(spill.pending.is_empty(), "read of an unflushed spill");
-        for &(file, offset, len) in buckets.clone().flat_map(|b| &spill.parts[b]) {
+        for (file, offset, len) in spill.slices(buckets.clone()) {
             let path = &spill.files[file];
             let reader = std::fs::File::open(path).map_err(|source| spill_error(path, source))?;
             let part = ParquetReader::new(reader)
@@ -250,6 +366,13 @@ pub fn read(
                 .finish()
                 .map_err(|source| decode_error(path, source))?;
             parts.push(part);
+        }
+        // Kept rows are the last pushed: they come after the files.
+        for resident in &spill.resident {
+            let rows = resident
+                .rows_in(spill.key, buckets.clone())
+                .map_err(|source| decode_error(&spill.dir, source))?;
+            parts.push(rows);
         }
     }
     let out = super::stack(parts).map_err(|source| {
@@ -287,6 +410,8 @@ mod tests {
         spill.flush().unwrap();
         assert_eq!(spill.files.len(), 2);
         assert_eq!(spill.rows(), 5_000);
+        // All buckets: one slice per file, covering the file.
+        assert_eq!(spill.slices(0..BUCKETS), [(0, 0, 1_234), (1, 0, 3_766)]);
         let empty = input.clear();
         let groups = groups(&[&spill], 300);
         assert!(groups.len() > 5, "{groups:?}");
@@ -307,6 +432,45 @@ mod tests {
         let mut expected: Vec<String> = (0..5_000).map(|i| format!("o{i:08}")).collect();
         expected.sort();
         assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn rows_kept_in_memory_come_back_with_those_on_disk_bucket_by_bucket() {
+        let input = rows(6_000, 5);
+        let empty = input.clear();
+        let mut spill = Spill::new(SpillKey::Person).unwrap();
+        spill.push(input.slice(0, 2_000)).unwrap();
+        spill.flush().unwrap();
+        spill.push(input.slice(2_000, 1_500)).unwrap();
+        spill.push(input.slice(3_500, 2_500)).unwrap();
+        assert_eq!(spill.pending_rows(), 4_000);
+        spill.keep().unwrap();
+        assert_eq!((spill.files.len(), spill.resident.len()), (1, 1));
+        assert_eq!(spill.rows(), 6_000);
+        // Only the 2,000 rows on disk make groups.
+        let ranges = groups(&[&spill], 300);
+        assert!(ranges.len() > 3 && ranges.len() < 10, "{ranges:?}");
+        let mut on_disk = Spill::new(SpillKey::Person).unwrap();
+        on_disk.push(input.clone()).unwrap();
+        on_disk.flush().unwrap();
+        let sorted = |frame: DataFrame| frame.sort(["member_id"], Default::default()).unwrap();
+        let mut total = 0;
+        for range in ranges {
+            let part = read(&[&spill], range.clone(), &empty).unwrap();
+            total += part.height();
+            assert_eq!(
+                sorted(part),
+                sorted(read(&[&on_disk], range, &empty).unwrap())
+            );
+        }
+        assert_eq!(total, 6_000);
+        // Kept rows alone: one group, read as they are.
+        let mut kept = Spill::new(SpillKey::Member).unwrap();
+        kept.push(input.clone()).unwrap();
+        kept.keep().unwrap();
+        let one = groups(&[&kept], 300);
+        assert_eq!((one.len(), one[0].clone()), (1, 0..BUCKETS));
+        assert_eq!(read(&[&kept], 0..BUCKETS, &empty).unwrap(), input);
     }
 
     #[test]

@@ -29,12 +29,23 @@ pub fn group_rows() -> u64 {
     crate::job::EnvSettings::current().group_rows
 }
 
+/// Identity rows the process keeps in memory instead of spilling them:
+/// two groups' worth ([`group_rows`]). A snapshot this small is derived
+/// without touching the disk; a larger one keeps its first accounts' rows.
+pub fn kept_rows() -> u64 {
+    group_rows().saturating_mul(2)
+}
+
 /// Identity rows spilled by person and, when `changes` will be computed, by
-/// membership: one account's as it lands, or a previous snapshot's.
+/// membership: one account's as it lands, or a previous snapshot's. Rows
+/// still buffered at the end stay in memory while the process keeps fewer
+/// than [`kept_rows`]; both spills then hold the same rows (one copy).
 #[derive(Debug)]
 pub struct SpilledIdentities {
     by_person: Spill,
     by_member: Option<Spill>,
+    may_keep: bool,
+    kept: Vec<spill::Reservation>,
 }
 
 impl SpilledIdentities {
@@ -45,7 +56,16 @@ impl SpilledIdentities {
             by_member: with_changes
                 .then(|| Spill::new(SpillKey::Member))
                 .transpose()?,
+            may_keep: true,
+            kept: Vec::new(),
         })
+    }
+
+    /// Never keeps rows in memory (tests of the groups on disk).
+    #[cfg(test)]
+    fn on_disk(mut self) -> Self {
+        self.may_keep = false;
+        self
     }
 
     /// Adds rows of the `identities` shape.
@@ -56,12 +76,27 @@ impl SpilledIdentities {
         self.by_person.push(rows)
     }
 
-    /// Writes what is buffered; no more rows come.
+    /// Keeps or writes what is buffered; no more rows come.
     pub fn flush(&mut self) -> Result<(), LoadError> {
-        if let Some(by_member) = &mut self.by_member {
-            by_member.flush()?;
+        let buffered = self.by_person.pending_rows() as u64;
+        let room = (self.may_keep && buffered > 0)
+            .then(|| spill::reserve(buffered, kept_rows()))
+            .flatten();
+        match room {
+            Some(reservation) => {
+                self.kept.push(reservation);
+                if let Some(by_member) = &mut self.by_member {
+                    by_member.keep()?;
+                }
+                self.by_person.keep()
+            }
+            None => {
+                if let Some(by_member) = &mut self.by_member {
+                    by_member.flush()?;
+                }
+                self.by_person.flush()
+            }
         }
-        self.by_person.flush()
     }
 
     pub fn rows(&self) -> u64 {
@@ -278,11 +313,16 @@ mod tests {
             .unwrap()
     }
 
-    fn spilled(frame: &DataFrame, with_changes: bool) -> Vec<SpilledIdentities> {
+    /// Identities of `frame` for one SpilledIdentities per account; the
+    /// accounts in `kept` may keep their rows in memory.
+    fn spilled(frame: &DataFrame, with_changes: bool, kept: &[&str]) -> Vec<SpilledIdentities> {
         ["a", "b", "c", "d"]
             .iter()
             .map(|id| {
                 let mut s = SpilledIdentities::new(with_changes).unwrap();
+                if !kept.contains(id) {
+                    s = s.on_disk();
+                }
                 let rows = frame
                     .clone()
                     .lazy()
@@ -347,13 +387,35 @@ mod tests {
     #[test]
     fn a_partitioned_derivation_equals_the_one_in_memory() {
         let (day0, day1) = (identities(0), identities(1));
-        let previous = spilled(&day0, true);
-        let mut previous_all = SpilledIdentities::new(true).unwrap();
+        let previous = spilled(&day0, true, &[]);
+        let mut previous_all = SpilledIdentities::new(true).unwrap().on_disk();
         previous_all.push(day0.clone()).unwrap();
         previous_all.flush().unwrap();
-        let current = spilled(&day1, true);
+        let current = spilled(&day1, true, &[]);
         let expected = derive_since(&accounts(), day1.clone(), Some(day0.clone())).unwrap();
         assert!(expected.changes.height() > 100, "the days differ");
+        // Accounts a and c kept in memory, b and d on disk; then all kept.
+        let mixed = spilled(&day1, true, &["a", "c"]);
+        let all_kept = spilled(&day1, true, &["a", "b", "c", "d"]);
+        let mut previous_kept = SpilledIdentities::new(true).unwrap();
+        previous_kept.push(day0.clone()).unwrap();
+        previous_kept.flush().unwrap();
+        for (current, previous, groups_at_500) in [
+            (&mixed, &previous_all, 10..40),
+            (&all_kept, &previous_kept, 1..2),
+        ] {
+            let (identities, people, audience, overlap, changes, groups) =
+                run(current, Some(previous), 500);
+            assert!(groups_at_500.contains(&groups), "{groups} groups");
+            assert_eq!(
+                identities,
+                sorted(day1.clone(), &["account_id", "member_id"])
+            );
+            assert_eq!(people, expected.people);
+            assert_eq!(audience, expected.audience);
+            assert_eq!(overlap, expected.overlap);
+            assert_eq!(changes, expected.changes);
+        }
         for max_rows in [500, 4_000, u64::MAX] {
             let (identities, people, audience, overlap, changes, groups) =
                 run(&current, Some(&previous_all), max_rows);
@@ -372,6 +434,9 @@ mod tests {
         // A first snapshot: no changes pass, null joined/left.
         let first = derive_since(&accounts(), day0.clone(), None).unwrap();
         let (_, people, audience, overlap, changes, _) = run(&previous, None, 700);
+        let kept = spilled(&day0, false, &["a", "b", "c", "d"]);
+        let (_, kept_people, kept_audience, ..) = run(&kept, None, 700);
+        assert_eq!((&kept_people, &kept_audience), (&people, &audience));
         assert_eq!(people, first.people);
         assert_eq!(audience, first.audience);
         assert_eq!(overlap, first.overlap);
