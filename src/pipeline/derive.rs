@@ -201,7 +201,7 @@ impl<'a> PartitionedDerive<'a> {
             .push(transform::overlap(self.accounts, people.clone().lazy())?);
         if let Some(previous) = group.previous {
             let (joined, left) =
-                transform::people_changes(previous.lazy(), identities.clone().lazy())?;
+                transform::people_changes(previous.lazy(), people.clone().lazy())?;
             self.people_changes.0 += joined;
             self.people_changes.1 += left;
         }

@@ -74,15 +74,11 @@ pub fn no_changes() -> DataFrame {
     .expect("static schema")
 }
 
-/// People (distinct `person_id`s) of `from` not in `absent_from`.
+/// Rows of `from` (one per person) whose `person_id` is not in `absent_from`.
 fn people_missing_from(from: LazyFrame, absent_from: LazyFrame) -> PolarsResult<i64> {
-    let persons = |lf: LazyFrame| {
-        lf.select([person_id()])
-            .unique(None, UniqueKeepStrategy::Any)
-    };
-    let missing = persons(from)
+    let missing = from
         .join(
-            persons(absent_from),
+            absent_from,
             [col("person_id")],
             [col("person_id")],
             JoinArgs::new(JoinType::Anti),
@@ -92,13 +88,21 @@ fn people_missing_from(from: LazyFrame, absent_from: LazyFrame) -> PolarsResult<
     Ok(missing.column("people")?.i64()?.get(0).unwrap_or(0))
 }
 
-/// People who joined the audience as a whole (in `current`, in no account
-/// of `previous`) and who left it: the `*` row's `joined` and `left`. Sums
-/// over parts that split people between them (buckets of a spill by person).
-pub fn people_changes(previous: LazyFrame, current: LazyFrame) -> PolarsResult<(i64, i64)> {
+/// People who joined the audience as a whole (in `people`, today's
+/// [`super::people`], and in no account of the `previous` identities) and
+/// who left it: the `*` row's `joined` and `left`. Sums over parts that
+/// split people between them (buckets of a spill by person).
+pub fn people_changes(previous: LazyFrame, people: LazyFrame) -> PolarsResult<(i64, i64)> {
+    // Today's people are distinct already; the day before's are found once.
+    let before = previous
+        .select([person_id()])
+        .unique(None, UniqueKeepStrategy::Any)
+        .collect()?
+        .lazy();
+    let now = people.select([col("person_id")]);
     Ok((
-        people_missing_from(current.clone(), previous.clone())?,
-        people_missing_from(previous, current)?,
+        people_missing_from(now.clone(), before.clone())?,
+        people_missing_from(before, now)?,
     ))
 }
 
@@ -154,17 +158,17 @@ pub fn fill_changes(
 }
 
 /// Fills `joined`/`left` of `audience`: per account, the `changes` rows of
-/// that account (0 when none); on the `*` row, people who are in `current`
-/// and not in `previous`, and the reverse.
+/// that account (0 when none); on the `*` row, people who are in `people`
+/// (today's [`super::people`]) and not in `previous`, and the reverse.
 pub fn count_changes(
     audience: DataFrame,
     previous: LazyFrame,
-    current: LazyFrame,
+    people: LazyFrame,
     changes: LazyFrame,
 ) -> PolarsResult<DataFrame> {
     fill_changes(
         audience,
         change_counts(changes),
-        people_changes(previous, current)?,
+        people_changes(previous, people)?,
     )
 }

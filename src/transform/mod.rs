@@ -74,7 +74,7 @@ pub fn derive_since(
             audience = count_changes(
                 audience,
                 previous.lazy(),
-                identities.clone().lazy(),
+                people.clone().lazy(),
                 changes.clone().lazy(),
             )?;
             changes
