@@ -295,38 +295,56 @@ fn init_logging(format: LogFormat, progress: Option<&Progress>) {
     }
 }
 
-/// A token cancelled on the first SIGTERM or SIGINT.
+/// A token cancelled on the first SIGTERM or SIGINT. The handlers are
+/// installed before this returns, not when a task first runs: a signal that
+/// comes as the run starts, while every worker is busy, must not find the
+/// default action (death) still in place.
 fn shutdown_on_signal() -> CancellationToken {
     let token = CancellationToken::new();
     let cancel = token.clone();
+    let signal = wait_for_signal();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signal.await;
         tracing::warn!("shutdown requested: finishing what is safe to finish, then exiting");
         cancel.cancel();
     });
     token
 }
 
+/// Installs the handlers now; the future ends on the first signal.
 #[cfg(unix)]
-async fn wait_for_signal() {
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
+    let listened = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    );
+    async move {
+        match listened {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
             }
-        }
-        Err(error) => {
-            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops cleanly");
-            let _ = tokio::signal::ctrl_c().await;
+            (Ok(mut one), Err(error)) | (Err(error), Ok(mut one)) => {
+                tracing::warn!(%error, "cannot listen for one of SIGTERM and SIGINT");
+                one.recv().await;
+            }
+            (Err(error), Err(_)) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM or SIGINT: only killing stops the process");
+                std::future::pending::<()>().await;
+            }
         }
     }
 }
 
 #[cfg(not(unix))]
-async fn wait_for_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+fn wait_for_signal() -> impl std::future::Future<Output = ()> {
+    let ctrl_c = tokio::signal::ctrl_c();
+    async move {
+        let _ = ctrl_c.await;
+    }
 }
 
 async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Result<u8> {
