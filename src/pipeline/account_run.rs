@@ -264,13 +264,20 @@ async fn snapshot_official_account(
     }
 
     let cache_path = checkpoint.cache_path.clone();
-    let mut known = match &cache_path {
-        Some(path) => Some(KnownFollowers::new(
-            &followers_load::read_openids(store, path).await?,
-            privacy.pseudonymizer().cloned(),
-        )),
-        None => None,
+    // The token is the first call of the crawl's critical path: it is
+    // fetched while the previous snapshot's followers are read.
+    let read_known = async {
+        Ok::<_, RunError>(match &cache_path {
+            Some(path) => Some(KnownFollowers::new(
+                &followers_load::read_openids(store, path).await?,
+                privacy.pseudonymizer().cloned(),
+            )),
+            None => None,
+        })
     };
+    let (known, token) = tokio::join!(read_known, client.verify_credentials());
+    token?;
+    let mut known = known?;
     // The partition is written while the crawl runs: each segment the crawl
     // saves goes on to the followers file and the identity spill, in a task
     // of its own (after those an earlier run of the date saved).
