@@ -404,7 +404,8 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             let job = job::load(&job)?;
             let store = load::open(&job.output)?;
             let retention = retention.unwrap_or_else(load::vacuum::retention);
-            let done = load::vacuum::vacuum_output(&store, &job.output, retention).await?;
+            let cutoff = load::vacuum::cutoff(retention);
+            let done = load::vacuum::vacuum_output(&store, &job.output, cutoff, None).await?;
             let (files, bytes) = done
                 .values()
                 .fold((0, 0), |(f, b), v| (f + v.files, b + v.bytes));

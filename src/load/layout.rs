@@ -82,6 +82,15 @@ pub fn part_file(run_id: &str) -> String {
     format!("part-{run_id}-0.parquet")
 }
 
+/// Whether the file at `path` (or its local staging file, `name#N`) is
+/// one run `run_id` writes ([`part_file`]).
+pub fn written_by(path: &str, run_id: &str) -> bool {
+    let name = path.rsplit('/').next().unwrap_or(path);
+    name.strip_prefix("part-")
+        .and_then(|rest| rest.strip_prefix(run_id))
+        .is_some_and(|rest| rest.starts_with('-'))
+}
+
 /// `table/snapshot_date=D/account_id=A/part-<run_id>-0.parquet`
 pub fn account_file(table: &str, date: NaiveDate, account_id: &str, run_id: &str) -> Path {
     Path::from(format!(
@@ -117,6 +126,19 @@ pub fn snapshot_date_of(path: &Path) -> Option<NaiveDate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_runs_files_are_known_by_their_name() {
+        let d = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        let run = "20261121T023000Z-9f3a1c2b";
+        let file = account_file(FOLLOWERS, d, "brand_oa", run).to_string();
+        assert!(written_by(&file, run));
+        assert!(written_by(&format!("{file}#3"), run), "its staging file");
+        assert!(written_by(date_file(PEOPLE, d, run).as_ref(), run));
+        assert!(!written_by(&file, "20261121T023000Z-9f3a1c2"), "a prefix of the id");
+        assert!(!written_by(&file, "20261121T023000Z-9f3a1c2b0"));
+        assert!(!written_by("people/snapshot_date=2026-11-21/other.parquet", run));
+    }
 
     #[test]
     fn paths_are_hive_partitions() {

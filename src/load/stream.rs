@@ -19,6 +19,11 @@ use super::{commit::ManifestFile, store::Store, LoadError};
 /// [`super::parquet::ROW_GROUP_ROWS`] to bound the memory of the write; a
 /// row group of followers is ~15 MiB of Parquet.
 pub const STREAM_ROW_GROUP_ROWS: usize = 250_000;
+/// Rows per row group of the derived tables (identities, people, changes):
+/// a bucket group's rows are encoded as soon as they are this many, while
+/// the next group (or the changes pass) is derived, instead of all at the
+/// end of a small snapshot. About DuckDB's own row group (122,880 rows).
+pub const DERIVED_ROW_GROUP_ROWS: usize = 100_000;
 /// Multipart part size (S3 needs at least 5 MiB but for the last part).
 const PART_SIZE: usize = 8 * 1024 * 1024;
 /// Parts uploaded at once.
@@ -69,6 +74,8 @@ pub struct PartitionWriter {
     upload: WriteMultipart,
     pending: Vec<DataFrame>,
     pending_rows: usize,
+    /// Rows pending before a row group is encoded.
+    row_group_rows: usize,
     rows: u64,
     bytes: u64,
     /// The file's statistics for the Delta log, row group by row group.
@@ -105,10 +112,18 @@ impl PartitionWriter {
             upload: WriteMultipart::new_with_chunk_size(upload, PART_SIZE),
             pending: Vec::new(),
             pending_rows: 0,
+            row_group_rows: STREAM_ROW_GROUP_ROWS,
             rows: 0,
             bytes: 0,
             stats: FileStats::default(),
         })
+    }
+
+    /// Encodes a row group once `rows` are pending (else
+    /// [`STREAM_ROW_GROUP_ROWS`]).
+    pub fn with_row_group_rows(mut self, rows: usize) -> Self {
+        self.row_group_rows = rows.max(1);
+        self
     }
 
     fn encode_error(&self, source: PolarsError) -> LoadError {
@@ -134,7 +149,7 @@ impl PartitionWriter {
         }
         self.pending_rows += rows.height();
         self.pending.push(rows);
-        if self.pending_rows >= STREAM_ROW_GROUP_ROWS {
+        if self.pending_rows >= self.row_group_rows {
             self.flush_row_group().await?;
         }
         Ok(())

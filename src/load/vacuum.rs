@@ -1,6 +1,12 @@
 //! Vacuum of the whole output: every table's files that no reader may still
-//! need go, after the retention period ([`super::delta::vacuum`]). Run at
-//! the end of every committed run and by `unionsnap vacuum JOB`.
+//! need go, after the retention period ([`super::delta::vacuum`]). Run
+//! beside the crawl of every run that commits (it has the lease of its date
+//! then, and its round trips hide behind WeChat's) and by `unionsnap vacuum
+//! JOB`.
+//!
+//! The cutoff is taken once, as a vacuum starts, and a run's vacuum spares
+//! the files the run writes while it goes on (named after its run id), even
+//! with a retention of zero, and the crawl state of the run's own date.
 //!
 //! Spared whatever their age: the files any snapshot marker names, and the
 //! partitions runs landed and have not committed yet (`_state/.../landed.json`).
@@ -11,7 +17,7 @@
 //! segments and landed records; its landed partitions then go as orphans.
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
@@ -34,9 +40,12 @@ pub async fn spared(store: &Store) -> Result<HashSet<String>, LoadError> {
     let mut keep = HashSet::new();
     // One marker a date: read several at a time (years of daily history).
     let dates = commit::complete_dates(store).await?;
-    let mut markers = futures::stream::iter(dates)
+    // (A stream of futures, not a stream mapped by a closure: the run
+    // spawns its vacuum, and such a closure's future is not provably Send.)
+    let reads: Vec<_> = (dates.into_iter())
         .map(|date| commit::read_manifest(store, date))
-        .buffer_unordered(16);
+        .collect();
+    let mut markers = futures::stream::iter(reads).buffer_unordered(16);
     while let Some(marker) = markers.next().await {
         if let Some(manifest) = marker? {
             keep.extend(manifest.files.into_iter().map(|f| f.path));
@@ -59,12 +68,14 @@ pub async fn spared(store: &Store) -> Result<HashSet<String>, LoadError> {
     Ok(keep)
 }
 
-/// Deletes the crawl state (`_state/snapshot_date=D/`) of every date whose
-/// newest state object is older than `retention`; returns those dates.
+/// Deletes the crawl state (`_state/snapshot_date=D/`) of every date but
+/// `running` whose newest state object is older than `retention`; returns
+/// those dates.
 pub async fn expire_state(
     store: &Store,
     output: &OutputLocation,
     retention: Duration,
+    running: Option<chrono::NaiveDate>,
 ) -> Result<Vec<chrono::NaiveDate>, LoadError> {
     let prefix = Path::from(STATE);
     let folders = store
@@ -78,6 +89,9 @@ pub async fn expire_state(
         let Some(date) = layout::snapshot_date_of(&folder) else {
             continue;
         };
+        if Some(date) == running {
+            continue;
+        }
         let objects: Vec<_> = store
             .list(Some(&folder))
             .try_collect()
@@ -95,33 +109,50 @@ pub async fn expire_state(
     Ok(expired)
 }
 
-/// Vacuums every table of the output; returns what went, by table. The
-/// crawl state of dates idle past `UNIONSNAP_STATE_RETENTION` goes first.
+/// The run a vacuum is part of: the crawl state of its date, and the files
+/// it writes, are spared whatever their age.
+#[derive(Debug, Clone)]
+pub struct Running {
+    pub date: chrono::NaiveDate,
+    pub run_id: String,
+}
+
+/// The cutoff of a vacuum with `retention` that starts now.
+pub fn cutoff(retention: Duration) -> SystemTime {
+    SystemTime::now()
+        .checked_sub(retention)
+        .unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// Vacuums every table of the output of what was replaced, or written and
+/// never committed, before `cutoff` ([`cutoff`]); returns what went, by
+/// table. The crawl state of dates idle past `UNIONSNAP_STATE_RETENTION`
+/// goes first, but that of the `running` run's date.
 pub async fn vacuum_output(
     store: &Store,
     output: &OutputLocation,
-    retention: Duration,
+    cutoff: SystemTime,
+    running: Option<&Running>,
 ) -> Result<BTreeMap<String, Vacuumed>, LoadError> {
     expire_state(
         store,
         output,
         crate::job::EnvSettings::current().state_retention,
+        running.map(|r| r.date),
     )
     .await?;
     let keep = spared(store).await?;
     // The tables are vacuumed at once: their log reads and listings overlap.
-    let mut vacuums = futures::stream::iter(layout::ALL_TABLES)
-        .map(|table| {
-            let keep = &keep;
-            async move {
-                let table_ref = Table::open(store, table);
-                (
-                    table,
-                    vacuum(store, output, &table_ref, keep, retention).await,
-                )
-            }
+    let keep = &keep;
+    let tables: Vec<_> = (layout::ALL_TABLES.into_iter())
+        .map(|table| async move {
+            let table_ref = Table::open(store, table);
+            let own_run = running.map(|r| r.run_id.as_str());
+            let vacuumed = vacuum(store, output, &table_ref, keep, cutoff, own_run).await;
+            (table, vacuumed)
         })
-        .buffered(layout::ALL_TABLES.len());
+        .collect();
+    let mut vacuums = futures::stream::iter(tables).buffered(layout::ALL_TABLES.len());
     let mut done = BTreeMap::new();
     while let Some((table, vacuumed)) = vacuums.next().await {
         let vacuumed = vacuumed?;
@@ -168,14 +199,21 @@ mod tests {
         let checkpoint = Path::from("_state/snapshot_date=2026-11-21/account_id=a/checkpoint.json");
         store.put(&checkpoint, "{}".into()).await.unwrap();
 
-        let kept = expire_state(&store, &output, Duration::from_secs(3600))
+        let kept = expire_state(&store, &output, Duration::from_secs(3600), None)
             .await
             .unwrap();
         assert!(kept.is_empty());
         assert!(store.head(&checkpoint).await.is_ok());
 
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let expired = expire_state(&store, &output, Duration::from_millis(10))
+        // A run of that very date keeps it.
+        let running = "2026-11-21".parse().ok();
+        let kept = expire_state(&store, &output, Duration::from_millis(10), running)
+            .await
+            .unwrap();
+        assert!(kept.is_empty());
+        assert!(store.head(&checkpoint).await.is_ok());
+        let expired = expire_state(&store, &output, Duration::from_millis(10), None)
             .await
             .unwrap();
         assert_eq!(

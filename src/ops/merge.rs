@@ -79,6 +79,7 @@ async fn merge_leased(
     }
 
     let previous = load::history::previous_manifest(&store, date).await?;
+    let early = pipeline::StartedEarly::start(&store, &job.output, date, run_id, previous.as_ref());
     let mut writer = SnapshotWriter::begin(store.clone(), date, run_id);
     let mut landed = Vec::with_capacity(found.len());
     for (account, partition) in found {
@@ -102,7 +103,7 @@ async fn merge_leased(
         }
     }
     let committed =
-        pipeline::commit_snapshot(job, lease, writer, landed, previous.as_ref()).await?;
+        pipeline::commit_snapshot(job, lease, writer, landed, previous.as_ref(), early).await?;
     Ok(MergeOutcome::Committed(Box::new(committed)))
 }
 

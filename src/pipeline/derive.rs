@@ -200,8 +200,7 @@ impl<'a> PartitionedDerive<'a> {
         self.overlap
             .push(transform::overlap(self.accounts, people.clone().lazy())?);
         if let Some(previous) = group.previous {
-            let (joined, left) =
-                transform::people_changes(previous.lazy(), people.clone().lazy())?;
+            let (joined, left) = transform::people_changes(previous.lazy(), people.clone().lazy())?;
             self.people_changes.0 += joined;
             self.people_changes.1 += left;
         }

@@ -3,14 +3,18 @@
 //! landed, or read back from a partition already written), write the derived
 //! tables (identities, people, audience, overlap, changes) a bucket group at
 //! a time; confirm the lease; commit every table (fenced Delta transactions)
-//! and the snapshot marker last; drop the date's crawl state and vacuum.
+//! and the snapshot marker last; drop the date's crawl state. What does not
+//! depend on the accounts — the previous snapshot's identities, the vacuum —
+//! starts with the run ([`StartedEarly`]) and goes on beside the crawl.
 
+use chrono::NaiveDate;
 use polars::prelude::*;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::extract::RawShape;
-use crate::job::{Account, Job};
+use crate::job::{Account, Job, OutputLocation};
 use crate::load::lease::Lease;
-use crate::load::stream::{BackgroundWriter, PartitionWriter};
+use crate::load::stream::{BackgroundWriter, PartitionWriter, DERIVED_ROW_GROUP_ROWS};
 use crate::load::{self, layout, state, vacuum, Manifest, ManifestAccount, SnapshotWriter, Store};
 use crate::transform::{self, AccountRef};
 
@@ -123,6 +127,73 @@ pub fn account_identities(
     .collect()
 }
 
+/// The parts of a commit that do not depend on the run's accounts, started
+/// as the run starts so they go on while the crawl waits on WeChat: the
+/// previous complete snapshot's identities, spilled for `changes`, and the
+/// vacuum of the output. Dropping it (a run that will not commit) stops both.
+pub struct StartedEarly {
+    previous: Option<AbortOnDropHandle<Result<SpilledIdentities, RunError>>>,
+    vacuum: AbortOnDropHandle<Result<(), load::LoadError>>,
+}
+
+impl StartedEarly {
+    /// Starts both for a commit of `date` by run `run_id`; `previous` is
+    /// the previous complete snapshot the commit compares with.
+    pub fn start(
+        store: &Store,
+        output: &OutputLocation,
+        date: NaiveDate,
+        run_id: &str,
+        previous: Option<&Manifest>,
+    ) -> Self {
+        let previous = previous.map(|manifest| {
+            let (store, manifest) = (store.clone(), manifest.clone());
+            AbortOnDropHandle::new(tokio::spawn(async move {
+                spill_identities_of(&store, &manifest).await
+            }))
+        });
+        // The cutoff is taken now, before the run writes anything (a task
+        // starts when a worker gets to it).
+        let cutoff = vacuum::cutoff(vacuum::retention());
+        let running = vacuum::Running {
+            date,
+            run_id: run_id.to_string(),
+        };
+        let (store, output) = (store.clone(), output.clone());
+        let vacuum = AbortOnDropHandle::new(tokio::spawn(async move {
+            vacuum::vacuum_output(&store, &output, cutoff, Some(&running))
+                .await
+                .map(drop)
+        }));
+        StartedEarly { previous, vacuum }
+    }
+
+    async fn previous_identities(&mut self) -> Result<Option<SpilledIdentities>, RunError> {
+        match self.previous.take() {
+            Some(task) => task
+                .await
+                .map_err(|error| {
+                    RunError::Task(format!(
+                        "the read of the previous snapshot's identities stopped: {error}"
+                    ))
+                })?
+                .map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Waits for the vacuum; a failure is only logged.
+    async fn vacuumed(self) {
+        let result = match self.vacuum.await {
+            Ok(result) => result.map_err(|error| error.to_string()),
+            Err(error) => Err(error.to_string()),
+        };
+        if let Err(error) = result {
+            tracing::warn!(%error, "vacuum failed; the snapshot is committed, the next run vacuums again");
+        }
+    }
+}
+
 /// What [`commit_snapshot`] committed.
 #[derive(Debug)]
 pub struct Committed {
@@ -160,17 +231,19 @@ pub async fn read_back(
 }
 
 /// Derives and writes the date's tables from `landed` (in job order), then
-/// commits under `lease`: every table, the marker last, crawl state deleted,
-/// then a vacuum. `previous` is the previous complete snapshot, which
-/// `changes` compares against. The tables are derived a bucket group at a
-/// time ([`derive`]) and streamed to the store, so memory does not grow with
-/// the number of members.
+/// commits under `lease`: every table, the marker last, crawl state deleted;
+/// then waits for the vacuum `early` started. `previous` is the previous
+/// complete snapshot, which `changes` compares against (`early` was started
+/// with it). The tables are derived a bucket group at a time ([`derive`])
+/// and streamed to the store, so memory does not grow with the number of
+/// members.
 pub async fn commit_snapshot(
     job: &Job,
     lease: &Lease,
     mut writer: SnapshotWriter,
     landed: Vec<LandedAccount>,
     previous: Option<&Manifest>,
+    mut early: StartedEarly,
 ) -> Result<Committed, RunError> {
     let store = writer.store().clone();
     let date = writer.date();
@@ -185,13 +258,10 @@ pub async fn commit_snapshot(
             unlicensed_staff_left_out: l.unlicensed_staff_left_out,
         })
         .collect();
-    let previous_identities = match previous {
-        Some(manifest) => {
-            tracing::info!(previous_date = %manifest.snapshot_date, "changes since the previous complete snapshot");
-            Some(spill_identities_of(&store, manifest).await?)
-        }
-        None => None,
-    };
+    if let Some(manifest) = previous {
+        tracing::info!(previous_date = %manifest.snapshot_date, "changes since the previous complete snapshot");
+    }
+    let previous_identities = early.previous_identities().await?;
     let mut derive = PartitionedDerive::new(
         &accounts,
         landed.iter().map(|l| &l.identities).collect(),
@@ -264,9 +334,7 @@ pub async fn commit_snapshot(
     tracing::info!(snapshot_date = %date, tables = ?manifest.tables, "snapshot committed: Delta versions");
     // The date is complete: its crawl state has served its purpose.
     state::delete_date_state(&store, &job.output, date).await?;
-    if let Err(error) = vacuum::vacuum_output(&store, &job.output, vacuum::retention()).await {
-        tracing::warn!(%error, "vacuum failed; the snapshot is committed, the next run vacuums again");
-    }
+    early.vacuumed().await;
     Ok(Committed { manifest, audience })
 }
 
@@ -278,7 +346,9 @@ async fn date_table(
     path: object_store::path::Path,
     empty: &DataFrame,
 ) -> Result<BackgroundWriter, load::LoadError> {
-    let writer = PartitionWriter::create(store, table, path, empty.schema()).await?;
+    let writer = PartitionWriter::create(store, table, path, empty.schema())
+        .await?
+        .with_row_group_rows(DERIVED_ROW_GROUP_ROWS);
     Ok(BackgroundWriter::spawn(writer))
 }
 

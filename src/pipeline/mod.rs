@@ -33,7 +33,9 @@ pub mod derive;
 mod finish;
 pub mod followers;
 
-pub use finish::{account_identities, commit_snapshot, read_back, Committed, LandedAccount};
+pub use finish::{
+    account_identities, commit_snapshot, read_back, Committed, LandedAccount, StartedEarly,
+};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -278,6 +280,17 @@ async fn run_leased(
     // The date's own complete snapshot, if any: what this run's partitions
     // are based on, and what a partial run keeps of the other accounts.
     let current = load::read_manifest(&store, tag.date).await?;
+    // A run that may commit (a shard does not) starts the commit's parts
+    // that need none of its accounts now, beside the crawl.
+    let early = context.shard.is_none().then(|| {
+        StartedEarly::start(
+            &store,
+            &job.output,
+            tag.date,
+            &tag.run_id,
+            previous.as_ref(),
+        )
+    });
     let mut writer = SnapshotWriter::begin(store.clone(), tag.date, &tag.run_id);
     let run = Arc::new(account_run::AccountRun {
         job: Arc::new(job.clone()),
@@ -366,7 +379,7 @@ async fn run_leased(
     let complete = outcomes
         .iter()
         .all(|o| matches!(o, AccountOutcome::Snapshotted { .. }));
-    if !complete || context.shard.is_some() {
+    let Some(early) = early.filter(|_| complete) else {
         return Ok(RunSummary {
             accounts: outcomes,
             manifest: None,
@@ -375,7 +388,7 @@ async fn run_leased(
             interrupted,
             reconciliation,
         });
-    }
+    };
 
     if let Some(only) = &context.only {
         // A partial run: the date's other committed accounts stay as they
@@ -395,7 +408,7 @@ async fn run_leased(
         landed =
             with_kept_accounts(job, &store, current.as_ref(), landed, previous.is_some()).await?;
     }
-    let committed = commit_snapshot(job, lease, writer, landed, previous).await?;
+    let committed = commit_snapshot(job, lease, writer, landed, previous, early).await?;
     Ok(RunSummary {
         accounts: outcomes,
         files: committed.manifest.files.clone(),

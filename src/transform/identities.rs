@@ -91,10 +91,7 @@ pub fn people(identities: LazyFrame) -> LazyFrame {
             col("account_id"),
             col("joined_at"),
         ])
-        .sort(
-            ["person_id", "account_id"],
-            SortMultipleOptions::default(),
-        )
+        .sort(["person_id", "account_id"], SortMultipleOptions::default())
         .group_by_stable([col("person_id")])
         .agg([
             col("unionid").drop_nulls().first().alias("unionid"),

@@ -215,6 +215,43 @@ async fn python_deltalake_reads_every_table_latest_and_previous_version() {
     assert_delta_equals_marker(&fixture, &second, &BTreeMap::new());
 }
 
+/// A run's own vacuum goes on beside its crawl, with its cutoff taken as it
+/// starts: even with no retention it never deletes what the run writes, and
+/// what a re-run replaced goes at the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runs_own_vacuum_at_zero_retention_spares_what_the_run_writes() {
+    let fixture = Fixture::start(scenario(63, 2_000, &ACCOUNTS)).await;
+    let job = fixture.write_job();
+    let no_retention = [("UNIONSNAP_VACUUM_RETENTION", "0s")];
+    let data = || -> Vec<String> {
+        files_under(&fixture.output_dir())
+            .into_iter()
+            .filter(|f| f.ends_with(".parquet") && !f.starts_with('_'))
+            .collect()
+    };
+    let named = |manifest: &unionsnap::load::Manifest| -> Vec<String> {
+        manifest.files.iter().map(|f| f.path.clone()).collect()
+    };
+    let mut markers = Vec::new();
+    for _ in 0..3 {
+        assert_exit(&fixture.run_job(&job, &no_retention).await, 0);
+        let manifest = marker(&fixture, DATE);
+        assert_delta_equals_marker(&fixture, &manifest, &BTreeMap::new());
+        markers.push(manifest);
+    }
+    let left = data();
+    let (first, second, third) = (&markers[0], &markers[1], &markers[2]);
+    assert!(first.run_id != second.run_id && second.run_id != third.run_id);
+    // The second run replaced the first's files before the third started.
+    for path in named(first) {
+        assert!(!left.contains(&path), "{path} outlived a vacuum at 0s");
+    }
+    // The third replaced the second's while its own vacuum was under way.
+    for path in named(second).into_iter().chain(named(third)) {
+        assert!(left.contains(&path), "{path} is gone");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_rerun_and_a_shard_run_leave_the_committed_snapshot_as_it_was() {
     let fixture = Fixture::start(scenario(62, 2_000, &ACCOUNTS)).await;

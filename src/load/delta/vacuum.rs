@@ -15,15 +15,15 @@
 //! log (active files and tombstones) and the store for the listing.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::SystemTime;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::Table;
 use crate::job::OutputLocation;
-use crate::load::{LoadError, Store};
+use crate::load::{layout, LoadError, Store};
 
 /// What a vacuum of one table deleted.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -40,17 +40,20 @@ fn is_hidden(relative: &str) -> bool {
         .any(|part| part.starts_with('_') || part.starts_with('.'))
 }
 
-/// Deletes what no reader may still need from `table` (see the module doc).
-/// `keep` holds paths relative to the output root.
+/// Deletes what no reader may still need from `table` (see the module doc):
+/// what was removed, or written and never committed, before `cutoff`.
+/// `keep` holds paths relative to the output root; the files of run
+/// `own_run` (the run this vacuum is part of, writing as it goes) are
+/// spared whatever their age.
 pub async fn vacuum(
     store: &Store,
     output: &OutputLocation,
     table: &Table,
     keep: &HashSet<String>,
-    retention: Duration,
+    cutoff: SystemTime,
+    own_run: Option<&str>,
 ) -> Result<Vacuumed, LoadError> {
-    let now_ms = Utc::now().timestamp_millis();
-    let cutoff_ms = now_ms.saturating_sub(i64::try_from(retention.as_millis()).unwrap_or(i64::MAX));
+    let cutoff_ms = DateTime::<Utc>::from(cutoff).timestamp_millis();
     let name = table.name();
     let (active, removed_at) = match table.state(None).await? {
         Some(state) => {
@@ -72,7 +75,8 @@ pub async fn vacuum(
         }
         None => (HashSet::new(), HashMap::new()),
     };
-    let spared = |path: &str| active.contains(path) || keep.contains(path);
+    let own = |path: &str| own_run.is_some_and(|run_id| layout::written_by(path, run_id));
+    let spared = |path: &str| active.contains(path) || keep.contains(path) || own(path);
 
     let prefix = Path::from(name);
     let objects: Vec<_> = store
@@ -112,10 +116,7 @@ pub async fn vacuum(
     // A local folder also holds what no listing shows: the `name#N` staging
     // files of writes a killed process left half-done.
     if let OutputLocation::Local(root) = output {
-        let cutoff = std::time::SystemTime::now()
-            .checked_sub(retention)
-            .unwrap_or(std::time::UNIX_EPOCH);
-        let (files, bytes) = remove_staging(&root.join(name), cutoff);
+        let (files, bytes) = remove_staging(&root.join(name), cutoff, &own);
         done.files += files;
         done.bytes += bytes;
     }
@@ -123,8 +124,12 @@ pub async fn vacuum(
 }
 
 /// Removes the `name#N` staging files under `dir` last modified before
-/// `cutoff`; returns how many and their bytes. Unreadable entries are left.
-fn remove_staging(dir: &std::path::Path, cutoff: std::time::SystemTime) -> (u64, u64) {
+/// `cutoff`, but those `own` names; returns how many and their bytes. Unreadable entries are left.
+fn remove_staging(
+    dir: &std::path::Path,
+    cutoff: SystemTime,
+    own: &dyn Fn(&str) -> bool,
+) -> (u64, u64) {
     let (mut files, mut bytes) = (0, 0);
     let Ok(entries) = std::fs::read_dir(dir) else {
         return (0, 0);
@@ -136,11 +141,12 @@ fn remove_staging(dir: &std::path::Path, cutoff: std::time::SystemTime) -> (u64,
         let name = name.to_string_lossy();
         if meta.is_dir() {
             if !name.starts_with('_') {
-                let (f, b) = remove_staging(&path, cutoff);
+                let (f, b) = remove_staging(&path, cutoff, own);
                 files += f;
                 bytes += b;
             }
         } else if name.contains('#')
+            && !own(&name)
             && meta.modified().is_ok_and(|m| m < cutoff)
             && std::fs::remove_file(&path).is_ok()
         {
