@@ -52,44 +52,57 @@ impl std::fmt::Debug for KnownFollowers {
 impl KnownFollowers {
     /// Indexes the `openid` column of the previous snapshot's followers.
     pub fn new(openids: &StringChunked, pseudonymizer: Option<Pseudonymizer>) -> Self {
-        Self::with_first_mask(openids, pseudonymizer, u64::MAX)
+        let mut known = Self::empty(openids.len(), pseudonymizer);
+        known.add(openids);
+        known
+    }
+
+    /// An index to [`Self::add`] the `openid` column to a slice at a time
+    /// (so the column is never whole in memory), with room for `capacity`.
+    pub fn empty(capacity: usize, pseudonymizer: Option<Pseudonymizer>) -> Self {
+        Self::with_first_mask(capacity, pseudonymizer, u64::MAX)
     }
 
     fn with_first_mask(
-        openids: &StringChunked,
+        capacity: usize,
         pseudonymizer: Option<Pseudonymizer>,
         first_mask: u64,
     ) -> Self {
-        let mut known = KnownFollowers {
-            rows: HashMap::with_capacity_and_hasher(openids.len(), PrehashedState::default()),
-            checks: Vec::with_capacity(openids.len()),
+        KnownFollowers {
+            rows: HashMap::with_capacity_and_hasher(capacity, PrehashedState::default()),
+            checks: Vec::with_capacity(capacity),
             collisions: HashMap::default(),
             hasher: OpenidHasher::random(),
             first_mask,
             pseudonymizer,
-            listed: vec![0; openids.len().div_ceil(64)],
+            listed: Vec::with_capacity(capacity.div_ceil(64)),
             listed_count: 0,
-        };
-        for (row, openid) in openids.iter().enumerate() {
+        }
+    }
+
+    /// Indexes the next rows of the `openid` column (rows are numbered on
+    /// from those added before).
+    pub fn add(&mut self, openids: &StringChunked) {
+        for openid in openids.iter() {
+            let row = self.checks.len() as u32;
             let Some(openid) = openid else {
-                known.checks.push(0);
+                self.checks.push(0);
                 continue;
             };
-            let row = row as u32;
-            let (hash, first, check) = known.hashes(openid);
-            known.checks.push(check);
-            match known.rows.get(&first) {
+            let (hash, first, check) = self.hashes(openid);
+            self.checks.push(check);
+            match self.rows.get(&first) {
                 None => {
-                    known.rows.insert(first, row);
+                    self.rows.insert(first, row);
                 }
                 // The same OpenID again: the first row stands.
-                Some(&earlier) if known.checks[earlier as usize] == check => {}
+                Some(&earlier) if self.checks[earlier as usize] == check => {}
                 Some(_) => {
-                    known.collisions.entry(hash).or_insert(row);
+                    self.collisions.entry(hash).or_insert(row);
                 }
             }
         }
-        known
+        self.listed.resize(self.checks.len().div_ceil(64), 0);
     }
 
     /// The whole hash of `openid`, its (masked) first half and its second.
@@ -175,7 +188,11 @@ mod tests {
         let openids: StringChunked = (0..1_000)
             .map(|i| (i % 97 != 0).then(|| format!("o{i}")))
             .collect();
-        let known = KnownFollowers::with_first_mask(&openids, None, 0b11);
+        // Added in three slices, as a run reads the column.
+        let mut known = KnownFollowers::with_first_mask(0, None, 0b11);
+        for (offset, len) in [(0, 300), (300, 1), (301, 699)] {
+            known.add(&openids.slice(offset, len));
+        }
         assert!(known.collisions.len() > 800, "{}", known.collisions.len());
         for i in 0..1_000u32 {
             let expected = (i % 97 != 0).then_some(i);
@@ -188,7 +205,8 @@ mod tests {
     #[test]
     fn an_openid_twice_keeps_its_first_row() {
         let openids: StringChunked = ["oA", "oB", "oA"].iter().copied().collect();
-        let known = KnownFollowers::with_first_mask(&openids, None, 0b1);
+        let mut known = KnownFollowers::with_first_mask(0, None, 0b1);
+        known.add(&openids);
         assert_eq!(known.row_of("oA"), Some(0));
         assert_eq!(known.row_of("oB"), Some(1));
     }

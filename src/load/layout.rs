@@ -135,9 +135,15 @@ mod tests {
         assert!(written_by(&file, run));
         assert!(written_by(&format!("{file}#3"), run), "its staging file");
         assert!(written_by(date_file(PEOPLE, d, run).as_ref(), run));
-        assert!(!written_by(&file, "20261121T023000Z-9f3a1c2"), "a prefix of the id");
+        assert!(
+            !written_by(&file, "20261121T023000Z-9f3a1c2"),
+            "a prefix of the id"
+        );
         assert!(!written_by(&file, "20261121T023000Z-9f3a1c2b0"));
-        assert!(!written_by("people/snapshot_date=2026-11-21/other.parquet", run));
+        assert!(!written_by(
+            "people/snapshot_date=2026-11-21/other.parquet",
+            run
+        ));
     }
 
     #[test]

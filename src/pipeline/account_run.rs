@@ -267,13 +267,15 @@ async fn snapshot_official_account(
     // The token is the first call of the crawl's critical path: it is
     // fetched while the previous snapshot's followers are read.
     let read_known = async {
-        Ok::<_, RunError>(match &cache_path {
-            Some(path) => Some(KnownFollowers::new(
-                &followers_load::read_openids(store, path).await?,
-                privacy.pseudonymizer().cloned(),
-            )),
-            None => None,
-        })
+        let Some(path) = &cache_path else {
+            return Ok::<_, RunError>(None);
+        };
+        let mut known = KnownFollowers::empty(
+            previous_rows(previous, &account.id),
+            privacy.pseudonymizer().cloned(),
+        );
+        followers_load::for_each_openids(store, path, |openids| known.add(openids)).await?;
+        Ok(Some(known))
     };
     let (known, token) = tokio::join!(read_known, client.verify_credentials());
     token?;
@@ -335,6 +337,10 @@ async fn snapshot_official_account(
     };
     if let (Some(path), Some(known)) = (cache_path, &known) {
         let carry = CarryOver { path, known };
+        // Accounts carry their followers over one per two cores: each holds
+        // a slice of the previous partition, the rows it writes and its
+        // spill buffer (~200 MB at 250k rows), and the copying is CPU-bound.
+        let _turn = carry_over_turn().acquire().await;
         let carried = followers
             .carried_over(store, carry, |rows| landing.push(rows))
             .await;
@@ -370,6 +376,16 @@ async fn snapshot_official_account(
         pairs,
         landed,
         reconciled: Some(reconciled),
+    })
+}
+
+/// The accounts carrying followers over at once, process-wide: one per two
+/// cores.
+fn carry_over_turn() -> &'static tokio::sync::Semaphore {
+    static TURNS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    TURNS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new((cores / 2).max(1))
     })
 }
 
@@ -542,6 +558,14 @@ impl IdPairs {
 }
 
 /// The followers file of `account_id` in a complete snapshot, if it has one.
+/// The rows of `account_id`'s followers in the previous snapshot (0 when
+/// there is none): the room the known-follower cache makes at once.
+fn previous_rows(previous: Option<&Manifest>, account_id: &str) -> usize {
+    previous
+        .and_then(|m| load::account_file(m, layout::FOLLOWERS, account_id))
+        .map_or(0, |f| f.rows as usize)
+}
+
 fn previous_partition(previous: &Manifest, account_id: &str) -> Option<String> {
     load::account_file(previous, layout::FOLLOWERS, account_id).map(|f| f.path.clone())
 }

@@ -129,11 +129,21 @@ pub fn account_identities(
 
 /// The parts of a commit that do not depend on the run's accounts, started
 /// as the run starts so they go on while the crawl waits on WeChat: the
-/// previous complete snapshot's identities, spilled for `changes`, and the
-/// vacuum of the output. Dropping it (a run that will not commit) stops both.
+/// previous complete snapshot's identities, spilled for `changes` (when
+/// they are few enough to stay in memory: a large snapshot's would compete
+/// with the crawl for the cores and the memory, so they are read when the
+/// commit needs them), and the vacuum of the output. Dropping it (a run
+/// that will not commit) stops both.
 pub struct StartedEarly {
-    previous: Option<AbortOnDropHandle<Result<SpilledIdentities, RunError>>>,
+    previous: Previous,
     vacuum: AbortOnDropHandle<Result<(), load::LoadError>>,
+}
+
+/// The previous snapshot's identities: none, being read, or to be read.
+enum Previous {
+    None,
+    Reading(AbortOnDropHandle<Result<SpilledIdentities, RunError>>),
+    Later(Box<Manifest>),
 }
 
 impl StartedEarly {
@@ -146,12 +156,21 @@ impl StartedEarly {
         run_id: &str,
         previous: Option<&Manifest>,
     ) -> Self {
-        let previous = previous.map(|manifest| {
-            let (store, manifest) = (store.clone(), manifest.clone());
-            AbortOnDropHandle::new(tokio::spawn(async move {
-                spill_identities_of(&store, &manifest).await
-            }))
-        });
+        let small = |manifest: &Manifest| {
+            (manifest.files.iter())
+                .find(|f| f.table == layout::IDENTITIES)
+                .is_some_and(|f| f.rows <= derive::kept_rows())
+        };
+        let previous = match previous {
+            None => Previous::None,
+            Some(manifest) if small(manifest) => {
+                let (store, manifest) = (store.clone(), manifest.clone());
+                Previous::Reading(AbortOnDropHandle::new(tokio::spawn(async move {
+                    spill_identities_of(&store, &manifest).await
+                })))
+            }
+            Some(manifest) => Previous::Later(Box::new(manifest.clone())),
+        };
         // The cutoff is taken now, before the run writes anything (a task
         // starts when a worker gets to it).
         let cutoff = vacuum::cutoff(vacuum::retention());
@@ -168,9 +187,13 @@ impl StartedEarly {
         StartedEarly { previous, vacuum }
     }
 
-    async fn previous_identities(&mut self) -> Result<Option<SpilledIdentities>, RunError> {
-        match self.previous.take() {
-            Some(task) => task
+    async fn previous_identities(
+        &mut self,
+        store: &Store,
+    ) -> Result<Option<SpilledIdentities>, RunError> {
+        match std::mem::replace(&mut self.previous, Previous::None) {
+            Previous::None => Ok(None),
+            Previous::Reading(task) => task
                 .await
                 .map_err(|error| {
                     RunError::Task(format!(
@@ -178,7 +201,7 @@ impl StartedEarly {
                     ))
                 })?
                 .map(Some),
-            None => Ok(None),
+            Previous::Later(manifest) => spill_identities_of(store, &manifest).await.map(Some),
         }
     }
 
@@ -261,7 +284,7 @@ pub async fn commit_snapshot(
     if let Some(manifest) = previous {
         tracing::info!(previous_date = %manifest.snapshot_date, "changes since the previous complete snapshot");
     }
-    let previous_identities = early.previous_identities().await?;
+    let previous_identities = early.previous_identities(&store).await?;
     let mut derive = PartitionedDerive::new(
         &accounts,
         landed.iter().map(|l| &l.identities).collect(),

@@ -14,7 +14,7 @@ use crate::extract::official_account::followers_frame;
 use crate::transform::privacy::TablePrivacy;
 
 use crate::load::commit::ManifestFile;
-use crate::load::read::{self, read_columns, LocalCopy};
+use crate::load::read::{self, LocalCopy};
 use crate::load::stream::{BackgroundWriter, PartitionWriter, STREAM_ROW_GROUP_ROWS};
 use crate::load::{layout, store::Store, LoadError};
 
@@ -169,17 +169,27 @@ pub async fn for_each_identities<E: From<LoadError>>(
     read::for_each_slice(store, path, Some(&IDENTITY_COLUMNS), each).await
 }
 
-/// Reads the `openid` column of a previous partition (the identity cache).
-pub async fn read_openids(store: &Store, path: &str) -> Result<StringChunked, LoadError> {
-    let (frame, _) = read_columns(store, path, &["openid"]).await?;
+/// The `openid` column of a previous partition (the identity cache), a
+/// slice at a time, in order: the column is never whole in memory.
+pub async fn for_each_openids(
+    store: &Store,
+    path: &str,
+    mut each: impl FnMut(&StringChunked),
+) -> Result<(), LoadError> {
     let decode = |source: PolarsError| LoadError::Decode {
         path: path.to_string(),
         source,
     };
-    Ok(frame
-        .column("openid")
-        .map_err(decode)?
-        .str()
-        .map_err(decode)?
-        .clone())
+    read::for_each_slice(store, path, Some(&["openid"]), |slice| {
+        each(
+            slice
+                .column("openid")
+                .map_err(decode)?
+                .str()
+                .map_err(decode)?,
+        );
+        Ok::<_, LoadError>(())
+    })
+    .await?;
+    Ok(())
 }
