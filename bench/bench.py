@@ -38,6 +38,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 from simclient import call, committed, free_port
@@ -122,17 +123,29 @@ def measured_run(job, date, env):
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen([BIN, "run", job, "--date", date, "--log-format", "text"],
                             env=env, stderr=log, stdout=subprocess.DEVNULL)
-    # Peak RSS: VmHWM of the process itself. (getrusage's ru_maxrss would also
-    # count the RSS this Python process had when it forked the child.)
-    peak_kib = 0
-    while proc.poll() is None:
-        try:
-            with open(f"/proc/{proc.pid}/status") as f:
-                peak_kib = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
-        except (OSError, StopIteration):
-            pass
-        time.sleep(0.05)
+    # Peak RSS: VmHWM of the process itself, read by a thread while this one
+    # waits, so the wall time is exact (a polling loop would add up to its
+    # interval to a run of a fraction of a second). getrusage's ru_maxrss
+    # would also count the RSS this Python process had when it forked.
+    peak_kib = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            try:
+                with open(f"/proc/{proc.pid}/status") as f:
+                    peak_kib[0] = next(int(l.split()[1]) for l in f if l.startswith("VmHWM:"))
+            except (OSError, StopIteration):
+                pass
+            done.wait(0.02)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    proc.wait()
     seconds = time.monotonic() - start
+    done.set()
+    sampler.join()
+    peak_kib = peak_kib[0]
     if proc.returncode != 0:
         log.seek(0)
         sys.exit(f"unionsnap run failed:\n{log.read().decode(errors='replace')[-4000:]}")
