@@ -65,39 +65,49 @@ pub struct CrawlSummary {
 
 /// Crawls one account's followers into `store`, resuming from its checkpoint.
 ///
-/// `known` is the identity cache of `refresh = "new"`; its listed rows are
-/// marked, and the caller carries them over when it writes the partition.
-pub async fn crawl<S: CrawlStore>(
+/// `known` reads the identity cache of `refresh = "new"` (None without
+/// one). The listing starts at once, as it needs no cache: the token and the
+/// first pages come while the cache is read, and the profiles wait for it.
+/// The cache comes back with its listed rows marked; the caller carries
+/// them over when it writes the partition.
+pub async fn crawl<S: CrawlStore, E: From<CrawlError>>(
     client: &OfficialAccountClient,
     concurrency: usize,
     store: &S,
     checkpoint: Checkpoint,
-    mut known: Option<&mut KnownFollowers>,
+    known: impl std::future::Future<Output = Result<Option<KnownFollowers>, E>>,
     progress: &dyn ExtractProgress,
-) -> Result<CrawlSummary, CrawlError> {
+) -> Result<(CrawlSummary, Option<KnownFollowers>), E> {
     let checkpoint = Arc::new(Mutex::new(checkpoint));
     let (pages_tx, pages_rx) = mpsc::channel::<Vec<String>>(PAGES_IN_FLIGHT);
     let lister = list_pages(client, store, checkpoint.clone(), pages_tx, progress);
-    let profiler = fetch_profiles(
-        client,
-        concurrency,
-        store,
-        checkpoint.clone(),
-        known.as_deref_mut(),
-        pages_rx,
-        progress,
-    );
+    let profiler = async {
+        // A failed read drops the pages' receiver, which stops the lister.
+        let mut known = known.await?;
+        fetch_profiles(
+            client,
+            concurrency,
+            store,
+            checkpoint.clone(),
+            known.as_mut(),
+            pages_rx,
+            progress,
+        )
+        .await?;
+        Ok::<_, E>(known)
+    };
     // The profiler ends when the lister drops its sender; a listing error ends
     // both, after the profiler has saved what it completed.
     let (listed, profiled) = tokio::join!(lister, profiler);
+    let known = profiled?;
     listed?;
-    profiled?;
     let done = checkpoint.lock().await.clone();
-    Ok(CrawlSummary {
+    let summary = CrawlSummary {
         listed: done.listed,
         segments: done.segments,
-        carried_over: known.map_or(0, |k| k.listed_count()),
-    })
+        carried_over: known.as_ref().map_or(0, |k| k.listed_count()),
+    };
+    Ok((summary, known))
 }
 
 /// Replays the saved pages, then lists the rest, saving each page first.

@@ -264,22 +264,16 @@ async fn snapshot_official_account(
     }
 
     let cache_path = checkpoint.cache_path.clone();
-    // The token is the first call of the crawl's critical path: it is
-    // fetched while the previous snapshot's followers are read.
+    // Read while the crawl starts listing (see `official_account::crawl`).
+    let pseudonymizer = privacy.pseudonymizer().cloned();
     let read_known = async {
         let Some(path) = &cache_path else {
             return Ok::<_, RunError>(None);
         };
-        let mut known = KnownFollowers::empty(
-            previous_rows(previous, &account.id),
-            privacy.pseudonymizer().cloned(),
-        );
+        let mut known = KnownFollowers::empty(previous_rows(previous, &account.id), pseudonymizer);
         followers_load::for_each_openids(store, path, |openids| known.add(openids)).await?;
         Ok(Some(known))
     };
-    let (known, token) = tokio::join!(read_known, client.verify_credentials());
-    token?;
-    let mut known = known?;
     // The partition is written while the crawl runs: each segment the crawl
     // saves goes on to the followers file and the identity spill, in a task
     // of its own (after those an earlier run of the date saved).
@@ -303,7 +297,11 @@ async fn snapshot_official_account(
     };
     // The quota is read beside the crawl, not before it: the plan only
     // warns, and two calls of latency should not delay the critical path.
-    let known_len = known.as_ref().map_or(0, |k| k.len());
+    let known_len = if cache_path.is_some() {
+        previous_rows(previous, &account.id)
+    } else {
+        0
+    };
     let (_, counts, crawl) = tokio::join!(
         plan_quota(client, previous, &account.id, known_len),
         oa_counts::fetch(client, date),
@@ -312,7 +310,7 @@ async fn snapshot_official_account(
             job.api.concurrency,
             &tee,
             checkpoint,
-            known.as_mut(),
+            read_known,
             progress,
         ),
     );
@@ -323,16 +321,16 @@ async fn snapshot_official_account(
             "the writer of the followers partition stopped: {error}"
         ))),
     };
-    let (mut followers, mut landing) = match (crawl, landed) {
-        (Ok(crawl), Ok(landed)) => {
+    let (mut followers, mut landing, known) = match (crawl, landed) {
+        (Ok((crawl, known)), Ok((followers, landing))) => {
             tracing::info!(account_id = %account.id, listed = crawl.listed, segments = crawl.segments, "crawl finished");
-            landed
+            (followers, landing, known)
         }
         // The segment writer's own error explains a crawl it stopped.
         (_, Err(error)) => return Err(error),
         (Err(error), Ok((followers, _))) => {
             followers.abort().await;
-            return Err(error.into());
+            return Err(error);
         }
     };
     if let (Some(path), Some(known)) = (cache_path, &known) {
