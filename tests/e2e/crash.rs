@@ -24,13 +24,17 @@ async fn assert_consistent(store: &Store, context: &str) {
     let objects: Vec<_> = store.list(None).try_collect().await.unwrap();
     for object in &objects {
         let path = object.location.to_string();
-        let bytes = store
-            .get(&object.location)
-            .await
-            .unwrap()
-            .bytes()
-            .await
-            .unwrap();
+        let got = match store.get(&object.location).await {
+            // A request the killed run had sent just before it died can
+            // still reach the server after the listing (S3 goes on with
+            // it): a run's own bookkeeping may go in between. What readers
+            // read is checked below and never goes.
+            Err(object_store::Error::NotFound { .. }) if path.split('/').any(|p| p == "_state") => {
+                continue
+            }
+            got => got.unwrap(),
+        };
+        let bytes = got.bytes().await.unwrap();
         if path.contains("/_delta_log/") {
             if path.ends_with(".json") {
                 for line in String::from_utf8_lossy(&bytes).lines() {
