@@ -102,8 +102,7 @@ async fn merge_leased(
             writer.add_file(file);
         }
     }
-    let committed =
-        pipeline::commit_snapshot(job, lease, writer, landed, previous.as_ref(), early).await?;
+    let committed = pipeline::commit_snapshot(job, lease, writer, landed, early).await?;
     Ok(MergeOutcome::Committed(Box::new(committed)))
 }
 

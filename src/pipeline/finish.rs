@@ -135,6 +135,8 @@ pub fn account_identities(
 /// commit needs them), and the vacuum of the output. Dropping it (a run
 /// that will not commit) stops both.
 pub struct StartedEarly {
+    /// The date of the previous complete snapshot, if any.
+    previous_date: Option<NaiveDate>,
     previous: Previous,
     vacuum: AbortOnDropHandle<Result<(), load::LoadError>>,
 }
@@ -161,7 +163,7 @@ impl StartedEarly {
                 .find(|f| f.table == layout::IDENTITIES)
                 .is_some_and(|f| f.rows <= derive::kept_rows())
         };
-        let previous = match previous {
+        let identities = match previous {
             None => Previous::None,
             Some(manifest) if small(manifest) => {
                 let (store, manifest) = (store.clone(), manifest.clone());
@@ -184,13 +186,20 @@ impl StartedEarly {
                 .await
                 .map(drop)
         }));
-        StartedEarly { previous, vacuum }
+        StartedEarly {
+            previous_date: previous.map(|m| m.snapshot_date),
+            previous: identities,
+            vacuum,
+        }
     }
 
     async fn previous_identities(
         &mut self,
         store: &Store,
     ) -> Result<Option<SpilledIdentities>, RunError> {
+        if let Some(previous_date) = self.previous_date {
+            tracing::info!(%previous_date, "changes since the previous complete snapshot");
+        }
         match std::mem::replace(&mut self.previous, Previous::None) {
             Previous::None => Ok(None),
             Previous::Reading(task) => task
@@ -255,17 +264,15 @@ pub async fn read_back(
 
 /// Derives and writes the date's tables from `landed` (in job order), then
 /// commits under `lease`: every table, the marker last, crawl state deleted;
-/// then waits for the vacuum `early` started. `previous` is the previous
-/// complete snapshot, which `changes` compares against (`early` was started
-/// with it). The tables are derived a bucket group at a time ([`derive`])
-/// and streamed to the store, so memory does not grow with the number of
-/// members.
+/// then waits for the vacuum `early` started. `changes` compares with the
+/// previous complete snapshot `early` was started with. The tables are
+/// derived a bucket group at a time ([`derive`]) and streamed to the store,
+/// so memory does not grow with the number of members.
 pub async fn commit_snapshot(
     job: &Job,
     lease: &Lease,
     mut writer: SnapshotWriter,
     landed: Vec<LandedAccount>,
-    previous: Option<&Manifest>,
     mut early: StartedEarly,
 ) -> Result<Committed, RunError> {
     let store = writer.store().clone();
@@ -281,9 +288,6 @@ pub async fn commit_snapshot(
             unlicensed_staff_left_out: l.unlicensed_staff_left_out,
         })
         .collect();
-    if let Some(manifest) = previous {
-        tracing::info!(previous_date = %manifest.snapshot_date, "changes since the previous complete snapshot");
-    }
     let previous_identities = early.previous_identities(&store).await?;
     let mut derive = PartitionedDerive::new(
         &accounts,

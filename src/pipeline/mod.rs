@@ -408,7 +408,7 @@ async fn run_leased(
         landed =
             with_kept_accounts(job, &store, current.as_ref(), landed, previous.is_some()).await?;
     }
-    let committed = commit_snapshot(job, lease, writer, landed, previous, early).await?;
+    let committed = commit_snapshot(job, lease, writer, landed, early).await?;
     Ok(RunSummary {
         accounts: outcomes,
         files: committed.manifest.files.clone(),
