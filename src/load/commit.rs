@@ -19,7 +19,7 @@
 //! there (vacuum keeps them for the retention period and as long as a marker
 //! names them). A failed run changes no marker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -34,6 +34,7 @@ use tokio::io::AsyncWriteExt;
 use super::delta::{Change, Fence, FileFacts, FileStats, Replace, Table};
 use super::store::{get_if_exists, get_versioned, Store};
 use super::{layout, parquet, LoadError};
+use deltalake_core::table::state::DeltaTableState;
 
 /// Version of the manifest format; bumped only by incompatible changes.
 /// 2: the tables are Delta tables; `tables` names their versions.
@@ -87,6 +88,26 @@ pub struct SnapshotWriter {
     files: Vec<ManifestFile>,
     /// A partial run replaces only these accounts' raw partitions.
     only_accounts: Option<Vec<String>>,
+    /// The tables' states read earlier ([`table_states`]), by table.
+    read_before: TableStates,
+}
+
+/// Tables' states by table name.
+pub type TableStates = HashMap<String, DeltaTableState>;
+
+/// The state of every table that exists, read beside the crawl so that the
+/// commit only reads the log entries since ([`SnapshotWriter::read_before`]).
+/// A table that cannot be read now is left out: the commit reads it then.
+pub async fn table_states(store: &Store) -> TableStates {
+    let reads = layout::ALL_TABLES.into_iter().map(|table| async move {
+        let state = Table::open(store, table).state(None).await;
+        (table.to_string(), state.ok().flatten())
+    });
+    futures::future::join_all(reads)
+        .await
+        .into_iter()
+        .filter_map(|(table, state)| Some((table, state?)))
+        .collect()
 }
 
 impl SnapshotWriter {
@@ -99,7 +120,14 @@ impl SnapshotWriter {
             run_id: run_id.to_string(),
             files: Vec::new(),
             only_accounts: None,
+            read_before: HashMap::new(),
         }
+    }
+
+    /// The tables' states read earlier: each table's transaction starts from
+    /// its state and reads only what was committed since.
+    pub fn read_before(&mut self, states: TableStates) {
+        self.read_before = states;
     }
 
     /// The commit replaces only these accounts' raw partitions; the date's
@@ -149,7 +177,7 @@ impl SnapshotWriter {
     /// Commits every table (one fenced Delta transaction each), then writes
     /// the marker naming their versions — last.
     pub async fn commit(
-        self,
+        mut self,
         job: &str,
         accounts: Vec<ManifestAccount>,
         fence: Fence,
@@ -173,6 +201,7 @@ impl SnapshotWriter {
         // marker is what ties them together), so they run at once, each in
         // a task of its own: the log replays and checkpoints use every
         // core, and the store's round trips overlap.
+        let mut read_before = std::mem::take(&mut self.read_before);
         let commits: Vec<_> = layout::ALL_TABLES
             .into_iter()
             .map(|table| {
@@ -187,6 +216,7 @@ impl SnapshotWriter {
                     _ => Replace::Date,
                 };
                 let (store, date, run_id) = (self.store.clone(), self.date, self.run_id.clone());
+                let read_before = read_before.remove(table);
                 let task = tokio::spawn(async move {
                     let delta_table = Table::open(&store, table);
                     let change = Change {
@@ -196,7 +226,7 @@ impl SnapshotWriter {
                         fence,
                         run_id: &run_id,
                     };
-                    let committed = delta_table.commit(change).await?;
+                    let committed = delta_table.commit_on(change, read_before).await?;
                     Ok::<_, LoadError>(
                         committed
                             .map(|(version, state)| (version, delta_table.files_of(&state, date))),
@@ -636,5 +666,51 @@ mod tests {
         )
         .await
         .unwrap();
+    }
+
+    /// A commit that starts from states read before other commits (as a
+    /// run's, read beside its crawl) builds on those commits, and is still
+    /// fenced off by a later holder's.
+    #[tokio::test]
+    async fn a_commit_from_states_read_earlier_sees_what_came_since() {
+        let store: Store = Arc::new(InMemory::new());
+        commit_a_and_b(&store).await;
+        let read_early = table_states(&store).await;
+        assert!(read_early.contains_key(layout::FOLLOWERS));
+        // Another date commits in between.
+        commit_accounts(&store, 22, "r2", &[("a", &["o3"])], None, FENCE)
+            .await
+            .unwrap();
+        let mut writer = SnapshotWriter::begin(store.clone(), date(23), "r3");
+        writer.read_before(read_early);
+        writer.add_file(write_account(&store, 23, "r3", "a", &["o4"]).await);
+        let manifest = writer.commit("acme", vec![], FENCE).await.unwrap();
+        let table = Table::open(&store, layout::FOLLOWERS);
+        let state = table.state(None).await.unwrap().unwrap();
+        assert_eq!(state.version() as i64, manifest.tables[layout::FOLLOWERS]);
+        assert_eq!(state.log_data().num_files(), 4, "21 (a, b), 22 and 23");
+
+        // A later holder of 23's lease commits its tables after our states
+        // were read, and is killed before its marker: the tables fence us.
+        let read_early = table_states(&store).await;
+        commit_accounts(
+            &store,
+            23,
+            "later",
+            &[("a", &["o5"])],
+            None,
+            Fence { epoch: 20 },
+        )
+        .await
+        .unwrap();
+        store.delete(&layout::manifest_file(date(23))).await.unwrap();
+        let mut writer = SnapshotWriter::begin(store.clone(), date(23), "stale");
+        writer.read_before(read_early);
+        writer.add_file(write_account(&store, 23, "stale", "a", &["o6"]).await);
+        let stale = writer.commit("acme", vec![], FENCE).await;
+        assert!(
+            matches!(stale, Err(LoadError::LeaseLost { .. })),
+            "{stale:?}"
+        );
     }
 }

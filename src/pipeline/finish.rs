@@ -132,12 +132,14 @@ pub fn account_identities(
 /// previous complete snapshot's identities, spilled for `changes` (when
 /// they are few enough to stay in memory: a large snapshot's would compete
 /// with the crawl for the cores and the memory, so they are read when the
-/// commit needs them), and the vacuum of the output. Dropping it (a run
-/// that will not commit) stops both.
+/// commit needs them), the tables' Delta states (the commit then reads
+/// only what was committed since), and the vacuum of the output. Dropping
+/// it (a run that will not commit) stops them.
 pub struct StartedEarly {
     /// The date of the previous complete snapshot, if any.
     previous_date: Option<NaiveDate>,
     previous: Previous,
+    table_states: AbortOnDropHandle<load::commit::TableStates>,
     vacuum: AbortOnDropHandle<Result<(), load::LoadError>>,
 }
 
@@ -180,6 +182,10 @@ impl StartedEarly {
             date,
             run_id: run_id.to_string(),
         };
+        let read_from = store.clone();
+        let table_states = AbortOnDropHandle::new(tokio::spawn(async move {
+            load::commit::table_states(&read_from).await
+        }));
         let (store, output) = (store.clone(), output.clone());
         let vacuum = AbortOnDropHandle::new(tokio::spawn(async move {
             vacuum::vacuum_output(&store, &output, cutoff, Some(&running))
@@ -189,6 +195,7 @@ impl StartedEarly {
         StartedEarly {
             previous_date: previous.map(|m| m.snapshot_date),
             previous: identities,
+            table_states,
             vacuum,
         }
     }
@@ -212,6 +219,12 @@ impl StartedEarly {
                 .map(Some),
             Previous::Later(manifest) => spill_identities_of(store, &manifest).await.map(Some),
         }
+    }
+
+    /// The tables' states read beside the crawl (none if that read stopped:
+    /// the commit then reads them itself).
+    async fn table_states(&mut self) -> load::commit::TableStates {
+        (&mut self.table_states).await.unwrap_or_default()
     }
 
     /// Waits for the vacuum; a failure is only logged.
@@ -355,6 +368,7 @@ pub async fn commit_snapshot(
     // A run paused or stalled past its lease, which a later run took over,
     // stops here; the commits themselves are fenced as well.
     lease.confirm(date).await?;
+    writer.read_before(early.table_states().await);
     let manifest = writer
         .commit(&job.name, manifest_accounts, lease.fence())
         .await?;

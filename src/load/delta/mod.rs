@@ -243,12 +243,33 @@ impl Table {
         &self,
         change: Change<'_>,
     ) -> Result<Option<(i64, DeltaTableState)>, LoadError> {
+        self.commit_on(change, None).await
+    }
+
+    /// [`Self::commit`], its first try on `read_before` (the table's state
+    /// read earlier, brought up to date here: only the log entries since
+    /// are read).
+    pub async fn commit_on(
+        &self,
+        change: Change<'_>,
+        mut read_before: Option<DeltaTableState>,
+    ) -> Result<Option<(i64, DeltaTableState)>, LoadError> {
         let wanted_schema = change
             .files
             .iter()
             .find_map(|f| f.facts.as_ref().map(|facts| facts.schema.clone()));
         for _ in 0..COMMIT_TRIES {
-            let state = match self.state(None).await? {
+            let latest = match read_before.take() {
+                Some(mut state) => {
+                    state
+                        .update(self.log.as_ref(), None)
+                        .await
+                        .map_err(|e| self.error(e))?;
+                    Some(state)
+                }
+                None => self.state(None).await?,
+            };
+            let state = match latest {
                 Some(state) => state,
                 None => {
                     let Some(schema) = &wanted_schema else {
