@@ -35,11 +35,21 @@ pub async fn for_each_slice<E: From<LoadError>>(
     store: &Store,
     path: &str,
     columns: Option<&[&str]>,
-    each: impl FnMut(DataFrame) -> Result<(), E>,
+    mut each: impl FnMut(DataFrame) -> Result<(), E>,
 ) -> Result<(u64, u64), E> {
     let local = LocalCopy::fetch(store, path).await?;
-    let rows = local.for_each_slice(path, columns, each)?;
-    Ok((rows, local.size))
+    let decode = |source| LoadError::Decode {
+        path: path.to_string(),
+        source,
+    };
+    let total = local.rows().map_err(decode)?;
+    let mut offset = 0;
+    while offset < total {
+        let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
+        each(local.read_slice(offset, len, columns).map_err(decode)?)?;
+        offset += len;
+    }
+    Ok((total as u64, local.size))
 }
 
 /// A stored file copied to a local temporary file, so that Parquet can be
@@ -86,28 +96,6 @@ impl LocalCopy {
     /// The file's row count (from its footer).
     pub(crate) fn rows(&self) -> PolarsResult<usize> {
         ParquetReader::new(std::fs::File::open(&self.path)?).num_rows()
-    }
-
-    /// [`for_each_slice`] of this copy of the file at `path` (named in
-    /// errors); returns its rows.
-    pub(crate) fn for_each_slice<E: From<LoadError>>(
-        &self,
-        path: &str,
-        columns: Option<&[&str]>,
-        mut each: impl FnMut(DataFrame) -> Result<(), E>,
-    ) -> Result<u64, E> {
-        let decode = |source| LoadError::Decode {
-            path: path.to_string(),
-            source,
-        };
-        let total = self.rows().map_err(decode)?;
-        let mut offset = 0;
-        while offset < total {
-            let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
-            each(self.read_slice(offset, len, columns).map_err(decode)?)?;
-            offset += len;
-        }
-        Ok(total as u64)
     }
 
     /// `len` rows from `offset`, only `columns` when given.

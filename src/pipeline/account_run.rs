@@ -11,7 +11,7 @@ use tokio::sync::mpsc;
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::followers::{self as followers_load, CarryOver, FollowersWriter, PreviousPartition};
+use super::followers::{self as followers_load, CarryOver, FollowersWriter};
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
 use crate::extract::idconvert::IdMemory;
 use crate::extract::known::KnownFollowers;
@@ -264,18 +264,14 @@ async fn snapshot_official_account(
     }
 
     let cache_path = checkpoint.cache_path.clone();
-    // Read while the crawl starts listing (see `official_account::crawl`);
-    // the copy of the previous partition stays for the carry-over.
+    // Read while the crawl starts listing (see `official_account::crawl`).
     let pseudonymizer = privacy.pseudonymizer().cloned();
-    let mut previous_partition = None;
     let read_known = async {
         let Some(path) = &cache_path else {
             return Ok::<_, RunError>(None);
         };
-        let partition = PreviousPartition::fetch(store, path).await?;
         let mut known = KnownFollowers::empty(previous_rows(previous, &account.id), pseudonymizer);
-        partition.for_each_openids(|openids| known.add(openids))?;
-        previous_partition = Some(partition);
+        followers_load::for_each_openids(store, path, |openids| known.add(openids)).await?;
         Ok(Some(known))
     };
     // The partition is written while the crawl runs: each segment the crawl
@@ -337,14 +333,14 @@ async fn snapshot_official_account(
             return Err(error);
         }
     };
-    if let (Some(previous), Some(known)) = (&previous_partition, &known) {
-        let carry = CarryOver { previous, known };
+    if let (Some(path), Some(known)) = (cache_path, &known) {
+        let carry = CarryOver { path, known };
         // Accounts carry their followers over one per two cores: each holds
         // a slice of the previous partition, the rows it writes and its
         // spill buffer (~200 MB at 250k rows), and the copying is CPU-bound.
         let _turn = carry_over_turn().acquire().await;
         let carried = followers
-            .carried_over(carry, |rows| landing.push(rows))
+            .carried_over(store, carry, |rows| landing.push(rows))
             .await;
         if let Err(error) = carried {
             followers.abort().await;

@@ -23,49 +23,10 @@ pub const IDENTITY_COLUMNS: [&str; 3] = ["openid", "unionid", "subscribe_time"];
 
 /// Rows carried over from the previous snapshot's partition of the account.
 pub struct CarryOver<'a> {
-    /// The previous partition.
-    pub previous: &'a PreviousPartition,
+    /// The previous partition, relative to the output root.
+    pub path: String,
     /// Which of its rows were listed again.
     pub known: &'a KnownFollowers,
-}
-
-/// An account's followers partition in the previous snapshot, copied from
-/// the store once: read for the known-follower cache as the crawl starts,
-/// and again for the rows to carry over when it ends (one download of it a
-/// run, not two).
-pub struct PreviousPartition {
-    path: String,
-    copy: LocalCopy,
-}
-
-impl PreviousPartition {
-    pub async fn fetch(store: &Store, path: &str) -> Result<Self, LoadError> {
-        Ok(PreviousPartition {
-            path: path.to_string(),
-            copy: LocalCopy::fetch(store, path).await?,
-        })
-    }
-
-    /// Its `openid` column (the identity cache), a slice at a time, in
-    /// order: the column is never whole in memory.
-    pub fn for_each_openids(&self, mut each: impl FnMut(&StringChunked)) -> Result<(), LoadError> {
-        let decode = |source: PolarsError| LoadError::Decode {
-            path: self.path.clone(),
-            source,
-        };
-        self.copy
-            .for_each_slice(&self.path, Some(&["openid"]), |slice| {
-                each(
-                    slice
-                        .column("openid")
-                        .map_err(decode)?
-                        .str()
-                        .map_err(decode)?,
-                );
-                Ok::<_, LoadError>(())
-            })?;
-        Ok(())
-    }
 }
 
 /// The followers schema as written, without the `drop`ped columns.
@@ -144,10 +105,11 @@ impl FollowersWriter {
     /// their [`IDENTITY_COLUMNS`] to `identities` a row group at a time.
     pub async fn carried_over<E: From<LoadError>>(
         &mut self,
+        store: &Store,
         carry: CarryOver<'_>,
         mut identities: impl FnMut(DataFrame) -> Result<(), E>,
     ) -> Result<(), E> {
-        let local = &carry.previous.copy;
+        let local = LocalCopy::fetch(store, &carry.path).await?;
         let total = carry.known.len();
         let mut offset = 0;
         while offset < total {
@@ -205,4 +167,29 @@ pub async fn for_each_identities<E: From<LoadError>>(
     each: impl FnMut(DataFrame) -> Result<(), E>,
 ) -> Result<(u64, u64), E> {
     read::for_each_slice(store, path, Some(&IDENTITY_COLUMNS), each).await
+}
+
+/// The `openid` column of a previous partition (the identity cache), a
+/// slice at a time, in order: the column is never whole in memory.
+pub async fn for_each_openids(
+    store: &Store,
+    path: &str,
+    mut each: impl FnMut(&StringChunked),
+) -> Result<(), LoadError> {
+    let decode = |source: PolarsError| LoadError::Decode {
+        path: path.to_string(),
+        source,
+    };
+    read::for_each_slice(store, path, Some(&["openid"]), |slice| {
+        each(
+            slice
+                .column("openid")
+                .map_err(decode)?
+                .str()
+                .map_err(decode)?,
+        );
+        Ok::<_, LoadError>(())
+    })
+    .await?;
+    Ok(())
 }
