@@ -703,7 +703,10 @@ mod tests {
         )
         .await
         .unwrap();
-        store.delete(&layout::manifest_file(date(23))).await.unwrap();
+        store
+            .delete(&layout::manifest_file(date(23)))
+            .await
+            .unwrap();
         let mut writer = SnapshotWriter::begin(store.clone(), date(23), "stale");
         writer.read_before(read_early);
         writer.add_file(write_account(&store, 23, "stale", "a", &["o6"]).await);
