@@ -22,6 +22,7 @@ use std::time::{Duration, SystemTime};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
+use super::commit::TableStates;
 use super::delta::vacuum::{vacuum, Vacuumed};
 use super::delta::Table;
 use super::state::{delete_date_state, landed_of, STATE};
@@ -127,12 +128,14 @@ pub fn cutoff(retention: Duration) -> SystemTime {
 /// Vacuums every table of the output of what was replaced, or written and
 /// never committed, before `cutoff` ([`cutoff`]); returns what went, by
 /// table. The crawl state of dates idle past `UNIONSNAP_STATE_RETENTION`
-/// goes first, but that of the `running` run's date.
+/// goes first, but that of the `running` run's date. `read` holds the
+/// tables' states if they were read already, as the vacuum started.
 pub async fn vacuum_output(
     store: &Store,
     output: &OutputLocation,
     cutoff: SystemTime,
     running: Option<&Running>,
+    read: &TableStates,
 ) -> Result<BTreeMap<String, Vacuumed>, LoadError> {
     expire_state(
         store,
@@ -148,7 +151,8 @@ pub async fn vacuum_output(
         .map(|table| async move {
             let table_ref = Table::open(store, table);
             let own_run = running.map(|r| r.run_id.as_str());
-            let vacuumed = vacuum(store, output, &table_ref, keep, cutoff, own_run).await;
+            let state = read.get(table).cloned();
+            let vacuumed = vacuum(store, output, &table_ref, keep, cutoff, own_run, state).await;
             (table, vacuumed)
         })
         .collect();

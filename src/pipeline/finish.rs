@@ -9,6 +9,7 @@
 
 use chrono::NaiveDate;
 use polars::prelude::*;
+use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
 
 use crate::extract::RawShape;
@@ -139,7 +140,8 @@ pub struct StartedEarly {
     /// The date of the previous complete snapshot, if any.
     previous_date: Option<NaiveDate>,
     previous: Previous,
-    table_states: AbortOnDropHandle<load::commit::TableStates>,
+    /// The tables' states, which the vacuum reads first and hands over.
+    table_states: Option<oneshot::Receiver<load::commit::TableStates>>,
     vacuum: AbortOnDropHandle<Result<(), load::LoadError>>,
 }
 
@@ -182,20 +184,21 @@ impl StartedEarly {
             date,
             run_id: run_id.to_string(),
         };
-        let read_from = store.clone();
-        let table_states = AbortOnDropHandle::new(tokio::spawn(async move {
-            load::commit::table_states(&read_from).await
-        }));
+        // The tables' states are read once: the commit starts from them,
+        // and the vacuum goes through them.
+        let (states_tx, states_rx) = oneshot::channel();
         let (store, output) = (store.clone(), output.clone());
         let vacuum = AbortOnDropHandle::new(tokio::spawn(async move {
-            vacuum::vacuum_output(&store, &output, cutoff, Some(&running))
+            let states = load::commit::table_states(&store).await;
+            let _ = states_tx.send(states.clone());
+            vacuum::vacuum_output(&store, &output, cutoff, Some(&running), &states)
                 .await
                 .map(drop)
         }));
         StartedEarly {
             previous_date: previous.map(|m| m.snapshot_date),
             previous: identities,
-            table_states,
+            table_states: Some(states_rx),
             vacuum,
         }
     }
@@ -224,7 +227,10 @@ impl StartedEarly {
     /// The tables' states read beside the crawl (none if that read stopped:
     /// the commit then reads them itself).
     async fn table_states(&mut self) -> load::commit::TableStates {
-        (&mut self.table_states).await.unwrap_or_default()
+        match self.table_states.take() {
+            Some(states) => states.await.unwrap_or_default(),
+            None => load::commit::TableStates::default(),
+        }
     }
 
     /// Waits for the vacuum; a failure is only logged.

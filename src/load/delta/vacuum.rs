@@ -21,7 +21,7 @@ use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
-use super::Table;
+use super::{DeltaTableState, Table};
 use crate::job::OutputLocation;
 use crate::load::{layout, LoadError, Store};
 
@@ -44,7 +44,8 @@ fn is_hidden(relative: &str) -> bool {
 /// what was removed, or written and never committed, before `cutoff`.
 /// `keep` holds paths relative to the output root; the files of run
 /// `own_run` (the run this vacuum is part of, writing as it goes) are
-/// spared whatever their age.
+/// spared whatever their age. `read` is the table's state if it was read
+/// already (as a vacuum starts); else it is read here.
 pub async fn vacuum(
     store: &Store,
     output: &OutputLocation,
@@ -52,10 +53,15 @@ pub async fn vacuum(
     keep: &HashSet<String>,
     cutoff: SystemTime,
     own_run: Option<&str>,
+    read: Option<DeltaTableState>,
 ) -> Result<Vacuumed, LoadError> {
     let cutoff_ms = DateTime::<Utc>::from(cutoff).timestamp_millis();
     let name = table.name();
-    let (active, removed_at) = match table.state(None).await? {
+    let state = match read {
+        Some(state) => Some(state),
+        None => table.state(None).await?,
+    };
+    let (active, removed_at) = match state {
         Some(state) => {
             let active: HashSet<String> = state
                 .log_data()
