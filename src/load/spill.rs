@@ -103,19 +103,20 @@ impl Spill {
     /// caller has counted them against what it may hold (a spill does not
     /// know what else is in memory).
     pub fn keep(&mut self) -> Result<(), LoadError> {
-        let parts = std::mem::take(&mut self.pending);
-        self.pending_rows = 0;
-        let stacked = super::stack(parts).map_err(|source| LoadError::Encode {
-            table: "spill".to_string(),
-            source,
-        })?;
-        if let Some(rows) = stacked {
+        if let Some(rows) = self.take_pending().map_err(encode_error)? {
             self.resident.push(Resident {
                 rows,
                 buckets: OnceLock::new(),
             });
         }
         Ok(())
+    }
+
+    /// The buffered rows as one frame (none when nothing is buffered); the
+    /// buffer is then empty.
+    fn take_pending(&mut self) -> PolarsResult<Option<DataFrame>> {
+        self.pending_rows = 0;
+        super::stack(std::mem::take(&mut self.pending))
     }
 
     /// Adds rows (columns `account_id`, `member_id`, `unionid` at least).
@@ -133,17 +134,11 @@ impl Spill {
 
     /// Writes the buffered rows to a file of their own, sorted by bucket.
     pub fn flush(&mut self) -> Result<(), LoadError> {
-        let parts = std::mem::take(&mut self.pending);
-        self.pending_rows = 0;
-        let encode = |source| LoadError::Encode {
-            table: "spill".to_string(),
-            source,
-        };
-        let Some(rows) = super::stack(parts).map_err(encode)? else {
+        let Some(rows) = self.take_pending().map_err(encode_error)? else {
             return Ok(());
         };
         // A counting sort of the rows by bucket.
-        let buckets = bucket_of_rows(&rows, self.key).map_err(encode)?;
+        let buckets = bucket_of_rows(&rows, self.key).map_err(encode_error)?;
         let mut counts = [0usize; BUCKETS];
         for &bucket in &buckets {
             counts[bucket] += 1;
@@ -160,7 +155,7 @@ impl Spill {
         }
         let sorted = rows
             .take(&IdxCa::from_vec("".into(), order))
-            .map_err(encode)?;
+            .map_err(encode_error)?;
         drop(rows);
 
         let file_index = self.files.len();
@@ -171,17 +166,17 @@ impl Spill {
             .with_compression(ParquetCompression::Uncompressed)
             .with_statistics(StatisticsOptions::empty())
             .batched(sorted.schema())
-            .map_err(encode)?;
+            .map_err(encode_error)?;
         for bucket in 0..BUCKETS {
             if counts[bucket] == 0 {
                 continue;
             }
             let group = sorted.slice(starts[bucket] as i64, counts[bucket]);
-            writer.write_batch(&group).map_err(encode)?;
+            writer.write_batch(&group).map_err(encode_error)?;
             self.parts[bucket].push((file_index, starts[bucket], counts[bucket]));
             self.rows[bucket] += counts[bucket] as u64;
         }
-        writer.finish().map_err(encode)?;
+        writer.finish().map_err(encode_error)?;
         self.files.push(path);
         Ok(())
     }
@@ -270,6 +265,13 @@ impl Spill {
 impl Drop for Spill {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn encode_error(source: PolarsError) -> LoadError {
+    LoadError::Encode {
+        table: "spill".to_string(),
+        source,
     }
 }
 
