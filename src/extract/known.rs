@@ -50,13 +50,6 @@ impl std::fmt::Debug for KnownFollowers {
 }
 
 impl KnownFollowers {
-    /// Indexes the `openid` column of the previous snapshot's followers.
-    pub fn new(openids: &StringChunked, pseudonymizer: Option<Pseudonymizer>) -> Self {
-        let mut known = Self::empty(openids.len(), pseudonymizer);
-        known.add(openids);
-        known
-    }
-
     /// An index to [`Self::add`] the `openid` column to a slice at a time
     /// (so the column is never whole in memory), with room for `capacity`.
     pub fn empty(capacity: usize, pseudonymizer: Option<Pseudonymizer>) -> Self {
@@ -171,7 +164,8 @@ mod tests {
     #[test]
     fn finds_previous_rows_and_marks_each_once() {
         let openids: StringChunked = ["oA", "oB", "oC"].iter().copied().collect();
-        let mut known = KnownFollowers::new(&openids, None);
+        let mut known = KnownFollowers::empty(openids.len(), None);
+        known.add(&openids);
         assert_eq!(known.row_of("oB"), Some(1));
         assert_eq!(known.row_of("oZ"), None);
         assert!(known.mark_listed(1));
