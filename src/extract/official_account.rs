@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use polars::prelude::*;
-use tokio::sync::{mpsc, Mutex};
+use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinSet;
 
 use crate::transform::timestamp_type;
@@ -68,46 +68,48 @@ pub struct CrawlSummary {
 /// `known` reads the identity cache of `refresh = "new"` (None without
 /// one). The listing starts at once, as it needs no cache: the token and the
 /// first pages come while the cache is read, and the profiles wait for it.
-/// The cache comes back with its listed rows marked; the caller carries
-/// them over when it writes the partition.
+/// As soon as the whole list is read, the cache goes to `listed` with its
+/// listed rows marked, so the caller carries them over while the last
+/// profiles are fetched (without a cache, or if the crawl stops before the
+/// list ends, `listed` is dropped unsent).
 pub async fn crawl<S: CrawlStore, E: From<CrawlError>>(
     client: &OfficialAccountClient,
     concurrency: usize,
     store: &S,
     checkpoint: Checkpoint,
     known: impl std::future::Future<Output = Result<Option<KnownFollowers>, E>>,
+    listed: oneshot::Sender<KnownFollowers>,
     progress: &dyn ExtractProgress,
-) -> Result<(CrawlSummary, Option<KnownFollowers>), E> {
+) -> Result<CrawlSummary, E> {
     let checkpoint = Arc::new(Mutex::new(checkpoint));
     let (pages_tx, pages_rx) = mpsc::channel::<Vec<String>>(PAGES_IN_FLIGHT);
     let lister = list_pages(client, store, checkpoint.clone(), pages_tx, progress);
     let profiler = async {
         // A failed read drops the pages' receiver, which stops the lister.
-        let mut known = known.await?;
-        fetch_profiles(
+        let known = known.await?;
+        let carried_over = fetch_profiles(
             client,
             concurrency,
             store,
             checkpoint.clone(),
-            known.as_mut(),
+            known.map(|known| (known, listed)),
             pages_rx,
             progress,
         )
         .await?;
-        Ok::<_, E>(known)
+        Ok::<_, E>(carried_over)
     };
     // The profiler ends when the lister drops its sender; a listing error ends
     // both, after the profiler has saved what it completed.
     let (listed, profiled) = tokio::join!(lister, profiler);
-    let known = profiled?;
+    let carried_over = profiled?;
     listed?;
     let done = checkpoint.lock().await.clone();
-    let summary = CrawlSummary {
+    Ok(CrawlSummary {
         listed: done.listed,
         segments: done.segments,
-        carried_over: known.as_ref().map_or(0, |k| k.listed_count()),
-    };
-    Ok((summary, known))
+        carried_over,
+    })
 }
 
 /// Replays the saved pages, then lists the rest, saving each page first.
@@ -188,16 +190,18 @@ impl Seen {
 }
 
 /// Fetches profiles for the OpenIDs that need one, `concurrency` calls at a
-/// time, and saves the rows as segments in list order.
+/// time, and saves the rows as segments in list order. The identity cache,
+/// if any, goes to its sender once the list is over; returns how many of
+/// its followers were listed.
 async fn fetch_profiles<S: CrawlStore>(
     client: &OfficialAccountClient,
     concurrency: usize,
     store: &S,
     checkpoint: Arc<Mutex<Checkpoint>>,
-    mut known: Option<&mut KnownFollowers>,
+    mut known: Option<(KnownFollowers, oneshot::Sender<KnownFollowers>)>,
     mut pages: mpsc::Receiver<Vec<String>>,
     progress: &dyn ExtractProgress,
-) -> Result<(), CrawlError> {
+) -> Result<u64, CrawlError> {
     let resume_at = checkpoint.lock().await.profiled;
     let mut seen = Seen::new();
     let mut position: u64 = 0;
@@ -217,6 +221,7 @@ async fn fetch_profiles<S: CrawlStore>(
     let mut rows_end = resume_at;
     let mut saved_end = resume_at;
     let mut list_open = true;
+    let mut carried_over = 0;
     let limit = concurrency.max(1);
 
     loop {
@@ -241,6 +246,11 @@ async fn fetch_profiles<S: CrawlStore>(
             page = pages.recv(), if failed.is_none() && list_open && jobs.len() < limit => {
                 let Some(page) = page else {
                     list_open = false;
+                    // Every listed follower of the cache is marked.
+                    if let Some((known, listed)) = known.take() {
+                        carried_over = known.listed_count();
+                        let _ = listed.send(known);
+                    }
                     // The list is over: the last, partial chunk (or an empty
                     // marker job that moves the saved position to the end).
                     jobs.push_back(Job { openids: std::mem::take(&mut pending), end: position });
@@ -249,9 +259,9 @@ async fn fetch_profiles<S: CrawlStore>(
                 for openid in page {
                     let at = position;
                     position += 1;
-                    let known_row = known.as_deref().and_then(|k| k.row_of(&openid));
-                    let is_new = match (known_row, known.as_deref_mut()) {
-                        (Some(row), Some(k)) => {
+                    let known_row = known.as_ref().and_then(|(k, _)| k.row_of(&openid));
+                    let is_new = match (known_row, known.as_mut()) {
+                        (Some(row), Some((k, _))) => {
                             k.mark_listed(row);
                             false
                         }
@@ -303,7 +313,7 @@ async fn fetch_profiles<S: CrawlStore>(
         return Err(error.into());
     }
     save_segment(store, &checkpoint, &mut rows, rows_end).await?;
-    Ok(())
+    Ok(carried_over)
 }
 
 /// Saves `rows` as the next segment and moves the checkpoint to `end`.

@@ -155,7 +155,9 @@ impl PartitionWriter {
         Ok(())
     }
 
-    async fn flush_row_group(&mut self) -> Result<(), LoadError> {
+    /// Encodes the pending rows as a row group now, however few, instead
+    /// of waiting for more.
+    pub async fn flush_row_group(&mut self) -> Result<(), LoadError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -235,6 +237,7 @@ impl PartitionWriter {
 /// What [`BackgroundWriter`] hands its task.
 enum Message {
     Rows(DataFrame),
+    Flush,
     Finish,
 }
 
@@ -263,6 +266,12 @@ impl BackgroundWriter {
                             return Err(error);
                         }
                     }
+                    Message::Flush => {
+                        if let Err(error) = writer.flush_row_group().await {
+                            writer.abort().await;
+                            return Err(error);
+                        }
+                    }
                     Message::Finish => return writer.finish().await.map(Some),
                 }
             }
@@ -284,6 +293,15 @@ impl BackgroundWriter {
             return Ok(());
         }
         if self.rows.send(Message::Rows(rows)).await.is_err() {
+            return Err(self.stopped().await);
+        }
+        Ok(())
+    }
+
+    /// Has the rows queued so far encoded as a row group now (while the
+    /// caller waits for the next ones), not when enough have come.
+    pub async fn flush(&mut self) -> Result<(), LoadError> {
+        if self.rows.send(Message::Flush).await.is_err() {
             return Err(self.stopped().await);
         }
         Ok(())

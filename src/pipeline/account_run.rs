@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use polars::prelude::*;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
@@ -276,14 +276,22 @@ async fn snapshot_official_account(
     };
     // The partition is written while the crawl runs: each segment the crawl
     // saves goes on to the followers file and the identity spill, in a task
-    // of its own (after those an earlier run of the date saved).
+    // of its own (after those an earlier run of the date saved), and so do
+    // the followers carried over, as soon as the whole list is read.
     let followers = FollowersWriter::create(store, date, &account.id, &run.run_id, privacy).await?;
     let (segments, saved_segments) = mpsc::channel(SEGMENTS_IN_FLIGHT);
+    let (listed, listed_known) = oneshot::channel();
+    let carry = cache_path.clone().map(|path| PendingCarry {
+        store: store.clone(),
+        path,
+        known: listed_known,
+    });
     let landing = tokio::spawn(
         land_segments(
             state.clone(),
             checkpoint.segments,
             saved_segments,
+            carry,
             followers,
             landing,
         )
@@ -302,17 +310,28 @@ async fn snapshot_official_account(
     } else {
         0
     };
-    let (_, counts, crawl) = tokio::join!(
-        plan_quota(client, previous, &account.id, known_len),
-        oa_counts::fetch(client, date),
-        official_account::crawl(
+    let crawl = async {
+        let crawl = official_account::crawl(
             client,
             job.api.concurrency,
             &tee,
             checkpoint,
             read_known,
+            listed,
             progress,
-        ),
+        )
+        .await;
+        // Logged as the crawl ends: its partition may still be taking the
+        // last rows.
+        if let Ok(crawl) = &crawl {
+            tracing::info!(account_id = %account.id, listed = crawl.listed, segments = crawl.segments, "crawl finished");
+        }
+        crawl
+    };
+    let (_, counts, crawl) = tokio::join!(
+        plan_quota(client, previous, &account.id, known_len),
+        oa_counts::fetch(client, date),
+        crawl,
     );
     drop(tee);
     let landed = match landing.await {
@@ -321,11 +340,8 @@ async fn snapshot_official_account(
             "the writer of the followers partition stopped: {error}"
         ))),
     };
-    let (mut followers, mut landing, known) = match (crawl, landed) {
-        (Ok((crawl, known)), Ok((followers, landing))) => {
-            tracing::info!(account_id = %account.id, listed = crawl.listed, segments = crawl.segments, "crawl finished");
-            (followers, landing, known)
-        }
+    let (followers, landing, crawl) = match (crawl, landed) {
+        (Ok(crawl), Ok((followers, landing))) => (followers, landing, crawl),
         // The segment writer's own error explains a crawl it stopped.
         (_, Err(error)) => return Err(error),
         (Err(error), Ok((followers, _))) => {
@@ -333,25 +349,11 @@ async fn snapshot_official_account(
             return Err(error);
         }
     };
-    if let (Some(path), Some(known)) = (cache_path, &known) {
-        let carry = CarryOver { path, known };
-        // Accounts carry their followers over one per two cores: each holds
-        // a slice of the previous partition, the rows it writes and its
-        // spill buffer (~200 MB at 250k rows), and the copying is CPU-bound.
-        let _turn = carry_over_turn().acquire().await;
-        let carried = followers
-            .carried_over(store, carry, |rows| landing.push(rows))
-            .await;
-        if let Err(error) = carried {
-            followers.abort().await;
-            return Err(error);
-        }
-    }
     let tag_members = followers.tag_members().cloned();
     let file = followers.finish().await?;
     tracing::info!(
         account_id = %account.id,
-        carried_over = known.as_ref().map_or(0, |k| k.listed_count()),
+        carried_over = crawl.carried_over,
         followers = file.rows,
         "account snapshotted"
     );
@@ -461,14 +463,68 @@ impl Landing {
     }
 }
 
+/// The followers of the previous partition to carry over, from the
+/// identity cache the crawl hands over once it has read the whole list.
+struct PendingCarry {
+    store: Store,
+    /// The previous partition, relative to the output root.
+    path: String,
+    known: oneshot::Receiver<KnownFollowers>,
+}
+
+impl PendingCarry {
+    /// Waits for the cache (None if the crawl stopped before the list
+    /// ended), then for a turn to carry over.
+    async fn ready(self) -> Option<ReadyCarry> {
+        let known = self.known.await.ok()?;
+        // Accounts carry their followers over one per two cores: each holds
+        // a slice of the previous partition, the rows it writes and its
+        // spill buffer (~200 MB at 250k rows), and the copying is CPU-bound.
+        let turn = carry_over_turn().acquire().await.ok()?;
+        Some(ReadyCarry {
+            store: self.store,
+            path: self.path,
+            known,
+            _turn: turn,
+        })
+    }
+}
+
+/// A carry-over whose cache is complete and whose turn has come.
+struct ReadyCarry {
+    store: Store,
+    path: String,
+    known: KnownFollowers,
+    _turn: tokio::sync::SemaphorePermit<'static>,
+}
+
+impl ReadyCarry {
+    async fn carry(
+        self,
+        followers: &mut FollowersWriter,
+        landing: &mut Landing,
+    ) -> Result<(), RunError> {
+        let carry = CarryOver {
+            path: self.path,
+            known: &self.known,
+        };
+        let push = |rows| landing.push(rows);
+        followers.carried_over(&self.store, carry, push).await?;
+        tracing::info!(rows = self.known.listed_count(), "followers carried over");
+        Ok(())
+    }
+}
+
 /// Feeds the followers partition and the landing with the crawl's segments:
 /// first the `saved` ones an earlier run of the date saved, then each one the
-/// crawl saves, until the crawl drops its sender. On an error the partition
-/// is abandoned.
+/// crawl saves, until the crawl drops its sender; and, with `carry`, the
+/// followers carried over as soon as the crawl has listed them all (while
+/// it fetches the last profiles). On an error the partition is abandoned.
 async fn land_segments(
     state: StateStore,
     saved: u32,
     mut segments: mpsc::Receiver<DataFrame>,
+    carry: Option<PendingCarry>,
     mut followers: FollowersWriter,
     mut landing: Landing,
 ) -> Result<(FollowersWriter, Landing), RunError> {
@@ -477,8 +533,33 @@ async fn land_segments(
             let rows = state.read_segment(segment).await?;
             landing.push(followers.fetched(rows).await?)?;
         }
-        while let Some(rows) = segments.recv().await {
-            landing.push(followers.fetched(rows).await?)?;
+        let ready = async move {
+            match carry {
+                Some(carry) => carry.ready().await,
+                None => None,
+            }
+        };
+        tokio::pin!(ready);
+        let mut waiting = true;
+        loop {
+            tokio::select! {
+                rows = segments.recv() => match rows {
+                    Some(rows) => landing.push(followers.fetched(rows).await?)?,
+                    None => break,
+                },
+                ready = &mut ready, if waiting => {
+                    waiting = false;
+                    if let Some(ready) = ready {
+                        ready.carry(&mut followers, &mut landing).await?;
+                    }
+                }
+            }
+        }
+        // The crawl is over: its cache, if it listed it all, was sent.
+        if waiting {
+            if let Some(ready) = ready.await {
+                ready.carry(&mut followers, &mut landing).await?;
+            }
         }
         Ok::<_, RunError>(())
     }

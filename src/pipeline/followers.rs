@@ -56,10 +56,11 @@ fn align(rows: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
 
 /// `followers/snapshot_date=D/account_id=A/part-<run_id>-0.parquet`, written while
 /// the account's crawl runs: the fetched rows a crawl segment at a time, in
-/// list order, as the crawl saves them; then, with `refresh = "new"`, the
-/// rows carried over from the previous snapshot. Encoding and upload run in
-/// a task of their own ([`BackgroundWriter`]); the file appears only at
-/// [`Self::finish`].
+/// list order, as the crawl saves them; with `refresh = "new"`, the rows
+/// carried over from the previous snapshot come in between, once the crawl
+/// has listed every follower (the profiles of the last new followers may
+/// still be in flight). Encoding and upload run in a task of their own
+/// ([`BackgroundWriter`]); the file appears only at [`Self::finish`].
 pub struct FollowersWriter {
     writer: BackgroundWriter,
     schema: Schema,
@@ -124,6 +125,9 @@ impl FollowersWriter {
             self.writer.write(rows).await?;
             offset += len;
         }
+        // Few rows follow (the profiles of new followers still in flight):
+        // these are encoded now, while they are awaited, not at the end.
+        self.writer.flush().await?;
         Ok(())
     }
 

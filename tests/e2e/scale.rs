@@ -104,6 +104,41 @@ async fn the_second_day_calls_batchget_only_for_new_followers() {
     );
 }
 
+/// The followers carried over from the identity cache are written as soon
+/// as the whole list is read, while the profiles of the last new followers
+/// are still in flight, not after the crawl: with 300 ms per call, the
+/// carry-over is done before the last batchget answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn known_followers_are_carried_over_while_the_last_profiles_are_fetched() {
+    let mut scenario = steady(86, 6_000, &[("brand_oa", 0.6, true)], 0.02);
+    scenario.faults = Faults {
+        latency: Duration::from_millis(300),
+        ..Faults::none()
+    };
+    let fixture = Fixture::start(scenario).await;
+    let job = fixture.write_job();
+    assert_exit(&fixture.run_job(&job, &[]).await, 0);
+    fixture.server.set_day(1);
+    let out = fixture
+        .run_job_on(&job, NEXT_DATE, &[("RUST_LOG", "info")])
+        .await;
+    assert_exit(&out, 0);
+    let messages: Vec<String> = stderr(&out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|l| l["fields"]["message"].as_str().map(str::to_string))
+        .collect();
+    let at = |message: &str| {
+        (messages.iter().position(|m| m == message))
+            .unwrap_or_else(|| panic!("no {message:?} in {messages:#?}"))
+    };
+    assert!(
+        at("followers carried over") < at("crawl finished"),
+        "{messages:#?}"
+    );
+    assert_matches_truth_on(&fixture, NEXT_DATE).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_killed_run_resumes_and_repeats_at_most_a_page_and_a_segment() {
     let mut scenario = steady(
