@@ -3,35 +3,35 @@
 //! already known needs no user/info call; their row is carried over.
 //!
 //! The index keeps no OpenIDs, only a 128-bit hash of each (xxh3, seeded per
-//! process), in two halves: a map from the first half to the row, and the
-//! second half of every row to confirm a match. Rows whose first half another
-//! row already has go to a small side map keyed by the whole hash. A lookup
-//! is exact but for a 128-bit collision (odds of about n·m/2¹²⁸ over a crawl:
-//! nil), the standard of the listing's own duplicate check. That is ~26
-//! bytes per previous follower, instead of ~60 with the OpenIDs kept. A
-//! bitmap marks the rows the current list contains: those rows are carried
-//! over, in order.
+//! process), one per row, and a hash table of row numbers placed by the first
+//! half of their hash and matched on the whole of it. A lookup is exact but
+//! for a 128-bit collision (odds of about n·m/2¹²⁸ over a crawl: nil), the
+//! standard of the listing's own duplicate check. That is 16 bytes per
+//! previous follower plus 5 per slot of the table (1.14 to 2.3 slots per
+//! row, as its size is a power of two): 22 to 28 bytes, where a map from the
+//! first half to the row beside the second halves took 27 to 47, and the
+//! OpenIDs themselves ~60. A bitmap marks the rows the current list
+//! contains: those rows are carried over, in order.
 
-use std::collections::HashMap;
-
+use hashbrown::HashTable;
 use polars::prelude::*;
 
 use crate::transform::privacy::Pseudonymizer;
 
-use super::openid_hash::{OpenidHasher, PrehashedState};
+use super::openid_hash::OpenidHasher;
 
 /// The previous snapshot's OpenIDs of one account, and which of them the
 /// current crawl has listed.
 pub struct KnownFollowers {
-    /// First half of an OpenID's hash → its row.
-    rows: HashMap<u64, u32, PrehashedState>,
-    /// The second half of each row's hash (0 for a row without an OpenID).
-    checks: Vec<u64>,
-    /// Rows whose first half an earlier row has, by their whole hash.
-    collisions: HashMap<u128, u32, PrehashedState>,
+    /// Each row's hash (0 for a row without an OpenID, which is not
+    /// indexed).
+    hashes: Vec<u128>,
+    /// The indexed rows (the first of an OpenID listed twice), placed by
+    /// the first half of their hash.
+    rows: HashTable<u32>,
     hasher: OpenidHasher,
-    /// Which bits of the first half index `rows` (all of them but in tests,
-    /// which force collisions).
+    /// Which bits of the first half place a row (all of them but in tests,
+    /// which force rows to share their place).
     first_mask: u64,
     /// When ids are pseudonymized, the cache holds pseudonyms: listed
     /// OpenIDs are looked up by theirs.
@@ -62,9 +62,8 @@ impl KnownFollowers {
         first_mask: u64,
     ) -> Self {
         KnownFollowers {
-            rows: HashMap::with_capacity_and_hasher(capacity, PrehashedState::default()),
-            checks: Vec::with_capacity(capacity),
-            collisions: HashMap::default(),
+            hashes: Vec::with_capacity(capacity),
+            rows: HashTable::with_capacity(capacity),
             hasher: OpenidHasher::random(),
             first_mask,
             pseudonymizer,
@@ -77,40 +76,34 @@ impl KnownFollowers {
     /// from those added before).
     pub fn add(&mut self, openids: &StringChunked) {
         for openid in openids.iter() {
-            let row = self.checks.len() as u32;
+            let row = self.hashes.len() as u32;
             let Some(openid) = openid else {
-                self.checks.push(0);
+                self.hashes.push(0);
                 continue;
             };
-            let (hash, first, check) = self.hashes(openid);
-            self.checks.push(check);
-            match self.rows.get(&first) {
-                None => {
-                    self.rows.insert(first, row);
-                }
-                // The same OpenID again: the first row stands.
-                Some(&earlier) if self.checks[earlier as usize] == check => {}
-                Some(_) => {
-                    self.collisions.entry(hash).or_insert(row);
-                }
+            let hash = self.hasher.hash128(openid);
+            self.hashes.push(hash);
+            let (hashes, mask) = (&self.hashes, self.first_mask);
+            let place = |&row: &u32| first_half(hashes[row as usize], mask);
+            // The same OpenID again: the first row stands.
+            if self
+                .rows
+                .find(first_half(hash, mask), |&r| hashes[r as usize] == hash)
+                .is_none()
+            {
+                self.rows.insert_unique(first_half(hash, mask), row, place);
             }
         }
-        self.listed.resize(self.checks.len().div_ceil(64), 0);
-    }
-
-    /// The whole hash of `openid`, its (masked) first half and its second.
-    fn hashes(&self, openid: &str) -> (u128, u64, u64) {
-        let hash = self.hasher.hash128(openid);
-        (hash, (hash as u64) & self.first_mask, (hash >> 64) as u64)
+        self.listed.resize(self.hashes.len().div_ceil(64), 0);
     }
 
     /// Followers in the previous snapshot.
     pub fn len(&self) -> usize {
-        self.checks.len()
+        self.hashes.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.checks.is_empty()
+        self.hashes.is_empty()
     }
 
     /// The previous row of `openid`, if it was a follower then.
@@ -123,12 +116,13 @@ impl KnownFollowers {
             }
             None => openid,
         };
-        let (hash, first, check) = self.hashes(openid);
-        match self.rows.get(&first) {
-            Some(&row) if self.checks[row as usize] == check => Some(row),
-            Some(_) => self.collisions.get(&hash).copied(),
-            None => None,
-        }
+        let hash = self.hasher.hash128(openid);
+        let hashes = &self.hashes;
+        (self.rows)
+            .find(first_half(hash, self.first_mask), |&row| {
+                hashes[row as usize] == hash
+            })
+            .copied()
     }
 
     /// Marks `row` as listed again; false when it already was (the OpenID
@@ -157,6 +151,11 @@ impl KnownFollowers {
     }
 }
 
+/// Where a hash places its row in the table: its first half, masked.
+fn first_half(hash: u128, mask: u64) -> u64 {
+    (hash as u64) & mask
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -177,8 +176,8 @@ mod tests {
 
     #[test]
     fn rows_sharing_the_first_half_of_their_hash_are_still_found() {
-        // Two bits of first half: 4 slots for 1,000 OpenIDs, so nearly every
-        // row goes through the side map.
+        // Two bits of first half: 4 places for 1,000 OpenIDs, so nearly
+        // every row shares its place with hundreds of others.
         let openids: StringChunked = (0..1_000)
             .map(|i| (i % 97 != 0).then(|| format!("o{i}")))
             .collect();
@@ -187,7 +186,6 @@ mod tests {
         for (offset, len) in [(0, 300), (300, 1), (301, 699)] {
             known.add(&openids.slice(offset, len));
         }
-        assert!(known.collisions.len() > 800, "{}", known.collisions.len());
         for i in 0..1_000u32 {
             let expected = (i % 97 != 0).then_some(i);
             assert_eq!(known.row_of(&format!("o{i}")), expected, "o{i}");
