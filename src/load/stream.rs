@@ -157,7 +157,7 @@ impl PartitionWriter {
 
     /// Encodes the pending rows as a row group now, however few, instead
     /// of waiting for more.
-    pub async fn flush_row_group(&mut self) -> Result<(), LoadError> {
+    async fn flush_row_group(&mut self) -> Result<(), LoadError> {
         if self.pending.is_empty() {
             return Ok(());
         }
@@ -259,20 +259,14 @@ impl BackgroundWriter {
         let (rows, mut incoming) = mpsc::channel(1);
         let task = tokio::spawn(async move {
             while let Some(message) = incoming.recv().await {
-                match message {
-                    Message::Rows(rows) => {
-                        if let Err(error) = writer.write(rows).await {
-                            writer.abort().await;
-                            return Err(error);
-                        }
-                    }
-                    Message::Flush => {
-                        if let Err(error) = writer.flush_row_group().await {
-                            writer.abort().await;
-                            return Err(error);
-                        }
-                    }
+                let written = match message {
+                    Message::Rows(rows) => writer.write(rows).await,
+                    Message::Flush => writer.flush_row_group().await,
                     Message::Finish => return writer.finish().await.map(Some),
+                };
+                if let Err(error) = written {
+                    writer.abort().await;
+                    return Err(error);
                 }
             }
             // The sender is gone without `finish`: abandon the file.
