@@ -24,10 +24,39 @@ use unionsnap::{load, report};
 /// polars and the HTTP client allocate small buffers from several threads at
 /// a high rate; glibc's malloc took a fifth of the crawl's CPU (perf, `make
 /// bench` case c). mimalloc is what polars itself recommends. It keeps freed
-/// pages for reuse, so a long `serve` settles higher (README "Guarantees";
-/// `MIMALLOC_PURGE_DELAY=0` returns them at once).
+/// pages for reuse a while ([`tune_allocator`]), so a long `serve` settles
+/// higher (README "Guarantees"; `MIMALLOC_PURGE_DELAY=0` returns them at once).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// The mimalloc option [`tune_allocator`] sets, as numbered by the mimalloc
+/// the lock pins (3.3: `mi_option_purge_delay` in its `mimalloc.h`; the
+/// crate names only older options): set only in that version.
+const MIMALLOC_VERSION: std::ops::Range<i32> = 303..304;
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+/// Milliseconds freed memory stays with the process (mimalloc's default: 1000).
+const PURGE_DELAY_MS: std::ffi::c_long = 100;
+
+/// Memory freed is returned to the system after 100 ms instead of mimalloc's
+/// default second. A 10M-follower run frees hundreds of MiB of row groups
+/// and pages every second over some 30 threads; kept for a second, they
+/// made its peak 1.0 to 1.1 GiB where ~0.85 GiB is in use (`make bench`
+/// case b; README "Performance"), for a few percent more CPU.
+/// `MIMALLOC_PURGE_DELAY` in the environment is left as it is. Returns
+/// whether the delay was set (the pinned mimalloc is linked).
+fn tune_allocator() -> bool {
+    // SAFETY: plain calls into the linked allocator, which reads the option
+    // each time it schedules a purge.
+    let version = unsafe { libmimalloc_sys::mi_version() };
+    if !MIMALLOC_VERSION.contains(&(version / 100)) {
+        return false;
+    }
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
+        // SAFETY: as above; the option is the pinned version's.
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    }
+    true
+}
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -221,6 +250,7 @@ impl MetricsArgs {
 }
 
 fn main() -> ExitCode {
+    tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -487,5 +517,26 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
         }
         #[cfg(feature = "simulator")]
         Command::Demo { job, days, html } => demo(&job, days, &html, progress).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The option number is the pinned mimalloc's purge delay: it reads that
+    /// version's default (1000 ms) before tuning, the delay set after it.
+    #[test]
+    fn the_purge_delay_is_the_pinned_versions() {
+        let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        let unset = std::env::var_os("MIMALLOC_PURGE_DELAY").is_none();
+        if unset {
+            assert_eq!(get(), 1000);
+        }
+        let version = unsafe { libmimalloc_sys::mi_version() };
+        assert!(tune_allocator(), "mimalloc {version}");
+        if unset {
+            assert_eq!(get(), PURGE_DELAY_MS);
+        }
     }
 }
