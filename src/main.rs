@@ -1,6 +1,7 @@
 //! The `unionsnap` command line: parse arguments, build the job, run it, and
 //! map every outcome to a documented exit code. Nothing else lives here.
 
+use std::ffi::c_long;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,31 +30,51 @@ use unionsnap::{load, report};
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// The mimalloc option [`tune_allocator`] sets, as numbered by the mimalloc
-/// the lock pins (3.3: `mi_option_purge_delay` in its `mimalloc.h`; the
-/// crate names only older options): set only in that version.
+/// The mimalloc options [`tune_allocator`] sets, as numbered by the mimalloc
+/// the lock pins (3.3: `mi_option_t` in its `mimalloc.h`; the crate names
+/// only older options): set only in that version.
 const MIMALLOC_VERSION: std::ops::Range<i32> = 303..304;
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-/// Milliseconds freed memory stays with the process (mimalloc's default: 1000).
-const PURGE_DELAY_MS: std::ffi::c_long = 100;
+const MI_OPTION_PAGE_RECLAIM_ON_FREE: libmimalloc_sys::mi_option_t = 35;
+/// An option, the variable that overrides it, mimalloc's default and ours.
+type AllocatorOption = (libmimalloc_sys::mi_option_t, &'static str, c_long, c_long);
+const ALLOCATOR_OPTIONS: [AllocatorOption; 2] = [
+    (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 1000, 100),
+    (
+        MI_OPTION_PAGE_RECLAIM_ON_FREE,
+        "MIMALLOC_PAGE_RECLAIM_ON_FREE",
+        0,
+        1,
+    ),
+];
 
-/// Memory freed is returned to the system after 100 ms instead of mimalloc's
-/// default second. A 10M-follower run frees hundreds of MiB of row groups
-/// and pages every second over some 30 threads; kept for a second, they
-/// made its peak 1.0 to 1.1 GiB where ~0.85 GiB is in use (`make bench`
-/// case b; README "Performance"), for a few percent more CPU.
-/// `MIMALLOC_PURGE_DELAY` in the environment is left as it is. Returns
-/// whether the delay was set (the pinned mimalloc is linked).
+/// Two mimalloc options, each left as it is where its variable is set in
+/// the environment:
+/// - memory freed goes back to the system after 100 ms instead of a
+///   second (`purge_delay`). A 10M-follower run frees hundreds of MiB of
+///   row groups and pages every second over some 30 threads; kept for a
+///   second, they made its peak 1.0 to 1.1 GiB where ~0.85 GiB is in use
+///   (`make bench` cases a and b; README "Performance"), for a few percent
+///   more CPU;
+/// - a thread that frees a block of a page whose thread has ended takes
+///   the page over (`page_reclaim_on_free`). tokio's blocking threads end
+///   after idling and new ones start with the next run, so in `serve` such
+///   pages piled up: a 30-run soak grew from 129 to 474 MiB, and from 114
+///   to 235 MiB (as with the system's malloc) with this option.
+///
+/// Returns whether the options were set (the pinned mimalloc is linked).
 fn tune_allocator() -> bool {
-    // SAFETY: plain calls into the linked allocator, which reads the option
-    // each time it schedules a purge.
+    // SAFETY: plain calls into the linked allocator, which reads these
+    // options each time it purges or frees.
     let version = unsafe { libmimalloc_sys::mi_version() };
     if !MIMALLOC_VERSION.contains(&(version / 100)) {
         return false;
     }
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: as above; the option is the pinned version's.
-        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, PURGE_DELAY_MS) };
+    for (option, env, _, value) in ALLOCATOR_OPTIONS {
+        if std::env::var_os(env).is_none() {
+            // SAFETY: as above; the option is the pinned version's.
+            unsafe { libmimalloc_sys::mi_option_set(option, value) };
+        }
     }
     true
 }
@@ -524,19 +545,23 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
 mod tests {
     use super::*;
 
-    /// The option number is the pinned mimalloc's purge delay: it reads that
-    /// version's default (1000 ms) before tuning, the delay set after it.
+    /// The option numbers are the pinned mimalloc's: each reads that
+    /// version's default before tuning, the value set after it.
     #[test]
-    fn the_purge_delay_is_the_pinned_versions() {
-        let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        let unset = std::env::var_os("MIMALLOC_PURGE_DELAY").is_none();
-        if unset {
-            assert_eq!(get(), 1000);
+    fn the_allocator_options_are_the_pinned_versions() {
+        let get = |option| unsafe { libmimalloc_sys::mi_option_get(option) };
+        let unset = |env| std::env::var_os(env).is_none();
+        for (option, env, default, _) in ALLOCATOR_OPTIONS {
+            if unset(env) {
+                assert_eq!(get(option), default, "{env}");
+            }
         }
         let version = unsafe { libmimalloc_sys::mi_version() };
         assert!(tune_allocator(), "mimalloc {version}");
-        if unset {
-            assert_eq!(get(), PURGE_DELAY_MS);
+        for (option, env, _, tuned) in ALLOCATOR_OPTIONS {
+            if unset(env) {
+                assert_eq!(get(option), tuned, "{env}");
+            }
         }
     }
 }
