@@ -59,8 +59,9 @@ const ALLOCATOR_OPTIONS: [AllocatorOption; 2] = [
 /// - a thread that frees a block of a page whose thread has ended takes
 ///   the page over (`page_reclaim_on_free`). tokio's blocking threads end
 ///   after idling and new ones start with the next run, so in `serve` such
-///   pages piled up: a 30-run soak grew from 129 to 474 MiB, and from 114
-///   to 235 MiB (as with the system's malloc) with this option.
+///   pages piled up: a 30-run soak grew from 129 to 474 MiB; with this
+///   option 114 to 235 and 129 to 331 MiB in two soaks (120 to 231 MiB
+///   with the system's malloc).
 ///
 /// Returns whether the options were set (the pinned mimalloc is linked).
 fn tune_allocator() -> bool {
