@@ -43,26 +43,58 @@ pub(super) struct AccountRun {
     pub previous: Option<Manifest>,
 }
 
-/// One account's part of the snapshot.
+/// One account's part of the snapshot, as soon as its rows of `identities`
+/// have landed: the derivation can start while its files are completed.
 pub(super) struct AccountSnapshot {
-    /// The account's raw file, and its `id_links` file if it has one.
-    pub files: Vec<ManifestFile>,
     /// The account's rows of `identities`.
     pub landed: LandedAccount,
     /// (openid, unionid) as WeChat gave them, for idconvert: Official
     /// Account and Mini Program members only, and only when ids are not
     /// pseudonymized (idconvert needs the real ones).
     pub pairs: Option<DataFrame>,
+    /// Its files, written or being completed.
+    pub files: AccountFiles,
+}
+
+/// An account's files and what came with them.
+pub(super) struct WrittenFiles {
+    /// The account's raw file, and its `id_links` (or `group_members`,
+    /// `tags`, `reconciliation`) files if it has them.
+    pub files: Vec<ManifestFile>,
     /// An Official Account's follower count beside WeChat's, when this run
     /// crawled it.
     pub reconciled: Option<Reconciled>,
+}
+
+/// The files of an account whose identities have landed.
+pub(super) enum AccountFiles {
+    Written(WrittenFiles),
+    /// A crawled Official Account's: its followers partition still being
+    /// encoded (the followers carried over come last), then its counts and
+    /// the crawl state, in a task of its own; stopped if dropped.
+    Completing(AbortOnDropHandle<Result<WrittenFiles, RunError>>),
+}
+
+impl AccountFiles {
+    /// The files, once written.
+    pub async fn written(self) -> Result<WrittenFiles, RunError> {
+        match self {
+            AccountFiles::Written(files) => Ok(files),
+            AccountFiles::Completing(task) => match task.await {
+                Ok(result) => result,
+                Err(error) => Err(RunError::Task(format!(
+                    "the completion of an account's files stopped: {error}"
+                ))),
+            },
+        }
+    }
 }
 
 impl AccountRun {
     /// Snapshots one account (in a tracing span carrying its id). `pairs` is
     /// given to WeCom accounts linked through idconvert.
     pub async fn snapshot(
-        &self,
+        self: &Arc<Self>,
         account: &Account,
         pairs: Option<&BTreeMap<String, String>>,
     ) -> Result<AccountSnapshot, RunError> {
@@ -71,7 +103,7 @@ impl AccountRun {
     }
 
     async fn snapshot_in_span(
-        &self,
+        self: &Arc<Self>,
         account: &Account,
         pairs: Option<&BTreeMap<String, String>>,
     ) -> Result<AccountSnapshot, RunError> {
@@ -195,15 +227,17 @@ async fn write_raw(
     let landed = landed.finish()?;
     tracing::info!(account_id = %account.id, rows = file.rows, members = landed.members(), "account snapshotted");
     Ok(AccountSnapshot {
-        files,
         landed,
         pairs,
-        reconciled: None,
+        files: AccountFiles::Written(WrittenFiles {
+            files,
+            reconciled: None,
+        }),
     })
 }
 
 async fn snapshot_official_account(
-    run: &AccountRun,
+    run: &Arc<AccountRun>,
     client: &OfficialAccountClient,
     account: &Account,
     refresh: Refresh,
@@ -250,10 +284,12 @@ async fn snapshot_official_account(
                 .await?;
                 let (landed_account, pairs) = landing.finish()?;
                 return Ok(AccountSnapshot {
-                    files: landed.files(),
-                    pairs,
                     landed: landed_account,
-                    reconciled: None,
+                    pairs,
+                    files: AccountFiles::Written(WrittenFiles {
+                        files: landed.files(),
+                        reconciled: None,
+                    }),
                 });
             }
             _ => {
@@ -349,33 +385,44 @@ async fn snapshot_official_account(
             return Err(error);
         }
     };
-    let tag_members = followers.tag_members().cloned();
-    let file = followers.finish().await?;
-    tracing::info!(
-        account_id = %account.id,
-        carried_over = crawl.carried_over,
-        followers = file.rows,
-        "account snapshotted"
-    );
-    let (also, reconciled) = write_counts(run, account, &counts, tag_members.as_ref()).await?;
-    state
-        .save_landed(&Landed {
-            also: also.iter().map(Into::into).collect(),
-            ..Landed::new(&run.run_id, run.base.as_deref(), &file)
-        })
-        .await?;
-    let mut done = state.load_checkpoint().await?.unwrap_or_default();
-    done.complete = true;
-    state.save_checkpoint(&done).await?;
-    state.delete_crawl_data().await?;
     let (landed, pairs) = landing.finish()?;
-    let mut files = vec![file];
-    files.extend(also);
+    // The identities have landed: the rest is the followers partition's
+    // last row groups (the followers carried over, encoded on one core),
+    // the counts and the crawl state, while the derivation starts.
+    let (run, account) = (run.clone(), account.clone());
+    let completing = async move {
+        let tag_members = followers.tag_members().cloned();
+        let file = followers.finish().await?;
+        tracing::info!(
+            account_id = %account.id,
+            carried_over = crawl.carried_over,
+            followers = file.rows,
+            "account snapshotted"
+        );
+        let (also, reconciled) =
+            write_counts(&run, &account, &counts, tag_members.as_ref()).await?;
+        state
+            .save_landed(&Landed {
+                also: also.iter().map(Into::into).collect(),
+                ..Landed::new(&run.run_id, run.base.as_deref(), &file)
+            })
+            .await?;
+        let mut done = state.load_checkpoint().await?.unwrap_or_default();
+        done.complete = true;
+        state.save_checkpoint(&done).await?;
+        state.delete_crawl_data().await?;
+        let mut files = vec![file];
+        files.extend(also);
+        Ok(WrittenFiles {
+            files,
+            reconciled: Some(reconciled),
+        })
+    };
+    let completing = tokio::spawn(completing.in_current_span());
     Ok(AccountSnapshot {
-        files,
-        pairs,
         landed,
-        reconciled: Some(reconciled),
+        pairs,
+        files: AccountFiles::Completing(AbortOnDropHandle::new(completing)),
     })
 }
 

@@ -290,13 +290,44 @@ pub async fn read_back(
 pub async fn commit_snapshot(
     job: &Job,
     lease: &Lease,
-    mut writer: SnapshotWriter,
+    writer: SnapshotWriter,
     landed: Vec<LandedAccount>,
     mut early: StartedEarly,
 ) -> Result<Committed, RunError> {
+    let derived = derive_tables(&writer, landed, &mut early).await?;
+    commit_derived(job, lease, writer, derived, early).await
+}
+
+/// The derived tables of a snapshot, streamed to the store but not yet
+/// completed: nothing is visible until [`commit_derived`], and dropped (or
+/// [`Self::abort`]ed) they are abandoned.
+pub struct DerivedTables {
+    accounts: Vec<ManifestAccount>,
+    /// `identities`, `people` and `changes`, their rows all encoded.
+    streamed: [BackgroundWriter; 3],
+    audience: DataFrame,
+    overlap: DataFrame,
+}
+
+impl DerivedTables {
+    /// Abandons the streamed tables: nothing becomes visible.
+    pub async fn abort(self) {
+        for table in self.streamed {
+            table.abort().await;
+        }
+    }
+}
+
+/// The first half of [`commit_snapshot`]: derives the tables from `landed`
+/// and streams them to the store (every row encoded, no file completed), so
+/// that a run can do it while its accounts' own files are being completed.
+pub async fn derive_tables(
+    writer: &SnapshotWriter,
+    landed: Vec<LandedAccount>,
+    early: &mut StartedEarly,
+) -> Result<DerivedTables, RunError> {
     let store = writer.store().clone();
-    let date = writer.date();
-    let run_id = writer.run_id().to_string();
+    let (date, run_id) = (writer.date(), writer.run_id());
     let accounts: Vec<AccountRef> = landed.iter().map(|l| l.account.clone()).collect();
     let manifest_accounts = landed
         .iter()
@@ -316,7 +347,7 @@ pub async fn commit_snapshot(
     )?;
 
     let empty_people = transform::people(transform::identities(Vec::new())?).collect()?;
-    let table = |name| layout::date_file(name, date, &run_id);
+    let table = |name| layout::date_file(name, date, run_id);
     let mut identities = date_table(
         &store,
         layout::IDENTITIES,
@@ -350,34 +381,64 @@ pub async fn commit_snapshot(
             let rows = tokio::task::block_in_place(|| derive.changes_group(range))?;
             changes.write(rows).await?;
         }
-        Ok::<_, RunError>(())
+        // The last rows are encoded now, while the accounts' files may
+        // still be completing.
+        for table in [&mut identities, &mut people, &mut changes] {
+            table.flush().await?;
+        }
+        let (audience, overlap) = derive.finish()?;
+        Ok::<_, RunError>((audience, overlap))
     }
     .await;
-    if let Err(error) = streamed {
-        for table in [identities, people, changes] {
-            table.abort().await;
+    let streamed_tables = [identities, people, changes];
+    match streamed {
+        Ok((audience, overlap)) => Ok(DerivedTables {
+            accounts: manifest_accounts,
+            streamed: streamed_tables,
+            audience,
+            overlap,
+        }),
+        Err(error) => {
+            for table in streamed_tables {
+                table.abort().await;
+            }
+            Err(error)
         }
-        return Err(error);
     }
+}
+
+/// The second half of [`commit_snapshot`]: completes the `derived` tables
+/// and commits them with the files `writer` holds.
+pub async fn commit_derived(
+    job: &Job,
+    lease: &Lease,
+    mut writer: SnapshotWriter,
+    derived: DerivedTables,
+    mut early: StartedEarly,
+) -> Result<Committed, RunError> {
+    let DerivedTables {
+        accounts,
+        streamed: [identities, people, changes],
+        mut audience,
+        mut overlap,
+    } = derived;
     let (identities, people, changes) =
         tokio::join!(identities.finish(), people.finish(), changes.finish());
     for file in [identities, people, changes] {
         writer.add_file(file?);
     }
-    let (mut audience, mut overlap) = derive.finish()?;
     writer
         .write_date_table(layout::AUDIENCE, &mut audience)
         .await?;
     writer
         .write_date_table(layout::OVERLAP, &mut overlap)
         .await?;
+    let (store, date) = (writer.store().clone(), writer.date());
     // A run paused or stalled past its lease, which a later run took over,
     // stops here; the commits themselves are fenced as well.
     lease.confirm(date).await?;
     writer.read_before(early.table_states().await);
-    let manifest = writer
-        .commit(&job.name, manifest_accounts, lease.fence())
-        .await?;
+    let manifest = writer.commit(&job.name, accounts, lease.fence()).await?;
     tracing::info!(snapshot_date = %date, tables = ?manifest.tables, "snapshot committed: Delta versions");
     // The date is complete: its crawl state has served its purpose.
     state::delete_date_state(&store, &job.output, date).await?;

@@ -57,7 +57,7 @@ use crate::wechat::ApiError;
 use bars::Progress;
 use clients::Clients;
 
-use account_run::AccountSnapshot;
+use account_run::{AccountFiles, AccountSnapshot, WrittenFiles};
 
 /// The `error` of an account whose extraction a shutdown abandoned.
 pub const INTERRUPTED: &str = "interrupted by shutdown before it finished; re-run the date";
@@ -336,24 +336,66 @@ async fn run_leased(
         })
         .collect();
 
-    let mut outcomes = Vec::new();
+    // Every account's identities have landed (or it failed, or was
+    // interrupted); a crawled Official Account's files may still be
+    // completing. A run that may commit, and whose accounts all landed,
+    // derives its tables meanwhile, and completes them only if every
+    // account's files are written.
     let mut landed = Vec::new();
+    let mut files = Vec::new();
+    for result in snapshots {
+        files.push(result.map(|result| {
+            result.map(|snapshot| {
+                let members = snapshot.landed.members();
+                landed.push(snapshot.landed);
+                (members, snapshot.files)
+            })
+        }));
+    }
+    let all_landed = files.iter().all(|f| matches!(f, Some(Ok(_))));
+    let mut early = early.filter(|_| all_landed);
+    let derived = async {
+        let early = early.as_mut()?;
+        if let Some(only) = &context.only {
+            // A partial run: the date's other committed accounts stay as
+            // they are, and take their part in the derived tables; those
+            // the job no longer has go, as a whole run would drop them.
+            let mut replaced = only.clone();
+            if let Some(current) = &current {
+                replaced.extend(
+                    current
+                        .accounts
+                        .iter()
+                        .filter(|a| !job.accounts.iter().any(|j| j.id == a.account_id))
+                        .map(|a| a.account_id.clone()),
+                );
+            }
+            writer.replace_only(replaced);
+            let all = with_kept_accounts(job, &store, current.as_ref(), landed, previous.is_some());
+            landed = match all.await {
+                Ok(all) => all,
+                Err(error) => return Some(Err(error)),
+            };
+        }
+        Some(finish::derive_tables(&writer, landed, early).await)
+    };
+    let (derived, written) = tokio::join!(derived, written_files(files, &context.cancel));
+
+    let mut outcomes = Vec::new();
+    let mut account_files = Vec::new();
     let mut interrupted = false;
     let mut reconciliation = Vec::new();
-    for (account, result) in selected.iter().zip(snapshots) {
+    for (account, result) in selected.iter().zip(written) {
         match result {
-            Some(Ok(snapshot)) => {
-                for file in snapshot.files {
-                    writer.add_file(file);
-                }
-                if let Some(reconciled) = snapshot.reconciled {
+            Some(Ok((members, written))) => {
+                account_files.extend(written.files);
+                if let Some(reconciled) = written.reconciled {
                     reconciliation.push((account.id.clone(), reconciled));
                 }
                 outcomes.push(AccountOutcome::Snapshotted {
                     account_id: account.id.clone(),
-                    members: snapshot.landed.members(),
+                    members,
                 });
-                landed.push(snapshot.landed);
             }
             None => {
                 interrupted = true;
@@ -372,43 +414,38 @@ async fn run_leased(
                     error: error.to_string(),
                 });
             }
-            Some(Err(error)) => return Err(error),
+            Some(Err(error)) => {
+                if let Some(Ok(derived)) = derived {
+                    derived.abort().await;
+                }
+                return Err(error);
+            }
         }
+    }
+    for file in account_files {
+        writer.add_file(file);
     }
 
     let complete = outcomes
         .iter()
         .all(|o| matches!(o, AccountOutcome::Snapshotted { .. }));
-    let Some(early) = early.filter(|_| complete) else {
-        return Ok(RunSummary {
-            accounts: outcomes,
-            manifest: None,
-            audience: None,
-            files: writer.files().to_vec(),
-            interrupted,
-            reconciliation,
-        });
-    };
-
-    if let Some(only) = &context.only {
-        // A partial run: the date's other committed accounts stay as they
-        // are, and take their part in the derived tables; those the job no
-        // longer has go, as a whole run would drop them.
-        let mut replaced = only.clone();
-        if let Some(current) = &current {
-            replaced.extend(
-                current
-                    .accounts
-                    .iter()
-                    .filter(|a| !job.accounts.iter().any(|j| j.id == a.account_id))
-                    .map(|a| a.account_id.clone()),
-            );
+    let (early, derived) = match (early, derived, complete) {
+        (Some(early), Some(derived), true) => (early, derived?),
+        (_, derived, _) => {
+            if let Some(Ok(derived)) = derived {
+                derived.abort().await;
+            }
+            return Ok(RunSummary {
+                accounts: outcomes,
+                manifest: None,
+                audience: None,
+                files: writer.files().to_vec(),
+                interrupted,
+                reconciliation,
+            });
         }
-        writer.replace_only(replaced);
-        landed =
-            with_kept_accounts(job, &store, current.as_ref(), landed, previous.is_some()).await?;
-    }
-    let committed = commit_snapshot(job, lease, writer, landed, early).await?;
+    };
+    let committed = finish::commit_derived(job, lease, writer, derived, early).await?;
     Ok(RunSummary {
         accounts: outcomes,
         files: committed.manifest.files.clone(),
@@ -417,6 +454,30 @@ async fn run_leased(
         interrupted,
         reconciliation,
     })
+}
+
+/// The accounts' `files` once written: those still completing are awaited
+/// together, until the shutdown signal (then they are `None`, and stopped).
+async fn written_files(
+    files: Vec<Option<Result<(i64, AccountFiles), RunError>>>,
+    cancel: &CancellationToken,
+) -> Vec<Option<Result<(i64, WrittenFiles), RunError>>> {
+    let writing = files.into_iter().map(|f| async move {
+        let (members, files) = match f? {
+            Ok(landed) => landed,
+            Err(error) => return Some(Err(error)),
+        };
+        let written = match files {
+            AccountFiles::Written(written) => Ok(written),
+            completing => tokio::select! {
+                biased;
+                () = cancel.cancelled() => return None,
+                written = completing.written() => written,
+            },
+        };
+        Some(written.map(|written| (members, written)))
+    });
+    futures::future::join_all(writing).await
 }
 
 /// `landed` (the accounts a partial run snapshotted) with, in job order, the
