@@ -44,7 +44,7 @@ import tempfile
 import threading
 import time
 
-from simclient import call, committed, free_port
+from simclient import call, committed, free_port, wait_for_simulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "release", "unionsnap")
@@ -61,24 +61,16 @@ class Simulator:
         self.url = f"http://127.0.0.1:{self.port}"
         self.dir = workdir
         os.makedirs(workdir, exist_ok=True)
+        # A reused directory's job files are an earlier simulator's.
+        for name in ("secrets.env", "job.toml"):
+            if os.path.exists(os.path.join(workdir, name)):
+                os.remove(os.path.join(workdir, name))
         self.proc = subprocess.Popen(
             [BIN, "simulate", "--addr", f"127.0.0.1:{self.port}", "--people", str(people),
              "--accounts", ACCOUNTS, "--leave-during-crawl", "0", "--daily-churn", "0.01",
              "--latency", latency, "--write-job", workdir],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        # Ready when it answers and has written the job files (it writes
-        # them once the population is built; answering comes first).
-        files = [os.path.join(workdir, name) for name in ("secrets.env", "job.toml")]
-        for _ in range(6000):
-            try:
-                self.stats()
-                if all(os.path.exists(f) for f in files):
-                    break
-            except OSError:
-                pass
-            time.sleep(0.1)
-        else:
-            sys.exit(f"the simulator did not come up with its job files in {workdir}")
+        wait_for_simulator(self.proc, self.url, workdir)
         self.env = dict(os.environ)
         with open(os.path.join(workdir, "secrets.env")) as f:
             for line in f:

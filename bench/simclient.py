@@ -1,7 +1,11 @@
-"""What bench.py and soak.py share: a free port for the simulator, and a
-JSON call to its API (`/_sim/stats`, `/_sim/day`, `/_sim/truth`)."""
+"""What bench.py and soak.py share: a free port for the simulator, a JSON
+call to its API (`/_sim/stats`, `/_sim/day`, `/_sim/truth`), and waiting
+for it to be ready."""
 import json
+import os
 import socket
+import sys
+import time
 import urllib.request
 
 
@@ -17,6 +21,26 @@ def call(url, body=None, timeout=600):
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=timeout) as resp:
         return json.loads(resp.read() or b"null")
+
+
+def wait_for_simulator(proc, url, workdir, seconds=600):
+    """Waits until the simulator `proc` (started with `--write-job workdir`)
+    answers at `url` and has written its job files. It answers first and
+    writes them once its population is built: each file appears whole, and
+    `secrets.env` last. Exits saying why if it stops or takes too long."""
+    secrets = os.path.join(workdir, "secrets.env")
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            sys.exit(f"the simulator stopped (exit {proc.returncode}) before writing {secrets}")
+        try:
+            call(url + "/_sim/stats", timeout=120)
+            if os.path.exists(secrets):
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    sys.exit(f"the simulator did not answer at {url} with its job files in {workdir} within {seconds} s")
 
 
 def committed(out, date, table):

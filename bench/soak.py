@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 
-from simclient import call, committed, free_port
+from simclient import call, committed, free_port, wait_for_simulator
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BIN = os.environ.get("UNIONSNAP_BIN") or os.path.join(ROOT, "target", "debug", "unionsnap")
@@ -63,12 +63,7 @@ def main():
          "--fault-rate", "0.05", "--daily-churn", "0.02", "--write-job", work],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        try:
-            call(url + "/_sim/stats", timeout=120)
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_for_simulator(sim, url, work)
     env = dict(os.environ, RUST_LOG="warn")
     with open(os.path.join(work, "secrets.env")) as f:
         for line in f:

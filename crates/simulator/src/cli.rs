@@ -68,7 +68,8 @@ pub struct SimulateArgs {
     pub truth: Option<PathBuf>,
     /// Write DIR/job.toml pointing at this server (output DIR/warehouse),
     /// DIR/secrets.env with the `export VAR=...` lines it needs, and the
-    /// login exports of the app accounts under DIR/exports/.
+    /// login exports of the app accounts under DIR/exports/. Written once
+    /// the server answers; each file appears whole, secrets.env last.
     #[arg(long, value_name = "DIR")]
     pub write_job: Option<PathBuf>,
 }
@@ -191,40 +192,56 @@ impl SimulateArgs {
     }
 }
 
-/// Writes `dir/job.toml`, `dir/secrets.env` and the login exports under
-/// `dir/exports/` for a server at `base_url`.
+/// Writes the login exports under `dir/exports/`, then `dir/job.toml` and
+/// `dir/secrets.env`, for a server at `base_url`. Each file appears whole
+/// (written aside, then renamed), and `secrets.env` comes last: once it
+/// exists, everything is written. The secrets are never readable by others,
+/// not even while being written.
 pub async fn write_job_dir(scenario: &Scenario, base_url: &str, dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir =
         std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?;
     let output = dir.join("warehouse");
-    let job = scenario.job_toml(base_url, &output.to_string_lossy());
-    let job_path = dir.join("job.toml");
-    std::fs::write(&job_path, job)
-        .with_context(|| format!("cannot write {}", job_path.display()))?;
+    let output_text = output.to_string_lossy().into_owned();
+    write_local_exports(
+        scenario,
+        |id| Scenario::export_location(&output_text, id).into(),
+        ExportFormat::for_demo,
+        3,
+    )
+    .await?;
+    let job = scenario.job_toml(base_url, &output_text);
+    write_whole(&dir.join("job.toml"), job.as_bytes(), 0o644)?;
     let secrets: String = scenario
         .secret_env()
         .into_iter()
         .map(|(var, secret)| format!("export {var}={secret}\n"))
         .collect();
-    let secrets_path = dir.join("secrets.env");
-    std::fs::write(&secrets_path, secrets)
-        .with_context(|| format!("cannot write {}", secrets_path.display()))?;
+    write_whole(&dir.join("secrets.env"), secrets.as_bytes(), 0o600)
+}
+
+/// Writes `path` so that it appears whole: `contents` go to a file beside it
+/// (created with `mode` on Unix), which is then renamed over `path`.
+fn write_whole(path: &Path, contents: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::io::Write;
+    let name = path
+        .file_name()
+        .map_or_else(Default::default, |n| n.to_string_lossy());
+    let aside = path.with_file_name(format!(".{name}.partial"));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&secrets_path, std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("cannot restrict {}", secrets_path.display()))?;
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
     }
-    let output = output.to_string_lossy().into_owned();
-    write_local_exports(
-        scenario,
-        |id| Scenario::export_location(&output, id).into(),
-        ExportFormat::for_demo,
-        3,
-    )
-    .await?;
-    Ok(())
+    #[cfg(not(unix))]
+    let _ = mode;
+    let written = options
+        .open(&aside)
+        .and_then(|mut file| file.write_all(contents).and_then(|()| file.sync_all()))
+        .and_then(|()| std::fs::rename(&aside, path));
+    written.with_context(|| format!("cannot write {}", path.display()))
 }
 
 async fn shutdown_signal() -> std::io::Result<()> {
@@ -367,6 +384,20 @@ mod tests {
         }
         let job = std::fs::read_to_string(dir.path().join("job.toml")).unwrap();
         let secrets = std::fs::read_to_string(dir.path().join("secrets.env")).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("secrets.env"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "secrets.env is the owner's only");
+        }
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(!names.iter().any(|n| n.ends_with(".partial")), "{names:?}");
         assert!(job.contains("http://127.0.0.1:9"));
         assert!(job.contains("warehouse"));
         for account in &scenario.accounts {
