@@ -1,8 +1,9 @@
 //! Committed snapshots that nothing can break: a failed or partial re-run, a
-//! shard run, a stale merge, a run paused past its lease and a re-run of the
-//! previous date leave what readers see exact; every table is a Delta table
-//! that the python `deltalake` package reads, at the latest version and at
-//! the previous one.
+//! shard run, a stale merge, a run paused past its lease, an account's files
+//! failing after the derivation has started and a re-run of the previous
+//! date leave what readers see exact; every table is a Delta table that the
+//! python `deltalake` package reads, at the latest version and at the
+//! previous one.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -290,6 +291,49 @@ async fn a_failed_rerun_and_a_shard_run_leave_the_committed_snapshot_as_it_was()
     assert_eq!(marker_bytes(&fixture, DATE), committed);
     assert_matches_truth(&fixture).await;
     assert_delta_equals_marker(&fixture, &marker(&fixture, DATE), &BTreeMap::new());
+}
+
+/// The derivation starts once every account's identities have landed, while
+/// an account's files are still being completed; when those then fail, the
+/// run commits nothing and leaves nothing of the derived tables behind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_failing_after_the_identities_landed_commit_nothing_and_leave_no_table() {
+    let fixture = Fixture::start(scenario(63, 2_000, &ACCOUNTS)).await;
+    let job = fixture.write_job();
+    let output = fixture.output_dir();
+    // A directory where news_oa's crawl state records its landed partition:
+    // its identities land, then the record (after its followers partition
+    // and its counts are written) cannot be.
+    let record = output.join(format!(
+        "_state/snapshot_date={DATE}/account_id=news_oa/landed.json"
+    ));
+    std::fs::create_dir_all(&record).unwrap();
+    let out = fixture
+        .run_job(&job, &[("RUST_LOG", "unionsnap=info")])
+        .await;
+    assert_exit(&out, 1);
+    let log = stderr(&out);
+    assert!(
+        log.contains("deriving people, audience and overlap"),
+        "the derivation started before the failure:\n{log}"
+    );
+    assert!(
+        !output
+            .join(format!("_manifests/snapshot_date={DATE}/manifest.json"))
+            .exists(),
+        "nothing is committed"
+    );
+    for table in unionsnap::load::layout::ALL_TABLES {
+        if ["followers", "tags", "reconciliation"].contains(&table) {
+            continue; // the accounts' own files, kept for the next run
+        }
+        let dir = output.join(table).join(format!("snapshot_date={DATE}"));
+        assert_eq!(files_under(&dir), Vec::<String>::new(), "{table}");
+    }
+    // Without the obstacle, the next run resumes and commits the truth.
+    std::fs::remove_dir_all(&record).unwrap();
+    assert_exit(&fixture.run_job(&job, &[]).await, 0);
+    assert_matches_truth(&fixture).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
