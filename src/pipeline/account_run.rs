@@ -11,7 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::AbortOnDropHandle;
 use tracing::Instrument;
 
-use super::followers::{self as followers_load, CarryOver, FollowersWriter};
+use super::followers::{self as followers_load, Carried, CarryOver, FollowersWriter};
 use crate::extract::checkpoint::{Checkpoint, CrawlStore, StateError};
 use crate::extract::idconvert::IdMemory;
 use crate::extract::known::KnownFollowers;
@@ -25,8 +25,10 @@ use crate::transform::privacy::TablePrivacy;
 use crate::wechat::official_account::{BATCHGET_PATH, USER_GET_PATH};
 use crate::wechat::{ApiError, OfficialAccountClient};
 
-use super::finish::LandedAccount;
+use super::derive;
+use super::finish::{account_identities, LandedAccount};
 use super::{RunContext, RunError};
+use crate::transform;
 
 /// What every account of one run shares (owned: each account runs in a
 /// task of its own).
@@ -271,6 +273,7 @@ async fn snapshot_official_account(
         landed: LandedAccount::new(account, previous.is_some())?,
         pairs: IdPairs::wanted(!privacy.pseudonymizes() && links_contacts(job)),
         shape: extract::raw_shape(account),
+        changes: None,
     };
     if checkpoint.complete {
         // The partition an earlier run landed, if no commit of the date
@@ -300,6 +303,13 @@ async fn snapshot_official_account(
     }
 
     let cache_path = checkpoint.cache_path.clone();
+    // The crawl tells who joined and who left when its cache is the
+    // partition of the snapshot `changes` compares with (a crawl resumed
+    // from an earlier run may hold another).
+    let compared = previous.and_then(|m| previous_partition(m, &account.id));
+    if cache_path.is_some() && cache_path == compared {
+        landing.changes = Some(CrawledChanges::default());
+    }
     // Read while the crawl starts listing (see `official_account::crawl`).
     let pseudonymizer = privacy.pseudonymizer().cloned();
     let read_known = async {
@@ -492,21 +502,65 @@ async fn write_counts(
 const SEGMENTS_IN_FLIGHT: usize = 2;
 
 /// Where an Official Account's identity rows go as they pass: the spill of
-/// `identities` and, when wanted, the (openid, unionid) pairs.
+/// `identities`, when wanted the (openid, unionid) pairs, and when its crawl
+/// can tell them, who joined and who left.
 struct Landing {
     landed: LandedAccount,
     pairs: IdPairs,
     shape: extract::RawShape,
+    changes: Option<CrawledChanges>,
+}
+
+/// Who joined and who left an Official Account since the previous complete
+/// snapshot, as its crawl finds out when its identity cache is that
+/// snapshot's partition of the account: the followers whose profiles it
+/// fetched are not in that partition (they joined), and the rows of the
+/// partition it did not list again left. Identity columns, as they pass.
+#[derive(Default)]
+struct CrawledChanges {
+    joined: Vec<DataFrame>,
+    left: Vec<DataFrame>,
+    /// The carry-over went through the whole partition: `left` is complete.
+    complete: bool,
 }
 
 impl Landing {
+    /// Rows carried over or read back.
     fn push(&mut self, rows: DataFrame) -> Result<(), RunError> {
         self.pairs.push(&rows)?;
         self.landed.push_raw(self.shape, rows)
     }
 
+    /// Rows of profiles the crawl fetched.
+    fn push_fetched(&mut self, rows: DataFrame) -> Result<(), RunError> {
+        if let Some(changes) = &mut self.changes {
+            changes.joined.push(rows.clone());
+        }
+        self.push(rows)
+    }
+
+    /// Rows of the previous partition not listed again.
+    fn push_left(&mut self, rows: DataFrame) {
+        if let Some(changes) = &mut self.changes {
+            changes.left.push(rows);
+        }
+    }
+
     fn finish(self) -> Result<(LandedAccount, Option<DataFrame>), RunError> {
-        Ok((self.landed.finish()?, self.pairs.finish()?))
+        let mut landed = self.landed.finish()?;
+        if let Some(changes) = self.changes.filter(|c| c.complete) {
+            let identities = |parts: Vec<DataFrame>| -> Result<LazyFrame, RunError> {
+                let raw = match load::stack(parts)? {
+                    Some(raw) => raw,
+                    None => return Ok(derive::empty_identities()?.lazy()),
+                };
+                Ok(account_identities(&landed.account, self.shape, raw)?.lazy())
+            };
+            let rows =
+                transform::changes_of(identities(changes.joined)?, identities(changes.left)?)?;
+            landed.crawled_changes = Some(rows.collect()?);
+        }
+        Ok((landed, self.pairs.finish()?))
     }
 }
 
@@ -555,8 +609,17 @@ impl ReadyCarry {
             path: self.path,
             known: &self.known,
         };
-        let push = |rows| landing.push(rows);
-        followers.carried_over(&self.store, carry, push).await?;
+        let rows = |rows| match rows {
+            Carried::Listed(rows) => landing.push(rows),
+            Carried::Left(rows) => {
+                landing.push_left(rows);
+                Ok(())
+            }
+        };
+        followers.carried_over(&self.store, carry, rows).await?;
+        if let Some(changes) = &mut landing.changes {
+            changes.complete = true;
+        }
         tracing::info!(rows = self.known.listed_count(), "followers carried over");
         Ok(())
     }
@@ -578,7 +641,7 @@ async fn land_segments(
     let result = async {
         for segment in 0..saved {
             let rows = state.read_segment(segment).await?;
-            landing.push(followers.fetched(rows).await?)?;
+            landing.push_fetched(followers.fetched(rows).await?)?;
         }
         let ready = async move {
             match carry {
@@ -591,7 +654,7 @@ async fn land_segments(
         loop {
             tokio::select! {
                 rows = segments.recv() => match rows {
-                    Some(rows) => landing.push(followers.fetched(rows).await?)?,
+                    Some(rows) => landing.push_fetched(followers.fetched(rows).await?)?,
                     None => break,
                 },
                 ready = &mut ready, if waiting => {

@@ -129,6 +129,11 @@ pub struct PartitionedDerive<'a> {
     overlap: Vec<DataFrame>,
     change_counts: Vec<LazyFrame>,
     people_changes: (i64, i64),
+    /// Per account (as `current`): its `changes` rows as its crawl found
+    /// them; the others are compared row by row with the previous snapshot.
+    crawled: Vec<Option<&'a DataFrame>>,
+    /// The previous snapshot's accounts (None: not known, compare all).
+    previous_accounts: Option<Vec<String>>,
 }
 
 impl<'a> PartitionedDerive<'a> {
@@ -150,18 +155,60 @@ impl<'a> PartitionedDerive<'a> {
             overlap: Vec::new(),
             change_counts: Vec::new(),
             people_changes: (0, 0),
+            crawled: Vec::new(),
+            previous_accounts: None,
         })
     }
 
+    /// Takes the `changes` rows the accounts' crawls found (`crawled`, as
+    /// `current`) instead of comparing those accounts' rows with the
+    /// previous snapshot's, whose accounts are `previous_accounts`.
+    pub fn with_crawled_changes(
+        mut self,
+        crawled: Vec<Option<&'a DataFrame>>,
+        previous_accounts: Vec<String>,
+    ) -> Self {
+        self.crawled = crawled;
+        self.previous_accounts = Some(previous_accounts);
+        self
+    }
+
+    /// Whether account `index` (of `current`) is compared row by row.
+    fn compared(&self, index: usize) -> bool {
+        self.crawled.get(index).is_none_or(|c| c.is_none())
+    }
+
+    /// The accounts whose crawls found their changes.
+    fn crawled_ids(&self) -> Vec<&str> {
+        (self.accounts.iter().enumerate())
+            .filter(|(index, _)| !self.compared(*index))
+            .map(|(_, account)| account.account_id.as_str())
+            .collect()
+    }
+
+    /// Whether any account needs comparing: one of today's whose crawl did
+    /// not find its changes, or one of the previous snapshot's not here.
+    fn compares_any(&self) -> bool {
+        let crawled = self.crawled_ids();
+        (0..self.current.len()).any(|index| self.compared(index))
+            || self
+                .previous_accounts
+                .as_ref()
+                .is_none_or(|previous| previous.iter().any(|id| !crawled.contains(&id.as_str())))
+    }
+
+    /// The spills of one key: by person every account's, by membership
+    /// those of the accounts compared row by row.
     fn spills(&self, key: SpillKey) -> (Vec<&'a Spill>, Option<&'a Spill>) {
         let of = |s: &'a SpilledIdentities| match key {
             SpillKey::Person => Some(&s.by_person),
             SpillKey::Member => s.by_member.as_ref(),
         };
-        (
-            self.current.iter().filter_map(|s| of(s)).collect(),
-            self.previous.and_then(of),
-        )
+        let current = (self.current.iter().enumerate())
+            .filter(|(index, _)| key == SpillKey::Person || self.compared(*index))
+            .filter_map(|(_, s)| of(s))
+            .collect();
+        (current, self.previous.and_then(of))
     }
 
     fn groups(&self, key: SpillKey) -> Vec<Range<usize>> {
@@ -207,25 +254,64 @@ impl<'a> PartitionedDerive<'a> {
         Ok(PersonGroup { identities, people })
     }
 
-    /// The bucket ranges of the changes pass: none on a first snapshot.
+    /// The bucket ranges of the changes pass: none on a first snapshot, nor
+    /// when the crawls found every account's changes.
     pub fn changes_groups(&self) -> Vec<Range<usize>> {
         match self.previous {
-            Some(_) => self.groups(SpillKey::Member),
-            None => Vec::new(),
+            Some(_) if self.compares_any() => self.groups(SpillKey::Member),
+            _ => Vec::new(),
         }
     }
 
-    /// The rows of `changes` of one group.
+    /// The rows of `changes` of one group, of the accounts compared row by
+    /// row.
     pub fn changes_group(&mut self, buckets: Range<usize>) -> Result<DataFrame, DeriveError> {
         let group = self.read(SpillKey::Member, buckets)?;
-        let previous = group.previous.unwrap_or_else(|| self.empty.clone());
-        let changes = transform::changes(previous.lazy(), group.current.lazy())?.collect()?;
+        let mut previous = group.previous.unwrap_or_else(|| self.empty.clone()).lazy();
+        for id in self.crawled_ids() {
+            previous = previous.filter(col("account_id").neq(lit(id)));
+        }
+        let changes = transform::changes(previous, group.current.lazy())?.collect()?;
+        self.count_changes(&changes)?;
+        Ok(changes)
+    }
+
+    /// The `changes` rows the crawls found, once every group is done, with
+    /// the rows of the last group (`last`, already counted) sorted in among
+    /// them: a snapshot of one group keeps one sorted table.
+    pub fn crawled_changes(
+        &mut self,
+        last: Option<DataFrame>,
+    ) -> Result<Option<DataFrame>, DeriveError> {
+        let crawled: Vec<LazyFrame> = (self.crawled.iter().flatten())
+            .map(|c| (*c).clone().lazy())
+            .collect();
+        if crawled.is_empty() {
+            return Ok(last);
+        }
+        let found = concat(crawled, UnionArgs::default())?.collect()?;
+        self.count_changes(&found)?;
+        let parts: Vec<LazyFrame> = last
+            .into_iter()
+            .chain([found])
+            .map(DataFrame::lazy)
+            .collect();
+        let changes = concat(parts, UnionArgs::default())?
+            .sort(
+                ["account_id", "member_id", "change"],
+                SortMultipleOptions::default(),
+            )
+            .collect()?;
+        Ok(Some(changes))
+    }
+
+    fn count_changes(&mut self, changes: &DataFrame) -> Result<(), DeriveError> {
         self.change_counts.push(
             transform::change_counts(changes.clone().lazy())
                 .collect()?
                 .lazy(),
         );
-        Ok(changes)
+        Ok(())
     }
 
     /// `audience` and `overlap`, summed over the groups.
@@ -351,10 +437,26 @@ mod tests {
         previous: Option<&SpilledIdentities>,
         max_rows: u64,
     ) -> (DataFrame, DataFrame, DataFrame, DataFrame, DataFrame, usize) {
+        run_crawled(current, previous, max_rows, None)
+    }
+
+    type Derived = (DataFrame, DataFrame, DataFrame, DataFrame, DataFrame, usize);
+
+    /// [`run`], with the changes of some accounts as their crawls found them
+    /// and the previous snapshot's accounts.
+    fn run_crawled(
+        current: &[SpilledIdentities],
+        previous: Option<&SpilledIdentities>,
+        max_rows: u64,
+        crawled: Option<(Vec<Option<&DataFrame>>, Vec<String>)>,
+    ) -> Derived {
         let accounts = accounts();
         let mut derive =
             PartitionedDerive::new(&accounts, current.iter().collect(), previous, max_rows)
                 .unwrap();
+        if let Some((crawled, previous_accounts)) = crawled {
+            derive = derive.with_crawled_changes(crawled, previous_accounts);
+        }
         let (mut identities, mut people, mut changes) = (vec![], vec![], vec![]);
         let groups = derive.person_groups();
         for range in groups.clone() {
@@ -365,6 +467,7 @@ mod tests {
         for range in derive.changes_groups() {
             changes.push(derive.changes_group(range).unwrap().lazy());
         }
+        changes.extend(derive.crawled_changes(None).unwrap().map(DataFrame::lazy));
         changes.push(transform::no_changes().lazy());
         let (audience, overlap) = derive.finish().unwrap();
         let all = |parts: Vec<LazyFrame>| {
@@ -440,5 +543,90 @@ mod tests {
         assert_eq!(audience, first.audience);
         assert_eq!(overlap, first.overlap);
         assert_eq!(changes.height(), 0);
+    }
+
+    /// The changes of an account as its crawl found them: who joined and who
+    /// left, in the identities shape.
+    fn crawled_changes(day0: &DataFrame, day1: &DataFrame, account: &str) -> DataFrame {
+        let of = |frame: &DataFrame| {
+            frame
+                .clone()
+                .lazy()
+                .filter(col("account_id").eq(lit(account)))
+        };
+        let key = [col("account_id"), col("member_id")];
+        let anti = |a: LazyFrame, b: LazyFrame| {
+            a.join(b, key.clone(), key.clone(), JoinArgs::new(JoinType::Anti))
+        };
+        let joined = anti(of(day1), of(day0));
+        let left = anti(of(day0), of(day1));
+        transform::changes_of(joined, left)
+            .unwrap()
+            .collect()
+            .unwrap()
+    }
+
+    #[test]
+    fn changes_found_by_crawls_stand_for_the_comparison_of_their_accounts() {
+        let (day0, day1) = (identities(0), identities(1));
+        let mut previous = SpilledIdentities::new(true).unwrap().on_disk();
+        previous.push(day0.clone()).unwrap();
+        previous.flush().unwrap();
+        let current = spilled(&day1, true, &["a"]);
+        let expected = derive_since(&accounts(), day1.clone(), Some(day0.clone())).unwrap();
+        let found: Vec<DataFrame> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|a| crawled_changes(&day0, &day1, a))
+            .collect();
+        let ids = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect::<Vec<_>>();
+        type Case<'a> = (Vec<Option<&'a DataFrame>>, Vec<String>, bool);
+        let cases: [Case; 4] = [
+            // a and c found by their crawls, b and d compared.
+            (
+                vec![Some(&found[0]), None, Some(&found[2]), None],
+                ids(&["a", "b", "c", "d"]),
+                true,
+            ),
+            // Every account found: no comparison at all.
+            (
+                found.iter().map(Some).collect(),
+                ids(&["a", "b", "c", "d"]),
+                false,
+            ),
+            // Every account found, but the previous snapshot had another
+            // account (its members all left): compared, and it has no rows.
+            (
+                found.iter().map(Some).collect(),
+                ids(&["a", "b", "c", "d", "gone"]),
+                true,
+            ),
+            // None found.
+            (vec![None; 4], ids(&["a", "b", "c", "d"]), true),
+        ];
+        for (crawled, previous_accounts, compares) in cases {
+            let label = format!(
+                "{:?} {previous_accounts:?}",
+                crawled.iter().map(Option::is_some).collect::<Vec<_>>()
+            );
+            let accounts = accounts();
+            let derive =
+                PartitionedDerive::new(&accounts, current.iter().collect(), Some(&previous), 500)
+                    .unwrap()
+                    .with_crawled_changes(crawled.clone(), previous_accounts.clone());
+            assert_eq!(!derive.changes_groups().is_empty(), compares, "{label}");
+            let (_, people, audience, overlap, changes, _) = run_crawled(
+                &current,
+                Some(&previous),
+                500,
+                Some((crawled, previous_accounts)),
+            );
+            assert_eq!(changes, expected.changes, "{label}");
+            assert_eq!(audience, expected.audience, "{label}");
+            assert_eq!(
+                (people, overlap),
+                (expected.people.clone(), expected.overlap.clone()),
+                "{label}"
+            );
+        }
     }
 }

@@ -30,6 +30,10 @@ pub struct LandedAccount {
     pub identities: SpilledIdentities,
     /// Recorded in the marker: see `ManifestAccount::unlicensed_staff_left_out`.
     pub unlicensed_staff_left_out: u64,
+    /// The account's `changes` rows as its crawl found them (an Official
+    /// Account whose identity cache was the previous snapshot's partition);
+    /// otherwise the derivation compares the two days' identities.
+    pub crawled_changes: Option<DataFrame>,
 }
 
 impl LandedAccount {
@@ -43,6 +47,7 @@ impl LandedAccount {
             },
             identities: SpilledIdentities::new(with_changes)?,
             unlicensed_staff_left_out: 0,
+            crawled_changes: None,
         })
     }
 
@@ -139,6 +144,8 @@ pub fn account_identities(
 pub struct StartedEarly {
     /// The date of the previous complete snapshot, if any.
     previous_date: Option<NaiveDate>,
+    /// Its accounts.
+    previous_accounts: Vec<String>,
     previous: Previous,
     /// The tables' states, which the vacuum reads first and hands over.
     table_states: Option<oneshot::Receiver<load::commit::TableStates>>,
@@ -197,6 +204,9 @@ impl StartedEarly {
         }));
         StartedEarly {
             previous_date: previous.map(|m| m.snapshot_date),
+            previous_accounts: (previous.iter())
+                .flat_map(|m| m.accounts.iter().map(|a| a.account_id.clone()))
+                .collect(),
             previous: identities,
             table_states: Some(states_rx),
             vacuum,
@@ -344,7 +354,11 @@ pub async fn derive_tables(
         landed.iter().map(|l| &l.identities).collect(),
         previous_identities.as_ref(),
         derive::group_rows(),
-    )?;
+    )?
+    .with_crawled_changes(
+        landed.iter().map(|l| l.crawled_changes.as_ref()).collect(),
+        early.previous_accounts.clone(),
+    );
 
     let empty_people = transform::people(transform::identities(Vec::new())?).collect()?;
     let table = |name| layout::date_file(name, date, run_id);
@@ -377,8 +391,18 @@ pub async fn derive_tables(
             identities.write(group.identities).await?;
             people.write(group.people).await?;
         }
-        for range in derive.changes_groups() {
+        let groups = derive.changes_groups();
+        let (count, mut last) = (groups.len(), None);
+        for (index, range) in groups.into_iter().enumerate() {
             let rows = tokio::task::block_in_place(|| derive.changes_group(range))?;
+            match index + 1 == count {
+                true => last = Some(rows),
+                false => changes.write(rows).await?,
+            }
+        }
+        // The changes the accounts' crawls found, sorted in with the last
+        // group's.
+        if let Some(rows) = tokio::task::block_in_place(|| derive.crawled_changes(last))? {
             changes.write(rows).await?;
         }
         // The last rows are encoded now, while the accounts' files may

@@ -21,6 +21,13 @@ use crate::load::{layout, store::Store, LoadError};
 /// The identity columns of the followers table: what the dedupe needs.
 pub const IDENTITY_COLUMNS: [&str; 3] = ["openid", "unionid", "subscribe_time"];
 
+/// The identity columns of a slice of the previous partition: of the rows
+/// carried over (listed again), or of those left behind (not listed again).
+pub enum Carried {
+    Listed(DataFrame),
+    Left(DataFrame),
+}
+
 /// Rows carried over from the previous snapshot's partition of the account.
 pub struct CarryOver<'a> {
     /// The previous partition, relative to the output root.
@@ -103,12 +110,13 @@ impl FollowersWriter {
 
     /// Adds the rows of the previous partition the crawl listed again (they
     /// already hold what was written: pseudonyms, if so configured), giving
-    /// their [`IDENTITY_COLUMNS`] to `identities` a row group at a time.
+    /// their [`IDENTITY_COLUMNS`] to `identities` a row group at a time, and
+    /// those of the rows not listed again (the followers who left) as well.
     pub async fn carried_over<E: From<LoadError>>(
         &mut self,
         store: &Store,
         carry: CarryOver<'_>,
-        mut identities: impl FnMut(DataFrame) -> Result<(), E>,
+        mut identities: impl FnMut(Carried) -> Result<(), E>,
     ) -> Result<(), E> {
         let local = LocalCopy::fetch(store, &carry.path).await?;
         let total = carry.known.len();
@@ -116,12 +124,20 @@ impl FollowersWriter {
         while offset < total {
             let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
             let rows = local.read_slice(offset, len, None).map_err(encode_error)?;
-            let rows = rows
-                .filter(&carry.known.listed_mask(offset, len))
-                .map_err(encode_error)?;
+            let listed = carry.known.listed_mask(offset, len);
+            let gone = rows.filter(&!&listed).map_err(encode_error)?;
+            if gone.height() > 0 {
+                let gone = align(gone, &self.schema).map_err(encode_error)?;
+                identities(Carried::Left(
+                    gone.select(IDENTITY_COLUMNS).map_err(encode_error)?,
+                ))?;
+            }
+            let rows = rows.filter(&listed).map_err(encode_error)?;
             let rows = align(rows, &self.schema).map_err(encode_error)?;
             self.count_tags(&rows)?;
-            identities(rows.select(IDENTITY_COLUMNS).map_err(encode_error)?)?;
+            identities(Carried::Listed(
+                rows.select(IDENTITY_COLUMNS).map_err(encode_error)?,
+            ))?;
             self.writer.write(rows).await?;
             offset += len;
         }

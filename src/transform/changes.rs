@@ -31,35 +31,47 @@ fn members(identities: LazyFrame) -> LazyFrame {
 }
 
 /// Rows of `from` whose `(account_id, member_id)` is not in `absent_from`.
-fn missing_from(from: LazyFrame, absent_from: LazyFrame, change: &str) -> LazyFrame {
+fn missing_from(from: LazyFrame, absent_from: LazyFrame) -> LazyFrame {
     let key = [col("account_id"), col("member_id")];
-    members(from)
-        .join(
-            members(absent_from),
-            key.clone(),
-            key,
-            JoinArgs::new(JoinType::Anti),
-        )
-        .with_column(lit(change).alias("change"))
+    members(from).join(
+        members(absent_from),
+        key.clone(),
+        key,
+        JoinArgs::new(JoinType::Anti),
+    )
 }
 
 /// `changes`: one row per member who joined an account (present in
 /// `current`, absent from `previous`) or left it (the reverse), sorted by
 /// account, member and change. A leaver's `unionid` is the one of `previous`.
 pub fn changes(previous: LazyFrame, current: LazyFrame) -> PolarsResult<LazyFrame> {
-    let joined = missing_from(current.clone(), previous.clone(), JOINED);
-    let left = missing_from(previous, current, LEFT);
-    Ok(concat([joined, left], UnionArgs::default())?
-        .select([
-            col("account_id"),
-            col("member_id"),
-            col("unionid"),
-            col("change").cast(DataType::String),
-        ])
-        .sort(
-            ["account_id", "member_id", "change"],
-            SortMultipleOptions::default(),
-        ))
+    let joined = missing_from(current.clone(), previous.clone());
+    let left = missing_from(previous, current);
+    changes_of(joined, left)
+}
+
+/// The `changes` rows of members already known to have joined (`joined`:
+/// today's identity rows absent from the previous snapshot) and left
+/// (`left`: the previous snapshot's rows absent today), as [`changes`]
+/// gives them: an Official Account's crawl knows both without comparing
+/// the days.
+pub fn changes_of(joined: LazyFrame, left: LazyFrame) -> PolarsResult<LazyFrame> {
+    let marked =
+        |rows: LazyFrame, change: &str| members(rows).with_column(lit(change).alias("change"));
+    Ok(concat(
+        [marked(joined, JOINED), marked(left, LEFT)],
+        UnionArgs::default(),
+    )?
+    .select([
+        col("account_id"),
+        col("member_id"),
+        col("unionid"),
+        col("change").cast(DataType::String),
+    ])
+    .sort(
+        ["account_id", "member_id", "change"],
+        SortMultipleOptions::default(),
+    ))
 }
 
 /// The `changes` table of a first snapshot: no rows, the table's schema.

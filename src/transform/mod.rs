@@ -25,7 +25,8 @@ mod upset;
 
 pub use audience::{audience, overlap, sum_audience, sum_overlap, ALL_ACCOUNTS};
 pub use changes::{
-    change_counts, changes, count_changes, fill_changes, no_changes, people_changes, JOINED, LEFT,
+    change_counts, changes, changes_of, count_changes, fill_changes, no_changes, people_changes,
+    JOINED, LEFT,
 };
 pub use identities::{identities, member_identities, people, person_id, unique_member_identities};
 pub use upset::{upset, ACCOUNT_SEPARATOR};
