@@ -539,25 +539,11 @@ impl Landing {
         self.push(rows)
     }
 
-    /// Rows of the previous partition not listed again: a few of a slice
-    /// of it, copied out (as filtered, their strings would keep the whole
-    /// slice's alive: at 10M, every previous partition).
-    fn push_left(&mut self, rows: DataFrame) -> Result<(), RunError> {
+    /// Rows of the previous partition not listed again.
+    fn push_left(&mut self, rows: DataFrame) {
         if let Some(changes) = &mut self.changes {
-            let columns = rows
-                .columns()
-                .iter()
-                .map(|column| match column.dtype() {
-                    DataType::String => {
-                        let copied: StringChunked = column.str()?.iter().collect();
-                        Ok(copied.with_name(column.name().clone()).into_column())
-                    }
-                    _ => Ok(column.clone()),
-                })
-                .collect::<PolarsResult<Vec<_>>>()?;
-            changes.left.push(DataFrame::new(rows.height(), columns)?);
+            changes.left.push(rows);
         }
-        Ok(())
     }
 
     fn finish(self) -> Result<(LandedAccount, Option<DataFrame>), RunError> {
@@ -625,7 +611,10 @@ impl ReadyCarry {
         };
         let rows = |rows| match rows {
             Carried::Listed(rows) => landing.push(rows),
-            Carried::Left(rows) => landing.push_left(rows),
+            Carried::Left(rows) => {
+                landing.push_left(rows);
+                Ok(())
+            }
         };
         followers.carried_over(&self.store, carry, rows).await?;
         if let Some(changes) = &mut landing.changes {

@@ -22,7 +22,8 @@ use crate::load::{layout, store::Store, LoadError};
 pub const IDENTITY_COLUMNS: [&str; 3] = ["openid", "unionid", "subscribe_time"];
 
 /// The identity columns of a slice of the previous partition: of the rows
-/// carried over (listed again), or of those left behind (not listed again).
+/// carried over (listed again), or of those left behind (not listed again;
+/// copied out of the slice, so they can be kept).
 pub enum Carried {
     Listed(DataFrame),
     Left(DataFrame),
@@ -59,6 +60,24 @@ fn align(rows: DataFrame, schema: &Schema) -> PolarsResult<DataFrame> {
         })
         .collect::<PolarsResult<Vec<_>>>()?;
     DataFrame::new(height, columns)
+}
+
+/// `rows` with their strings copied into buffers of their own. A few rows
+/// filtered out of a slice share its buffers: kept, they would keep the
+/// whole slice alive.
+fn copied_out(rows: DataFrame) -> PolarsResult<DataFrame> {
+    let columns = rows
+        .columns()
+        .iter()
+        .map(|column| match column.dtype() {
+            DataType::String => {
+                let copied: StringChunked = column.str()?.iter().collect();
+                Ok(copied.with_name(column.name().clone()).into_column())
+            }
+            _ => Ok(column.clone()),
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(rows.height(), columns)
 }
 
 /// `followers/snapshot_date=D/account_id=A/part-<run_id>-0.parquet`, written while
@@ -128,9 +147,8 @@ impl FollowersWriter {
             let gone = rows.filter(&!&listed).map_err(encode_error)?;
             if gone.height() > 0 {
                 let gone = align(gone, &self.schema).map_err(encode_error)?;
-                identities(Carried::Left(
-                    gone.select(IDENTITY_COLUMNS).map_err(encode_error)?,
-                ))?;
+                let gone = gone.select(IDENTITY_COLUMNS).map_err(encode_error)?;
+                identities(Carried::Left(copied_out(gone).map_err(encode_error)?))?;
             }
             let rows = rows.filter(&listed).map_err(encode_error)?;
             let rows = align(rows, &self.schema).map_err(encode_error)?;
