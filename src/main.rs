@@ -1,7 +1,6 @@
 //! The `unionsnap` command line: parse arguments, build the job, run it, and
 //! map every outcome to a documented exit code. Nothing else lives here.
 
-use std::ffi::c_long;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,63 +21,7 @@ use unionsnap::shard::Shard;
 use unionsnap::simulator;
 use unionsnap::{load, report};
 
-/// polars and the HTTP client allocate small buffers from several threads at
-/// a high rate; glibc's malloc took a fifth of the crawl's CPU (perf, `make
-/// bench` case c). mimalloc is what polars itself recommends. It keeps freed
-/// pages for reuse a while ([`tune_allocator`]), so a long `serve` settles
-/// higher (README "Guarantees"; `MIMALLOC_PURGE_DELAY=0` returns them at once).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// The mimalloc options [`tune_allocator`] sets, as numbered by the mimalloc
-/// the lock pins (3.3: `mi_option_t` in its `mimalloc.h`; the crate names
-/// only older options): set only in that version.
-const MIMALLOC_VERSION: std::ops::Range<i32> = 303..304;
-const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
-const MI_OPTION_PAGE_RECLAIM_ON_FREE: libmimalloc_sys::mi_option_t = 35;
-/// An option, the variable that overrides it, mimalloc's default and ours.
-type AllocatorOption = (libmimalloc_sys::mi_option_t, &'static str, c_long, c_long);
-const ALLOCATOR_OPTIONS: [AllocatorOption; 2] = [
-    (MI_OPTION_PURGE_DELAY, "MIMALLOC_PURGE_DELAY", 1000, 100),
-    (
-        MI_OPTION_PAGE_RECLAIM_ON_FREE,
-        "MIMALLOC_PAGE_RECLAIM_ON_FREE",
-        0,
-        1,
-    ),
-];
-
-/// Two mimalloc options, each left as it is where its variable is set in
-/// the environment:
-/// - memory freed goes back to the system after 100 ms instead of a
-///   second (`purge_delay`). A 10M-follower run frees hundreds of MiB of
-///   row groups and pages every second over some 30 threads; kept for a
-///   second, they made its peak 1.0 to 1.1 GiB where ~0.85 GiB is in use
-///   (`make bench` cases a and b; README "Performance"), for a few percent
-///   more CPU;
-/// - a thread that frees a block of a page whose thread has ended takes
-///   the page over (`page_reclaim_on_free`). tokio's blocking threads end
-///   after idling and new ones start with the next run, so in `serve` such
-///   pages piled up: a 30-run soak grew from 129 to 474 MiB; with this
-///   option 114 to 235 and 129 to 331 MiB in two soaks (120 to 231 MiB
-///   with the system's malloc).
-///
-/// Returns whether the options were set (the pinned mimalloc is linked).
-fn tune_allocator() -> bool {
-    // SAFETY: plain calls into the linked allocator, which reads these
-    // options each time it purges or frees.
-    let version = unsafe { libmimalloc_sys::mi_version() };
-    if !MIMALLOC_VERSION.contains(&(version / 100)) {
-        return false;
-    }
-    for (option, env, _, value) in ALLOCATOR_OPTIONS {
-        if std::env::var_os(env).is_none() {
-            // SAFETY: as above; the option is the pinned version's.
-            unsafe { libmimalloc_sys::mi_option_set(option, value) };
-        }
-    }
-    true
-}
+mod allocator;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -272,7 +215,7 @@ impl MetricsArgs {
 }
 
 fn main() -> ExitCode {
-    tune_allocator();
+    allocator::tune();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
@@ -296,7 +239,12 @@ fn main() -> ExitCode {
         eprintln!("error: {err}");
         return ExitCode::from(Exit::Usage.code());
     }
-    let runtime = match tokio::runtime::Runtime::new() {
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    runtime.enable_all();
+    if matches!(cli.command, Command::Serve { .. }) {
+        allocator::tidy_after_each_run(&mut runtime, serve::runs_finished);
+    }
+    let runtime = match runtime.build() {
         Ok(rt) => rt,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
@@ -539,30 +487,5 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
         }
         #[cfg(feature = "simulator")]
         Command::Demo { job, days, html } => demo(&job, days, &html, progress).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The option numbers are the pinned mimalloc's: each reads that
-    /// version's default before tuning, the value set after it.
-    #[test]
-    fn the_allocator_options_are_the_pinned_versions() {
-        let get = |option| unsafe { libmimalloc_sys::mi_option_get(option) };
-        let unset = |env| std::env::var_os(env).is_none();
-        for (option, env, default, _) in ALLOCATOR_OPTIONS {
-            if unset(env) {
-                assert_eq!(get(option), default, "{env}");
-            }
-        }
-        let version = unsafe { libmimalloc_sys::mi_version() };
-        assert!(tune_allocator(), "mimalloc {version}");
-        for (option, env, _, tuned) in ALLOCATOR_OPTIONS {
-            if unset(env) {
-                assert_eq!(get(option), tuned, "{env}");
-            }
-        }
     }
 }

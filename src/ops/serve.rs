@@ -13,6 +13,7 @@
 //!   accounts still extracting, writes those that finished, and the loop
 //!   ends. Either way `serve` returns and the process exits 0.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -20,6 +21,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ops::runner::Runner;
 use crate::ops::RunEnd;
+
+/// Runs finished by [`serve`] in this process.
+static RUNS_FINISHED: AtomicU64 = AtomicU64::new(0);
+
+/// How many runs [`serve`] has finished in this process: the binary's
+/// threads hand back the memory they kept once after each.
+pub fn runs_finished() -> u64 {
+    RUNS_FINISHED.load(Ordering::Acquire)
+}
 
 /// Why `serve` cannot start: the job has no schedule.
 pub type ServeError = crate::job::JobError;
@@ -84,6 +94,7 @@ pub async fn serve(
         }
         last_scheduled = Some(next);
         let end: RunEnd = runner.run(next.date_naive()).await;
+        RUNS_FINISHED.fetch_add(1, Ordering::Release);
         summary.runs += 1;
         if end.exit_code == 0 {
             summary.succeeded += 1;
