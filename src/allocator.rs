@@ -109,7 +109,7 @@ mod tests {
     fn rss_mib() -> u64 {
         let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
         let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-        pages * 4096 >> 20
+        (pages * 4096) >> 20
     }
 
     /// What a worker freed stays while it idles, until a run is over; then
