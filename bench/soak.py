@@ -102,23 +102,23 @@ def main():
             new = {k: v for k, v in manifests(out).items() if k not in seen}
             if not new:
                 continue
-            judged = "exact"
+            verdict = "exact"
             for run_id, manifest in new.items():
                 seen.add(run_id)
                 if run_started(run_id) < day_changed:
                     raced += 1
-                    judged = "raced the churn, not judged"
+                    verdict = "raced the churn, not judged"
                     continue
                 got = audience(out, manifest["snapshot_date"])
                 want = truth_rows(call(url + "/_sim/truth", timeout=120))
                 if got != want:
                     failures.append((len(samples), got, want))
-                    judged = "DIFFERS"
+                    verdict = "DIFFERS"
             samples.append(proc_stats(serve.pid))
             day += 1
             call(url + "/_sim/day", {"day": day}, timeout=120)  # churn before the next run
             day_changed = time.time()
-            print(f"run {len(samples):3}: {judged} rss={samples[-1][0]} MiB open_files={samples[-1][1]}",
+            print(f"run {len(samples):3}: {verdict} rss={samples[-1][0]} MiB open_files={samples[-1][1]}",
                   flush=True)
     finally:
         serve.send_signal(signal.SIGTERM)
@@ -144,8 +144,8 @@ def main():
     median = lambda xs: sorted(xs)[len(xs) // 2]
     rss_early, rss_late = median([r for r, _ in warm[:third]]), median([r for r, _ in warm[-third:]])
     fds_early, fds_late = median([f for _, f in warm[:third]]), median([f for _, f in warm[-third:]])
-    judged = f"{len(samples) - raced} judged and exact" + (f", {raced} raced the churn" if raced else "")
-    print(f"\n{RUNS} runs, {judged}; median RSS {rss_early} → {rss_late} MiB, "
+    verdict = f"{len(samples) - raced} judged and exact" + (f", {raced} raced the churn" if raced else "")
+    print(f"\n{RUNS} runs, {verdict}; median RSS {rss_early} → {rss_late} MiB, "
           f"median open files {fds_early} → {fds_late}")
     if RUNS >= 30:
         if rss_late > rss_early * 1.25 + 16:
