@@ -391,13 +391,13 @@ pub async fn derive_tables(
             identities.write(group.identities).await?;
             people.write(group.people).await?;
         }
-        let groups = derive.changes_groups();
-        let (count, mut last) = (groups.len(), None);
-        for (index, range) in groups.into_iter().enumerate() {
+        // Each group's rows are written once the next is derived: the last
+        // group's are held back.
+        let mut last = None;
+        for range in derive.changes_groups() {
             let rows = tokio::task::block_in_place(|| derive.changes_group(range))?;
-            match index + 1 == count {
-                true => last = Some(rows),
-                false => changes.write(rows).await?,
+            if let Some(before) = last.replace(rows) {
+                changes.write(before).await?;
             }
         }
         // The changes the accounts' crawls found, sorted in with the last
