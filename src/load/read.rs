@@ -35,27 +35,19 @@ pub async fn for_each_slice<E: From<LoadError>>(
     store: &Store,
     path: &str,
     columns: Option<&[&str]>,
-    mut each: impl FnMut(DataFrame) -> Result<(), E>,
+    each: impl FnMut(DataFrame) -> Result<(), E>,
 ) -> Result<(u64, u64), E> {
-    let local = LocalCopy::fetch(store, path).await?;
-    let decode = |source| LoadError::Decode {
-        path: path.to_string(),
-        source,
-    };
-    let total = local.rows().map_err(decode)?;
-    let mut offset = 0;
-    while offset < total {
-        let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
-        each(local.read_slice(offset, len, columns).map_err(decode)?)?;
-        offset += len;
-    }
-    Ok((total as u64, local.size))
+    LocalCopy::fetch(store, path)
+        .await?
+        .for_each_slice(columns, each)
 }
 
 /// A stored file copied to a local temporary file, so that Parquet can be
 /// read from it a row group at a time whatever the store.
 pub(crate) struct LocalCopy {
     path: std::path::PathBuf,
+    /// The stored file's path, relative to the store's root.
+    source: String,
     size: u64,
 }
 
@@ -71,6 +63,7 @@ impl LocalCopy {
         // Owns the file from here, so it is removed whatever happens next.
         let mut copy = LocalCopy {
             path: local,
+            source: path.to_string(),
             size: 0,
         };
         let mut stream = store
@@ -91,6 +84,33 @@ impl LocalCopy {
             path: self.path.display().to_string(),
             source,
         })
+    }
+
+    /// The stored file's path, relative to the store's root.
+    pub(crate) fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Reads `columns` (all when `None`) a slice of [`STREAM_ROW_GROUP_ROWS`]
+    /// rows at a time, giving each slice to `each`; returns the file's rows
+    /// and size.
+    pub(crate) fn for_each_slice<E: From<LoadError>>(
+        &self,
+        columns: Option<&[&str]>,
+        mut each: impl FnMut(DataFrame) -> Result<(), E>,
+    ) -> Result<(u64, u64), E> {
+        let decode = |source| LoadError::Decode {
+            path: self.source.clone(),
+            source,
+        };
+        let total = self.rows().map_err(decode)?;
+        let mut offset = 0;
+        while offset < total {
+            let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
+            each(self.read_slice(offset, len, columns).map_err(decode)?)?;
+            offset += len;
+        }
+        Ok((total as u64, self.size))
     }
 
     /// The file's row count (from its footer).

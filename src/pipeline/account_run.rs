@@ -19,6 +19,7 @@ use crate::extract::oa_counts::{self, Reconciled, TagMembers, WeChatCounts};
 use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
 use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
+use crate::load::read::LocalCopy;
 use crate::load::state::{Landed, StateStore};
 use crate::load::{self, layout, Manifest, ManifestFile, Store};
 use crate::transform::privacy::TablePrivacy;
@@ -310,14 +311,19 @@ async fn snapshot_official_account(
     if cache_path.is_some() && cache_path == compared {
         landing.changes = Some(CrawledChanges::default());
     }
-    // Read while the crawl starts listing (see `official_account::crawl`).
+    // Read while the crawl starts listing (see `official_account::crawl`),
+    // from a local copy of the partition that the carry-over reads next.
     let pseudonymizer = privacy.pseudonymizer().cloned();
+    let (copied, copy) = oneshot::channel();
     let read_known = async {
         let Some(path) = &cache_path else {
             return Ok::<_, RunError>(None);
         };
         let mut known = KnownFollowers::empty(previous_rows(previous, &account.id), pseudonymizer);
-        followers_load::for_each_openids(store, path, |openids| known.add(openids)).await?;
+        let local = LocalCopy::fetch(store, path).await?;
+        followers_load::for_each_openids(&local, |openids| known.add(openids))?;
+        // The carry-over is gone if the partition's writer stopped.
+        let _ = copied.send(local);
         Ok(Some(known))
     };
     // The partition is written while the crawl runs: each segment the crawl
@@ -327,9 +333,8 @@ async fn snapshot_official_account(
     let followers = FollowersWriter::create(store, date, &account.id, &run.run_id, privacy).await?;
     let (segments, saved_segments) = mpsc::channel(SEGMENTS_IN_FLIGHT);
     let (listed, listed_known) = oneshot::channel();
-    let carry = cache_path.clone().map(|path| PendingCarry {
-        store: store.clone(),
-        path,
+    let carry = cache_path.is_some().then_some(PendingCarry {
+        previous: copy,
         known: listed_known,
     });
     let landing = tokio::spawn(
@@ -567,9 +572,8 @@ impl Landing {
 /// The followers of the previous partition to carry over, from the
 /// identity cache the crawl hands over once it has read the whole list.
 struct PendingCarry {
-    store: Store,
-    /// The previous partition, relative to the output root.
-    path: String,
+    /// The previous partition's local copy, from which the cache was read.
+    previous: oneshot::Receiver<LocalCopy>,
     known: oneshot::Receiver<KnownFollowers>,
 }
 
@@ -578,13 +582,13 @@ impl PendingCarry {
     /// ended), then for a turn to carry over.
     async fn ready(self) -> Option<ReadyCarry> {
         let known = self.known.await.ok()?;
+        let previous = self.previous.await.ok()?;
         // Accounts carry their followers over one per two cores: each holds
         // a slice of the previous partition, the rows it writes and its
         // spill buffer (~200 MB at 250k rows), and the copying is CPU-bound.
         let turn = carry_over_turn().acquire().await.ok()?;
         Some(ReadyCarry {
-            store: self.store,
-            path: self.path,
+            previous,
             known,
             _turn: turn,
         })
@@ -593,8 +597,7 @@ impl PendingCarry {
 
 /// A carry-over whose cache is complete and whose turn has come.
 struct ReadyCarry {
-    store: Store,
-    path: String,
+    previous: LocalCopy,
     known: KnownFollowers,
     _turn: tokio::sync::SemaphorePermit<'static>,
 }
@@ -606,7 +609,7 @@ impl ReadyCarry {
         landing: &mut Landing,
     ) -> Result<(), RunError> {
         let carry = CarryOver {
-            path: self.path,
+            previous: &self.previous,
             known: &self.known,
         };
         let rows = |rows| match rows {
@@ -616,7 +619,7 @@ impl ReadyCarry {
                 Ok(())
             }
         };
-        followers.carried_over(&self.store, carry, rows).await?;
+        followers.carried_over(carry, rows).await?;
         if let Some(changes) = &mut landing.changes {
             changes.complete = true;
         }

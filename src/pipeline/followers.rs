@@ -31,8 +31,9 @@ pub enum Carried {
 
 /// Rows carried over from the previous snapshot's partition of the account.
 pub struct CarryOver<'a> {
-    /// The previous partition, relative to the output root.
-    pub path: String,
+    /// The previous partition, copied when the identity cache was read
+    /// from it ([`for_each_openids`]).
+    pub(crate) previous: &'a LocalCopy,
     /// Which of its rows were listed again.
     pub known: &'a KnownFollowers,
 }
@@ -133,11 +134,10 @@ impl FollowersWriter {
     /// those of the rows not listed again (the followers who left) as well.
     pub async fn carried_over<E: From<LoadError>>(
         &mut self,
-        store: &Store,
         carry: CarryOver<'_>,
         mut identities: impl FnMut(Carried) -> Result<(), E>,
     ) -> Result<(), E> {
-        let local = LocalCopy::fetch(store, &carry.path).await?;
+        let local = carry.previous;
         let total = carry.known.len();
         let mut offset = 0;
         while offset < total {
@@ -208,17 +208,18 @@ pub async fn for_each_identities<E: From<LoadError>>(
 }
 
 /// The `openid` column of a previous partition (the identity cache), a
-/// slice at a time, in order: the column is never whole in memory.
-pub async fn for_each_openids(
-    store: &Store,
-    path: &str,
+/// slice at a time, in order: the column is never whole in memory. The
+/// copy is kept for the carry-over ([`CarryOver`]), so the partition is
+/// fetched once.
+pub(crate) fn for_each_openids(
+    previous: &LocalCopy,
     mut each: impl FnMut(&StringChunked),
 ) -> Result<(), LoadError> {
     let decode = |source: PolarsError| LoadError::Decode {
-        path: path.to_string(),
+        path: previous.source().to_string(),
         source,
     };
-    read::for_each_slice(store, path, Some(&["openid"]), |slice| {
+    previous.for_each_slice(Some(&["openid"]), |slice| {
         each(
             slice
                 .column("openid")
@@ -227,7 +228,6 @@ pub async fn for_each_openids(
                 .map_err(decode)?,
         );
         Ok::<_, LoadError>(())
-    })
-    .await?;
+    })?;
     Ok(())
 }
