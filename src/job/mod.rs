@@ -118,6 +118,15 @@ impl Account {
             AccountSpec::AppLogins { kind, .. } => kind,
         }
     }
+
+    /// An Official Account's `refresh` (None for the other kinds).
+    pub fn refresh(&self) -> Option<Refresh> {
+        match &self.spec {
+            AccountSpec::OfficialAccount { refresh, .. }
+            | AccountSpec::ThirdPartyOfficialAccount { refresh, .. } => Some(*refresh),
+            AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => None,
+        }
+    }
 }
 
 /// The kinds of account SPEC §3 knows.

@@ -79,7 +79,8 @@ async fn merge_leased(
     }
 
     let previous = load::history::previous_manifest(&store, date).await?;
-    let early = pipeline::StartedEarly::start(&store, &job.output, date, run_id, previous.as_ref());
+    let early =
+        pipeline::StartedEarly::start(&store, &job.output, date, run_id, previous.as_ref(), false);
     let mut writer = SnapshotWriter::begin(store.clone(), date, run_id);
     let mut landed = Vec::with_capacity(found.len());
     for (account, partition) in found {

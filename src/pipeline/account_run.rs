@@ -18,7 +18,7 @@ use crate::extract::known::KnownFollowers;
 use crate::extract::oa_counts::{self, Reconciled, TagMembers, WeChatCounts};
 use crate::extract::official_account;
 use crate::extract::{self, ExtractProgress, NoProgress, RawTable};
-use crate::job::{Account, AccountKind, AccountSpec, Job, Refresh};
+use crate::job::{Account, AccountKind, Job, Refresh};
 use crate::load::read::LocalCopy;
 use crate::load::state::{Landed, StateStore};
 use crate::load::{self, layout, Manifest, ManifestFile, Store};
@@ -111,10 +111,9 @@ impl AccountRun {
         pairs: Option<&BTreeMap<String, String>>,
     ) -> Result<AccountSnapshot, RunError> {
         let (job, http) = (&*self.job, self.context.clients.http());
-        let refresh = match &account.spec {
-            AccountSpec::OfficialAccount { refresh, .. }
-            | AccountSpec::ThirdPartyOfficialAccount { refresh, .. } => *refresh,
-            AccountSpec::Wecom { .. } | AccountSpec::AppLogins { .. } => {
+        let refresh = match account.refresh() {
+            Some(refresh) => refresh,
+            None => {
                 let raw = match pairs {
                     Some(pairs) => {
                         // With pseudonymized ids there is no memory to

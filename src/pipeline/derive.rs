@@ -46,6 +46,8 @@ pub struct SpilledIdentities {
     by_member: Option<Spill>,
     may_keep: bool,
     kept: Vec<spill::Reservation>,
+    /// Their `people`, when derived ([`Self::derive_people`]).
+    people: Option<DataFrame>,
 }
 
 impl SpilledIdentities {
@@ -58,6 +60,7 @@ impl SpilledIdentities {
                 .transpose()?,
             may_keep: true,
             kept: Vec::new(),
+            people: None,
         })
     }
 
@@ -101,6 +104,18 @@ impl SpilledIdentities {
 
     pub fn rows(&self) -> u64 {
         self.by_person.rows()
+    }
+
+    /// Derives the `people` of these identities when every row is kept in
+    /// memory (a previous snapshot small enough: the next derivation may
+    /// then carry them forward, see [`PartitionedDerive::person_group`]).
+    pub fn derive_people(&mut self) -> Result<(), DeriveError> {
+        if self.by_person.on_disk() {
+            return Ok(());
+        }
+        let rows = spill::read(&[&self.by_person], 0..spill::BUCKETS, &empty_identities()?)?;
+        self.people = Some(transform::people(rows.lazy()).collect()?);
+        Ok(())
     }
 }
 
@@ -227,6 +242,28 @@ impl<'a> PartitionedDerive<'a> {
         })
     }
 
+    /// The previous snapshot's `people`, when today's can be carried
+    /// forward from them over `buckets`: the group is the whole snapshot,
+    /// those `people` were derived (a previous snapshot kept in memory),
+    /// and every account's `changes` came from its crawl, so that today's
+    /// identities are the previous ones without the rows that left and with
+    /// those that joined.
+    fn carried_from(&self, buckets: &Range<usize>) -> Option<&'a DataFrame> {
+        let whole = *buckets == (0..spill::BUCKETS);
+        let crawled = !self.crawled.is_empty() && !self.compares_any();
+        (whole && crawled)
+            .then(|| self.previous.and_then(|p| p.people.as_ref()))
+            .flatten()
+    }
+
+    /// Every `changes` row the crawls found.
+    fn all_crawled_changes(&self) -> PolarsResult<LazyFrame> {
+        let crawled: Vec<LazyFrame> = (self.crawled.iter().flatten())
+            .map(|c| (*c).clone().lazy())
+            .collect();
+        concat(crawled, UnionArgs::default())
+    }
+
     /// The bucket ranges of the person pass.
     pub fn person_groups(&self) -> Vec<Range<usize>> {
         self.groups(SpillKey::Person)
@@ -236,9 +273,35 @@ impl<'a> PartitionedDerive<'a> {
     /// `audience`, `overlap` and the people joined/left are kept for
     /// [`Self::finish`].
     pub fn person_group(&mut self, buckets: Range<usize>) -> Result<PersonGroup, DeriveError> {
+        if let Some(previous_people) = self.carried_from(&buckets) {
+            let (current, _) = self.spills(SpillKey::Person);
+            let identities = spill::read(&current, buckets, &self.empty)?;
+            let (people, (joined, left)) = transform::carried_people(
+                previous_people,
+                &identities,
+                self.all_crawled_changes()?,
+            )?;
+            self.people_changes.0 += joined;
+            self.people_changes.1 += left;
+            return self.person_tables(identities, people);
+        }
         let group = self.read(SpillKey::Person, buckets)?;
         let identities = group.current;
         let people = transform::people(identities.clone().lazy()).collect()?;
+        if let Some(previous) = group.previous {
+            let (joined, left) = transform::people_changes(previous.lazy(), people.clone().lazy())?;
+            self.people_changes.0 += joined;
+            self.people_changes.1 += left;
+        }
+        self.person_tables(identities, people)
+    }
+
+    /// Keeps the group's parts of `audience` and `overlap`.
+    fn person_tables(
+        &mut self,
+        identities: DataFrame,
+        people: DataFrame,
+    ) -> Result<PersonGroup, DeriveError> {
         self.audience.push(transform::audience(
             self.accounts,
             identities.clone().lazy(),
@@ -246,11 +309,6 @@ impl<'a> PartitionedDerive<'a> {
         )?);
         self.overlap
             .push(transform::overlap(self.accounts, people.clone().lazy())?);
-        if let Some(previous) = group.previous {
-            let (joined, left) = transform::people_changes(previous.lazy(), people.clone().lazy())?;
-            self.people_changes.0 += joined;
-            self.people_changes.1 += left;
-        }
         Ok(PersonGroup { identities, people })
     }
 
@@ -564,6 +622,70 @@ mod tests {
             .unwrap()
             .collect()
             .unwrap()
+    }
+
+    /// Day 1 as crawls that carry their followers over give it: a member
+    /// present on both days keeps the row of day 0 (its UnionID with it).
+    fn carried_over(day0: &DataFrame, day1: &DataFrame) -> DataFrame {
+        let key = || [col("account_id"), col("member_id")];
+        let join = |l: &DataFrame, r: &DataFrame, how| {
+            l.clone()
+                .lazy()
+                .join(r.clone().lazy(), key(), key(), JoinArgs::new(how))
+        };
+        let stayed = join(day0, day1, JoinType::Semi);
+        let joined = join(day1, day0, JoinType::Anti);
+        concat([stayed, joined], UnionArgs::default())
+            .unwrap()
+            .collect()
+            .unwrap()
+    }
+
+    #[test]
+    fn people_carried_forward_equal_the_people_derived_again() {
+        let day0 = identities(0);
+        let day1 = carried_over(&day0, &identities(1));
+        let expected = derive_since(&accounts(), day1.clone(), Some(day0.clone())).unwrap();
+        let found: Vec<DataFrame> = ["a", "b", "c", "d"]
+            .iter()
+            .map(|a| crawled_changes(&day0, &day1, a))
+            .collect();
+        let all = ["a", "b", "c", "d"];
+        let ids = all.map(str::to_string).to_vec();
+        let mut previous = SpilledIdentities::new(true).unwrap();
+        previous.push(day0.clone()).unwrap();
+        previous.flush().unwrap();
+        previous.derive_people().unwrap();
+        assert!(
+            previous.people.is_some(),
+            "kept in memory: its people derived"
+        );
+        // Carried forward when every account's changes were found and the
+        // snapshot is one group; derived again otherwise (b compared).
+        let b_compared = vec![Some(&found[0]), None, Some(&found[2]), Some(&found[3])];
+        for (crawled, kept, carried) in [
+            (found.iter().map(Some).collect::<Vec<_>>(), &all[..], true),
+            (b_compared, &all[..], false),
+            (found.iter().map(Some).collect(), &["a"][..], false),
+        ] {
+            let current = spilled(&day1, true, kept);
+            let accounts = accounts();
+            let derive =
+                PartitionedDerive::new(&accounts, current.iter().collect(), Some(&previous), 500)
+                    .unwrap()
+                    .with_crawled_changes(crawled.clone(), ids.clone());
+            let groups = derive.person_groups();
+            let whole = derive.carried_from(&(0..spill::BUCKETS)).is_some();
+            assert_eq!(whole && groups.len() == 1, carried, "{kept:?}");
+            let (_, people, audience, overlap, changes, _) =
+                run_crawled(&current, Some(&previous), 500, Some((crawled, ids.clone())));
+            assert_eq!(changes, expected.changes, "{kept:?}");
+            assert_eq!(audience, expected.audience, "{kept:?}");
+            assert_eq!(
+                (people, overlap),
+                (expected.people.clone(), expected.overlap.clone())
+            );
+        }
     }
 
     #[test]

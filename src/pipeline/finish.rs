@@ -161,13 +161,17 @@ enum Previous {
 
 impl StartedEarly {
     /// Starts both for a commit of `date` by run `run_id`; `previous` is
-    /// the previous complete snapshot the commit compares with.
+    /// the previous complete snapshot the commit compares with. `carries`:
+    /// every account may carry its followers over from it (Official
+    /// Accounts with `refresh = "new"`), so today's `people` may be carried
+    /// forward from its own, which are then derived now, beside the crawl.
     pub fn start(
         store: &Store,
         output: &OutputLocation,
         date: NaiveDate,
         run_id: &str,
         previous: Option<&Manifest>,
+        carries: bool,
     ) -> Self {
         let small = |manifest: &Manifest| {
             (manifest.files.iter())
@@ -179,7 +183,11 @@ impl StartedEarly {
             Some(manifest) if small(manifest) => {
                 let (store, manifest) = (store.clone(), manifest.clone());
                 Previous::Reading(AbortOnDropHandle::new(tokio::spawn(async move {
-                    spill_identities_of(&store, &manifest).await
+                    let mut spilled = spill_identities_of(&store, &manifest).await?;
+                    if carries {
+                        tokio::task::block_in_place(|| spilled.derive_people())?;
+                    }
+                    Ok(spilled)
                 })))
             }
             Some(manifest) => Previous::Later(Box::new(manifest.clone())),

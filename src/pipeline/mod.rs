@@ -289,6 +289,9 @@ async fn run_leased(
             tag.date,
             &tag.run_id,
             previous.as_ref(),
+            job.accounts
+                .iter()
+                .all(|a| a.refresh() == Some(crate::job::Refresh::New)),
         )
     });
     let mut writer = SnapshotWriter::begin(store.clone(), tag.date, &tag.run_id);

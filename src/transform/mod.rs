@@ -12,18 +12,22 @@
 //! - [`overlap`]: people shared by every pair of accounts;
 //! - [`changes`]: members who joined or left each account since the previous
 //!   complete snapshot, and the `joined`/`left` counts of `audience`;
+//! - [`carried_people`]: today's `people` from the previous snapshot's and
+//!   the day's `changes`, when those are all that differ;
 //! - [`upset`]: the size of every exclusive intersection of accounts (the
 //!   report's UpSet plot; not a stored table).
 //!
 //! Everything is expressed as lazy queries; `sql/` states the same logic in SQL.
 
 mod audience;
+mod carried;
 mod changes;
 mod identities;
 pub mod privacy;
 mod upset;
 
 pub use audience::{audience, overlap, sum_audience, sum_overlap, ALL_ACCOUNTS};
+pub use carried::carried_people;
 pub use changes::{
     change_counts, changes, changes_of, count_changes, fill_changes, no_changes, people_changes,
     JOINED, LEFT,

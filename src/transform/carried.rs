@@ -1,0 +1,155 @@
+//! `people` carried forward: today's from the previous snapshot's and the
+//! day's `changes`, when those are all that differ between the two days'
+//! identities.
+//!
+//! When every account's `changes` rows came from its crawl (an Official
+//! Account whose followers were carried over from the previous snapshot),
+//! today's identities are the previous snapshot's without the rows that
+//! left and with the rows that joined, row for row. A person none of whose
+//! memberships joined or left then has today the `people` row they had, and
+//! stayed in the audience; only the people `changes` names are derived
+//! again, from their identity rows of today.
+
+use std::collections::HashSet;
+
+use polars::prelude::*;
+
+use super::identities::{people, person_id};
+
+/// Today's `people` and the people who joined and left the audience as a
+/// whole, from `previous_people` ([`people`] of the previous snapshot's
+/// identities, sorted by person as it gives them), `identities` (today's)
+/// and `changes` (every row of the day, of every account).
+///
+/// Exact only when `identities` are the previous snapshot's identities
+/// without the `changes` rows that left and with those that joined; the
+/// caller makes sure of it. Equal to [`people`] over `identities` and
+/// [`super::people_changes`], rows in the same order (by person).
+pub fn carried_people(
+    previous_people: &DataFrame,
+    identities: &DataFrame,
+    changes: LazyFrame,
+) -> PolarsResult<(DataFrame, (i64, i64))> {
+    // The people whose memberships changed: a leaver's UnionID is the one of
+    // the previous snapshot, so their id is the one they had.
+    let affected = changes.select([person_id()]).collect()?;
+    let affected: HashSet<&str> = affected
+        .column("person_id")?
+        .str()?
+        .iter()
+        .flatten()
+        .collect();
+    // Their rows of today, every account's, derived again.
+    let ids = identities.clone().lazy().select([person_id()]).collect()?;
+    let theirs: BooleanChunked = (ids.column("person_id")?.str()?.iter())
+        .map(|id| Some(id.is_some_and(|id| affected.contains(id))))
+        .collect();
+    let derived = people(identities.filter(&theirs)?.lazy()).collect()?;
+    // Both are sorted by person: merged, the previous rows of the people
+    // derived again give way to theirs. Everyone else is in both days or in
+    // neither.
+    let before = strings(previous_people)?;
+    let after = strings(&derived)?;
+    let mut order: Vec<IdxSize> = Vec::with_capacity(before.len() + after.len());
+    let (mut joined, mut left) = (0, 0);
+    let (mut i, mut j) = (0, 0);
+    while i < before.len() || j < after.len() {
+        let next = match (before.get(i), after.get(j)) {
+            (Some(b), Some(a)) => b.cmp(a),
+            (Some(_), None) => std::cmp::Ordering::Less,
+            (None, _) => std::cmp::Ordering::Greater,
+        };
+        match next {
+            std::cmp::Ordering::Less => {
+                match before[i].is_some_and(|id| affected.contains(id)) {
+                    true => left += 1,
+                    false => order.push(i as IdxSize),
+                }
+                i += 1;
+            }
+            std::cmp::Ordering::Greater => {
+                joined += 1;
+                order.push((before.len() + j) as IdxSize);
+                j += 1;
+            }
+            std::cmp::Ordering::Equal => {
+                order.push((before.len() + j) as IdxSize);
+                (i, j) = (i + 1, j + 1);
+            }
+        }
+    }
+    let both = previous_people.vstack(&derived)?;
+    let order = IdxCa::from_vec("order".into(), order);
+    Ok((both.take(&order)?, (joined, left)))
+}
+
+/// The `person_id` column of a `people` frame.
+fn strings(people: &DataFrame) -> PolarsResult<Vec<Option<&str>>> {
+    Ok(people.column("person_id")?.str()?.iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::transform::{changes, identities, people_changes, unique_member_identities};
+
+    /// A membership over the two days: (account, member, UnionID, joined
+    /// at, on the day before, today).
+    type Membership = (u8, u8, Option<u8>, i64, bool, bool);
+
+    fn identities_of(rows: &[&Membership]) -> DataFrame {
+        let parts = (0..3u8)
+            .map(|account| {
+                let mine: Vec<_> = rows.iter().filter(|r| r.0 == account).collect();
+                let raw = df!(
+                    "openid" => mine.iter().map(|r| format!("m{}", r.1)).collect::<Vec<_>>(),
+                    "unionid" => mine.iter().map(|r| r.2.map(|u| format!("u{u}"))).collect::<Vec<_>>(),
+                    "subscribe_time" => mine.iter().map(|r| r.3).collect::<Vec<_>>(),
+                )
+                .unwrap()
+                .lazy();
+                let id = format!("acct{account}");
+                unique_member_identities(&id, "official_account", raw, "openid", "subscribe_time")
+            })
+            .collect();
+        identities(parts).unwrap().collect().unwrap()
+    }
+
+    fn memberships() -> impl Strategy<Value = Vec<Membership>> {
+        let membership = (
+            0..3u8,
+            0..12u8,
+            prop::option::weighted(0.8, 0..8u8),
+            0..5i64,
+            any::<bool>(),
+            any::<bool>(),
+        );
+        prop::collection::vec(membership, 0..40).prop_map(|mut rows| {
+            // One row per (account, member), as the identities hold them.
+            rows.sort_by_key(|r| (r.0, r.1));
+            rows.dedup_by_key(|r| (r.0, r.1));
+            rows
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn carried_people_equal_the_people_derived_again(rows in memberships()) {
+            let before: Vec<_> = rows.iter().filter(|r| r.4).collect();
+            let today: Vec<_> = rows.iter().filter(|r| r.5).collect();
+            let (before, today) = (identities_of(&before), identities_of(&today));
+            let previous_people = people(before.clone().lazy()).collect().unwrap();
+            let day = changes(before.clone().lazy(), today.clone().lazy()).unwrap();
+
+            let (carried, counts) =
+                carried_people(&previous_people, &today, day).unwrap();
+
+            let derived = people(today.lazy()).collect().unwrap();
+            prop_assert!(carried.equals_missing(&derived), "{carried}\n{derived}");
+            let derived_counts = people_changes(before.lazy(), derived.lazy()).unwrap();
+            prop_assert_eq!(counts, derived_counts);
+        }
+    }
+}
