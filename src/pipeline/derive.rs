@@ -46,7 +46,7 @@ pub struct SpilledIdentities {
     by_member: Option<Spill>,
     may_keep: bool,
     kept: Vec<spill::Reservation>,
-    /// Their `people`, when derived ([`Self::derive_people`]).
+    /// Their `people`, when kept ([`Self::keep_people`]).
     people: Option<DataFrame>,
 }
 
@@ -106,15 +106,24 @@ impl SpilledIdentities {
         self.by_person.rows()
     }
 
-    /// Derives the `people` of these identities when every row is kept in
+    /// Takes the `people` of these identities when every row is kept in
     /// memory (a previous snapshot small enough: the next derivation may
-    /// then carry them forward, see [`PartitionedDerive::person_group`]).
-    pub fn derive_people(&mut self) -> Result<(), DeriveError> {
+    /// then carry them forward, see [`PartitionedDerive::person_group`]):
+    /// `stored`, the snapshot's own `people` as read back, when sorted by
+    /// person as [`transform::people`] gives them; else derived here.
+    pub fn keep_people(&mut self, stored: Option<DataFrame>) -> Result<(), DeriveError> {
         if self.by_person.on_disk() {
             return Ok(());
         }
-        let rows = spill::read(&[&self.by_person], 0..spill::BUCKETS, &empty_identities()?)?;
-        self.people = Some(transform::people(rows.lazy()).collect()?);
+        let people = match stored.filter(transform::sorted_by_person) {
+            Some(people) => people,
+            None => {
+                let rows =
+                    spill::read(&[&self.by_person], 0..spill::BUCKETS, &empty_identities()?)?;
+                transform::people(rows.lazy()).collect()?
+            }
+        };
+        self.people = Some(people);
         Ok(())
     }
 }
@@ -655,11 +664,10 @@ mod tests {
         let mut previous = SpilledIdentities::new(true).unwrap();
         previous.push(day0.clone()).unwrap();
         previous.flush().unwrap();
-        previous.derive_people().unwrap();
-        assert!(
-            previous.people.is_some(),
-            "kept in memory: its people derived"
-        );
+        // Stored people out of order are derived again.
+        let derived = transform::people(day0.clone().lazy()).collect().unwrap();
+        previous.keep_people(Some(derived.reverse())).unwrap();
+        assert_eq!(previous.people.as_ref(), Some(&derived));
         // Carried forward when every account's changes were found and the
         // snapshot is one group; derived again otherwise (b compared).
         let b_compared = vec![Some(&found[0]), None, Some(&found[2]), Some(&found[3])];

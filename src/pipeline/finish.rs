@@ -185,7 +185,8 @@ impl StartedEarly {
                 Previous::Reading(AbortOnDropHandle::new(tokio::spawn(async move {
                     let mut spilled = spill_identities_of(&store, &manifest).await?;
                     if carries {
-                        tokio::task::block_in_place(|| spilled.derive_people())?;
+                        let stored = stored_people(&store, &manifest).await;
+                        tokio::task::block_in_place(|| spilled.keep_people(stored))?;
                     }
                     Ok(spilled)
                 })))
@@ -490,6 +491,32 @@ async fn date_table(
         .await?
         .with_row_group_rows(DERIVED_ROW_GROUP_ROWS);
     Ok(BackgroundWriter::spawn(writer))
+}
+
+/// The `people` of a complete snapshot as its commit wrote them, in the
+/// schema [`transform::people`] gives, when it wrote one file of them
+/// (None when it cannot be read: they are then derived again).
+async fn stored_people(store: &Store, manifest: &Manifest) -> Option<DataFrame> {
+    let mut files = (manifest.files.iter()).filter(|f| f.table == layout::PEOPLE);
+    let (Some(file), None) = (files.next(), files.next()) else {
+        return None;
+    };
+    let read = async {
+        let stored = load::read_file(store, &file.path).await?;
+        let schema = transform::people(transform::identities(Vec::new())?).collect_schema()?;
+        let typed: Vec<Expr> = (schema.iter())
+            .map(|(name, dtype)| col(name.clone()).cast(dtype.clone()))
+            .collect();
+        Ok::<_, RunError>(stored.lazy().select(typed).collect()?)
+    };
+    match read.await {
+        Ok(people) if people.height() as u64 == file.rows => Some(people),
+        Ok(_) => None,
+        Err(error) => {
+            tracing::warn!(path = %file.path, %error, "cannot read the previous snapshot's people; deriving them again");
+            None
+        }
+    }
 }
 
 /// The `identities` of a complete snapshot, spilled a slice at a time.

@@ -83,6 +83,15 @@ pub fn carried_people(
     Ok((both.take(&order)?, (joined, left)))
 }
 
+/// Whether `people` are sorted by person, one row each, as [`people`] gives
+/// them (the order [`carried_people`] merges in).
+pub fn sorted_by_person(people: &DataFrame) -> bool {
+    strings(people).is_ok_and(|ids| {
+        ids.windows(2)
+            .all(|pair| matches!(pair, [Some(a), Some(b)] if a < b))
+    })
+}
+
 /// The `person_id` column of a `people` frame.
 fn strings(people: &DataFrame) -> PolarsResult<Vec<Option<&str>>> {
     Ok(people.column("person_id")?.str()?.iter().collect())
@@ -132,6 +141,24 @@ mod tests {
             rows.dedup_by_key(|r| (r.0, r.1));
             rows
         })
+    }
+
+    #[test]
+    fn people_are_sorted_by_person_as_derived_not_reversed_nor_repeated() {
+        let rows = [
+            (0, 1, Some(1), 0, true, true),
+            (1, 2, None, 0, true, true),
+            (2, 3, Some(1), 0, true, true),
+        ];
+        let derived = people(identities_of(&rows.iter().collect::<Vec<_>>()).lazy())
+            .collect()
+            .unwrap();
+        assert_eq!(derived.height(), 2);
+        assert!(sorted_by_person(&derived));
+        assert!(!sorted_by_person(&derived.reverse()));
+        assert!(!sorted_by_person(
+            &derived.vstack(&derived.tail(Some(1))).unwrap()
+        ));
     }
 
     proptest! {

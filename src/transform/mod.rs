@@ -27,7 +27,7 @@ pub mod privacy;
 mod upset;
 
 pub use audience::{audience, overlap, sum_audience, sum_overlap, ALL_ACCOUNTS};
-pub use carried::carried_people;
+pub use carried::{carried_people, sorted_by_person};
 pub use changes::{
     change_counts, changes, changes_of, count_changes, fill_changes, no_changes, people_changes,
     JOINED, LEFT,
