@@ -71,7 +71,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         PartitionedDerive::new(&accounts, vec![&spilled], None, derive::group_rows())?;
     let (mut people, mut groups) = (0, 0);
     for range in partitioned.person_groups() {
-        people += partitioned.person_group(range)?.people.height();
+        let identities = partitioned.group_identities(range.clone())?;
+        people += partitioned.person_group(range, &identities)?.height();
         groups += 1;
     }
     let (audience, _overlap) = partitioned.finish()?;

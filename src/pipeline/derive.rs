@@ -133,12 +133,6 @@ pub fn empty_identities() -> PolarsResult<DataFrame> {
     transform::identities(Vec::new())?.collect()
 }
 
-/// One group of the person pass: its rows of `identities` and `people`.
-pub struct PersonGroup {
-    pub identities: DataFrame,
-    pub people: DataFrame,
-}
-
 /// The derivation of one snapshot over spilled identities: call
 /// [`Self::person_group`] for every range of [`Self::person_groups`], then
 /// [`Self::changes_group`] for every range of [`Self::changes_groups`], then
@@ -278,26 +272,37 @@ impl<'a> PartitionedDerive<'a> {
         self.groups(SpillKey::Person)
     }
 
-    /// The rows of `identities` and `people` of one group; its parts of
-    /// `audience`, `overlap` and the people joined/left are kept for
-    /// [`Self::finish`].
-    pub fn person_group(&mut self, buckets: Range<usize>) -> Result<PersonGroup, DeriveError> {
+    /// The rows of `identities` of one group (of the person pass): every
+    /// account's.
+    pub fn group_identities(&self, buckets: Range<usize>) -> Result<DataFrame, DeriveError> {
+        let (current, _) = self.spills(SpillKey::Person);
+        Ok(spill::read(&current, buckets, &self.empty)?)
+    }
+
+    /// The rows of `people` of one group, from its `identities`
+    /// ([`Self::group_identities`]); its parts of `audience`, `overlap` and
+    /// the people joined/left are kept for [`Self::finish`].
+    pub fn person_group(
+        &mut self,
+        buckets: Range<usize>,
+        identities: &DataFrame,
+    ) -> Result<DataFrame, DeriveError> {
         if let Some(previous_people) = self.carried_from(&buckets) {
-            let (current, _) = self.spills(SpillKey::Person);
-            let identities = spill::read(&current, buckets, &self.empty)?;
             let (people, (joined, left)) = transform::carried_people(
                 previous_people,
-                &identities,
+                identities,
                 self.all_crawled_changes()?,
             )?;
             self.people_changes.0 += joined;
             self.people_changes.1 += left;
             return self.person_tables(identities, people);
         }
-        let group = self.read(SpillKey::Person, buckets)?;
-        let identities = group.current;
+        let (_, previous) = self.spills(SpillKey::Person);
+        let previous = previous
+            .map(|p| spill::read(&[p], buckets, &self.empty))
+            .transpose()?;
         let people = transform::people(identities.clone().lazy()).collect()?;
-        if let Some(previous) = group.previous {
+        if let Some(previous) = previous {
             let (joined, left) = transform::people_changes(previous.lazy(), people.clone().lazy())?;
             self.people_changes.0 += joined;
             self.people_changes.1 += left;
@@ -308,9 +313,9 @@ impl<'a> PartitionedDerive<'a> {
     /// Keeps the group's parts of `audience` and `overlap`.
     fn person_tables(
         &mut self,
-        identities: DataFrame,
+        identities: &DataFrame,
         people: DataFrame,
-    ) -> Result<PersonGroup, DeriveError> {
+    ) -> Result<DataFrame, DeriveError> {
         self.audience.push(transform::audience(
             self.accounts,
             identities.clone().lazy(),
@@ -318,7 +323,7 @@ impl<'a> PartitionedDerive<'a> {
         )?);
         self.overlap
             .push(transform::overlap(self.accounts, people.clone().lazy())?);
-        Ok(PersonGroup { identities, people })
+        Ok(people)
     }
 
     /// The bucket ranges of the changes pass: none on a first snapshot, nor
@@ -527,9 +532,9 @@ mod tests {
         let (mut identities, mut people, mut changes) = (vec![], vec![], vec![]);
         let groups = derive.person_groups();
         for range in groups.clone() {
-            let group = derive.person_group(range).unwrap();
-            identities.push(group.identities.lazy());
-            people.push(group.people.lazy());
+            let rows = derive.group_identities(range.clone()).unwrap();
+            people.push(derive.person_group(range, &rows).unwrap().lazy());
+            identities.push(rows.lazy());
         }
         for range in derive.changes_groups() {
             changes.push(derive.changes_group(range).unwrap().lazy());

@@ -396,9 +396,11 @@ pub async fn derive_tables(
         // Each table is encoded and uploaded by a task of its own while
         // the next group is derived.
         for range in groups {
-            let group = tokio::task::block_in_place(|| derive.person_group(range))?;
-            identities.write(group.identities).await?;
-            people.write(group.people).await?;
+            let rows = tokio::task::block_in_place(|| derive.group_identities(range.clone()))?;
+            // Encoded while the group's people are derived.
+            identities.write(rows.clone()).await?;
+            let rows = tokio::task::block_in_place(|| derive.person_group(range, &rows))?;
+            people.write(rows).await?;
         }
         // Each group's rows are written once the next is derived: the last
         // group's are held back.
