@@ -134,7 +134,8 @@ pub fn empty_identities() -> PolarsResult<DataFrame> {
 }
 
 /// The derivation of one snapshot over spilled identities: call
-/// [`Self::person_group`] for every range of [`Self::person_groups`], then
+/// [`Self::group_identities`], then [`Self::person_group`] over them, for
+/// every range of [`Self::person_groups`], then
 /// [`Self::changes_group`] for every range of [`Self::changes_groups`], then
 /// [`Self::finish`].
 pub struct PartitionedDerive<'a> {
@@ -247,7 +248,7 @@ impl<'a> PartitionedDerive<'a> {
 
     /// The previous snapshot's `people`, when today's can be carried
     /// forward from them over `buckets`: the group is the whole snapshot,
-    /// those `people` were derived (a previous snapshot kept in memory),
+    /// those `people` were kept (a previous snapshot kept in memory),
     /// and every account's `changes` came from its crawl, so that today's
     /// identities are the previous ones without the rows that left and with
     /// those that joined.

@@ -164,7 +164,8 @@ impl StartedEarly {
     /// the previous complete snapshot the commit compares with. `carries`:
     /// every account may carry its followers over from it (Official
     /// Accounts with `refresh = "new"`), so today's `people` may be carried
-    /// forward from its own, which are then derived now, beside the crawl.
+    /// forward from its own, which are then read back (or derived again)
+    /// now, beside the crawl.
     pub fn start(
         store: &Store,
         output: &OutputLocation,
@@ -396,11 +397,11 @@ pub async fn derive_tables(
         // Each table is encoded and uploaded by a task of its own while
         // the next group is derived.
         for range in groups {
-            let rows = tokio::task::block_in_place(|| derive.group_identities(range.clone()))?;
+            let group = tokio::task::block_in_place(|| derive.group_identities(range.clone()))?;
             // Encoded while the group's people are derived.
-            identities.write(rows.clone()).await?;
-            let rows = tokio::task::block_in_place(|| derive.person_group(range, &rows))?;
-            people.write(rows).await?;
+            identities.write(group.clone()).await?;
+            let group_people = tokio::task::block_in_place(|| derive.person_group(range, &group))?;
+            people.write(group_people).await?;
         }
         // Each group's rows are written once the next is derived: the last
         // group's are held back.
