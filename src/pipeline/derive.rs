@@ -260,6 +260,12 @@ impl<'a> PartitionedDerive<'a> {
             .flatten()
     }
 
+    /// Whether the person pass over `groups` carries `people` forward
+    /// ([`Self::carried_from`]) instead of deriving them again.
+    pub fn carries_people(&self, groups: &[Range<usize>]) -> bool {
+        matches!(groups, [whole] if self.carried_from(whole).is_some())
+    }
+
     /// Every `changes` row the crawls found.
     fn all_crawled_changes(&self) -> PolarsResult<LazyFrame> {
         let crawled: Vec<LazyFrame> = (self.crawled.iter().flatten())

@@ -392,6 +392,7 @@ pub async fn derive_tables(
         let groups = derive.person_groups();
         tracing::info!(
             groups = groups.len(),
+            people_carried_forward = derive.carries_people(&groups),
             "deriving people, audience and overlap"
         );
         // Each table is encoded and uploaded by a task of its own while

@@ -18,6 +18,19 @@ fn two_account_scenario(seed: u64) -> unionsnap::simulator::Scenario {
     ))
 }
 
+/// A field of the run's "deriving people, audience and overlap" log line.
+fn derivation_field(out: &std::process::Output, field: &str) -> Option<serde_json::Value> {
+    stderr(out)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "deriving people, audience and overlap")
+        .map(|l| l["fields"][field].clone())
+}
+
+fn people_carried_forward(out: &std::process::Output) -> Option<bool> {
+    derivation_field(out, "people_carried_forward").and_then(|c| c.as_bool())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_first_snapshot_has_null_joined_left_and_no_changes() {
     let fixture = Fixture::start(two_account_scenario(31)).await;
@@ -49,7 +62,13 @@ async fn changes_of_the_next_day_equal_the_truth() {
     let job = fixture.write_job();
     assert_exit(&fixture.run_job_on(&job, DATE, &[]).await, 0);
     fixture.server.set_day(1);
-    assert_exit(&fixture.run_job_on(&job, NEXT_DATE, &[]).await, 0);
+    let out = fixture
+        .run_job_on(&job, NEXT_DATE, &[("RUST_LOG", "info")])
+        .await;
+    assert_exit(&out, 0);
+    // Official Accounts only, each carrying its followers over: today's
+    // people are the previous snapshot's with the day's changes applied.
+    assert_eq!(people_carried_forward(&out), Some(true));
     assert_matches_truth_on(&fixture, NEXT_DATE).await;
 
     let truth = fixture.server.scenario().changes_since(0);
@@ -98,12 +117,10 @@ async fn small_bucket_groups_give_the_exact_truth() {
         .run_job_on(&job, NEXT_DATE, &[small[0], ("RUST_LOG", "info")])
         .await;
     assert_exit(&out, 0);
-    let groups = stderr(&out)
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .find(|l| l["fields"]["message"] == "deriving people, audience and overlap")
-        .and_then(|l| l["fields"]["groups"].as_u64());
+    let groups = derivation_field(&out, "groups").and_then(|g| g.as_u64());
     assert!(groups > Some(10), "{groups:?} bucket groups");
+    // Many groups: people derived again, group by group.
+    assert_eq!(people_carried_forward(&out), Some(false));
     assert_matches_truth_on(&fixture, NEXT_DATE).await;
     let truth = fixture.server.scenario().changes_since(0);
     let changes = read_table(&fixture.output_dir(), NEXT_DATE, layout::CHANGES).await;
