@@ -88,12 +88,12 @@ impl Spill {
         self.key
     }
 
-    /// Rows pushed so far.
     /// Whether any of the rows went to disk.
     pub fn on_disk(&self) -> bool {
         !self.files.is_empty()
     }
 
+    /// Rows pushed so far.
     pub fn rows(&self) -> u64 {
         let resident: usize = self.resident.iter().map(|r| r.rows.height()).sum();
         self.rows.iter().sum::<u64>() + (self.pending_rows + resident) as u64

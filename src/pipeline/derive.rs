@@ -133,6 +133,11 @@ pub fn empty_identities() -> PolarsResult<DataFrame> {
     transform::identities(Vec::new())?.collect()
 }
 
+/// The `people` schema, for tables with no rows.
+pub fn empty_people() -> PolarsResult<DataFrame> {
+    transform::people(transform::identities(Vec::new())?).collect()
+}
+
 /// The derivation of one snapshot over spilled identities: call
 /// [`Self::group_identities`], then [`Self::person_group`] over them, for
 /// every range of [`Self::person_groups`], then
@@ -266,12 +271,15 @@ impl<'a> PartitionedDerive<'a> {
         matches!(groups, [whole] if self.carried_from(whole).is_some())
     }
 
-    /// Every `changes` row the crawls found.
-    fn all_crawled_changes(&self) -> PolarsResult<LazyFrame> {
+    /// Every `changes` row the crawls found (None when no crawl found any).
+    fn all_crawled_changes(&self) -> PolarsResult<Option<LazyFrame>> {
         let crawled: Vec<LazyFrame> = (self.crawled.iter().flatten())
             .map(|c| (*c).clone().lazy())
             .collect();
-        concat(crawled, UnionArgs::default())
+        match crawled.is_empty() {
+            true => Ok(None),
+            false => concat(crawled, UnionArgs::default()).map(Some),
+        }
     }
 
     /// The bucket ranges of the person pass.
@@ -295,11 +303,10 @@ impl<'a> PartitionedDerive<'a> {
         identities: &DataFrame,
     ) -> Result<DataFrame, DeriveError> {
         if let Some(previous_people) = self.carried_from(&buckets) {
-            let (people, (joined, left)) = transform::carried_people(
-                previous_people,
-                identities,
-                self.all_crawled_changes()?,
-            )?;
+            let changes =
+                (self.all_crawled_changes()?).unwrap_or_else(|| transform::no_changes().lazy());
+            let (people, (joined, left)) =
+                transform::carried_people(previous_people, identities, changes)?;
             self.people_changes.0 += joined;
             self.people_changes.1 += left;
             return self.person_tables(identities, people);
@@ -362,13 +369,10 @@ impl<'a> PartitionedDerive<'a> {
         &mut self,
         last: Option<DataFrame>,
     ) -> Result<Option<DataFrame>, DeriveError> {
-        let crawled: Vec<LazyFrame> = (self.crawled.iter().flatten())
-            .map(|c| (*c).clone().lazy())
-            .collect();
-        if crawled.is_empty() {
+        let Some(found) = self.all_crawled_changes()? else {
             return Ok(last);
-        }
-        let found = concat(crawled, UnionArgs::default())?.collect()?;
+        };
+        let found = found.collect()?;
         self.count_changes(&found)?;
         let parts: Vec<LazyFrame> = last
             .into_iter()

@@ -370,7 +370,7 @@ pub async fn derive_tables(
         early.previous_accounts.clone(),
     );
 
-    let empty_people = transform::people(transform::identities(Vec::new())?).collect()?;
+    let empty_people = derive::empty_people()?;
     let table = |name| layout::date_file(name, date, run_id);
     let mut identities = date_table(
         &store,
@@ -507,10 +507,7 @@ async fn stored_people(store: &Store, manifest: &Manifest) -> Option<DataFrame> 
     };
     let read = async {
         let stored = load::read_file(store, &file.path).await?;
-        let schema = transform::people(transform::identities(Vec::new())?).collect_schema()?;
-        let typed: Vec<Expr> = (schema.iter())
-            .map(|(name, dtype)| col(name.clone()).cast(dtype.clone()))
-            .collect();
+        let typed = typed_as(&derive::empty_people()?);
         Ok::<_, RunError>(stored.lazy().select(typed).collect()?)
     };
     match read.await {
@@ -523,17 +520,21 @@ async fn stored_people(store: &Store, manifest: &Manifest) -> Option<DataFrame> 
     }
 }
 
+/// The columns of `empty`, each cast to its type: a table read back typed
+/// as today's (a column of nulls only can be read back untyped).
+fn typed_as(empty: &DataFrame) -> Vec<Expr> {
+    (empty.schema().iter())
+        .map(|(name, dtype)| col(name.clone()).cast(dtype.clone()))
+        .collect()
+}
+
 /// The `identities` of a complete snapshot, spilled a slice at a time.
 async fn spill_identities_of(
     store: &Store,
     manifest: &Manifest,
 ) -> Result<SpilledIdentities, RunError> {
     let path = load::table_file(manifest, layout::IDENTITIES)?;
-    let schema = derive::empty_identities()?.schema().clone();
-    let typed: Vec<Expr> = schema
-        .iter()
-        .map(|(name, dtype)| col(name.clone()).cast(dtype.clone()))
-        .collect();
+    let typed = typed_as(&derive::empty_identities()?);
     let mut spilled = SpilledIdentities::new(true)?;
     load::read::for_each_slice(store, path, None, |rows| -> Result<(), RunError> {
         // Typed as today's: a column of nulls only can be read back untyped.
