@@ -68,17 +68,31 @@ impl TagMembers {
         let Ok(column) = rows.column("tagid_list") else {
             return Ok(());
         };
-        // One cast per row group, not per follower.
+        // One cast per row group, not per follower; then the lists' offsets
+        // and values as they are (a Series per row would cost more than
+        // the counting: ~2% of a day 2's CPU).
         let lists = column.cast(&DataType::List(Box::new(DataType::Int64)))?;
+        let lists = lists.list()?.rechunk();
+        let values = lists.get_inner();
         let mut ids: Vec<i64> = Vec::new();
-        for list in lists.list()?.amortized_iter().flatten() {
-            ids.clear();
-            ids.extend(list.as_ref().i64()?.iter().flatten());
-            // WeChat lists a tag once per follower; a repeat is counted once.
-            ids.sort_unstable();
-            ids.dedup();
-            for id in &ids {
-                *self.0.entry(*id).or_insert(0) += 1;
+        for (lists, values) in lists.downcast_iter().zip(values.i64()?.downcast_iter()) {
+            let offsets = lists.offsets().as_slice();
+            let listed = |row: usize| lists.validity().is_none_or(|v| v.get_bit(row));
+            let present = |i: usize| values.validity().is_none_or(|v| v.get_bit(i));
+            for row in (0..offsets.len() - 1).filter(|&row| listed(row)) {
+                let (start, end) = (offsets[row] as usize, offsets[row + 1] as usize);
+                ids.clear();
+                ids.extend(
+                    (start..end)
+                        .filter(|&i| present(i))
+                        .map(|i| values.value(i)),
+                );
+                // WeChat lists a tag once per follower; a repeat is counted once.
+                ids.sort_unstable();
+                ids.dedup();
+                for id in &ids {
+                    *self.0.entry(*id).or_insert(0) += 1;
+                }
             }
         }
         Ok(())
@@ -298,6 +312,32 @@ mod tests {
             Reconciled::from_frame(&missing.to_frame().unwrap()).unwrap(),
             std::slice::from_ref(&missing)
         );
+    }
+
+    #[test]
+    fn tag_members_count_each_follower_once_per_tag() {
+        // Null lists, null ids, repeats, empty lists, and a slice whose
+        // lists start inside the values.
+        let lists = Series::new(
+            "tagid_list".into(),
+            [
+                Some(Series::new("".into(), [Some(2i32), Some(127), Some(2)])),
+                None,
+                Some(Series::new("".into(), [None, Some(127i32)])),
+                Some(Series::new("".into(), Vec::<i32>::new())),
+                Some(Series::new("".into(), [5i32])),
+            ],
+        );
+        let rows = DataFrame::new(5, vec![lists.into_column()]).unwrap();
+        let mut members = TagMembers::default();
+        members.add(&rows).unwrap();
+        assert_eq!(members.0, BTreeMap::from([(2, 1), (5, 1), (127, 2)]));
+        let mut sliced = TagMembers::default();
+        sliced.add(&rows.slice(2, 3)).unwrap();
+        sliced
+            .add(&rows.vstack(&rows.slice(0, 1)).unwrap())
+            .unwrap();
+        assert_eq!(sliced.0, BTreeMap::from([(2, 2), (5, 2), (127, 4)]));
     }
 
     #[test]
