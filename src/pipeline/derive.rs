@@ -241,14 +241,22 @@ impl<'a> PartitionedDerive<'a> {
         spill::groups(&all, self.max_rows)
     }
 
-    fn read(&self, key: SpillKey, buckets: Range<usize>) -> Result<Group, LoadError> {
-        let (current, previous) = self.spills(key);
-        Ok(Group {
-            current: spill::read(&current, buckets.clone(), &self.empty)?,
-            previous: previous
-                .map(|p| spill::read(&[p], buckets, &self.empty))
-                .transpose()?,
-        })
+    /// Today's rows of `buckets`, every account's spilled by `key`.
+    fn read_current(&self, key: SpillKey, buckets: Range<usize>) -> Result<DataFrame, LoadError> {
+        let (current, _) = self.spills(key);
+        spill::read(&current, buckets, &self.empty)
+    }
+
+    /// The previous snapshot's rows of `buckets` (None on a first snapshot).
+    fn read_previous(
+        &self,
+        key: SpillKey,
+        buckets: Range<usize>,
+    ) -> Result<Option<DataFrame>, LoadError> {
+        let (_, previous) = self.spills(key);
+        previous
+            .map(|p| spill::read(&[p], buckets, &self.empty))
+            .transpose()
     }
 
     /// The previous snapshot's `people`, when today's can be carried
@@ -290,8 +298,7 @@ impl<'a> PartitionedDerive<'a> {
     /// The rows of `identities` of one group (of the person pass): every
     /// account's.
     pub fn group_identities(&self, buckets: Range<usize>) -> Result<DataFrame, DeriveError> {
-        let (current, _) = self.spills(SpillKey::Person);
-        Ok(spill::read(&current, buckets, &self.empty)?)
+        Ok(self.read_current(SpillKey::Person, buckets)?)
     }
 
     /// The rows of `people` of one group, from its `identities`
@@ -311,10 +318,7 @@ impl<'a> PartitionedDerive<'a> {
             self.people_changes.1 += left;
             return self.person_tables(identities, people);
         }
-        let (_, previous) = self.spills(SpillKey::Person);
-        let previous = previous
-            .map(|p| spill::read(&[p], buckets, &self.empty))
-            .transpose()?;
+        let previous = self.read_previous(SpillKey::Person, buckets)?;
         let people = transform::people(identities.clone().lazy()).collect()?;
         if let Some(previous) = previous {
             let (joined, left) = transform::people_changes(previous.lazy(), people.clone().lazy())?;
@@ -352,12 +356,13 @@ impl<'a> PartitionedDerive<'a> {
     /// The rows of `changes` of one group, of the accounts compared row by
     /// row.
     pub fn changes_group(&mut self, buckets: Range<usize>) -> Result<DataFrame, DeriveError> {
-        let group = self.read(SpillKey::Member, buckets)?;
-        let mut previous = group.previous.unwrap_or_else(|| self.empty.clone()).lazy();
+        let current = self.read_current(SpillKey::Member, buckets.clone())?;
+        let previous = self.read_previous(SpillKey::Member, buckets)?;
+        let mut previous = previous.unwrap_or_else(|| self.empty.clone()).lazy();
         for id in self.crawled_ids() {
             previous = previous.filter(col("account_id").neq(lit(id)));
         }
-        let changes = transform::changes(previous, group.current.lazy())?.collect()?;
+        let changes = transform::changes(previous, current.lazy())?.collect()?;
         self.count_changes(&changes)?;
         Ok(changes)
     }
@@ -413,11 +418,6 @@ impl<'a> PartitionedDerive<'a> {
         };
         Ok((audience, overlap))
     }
-}
-
-struct Group {
-    current: DataFrame,
-    previous: Option<DataFrame>,
 }
 
 /// A failure of the partitioned derivation: reading a spill back, or polars.
