@@ -336,10 +336,9 @@ pub async fn write_file(
         table: table.to_string(),
         source,
     };
-    let mut stats = FileStats::default();
-    stats.update(df).map_err(encode_error)?;
-    let facts = FileFacts::new(table, df.schema(), &stats)?;
     let bytes = parquet::encode(df).map_err(encode_error)?;
+    let stats = FileStats::of_file(df, &bytes).map_err(encode_error)?;
+    let facts = FileFacts::new(table, df.schema(), &stats)?;
     let size = bytes.len() as u64;
     put_whole(store, &path, bytes).await?;
     Ok(ManifestFile {
@@ -409,6 +408,14 @@ pub async fn complete_dates(store: &Store) -> Result<Vec<NaiveDate>, LoadError> 
 
 /// Reads one table file listed in a manifest.
 pub async fn read_file(store: &Store, path: &str) -> Result<DataFrame, LoadError> {
+    Ok(read_file_with_bytes(store, path).await?.0)
+}
+
+/// Reads a Parquet file of the warehouse, and its bytes.
+pub async fn read_file_with_bytes(
+    store: &Store,
+    path: &str,
+) -> Result<(DataFrame, bytes::Bytes), LoadError> {
     let path = Path::from(path);
     let bytes = store
         .get(&path)
@@ -417,10 +424,11 @@ pub async fn read_file(store: &Store, path: &str) -> Result<DataFrame, LoadError
         .bytes()
         .await
         .map_err(|source| LoadError::store(&path, source))?;
-    parquet::decode(bytes).map_err(|source| LoadError::Decode {
+    let frame = parquet::decode(bytes.clone()).map_err(|source| LoadError::Decode {
         path: path.to_string(),
         source,
-    })
+    })?;
+    Ok((frame, bytes))
 }
 
 #[cfg(test)]

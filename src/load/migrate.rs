@@ -27,15 +27,14 @@ pub async fn migrate(store: &Store) -> Result<Vec<NaiveDate>, LoadError> {
         }
         let mut writer = SnapshotWriter::begin(store.clone(), date, &marker.run_id);
         for file in &marker.files {
-            let frame = commit::read_file(store, &file.path).await?;
+            let (frame, bytes) = commit::read_file_with_bytes(store, &file.path).await?;
             let encode = |source| LoadError::Encode {
                 table: file.table.clone(),
                 source,
             };
-            let mut stats = FileStats::default();
-            stats.update(&frame).map_err(encode)?;
+            let stats = FileStats::of_file(&frame, &bytes).map_err(encode)?;
             let facts = FileFacts::new(&file.table, frame.schema(), &stats)?;
-            drop(frame);
+            drop((frame, bytes));
             writer.add_file(ManifestFile {
                 facts: Some(Arc::new(facts)),
                 ..file.clone()

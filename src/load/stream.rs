@@ -175,7 +175,7 @@ impl PartitionWriter {
         };
         group.rechunk_mut();
         self.rows += group.height() as u64;
-        // Statistics, encoding and zstd are CPU work: keep them off the
+        // Counting, encoding and zstd are CPU work: keep them off the
         // async workers.
         let result = tokio::task::block_in_place(|| {
             self.stats.update(&group)?;
@@ -188,6 +188,10 @@ impl PartitionWriter {
 
     async fn drain(&mut self) -> Result<(), LoadError> {
         let bytes = self.buffer.take();
+        self.upload_bytes(bytes).await
+    }
+
+    async fn upload_bytes(&mut self, bytes: Vec<u8>) -> Result<(), LoadError> {
         self.bytes += bytes.len() as u64;
         self.upload.write(&bytes);
         self.upload
@@ -225,7 +229,12 @@ impl PartitionWriter {
     async fn finish_encoding(&mut self) -> Result<(), LoadError> {
         self.flush_row_group().await?;
         self.encoder.finish().map_err(|e| self.encode_error(e))?;
-        self.drain().await
+        // The footer, with the bounds of every row group's columns.
+        let footer = self.buffer.take();
+        self.stats
+            .read_bounds(&footer)
+            .map_err(|e| self.encode_error(e))?;
+        self.upload_bytes(footer).await
     }
 
     /// Abandons the upload: nothing becomes visible.
@@ -385,6 +394,13 @@ mod tests {
         }
         let file = writer.finish().await.unwrap();
         assert_eq!((file.path.as_str(), file.rows), (PATH, 300_000));
+        // Two row groups; the bounds come from the footer's statistics.
+        let stats: serde_json::Value =
+            serde_json::from_str(&file.facts.as_ref().unwrap().stats).unwrap();
+        assert_eq!(stats["numRecords"], 300_000);
+        assert_eq!(stats["minValues"]["person_id"], "u0");
+        assert_eq!(stats["maxValues"]["person_id"], "u99999");
+        assert_eq!(stats["nullCount"]["person_id"], 0);
         let back = super::super::commit::read_file(&store, PATH).await.unwrap();
         assert!(back.equals(&df!("person_id" => ids).unwrap()));
     }

@@ -1,18 +1,24 @@
 //! Per-file statistics for the Delta log's `add` actions: `numRecords` and,
 //! per column, `nullCount`, `minValues` and `maxValues` (Delta protocol,
-//! "Per-file Statistics"). Gathered from the rows as they are written, so
-//! no file is read back.
+//! "Per-file Statistics"). Rows and null counts are counted as the rows are
+//! written; the bounds are read from the statistics the Parquet encoder
+//! wrote in the file's footer (it computes them anyway), so no file is read
+//! back and no column is scanned twice.
 //!
 //! Bounds are only ever loose in the safe direction: a string minimum is cut
 //! to its first [`STRING_PREFIX`] characters (a prefix is never greater), a
 //! longer string maximum is left out (unknown), and a timestamp maximum is
-//! rounded up to the millisecond the log holds. Lists and booleans get a
-//! null count only.
+//! rounded up to the millisecond the log holds. A column a row group of
+//! which has values but no bounds in the footer gets none. Lists and
+//! booleans get a null count only.
 
 use std::cmp::Ordering;
+use std::io::Cursor;
 
 use chrono::{DateTime, NaiveDate};
 use polars::prelude::*;
+use polars_parquet::parquet::read::read_metadata;
+use polars_parquet::parquet::statistics::Statistics;
 use serde_json::{Map, Value};
 
 /// Characters of a string kept in its statistics.
@@ -30,25 +36,39 @@ enum Bound {
 }
 
 impl Bound {
-    fn of(value: AnyValue<'_>) -> Option<Bound> {
-        Some(match value {
-            AnyValue::Int64(v) => Bound::Int(v),
-            AnyValue::Int32(v) => Bound::Int(v.into()),
-            AnyValue::Int16(v) => Bound::Int(v.into()),
-            AnyValue::Int8(v) => Bound::Int(v.into()),
-            AnyValue::UInt32(v) => Bound::Int(v.into()),
-            AnyValue::String(s) => Bound::Str(s.to_string()),
-            AnyValue::StringOwned(s) => Bound::Str(s.to_string()),
-            AnyValue::Datetime(v, unit, _) | AnyValue::DatetimeOwned(v, unit, _) => {
-                Bound::Micros(match unit {
-                    TimeUnit::Nanoseconds => v.div_euclid(1_000),
-                    TimeUnit::Microseconds => v,
-                    TimeUnit::Milliseconds => v.saturating_mul(1_000),
-                })
+    /// The minimum and maximum of a row group's column of `dtype` from its
+    /// footer statistics; `None` for a bound the footer does not hold.
+    fn of_footer(stats: &Statistics, dtype: &DataType) -> (Option<Bound>, Option<Bound>) {
+        let micros = |unit: &TimeUnit, v: i64| match unit {
+            TimeUnit::Nanoseconds => v.div_euclid(1_000),
+            TimeUnit::Microseconds => v,
+            TimeUnit::Milliseconds => v.saturating_mul(1_000),
+        };
+        match (stats, dtype) {
+            (Statistics::Int64(s), DataType::Int64) => {
+                (s.min_value.map(Bound::Int), s.max_value.map(Bound::Int))
             }
-            AnyValue::Date(days) => Bound::Days(days),
-            _ => return None,
-        })
+            (Statistics::Int64(s), DataType::Datetime(unit, _)) => (
+                s.min_value.map(|v| Bound::Micros(micros(unit, v))),
+                s.max_value.map(|v| Bound::Micros(micros(unit, v))),
+            ),
+            (Statistics::Int32(s), DataType::Int32 | DataType::Int16 | DataType::Int8) => (
+                s.min_value.map(|v| Bound::Int(v.into())),
+                s.max_value.map(|v| Bound::Int(v.into())),
+            ),
+            (Statistics::Int32(s), DataType::Date) => {
+                (s.min_value.map(Bound::Days), s.max_value.map(Bound::Days))
+            }
+            (Statistics::Binary(s), DataType::String) => {
+                let text = |v: &Option<Vec<u8>>| {
+                    v.as_deref()
+                        .and_then(|bytes| std::str::from_utf8(bytes).ok())
+                        .map(|text| Bound::Str(text.to_string()))
+                };
+                (text(&s.min_value), text(&s.max_value))
+            }
+            _ => (None, None),
+        }
     }
 
     fn cmp(&self, other: &Bound) -> Option<Ordering> {
@@ -89,17 +109,28 @@ impl Bound {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 struct ColumnStats {
+    dtype: DataType,
     nulls: u64,
     min: Option<Bound>,
     max: Option<Bound>,
-    /// Bounds are not kept for this column (its type has none, or two
-    /// chunks disagreed on the type).
+    /// Bounds are not kept for this column (its type has none, two chunks
+    /// disagreed on the type, or a row group's bounds are unknown).
     unbounded: bool,
 }
 
 impl ColumnStats {
+    fn new(dtype: &DataType) -> Self {
+        ColumnStats {
+            dtype: dtype.clone(),
+            nulls: 0,
+            min: None,
+            max: None,
+            unbounded: !has_bounds(dtype),
+        }
+    }
+
     fn widen(&mut self, min: Option<Bound>, max: Option<Bound>) {
         if self.unbounded {
             return;
@@ -109,10 +140,14 @@ impl ColumnStats {
             widen_one(&mut self.max, max, Ordering::Greater),
         ];
         if consistent.contains(&false) {
-            self.unbounded = true;
-            self.min = None;
-            self.max = None;
+            self.forget_bounds();
         }
+    }
+
+    fn forget_bounds(&mut self) {
+        self.unbounded = true;
+        self.min = None;
+        self.max = None;
     }
 }
 
@@ -139,7 +174,15 @@ pub struct FileStats {
 }
 
 impl FileStats {
-    /// Adds the rows of `chunk` (of the file's schema).
+    /// The statistics of a whole file: `frame`, encoded as `parquet`.
+    pub fn of_file(frame: &DataFrame, parquet: &[u8]) -> PolarsResult<Self> {
+        let mut stats = FileStats::default();
+        stats.update(frame)?;
+        stats.read_bounds(parquet)?;
+        Ok(stats)
+    }
+
+    /// Counts the rows and nulls of `chunk` (of the file's schema).
     pub fn update(&mut self, chunk: &DataFrame) -> PolarsResult<()> {
         self.rows += chunk.height() as u64;
         for column in chunk.columns() {
@@ -148,23 +191,56 @@ impl FileStats {
                 Some(index) => index,
                 None => {
                     self.columns
-                        .push((name.to_string(), ColumnStats::default()));
+                        .push((name.to_string(), ColumnStats::new(column.dtype())));
                     self.columns.len() - 1
                 }
             };
             let stats = &mut self.columns[index].1;
             stats.nulls += column.null_count() as u64;
-            if !has_bounds(column.dtype()) {
-                stats.unbounded = true;
-                continue;
+            if stats.dtype != *column.dtype() {
+                stats.forget_bounds();
+            } else if stats.dtype == DataType::UInt32 && column.null_count() < column.len() {
+                // The footer holds these as signed 32-bit integers and
+                // reduces a row group's pages as signed ones, which puts
+                // values of 2^31 and more out of order: read them here.
+                let series = column.as_materialized_series();
+                let bound = |v: Option<u32>| v.map(|v| Bound::Int(v.into()));
+                stats.widen(bound(series.min::<u32>()?), bound(series.max::<u32>()?));
             }
-            if column.null_count() == column.len() {
-                continue;
+        }
+        Ok(())
+    }
+
+    /// Widens each column's bounds to those the Parquet encoder wrote in
+    /// the footer of the file, every row group's: `file_end` holds the end
+    /// of the file, its footer whole (the encoder's last write).
+    pub fn read_bounds(&mut self, file_end: &[u8]) -> PolarsResult<()> {
+        let metadata = read_metadata(&mut Cursor::new(file_end))?;
+        for group in &metadata.row_groups {
+            for chunk in group.parquet_columns() {
+                // A top-level column; lists and structs are leaves below it.
+                let [name] = chunk.descriptor().path_in_schema.as_slice() else {
+                    continue;
+                };
+                let Some((_, stats)) = self.columns.iter_mut().find(|(n, _)| n == name.as_str())
+                else {
+                    continue;
+                };
+                if stats.unbounded || stats.dtype == DataType::UInt32 {
+                    continue;
+                }
+                let Some(Ok(footer)) = chunk.statistics(&metadata.footer_buf) else {
+                    stats.forget_bounds();
+                    continue;
+                };
+                if null_count(&footer) == Some(group.num_rows() as i64) {
+                    continue;
+                }
+                match Bound::of_footer(&footer, &stats.dtype) {
+                    (Some(min), Some(max)) => stats.widen(Some(min), Some(max)),
+                    _ => stats.forget_bounds(),
+                }
             }
-            let series = column.as_materialized_series();
-            let min = Bound::of(series.min_reduce()?.as_any_value());
-            let max = Bound::of(series.max_reduce()?.as_any_value());
-            stats.widen(min, max);
         }
         Ok(())
     }
@@ -195,6 +271,20 @@ impl FileStats {
     }
 }
 
+/// The nulls a footer's statistics count.
+fn null_count(stats: &Statistics) -> Option<i64> {
+    match stats {
+        Statistics::Binary(s) => s.null_count,
+        Statistics::Boolean(s) => s.null_count,
+        Statistics::FixedLen(s) => s.null_count,
+        Statistics::Int32(s) => s.null_count,
+        Statistics::Int64(s) => s.null_count,
+        Statistics::Int96(s) => s.null_count,
+        Statistics::Float(s) => s.null_count,
+        Statistics::Double(s) => s.null_count,
+    }
+}
+
 /// Whether the log keeps minimum and maximum values for a column of `dtype`.
 fn has_bounds(dtype: &DataType) -> bool {
     matches!(
@@ -214,12 +304,203 @@ fn has_bounds(dtype: &DataType) -> bool {
 mod tests {
     use super::*;
 
-    fn stats_of(chunks: &[DataFrame]) -> Value {
+    /// `chunks` written as the row groups of one file, as the partition
+    /// writer does, with the encoder's statistics or none.
+    fn file_of(chunks: &[DataFrame], statistics: StatisticsOptions) -> Vec<u8> {
+        let mut file = Vec::new();
+        let mut writer = ParquetWriter::new(&mut file)
+            .with_statistics(statistics)
+            .batched(chunks[0].schema())
+            .unwrap();
+        for chunk in chunks {
+            writer.write_batch(chunk).unwrap();
+        }
+        writer.finish().unwrap();
+        file
+    }
+
+    fn file_stats(chunks: &[DataFrame], statistics: StatisticsOptions) -> FileStats {
+        let file = file_of(chunks, statistics);
         let mut stats = FileStats::default();
         for chunk in chunks {
             stats.update(chunk).unwrap();
         }
+        // Only the end of the file, as the partition writer has it.
+        let footer = u32::from_le_bytes(file[file.len() - 8..file.len() - 4].try_into().unwrap());
+        stats
+            .read_bounds(&file[file.len() - footer as usize - 8..])
+            .unwrap();
+        stats
+    }
+
+    fn stats_of(chunks: &[DataFrame]) -> Value {
+        let stats = file_stats(chunks, StatisticsOptions::full());
         serde_json::from_str(&stats.to_json()).unwrap()
+    }
+
+    /// A column's bounds from its values, the way polars reduces them: the
+    /// oracle of the footer's.
+    fn bounds_from_values(column: &Column) -> (Option<Bound>, Option<Bound>) {
+        let of = |value: AnyValue<'_>| match value {
+            AnyValue::Int64(v) => Some(Bound::Int(v)),
+            AnyValue::Int32(v) => Some(Bound::Int(v.into())),
+            AnyValue::Int16(v) => Some(Bound::Int(v.into())),
+            AnyValue::Int8(v) => Some(Bound::Int(v.into())),
+            AnyValue::UInt32(v) => Some(Bound::Int(v.into())),
+            AnyValue::String(s) => Some(Bound::Str(s.to_string())),
+            AnyValue::StringOwned(s) => Some(Bound::Str(s.to_string())),
+            AnyValue::Datetime(v, unit, _) | AnyValue::DatetimeOwned(v, unit, _) => {
+                Some(Bound::Micros(match unit {
+                    TimeUnit::Nanoseconds => v.div_euclid(1_000),
+                    TimeUnit::Microseconds => v,
+                    TimeUnit::Milliseconds => v * 1_000,
+                }))
+            }
+            AnyValue::Date(days) => Some(Bound::Days(days)),
+            _ => None,
+        };
+        let series = column.as_materialized_series();
+        (
+            of(series.min_reduce().unwrap().as_any_value()),
+            of(series.max_reduce().unwrap().as_any_value()),
+        )
+    }
+
+    fn timestamps(name: &str, values: &[Option<i64>], unit: TimeUnit) -> Column {
+        Series::new(name.into(), values)
+            .cast(&DataType::Datetime(
+                unit,
+                Some(polars::prelude::TimeZone::UTC),
+            ))
+            .unwrap()
+            .into()
+    }
+
+    /// Row groups of every type the tables hold, with nulls, a column all
+    /// null in one row group, repeated bounds and strings longer than the
+    /// prefix.
+    fn every_type(rows: std::ops::Range<i64>, null_every: i64) -> DataFrame {
+        let value = |i: i64| (i % null_every != 0).then_some(i);
+        let strings: Vec<Option<String>> = rows
+            .clone()
+            .map(|i| {
+                value(i).map(|i| format!("o{:x}{}", i * 7919 % 1013, "z".repeat((i % 40) as usize)))
+            })
+            .collect();
+        let ints: Vec<Option<i64>> = rows
+            .clone()
+            .map(|i| value(i).map(|i| (i * 37) % 101 - 50))
+            .collect();
+        let small: Vec<Option<i32>> = ints.iter().map(|v| v.map(|v| v as i32)).collect();
+        let tiny: Vec<Option<i8>> = ints.iter().map(|v| v.map(|v| v as i8)).collect();
+        let counts: Vec<Option<u32>> = ints.iter().map(|v| v.map(|v| (v + 50) as u32)).collect();
+        let times: Vec<Option<i64>> = ints
+            .iter()
+            .map(|v| v.map(|v| 1_700_000_000_123_456 + v * 1_001))
+            .collect();
+        let days: Vec<Option<i32>> = small.iter().map(|v| v.map(|v| 20_000 + v)).collect();
+        let lists: Vec<Series> = rows
+            .clone()
+            .map(|i| Series::new("".into(), vec![i; (i % 3) as usize]))
+            .collect();
+        let height = strings.len();
+        DataFrame::new(
+            height,
+            vec![
+                Column::new("openid".into(), strings),
+                Column::new("n".into(), ints),
+                Column::new("n32".into(), small),
+                Column::new("n8".into(), tiny),
+                Column::new("count".into(), counts),
+                timestamps("at_us", &times, TimeUnit::Microseconds),
+                timestamps(
+                    "at_ns",
+                    &times
+                        .iter()
+                        .map(|v| v.map(|v| v * 1_000 + 1))
+                        .collect::<Vec<_>>(),
+                    TimeUnit::Nanoseconds,
+                ),
+                timestamps(
+                    "at_ms",
+                    &times
+                        .iter()
+                        .map(|v| v.map(|v| v / 1_000))
+                        .collect::<Vec<_>>(),
+                    TimeUnit::Milliseconds,
+                ),
+                Series::new("day".into(), days)
+                    .cast(&DataType::Date)
+                    .unwrap()
+                    .into(),
+                Column::new("accounts".into(), lists),
+                Column::new("flag".into(), rows.map(|i| i % 2 == 0).collect::<Vec<_>>()),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn the_footer_bounds_equal_the_values_bounds() {
+        let chunks = [
+            every_type(0..700, 5),
+            every_type(700..1_000, 1),
+            every_type(1_000..3_000, 3),
+        ];
+        let stats = file_stats(&chunks, StatisticsOptions::full());
+        let mut whole = chunks[0].clone();
+        for chunk in &chunks[1..] {
+            whole.vstack_mut(chunk).unwrap();
+        }
+        assert_eq!(stats.rows(), 3_000);
+        for column in whole.columns() {
+            let (name, kept) = stats
+                .columns
+                .iter()
+                .find(|(name, _)| name == column.name().as_str())
+                .unwrap();
+            assert_eq!(kept.nulls, column.null_count() as u64, "{name}");
+            if has_bounds(column.dtype()) {
+                assert_eq!(
+                    (kept.min.clone(), kept.max.clone()),
+                    bounds_from_values(column),
+                    "{name}"
+                );
+                assert!(kept.min.is_some(), "{name}");
+            } else {
+                assert!(
+                    kept.unbounded && kept.min.is_none() && kept.max.is_none(),
+                    "{name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_bounds_hold_values_of_two_to_the_31_and_more() {
+        let first = df!("count" => [5u32, 3_000_000_000]).unwrap();
+        let second = df!("count" => [7u32, 2_147_483_648]).unwrap();
+        let stats = stats_of(&[first, second]);
+        assert_eq!(stats["minValues"]["count"], 5);
+        assert_eq!(stats["maxValues"]["count"], 3_000_000_000u64);
+    }
+
+    #[test]
+    fn a_file_without_footer_bounds_has_none_in_the_log() {
+        let chunks = [every_type(0..100, 4), every_type(100..200, 7)];
+        let stats = file_stats(&chunks, StatisticsOptions::empty());
+        let json: Value = serde_json::from_str(&stats.to_json()).unwrap();
+        let unsigned = ["count"];
+        for (name, _) in &stats.columns {
+            if !unsigned.contains(&name.as_str()) {
+                assert!(json["minValues"].get(name).is_none(), "{name}");
+                assert!(json["maxValues"].get(name).is_none(), "{name}");
+            }
+        }
+        let nulls =
+            (0..100).filter(|i| i % 4 == 0).count() + (100..200).filter(|i| i % 7 == 0).count();
+        assert_eq!(json["nullCount"]["openid"], nulls);
+        assert_eq!(json["numRecords"], 200);
     }
 
     #[test]
