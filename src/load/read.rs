@@ -28,8 +28,8 @@ pub async fn read_columns(
     Ok((frame, local.size))
 }
 
-/// Reads `columns` (all when `None`) of one table file a slice of
-/// [`STREAM_ROW_GROUP_ROWS`] rows at a time, giving each slice to `each`;
+/// Reads `columns` (all when `None`) of one table file a row group (or a few
+/// small ones) at a time, giving each slice to `each` ([`LocalCopy::slices`]);
 /// returns the file's rows and size.
 pub async fn for_each_slice<E: From<LoadError>>(
     store: &Store,
@@ -91,9 +91,9 @@ impl LocalCopy {
         &self.source
     }
 
-    /// Reads `columns` (all when `None`) a slice of [`STREAM_ROW_GROUP_ROWS`]
-    /// rows at a time, giving each slice to `each`; returns the file's rows
-    /// and size.
+    /// Reads `columns` (all when `None`) a slice at a time
+    /// ([`Self::slices`]), giving each slice to `each`; returns the file's
+    /// rows and size.
     pub(crate) fn for_each_slice<E: From<LoadError>>(
         &self,
         columns: Option<&[&str]>,
@@ -103,14 +103,25 @@ impl LocalCopy {
             path: self.source.clone(),
             source,
         };
-        let total = self.rows().map_err(decode)?;
-        let mut offset = 0;
-        while offset < total {
-            let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
+        let mut total = 0;
+        for (offset, len) in self.slices().map_err(decode)? {
             each(self.read_slice(offset, len, columns).map_err(decode)?)?;
-            offset += len;
+            total += len;
         }
         Ok((total as u64, self.size))
+    }
+
+    /// The slices [`Self::for_each_slice`] reads, as (first row, rows),
+    /// from the footer: whole row groups, consecutive small ones together
+    /// up to [`STREAM_ROW_GROUP_ROWS`] rows, a bigger one in equal parts.
+    /// A slice across two row groups would have each decoded twice.
+    pub(crate) fn slices(&self) -> PolarsResult<Vec<(usize, usize)>> {
+        let mut reader = ParquetReader::new(std::fs::File::open(&self.path)?);
+        let metadata = reader.get_metadata()?;
+        Ok(slices_of(
+            metadata.row_groups.iter().map(|group| group.num_rows()),
+            STREAM_ROW_GROUP_ROWS,
+        ))
     }
 
     /// The file's row count (from its footer).
@@ -133,8 +144,93 @@ impl LocalCopy {
     }
 }
 
+/// Slices of at most `most` rows (but for a row group of no rows) that
+/// follow the row groups of `groups` rows each: see [`LocalCopy::slices`].
+fn slices_of(groups: impl IntoIterator<Item = usize>, most: usize) -> Vec<(usize, usize)> {
+    let mut slices: Vec<(usize, usize)> = Vec::new();
+    let mut offset = 0;
+    let mut open = false;
+    for rows in groups {
+        if rows > most {
+            let parts = rows.div_ceil(most);
+            let mut start = 0;
+            for part in 0..parts {
+                let end = rows * (part + 1) / parts;
+                slices.push((offset + start, end - start));
+                start = end;
+            }
+            open = false;
+        } else {
+            match slices.last_mut() {
+                Some((_, len)) if open && *len + rows <= most => *len += rows,
+                _ => slices.push((offset, rows)),
+            }
+            open = true;
+        }
+        offset += rows;
+    }
+    slices.retain(|&(_, len)| len > 0);
+    slices
+}
+
 impl Drop for LocalCopy {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slices_follow_the_row_groups() {
+        assert_eq!(slices_of([], 10), []);
+        assert_eq!(slices_of([10, 10, 3], 10), [(0, 10), (10, 10), (20, 3)]);
+        // Small row groups together, up to the most.
+        assert_eq!(slices_of([3, 3, 3, 5, 0, 2], 10), [(0, 9), (9, 7)]);
+        // A big one in equal parts, not with its neighbours.
+        assert_eq!(
+            slices_of([4, 25, 4], 10),
+            [(0, 4), (4, 8), (12, 8), (20, 9), (29, 4)]
+        );
+    }
+
+    /// Every row once, in order; no slice of more than the most, nor across
+    /// a row group it does not hold whole.
+    #[test]
+    fn slices_cover_the_rows_within_their_row_groups() {
+        let most = 6;
+        for a in 0..14 {
+            for b in 0..14 {
+                for c in [0, 1, 5, 6, 7, 13] {
+                    let groups = [a, b, c];
+                    let starts: Vec<usize> = groups
+                        .iter()
+                        .scan(0, |at, n| {
+                            *at += n;
+                            Some(*at - n)
+                        })
+                        .collect();
+                    let slices = slices_of(groups, most);
+                    let mut at = 0;
+                    for &(offset, len) in &slices {
+                        assert_eq!(offset, at, "{groups:?}: {slices:?}");
+                        assert!((1..=most).contains(&len), "{groups:?}: {slices:?}");
+                        // Within one group, or whole groups only.
+                        let end = offset + len;
+                        let within =
+                            (0..3).any(|g| starts[g] <= offset && end <= starts[g] + groups[g]);
+                        let whole = (0..3).all(|g| {
+                            let (s, e) = (starts[g], starts[g] + groups[g]);
+                            e <= offset || end <= s || (offset <= s && e <= end)
+                        });
+                        assert!(within || whole, "{groups:?}: {slices:?}");
+                        at = end;
+                    }
+                    assert_eq!(at, a + b + c);
+                }
+            }
+        }
     }
 }

@@ -133,7 +133,8 @@ impl PartitionWriter {
         }
     }
 
-    /// Adds rows; a row group is encoded and uploaded once enough are pending.
+    /// Adds rows; a row group is encoded and uploaded once enough are
+    /// pending, of exactly `row_group_rows` (but for a flush and the last).
     /// Rows not of the file's schema are an error (the encoder would write
     /// them under the footer of another schema).
     pub async fn write(&mut self, rows: DataFrame) -> Result<(), LoadError> {
@@ -147,10 +148,23 @@ impl PartitionWriter {
                 self.schema
             )));
         }
-        self.pending_rows += rows.height();
-        self.pending.push(rows);
-        if self.pending_rows >= self.row_group_rows {
+        // A row group holds `row_group_rows` at most; the rest of `rows`
+        // starts the next one. (Stacked whole, the ~99% of each previous
+        // row group a next day lists again made row groups of two: twice
+        // the memory to encode them, and the day after read them in
+        // slices across two row groups, each decoded twice.)
+        let mut rows = rows;
+        while self.pending_rows + rows.height() >= self.row_group_rows {
+            let room = self.row_group_rows.saturating_sub(self.pending_rows);
+            let (head, tail) = rows.split_at(room as i64);
+            self.pending_rows += head.height();
+            self.pending.push(head);
             self.flush_row_group().await?;
+            rows = tail;
+        }
+        if rows.height() > 0 {
+            self.pending_rows += rows.height();
+            self.pending.push(rows);
         }
         Ok(())
     }
@@ -437,5 +451,43 @@ mod tests {
         let error = result.unwrap_err();
         assert!(matches!(error, LoadError::Encode { .. }), "{error}");
         assert!(objects(&store).await.is_empty());
+    }
+
+    /// Row groups of exactly `row_group_rows`, whatever the sizes written,
+    /// but for a flush and the last; the rows in their order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_row_group_holds_its_rows_at_most() {
+        let store: Store = Arc::new(InMemory::new());
+        let schema = Schema::from_iter([Field::new("n".into(), DataType::Int64)]);
+        let mut writer = PartitionWriter::create(&store, "people", Path::from(PATH), &schema)
+            .await
+            .unwrap()
+            .with_row_group_rows(100);
+        let mut next = 0i64;
+        let mut rows = |n: i64| {
+            next += n;
+            df!("n" => (next - n..next).collect::<Vec<_>>()).unwrap()
+        };
+        for n in [70, 70, 250, 5] {
+            writer.write(rows(n)).await.unwrap();
+        }
+        writer.flush_row_group().await.unwrap();
+        writer.write(rows(30)).await.unwrap();
+        let file = writer.finish().await.unwrap();
+        assert_eq!(file.rows, 425);
+        let bytes = store
+            .get(&Path::from(PATH))
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let metadata =
+            polars_parquet::parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes))
+                .unwrap();
+        let groups: Vec<usize> = metadata.row_groups.iter().map(|g| g.num_rows()).collect();
+        assert_eq!(groups, [100, 100, 100, 95, 30]);
+        let back = super::super::commit::read_file(&store, PATH).await.unwrap();
+        assert!(back.equals(&df!("n" => (0..425i64).collect::<Vec<_>>()).unwrap()));
     }
 }

@@ -15,7 +15,7 @@ use crate::transform::privacy::TablePrivacy;
 
 use crate::load::commit::ManifestFile;
 use crate::load::read::{self, LocalCopy};
-use crate::load::stream::{BackgroundWriter, PartitionWriter, STREAM_ROW_GROUP_ROWS};
+use crate::load::stream::{BackgroundWriter, PartitionWriter};
 use crate::load::{layout, store::Store, LoadError};
 
 /// The identity columns of the followers table: what the dedupe needs.
@@ -138,26 +138,24 @@ impl FollowersWriter {
         mut identities: impl FnMut(Carried) -> Result<(), E>,
     ) -> Result<(), E> {
         let local = carry.previous;
-        let total = carry.known.len();
-        let mut offset = 0;
-        while offset < total {
-            let len = STREAM_ROW_GROUP_ROWS.min(total - offset);
-            let rows = local.read_slice(offset, len, None).map_err(encode_error)?;
+        for (offset, len) in local.slices().map_err(encode_error)? {
+            let all = local.read_slice(offset, len, None).map_err(encode_error)?;
             let listed = carry.known.listed_mask(offset, len);
-            let gone = rows.filter(&!&listed).map_err(encode_error)?;
+            let gone = all.filter(&!&listed).map_err(encode_error)?;
             if gone.height() > 0 {
                 let gone = align(gone, &self.schema).map_err(encode_error)?;
                 let gone = gone.select(IDENTITY_COLUMNS).map_err(encode_error)?;
                 identities(Carried::Left(copied_out(gone).map_err(encode_error)?))?;
             }
-            let rows = rows.filter(&listed).map_err(encode_error)?;
+            let rows = all.filter(&listed).map_err(encode_error)?;
+            // Not kept while the writer is awaited.
+            drop(all);
             let rows = align(rows, &self.schema).map_err(encode_error)?;
             self.count_tags(&rows)?;
             identities(Carried::Listed(
                 rows.select(IDENTITY_COLUMNS).map_err(encode_error)?,
             ))?;
             self.writer.write(rows).await?;
-            offset += len;
         }
         // Few rows follow (the profiles of new followers still in flight):
         // these are encoded now, while they are awaited, not at the end.
