@@ -478,6 +478,20 @@ mod tests {
         writer.commit("acme", vec![], fence).await
     }
 
+    /// Account a committed on `day` by run r`day`: one version of each table a day.
+    async fn commit_day(store: &Store, day: u32) {
+        commit_accounts(
+            store,
+            day,
+            &format!("r{day}"),
+            &[("a", &["o1"])],
+            None,
+            FENCE,
+        )
+        .await
+        .unwrap();
+    }
+
     /// Accounts a and b committed on the 21st by run r1.
     async fn commit_a_and_b(store: &Store) -> Manifest {
         let accounts: &[(&str, &[&str])] = &[("a", &["o1"]), ("b", &["o2"])];
@@ -599,16 +613,7 @@ mod tests {
     async fn a_checkpoint_every_ten_commits_and_the_table_opens_from_it() {
         let store: Store = Arc::new(InMemory::new());
         for day in 1..=12 {
-            commit_accounts(
-                &store,
-                day,
-                &format!("r{day}"),
-                &[("a", &["o1"])],
-                None,
-                FENCE,
-            )
-            .await
-            .unwrap();
+            commit_day(&store, day).await;
         }
         // Every 10th commit (versions 9, 19, ...: delta-rs counts from one).
         let checkpoint = Path::from("followers/_delta_log/00000000000000000009.checkpoint.parquet");
@@ -625,6 +630,49 @@ mod tests {
         let state = table.state(None).await.unwrap().unwrap();
         assert_eq!(state.version(), 12);
         assert_eq!(state.log_data().num_files(), 12, "a file per date");
+    }
+
+    /// Log entries older than the retention (30 days) go once a checkpoint
+    /// covers them, when the next checkpoint is written: a commit that
+    /// writes none does not list the log for them.
+    #[tokio::test]
+    async fn expired_log_entries_go_when_a_checkpoint_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Store =
+            Arc::new(object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap());
+        let log = dir.path().join("followers/_delta_log");
+        let entry = |version: u32| log.join(format!("{version:020}.json"));
+        // Versions 1 to 9 (a checkpoint at 9), then 0 to 8 made 40 days old.
+        for day in 1..=9 {
+            commit_day(&store, day).await;
+        }
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(40 * 86_400);
+        for version in 0..=8 {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(entry(version))
+                .unwrap();
+            file.set_modified(old).unwrap();
+        }
+        for day in 10..=18 {
+            commit_day(&store, day).await;
+            assert!(
+                entry(0).exists(),
+                "removed at version {day}, which wrote no checkpoint"
+            );
+        }
+        commit_day(&store, 19).await;
+        assert!(log.join(format!("{:020}.checkpoint.parquet", 19)).exists());
+        for version in 0..=8 {
+            assert!(!entry(version).exists(), "expired entry {version} kept");
+        }
+        for version in 9..=19 {
+            assert!(entry(version).exists(), "entry {version} is not expired");
+        }
+        let table = Table::open(&store, layout::FOLLOWERS);
+        let state = table.state(None).await.unwrap().unwrap();
+        assert_eq!(state.version(), 19);
+        assert_eq!(state.log_data().num_files(), 19, "a file per date");
     }
 
     #[tokio::test]

@@ -310,8 +310,18 @@ impl Table {
                     .map_err(|e| self.error(e))?;
                 actions.push(Action::Metadata(metadata));
             }
+            // Expired log files can go only once a checkpoint covers them:
+            // look for them when this commit writes one, as Delta's own
+            // writer does, not after every commit (a listing of the log, one
+            // more round trip per table and run on S3).
+            let checkpoints = {
+                use deltalake_core::table::config::TablePropertiesExt;
+                let interval = state.table_config().checkpoint_interval().get();
+                (state.version() + 2) % interval == 0
+            };
             let properties = CommitProperties::default()
                 .with_max_retries(0)
+                .with_cleanup_expired_logs(Some(checkpoints))
                 .with_application_transaction(Transaction::new_with_last_update(
                     &app_id,
                     change.fence.epoch,
