@@ -317,7 +317,10 @@ impl Table {
             let checkpoints = {
                 use deltalake_core::table::config::TablePropertiesExt;
                 let interval = state.table_config().checkpoint_interval().get();
-                (state.version() + 2) % interval == 0
+                // delta-rs's rule: a checkpoint after version v when v + 1 is
+                // a multiple of the interval (versions 9, 19, ... at 10).
+                let committing = state.version() + 1;
+                (committing + 1) % interval == 0
             };
             let properties = CommitProperties::default()
                 .with_max_retries(0)
