@@ -21,6 +21,12 @@ f. Small and medium jobs (20k and 200k memberships) at 30 ms: the day-2 wall
    longest account's user/get chain plus one token (accounts are listed in
    parallel), and against that floor plus the batchget of the new followers
    of the last page, which can only go once that page has come.
+h. A year of history: a 20k-membership job (as f) run once a day for
+   BENCH_HISTORY_DAYS days (default 365; each run a new date, the population
+   churning 1% a day): the median wall of days 2 to 8 against that of the
+   last 7 days (BENCH_SMALL_RUNS days each). The days go by in minutes, so
+   the Delta log keeps every entry (a real year keeps ~30 days of them past
+   its checkpoints).
 i. A website's login export read by the import: a CSV of BENCH_IMPORT_ROWS rows
    (default 4,000,000) over 1,000,000 users, then one of BENCH_IMPORT_GB GB
    (default 5; 0 skips it) over the same users: wall time and peak RSS, which
@@ -30,9 +36,11 @@ The simulator runs as its own process, so the RSS measured is unionsnap's.
 Environment: BENCH_PEOPLE (default 5,000,000: 10M followers), BENCH_LATENCY_PEOPLE
 (default 500,000: 1M followers), BENCH_LATENCY_RUNS (runs of case c, default 3:
 the median is reported), BENCH_SMALL_RUNS (day-2 runs of each size of case f,
-default 7: the median is reported), BENCH_CASES (default abcdefi; d needs a), BENCH_DIR
+default 7: the median is reported), BENCH_HISTORY_DAYS (case h, default 365),
+BENCH_CASES (default abcdefhi; d needs a), BENCH_DIR
 (default: a temp dir).
 """
+import datetime
 import json
 import math
 import os
@@ -272,12 +280,35 @@ def polars_derive(identities):
     return json.loads(line)
 
 
+def history_case(base, days, runs):
+    """Case h: the walls of a first week against those of the last, of a
+    job run once a day for `days` days."""
+    shutil.rmtree(os.path.join(base, "h"), ignore_errors=True)
+    sim = Simulator(os.path.join(base, "h"), 10_000, latency="30ms")
+    first = datetime.date.fromisoformat(DAY0)
+    try:
+        job = sim.job(concurrency=32)
+        walls = []
+        for day in range(days):
+            sim.set_day(day)
+            walls.append(run(sim, job, str(first + datetime.timedelta(days=day)))[0])
+        # Day 1 is a first snapshot; the next `runs` days, then the last `runs`.
+        early, late = sorted(walls[1:1 + runs]), sorted(walls[-runs:])
+        early_median, late_median = early[len(early) // 2], late[len(late) // 2]
+        return ("h. a year of history", f"20k memberships, {days} daily snapshots",
+                f"days 2-{runs + 1}: {early_median:.2f} s; days {days - runs + 1}-{days}: "
+                f"{late_median:.2f} s (medians; day 100: {walls[min(99, days - 1)]:.2f} s)", "–",
+                f"last week / first week: {late_median / early_median:.2f}")
+    finally:
+        sim.stop()
+
+
 def main():
     people = int(os.environ.get("BENCH_PEOPLE", "5000000"))
     latency_people = int(os.environ.get("BENCH_LATENCY_PEOPLE", "500000"))
     latency_runs = int(os.environ.get("BENCH_LATENCY_RUNS", "3"))
     small_runs = int(os.environ.get("BENCH_SMALL_RUNS", "7"))
-    cases = os.environ.get("BENCH_CASES", "abcdefi")
+    cases = os.environ.get("BENCH_CASES", "abcdefhi")
     if "d" in cases and "a" not in cases:
         sys.exit("BENCH_CASES: case d reads the identities case a writes")
     base = os.environ.get("BENCH_DIR") or tempfile.mkdtemp(prefix="unionsnap-bench-")
@@ -401,6 +432,9 @@ def main():
                              f"{sum(calls.values()):,} calls"))
             finally:
                 sim.stop()
+
+    if "h" in cases:
+        rows.append(history_case(base, int(os.environ.get("BENCH_HISTORY_DAYS", "365")), small_runs))
 
     if "i" in cases:
         import_rows = int(os.environ.get("BENCH_IMPORT_ROWS", "4000000"))

@@ -226,11 +226,7 @@ impl SnapshotWriter {
                         fence,
                         run_id: &run_id,
                     };
-                    let committed = delta_table.commit_on(change, read_before).await?;
-                    Ok::<_, LoadError>(
-                        committed
-                            .map(|(version, state)| (version, delta_table.files_of(&state, date))),
-                    )
+                    delta_table.commit_on(change, read_before).await
                 });
                 (table, task)
             })
@@ -607,6 +603,39 @@ mod tests {
                 "followers/snapshot_date=2026-11-21/account_id=b/part-r1-0.parquet",
             ]
         );
+    }
+
+    /// The marker lists the files of the date in the versions it names, as
+    /// the tables' logs hold them (the commit works them out from the state
+    /// it committed on, without reading the table again), for a first run,
+    /// a partial run and a re-run alike.
+    #[tokio::test]
+    async fn the_marker_lists_what_the_committed_versions_hold() {
+        let store: Store = Arc::new(InMemory::new());
+        let first = commit_a_and_b(&store).await;
+        let only_a = Some(vec!["a".to_string()]);
+        let partial = commit_accounts(&store, 21, "r2", &[("a", &["o1", "o3"])], only_a, FENCE);
+        let partial = partial.await.unwrap();
+        let rerun = commit_accounts(&store, 21, "r3", &[("b", &["o2"])], None, FENCE);
+        let rerun = rerun.await.unwrap();
+        let table = Table::open(&store, layout::FOLLOWERS);
+        for manifest in [first, partial, rerun] {
+            let version = manifest.tables[layout::FOLLOWERS];
+            let state = table.state(Some(version)).await.unwrap().unwrap();
+            let held: Vec<_> = (table.files_of(&state, date(21)).into_iter())
+                .map(|f| (f.path, f.rows, f.bytes))
+                .collect();
+            let listed: Vec<_> = (manifest.files.into_iter())
+                .map(|f| (f.path, f.rows, f.bytes))
+                .collect();
+            assert_eq!(listed.len(), held.len(), "version {version}: {listed:?}");
+            for file in &held {
+                assert!(
+                    listed.contains(file),
+                    "version {version}: {file:?} not in {listed:?}"
+                );
+            }
+        }
     }
 
     #[tokio::test]

@@ -16,14 +16,16 @@
 //! (default 7 days) since its last write is dropped whole — checkpoints,
 //! segments and landed records; its landed partitions then go as orphans.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+
+use chrono::NaiveDate;
 use std::time::{Duration, SystemTime};
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 
 use super::commit::TableStates;
-use super::delta::vacuum::{vacuum, Vacuumed};
+use super::delta::vacuum::{candidates, delete, Vacuumed};
 use super::delta::Table;
 use super::state::{delete_date_state, landed_of, STATE};
 use super::{commit, layout, LoadError, Store};
@@ -35,12 +37,19 @@ pub fn retention() -> Duration {
     crate::job::EnvSettings::current().vacuum_retention
 }
 
-/// The paths (relative to the output root) vacuum never deletes: the files
-/// of every snapshot marker and every landed, uncommitted partition.
-pub async fn spared(store: &Store) -> Result<HashSet<String>, LoadError> {
+/// The paths (relative to the output root) vacuum never deletes among
+/// files of `dates` (all dates: None): the files of their snapshot markers
+/// and of every landed, uncommitted partition.
+pub async fn spared(
+    store: &Store,
+    dates: Option<&BTreeSet<NaiveDate>>,
+) -> Result<HashSet<String>, LoadError> {
     let mut keep = HashSet::new();
     // One marker a date: read several at a time (years of daily history).
-    let dates = commit::complete_dates(store).await?;
+    let dates = match dates {
+        Some(dates) => dates.iter().copied().collect(),
+        None => commit::complete_dates(store).await?,
+    };
     // (A stream of futures, not a stream mapped by a closure: the run
     // spawns its vacuum, and such a closure's future is not provably Send.)
     let reads: Vec<_> = (dates.into_iter())
@@ -144,19 +153,40 @@ pub async fn vacuum_output(
         running.map(|r| r.date),
     )
     .await?;
-    let keep = spared(store).await?;
-    // The tables are vacuumed at once: their log reads and listings overlap.
-    let keep = &keep;
-    let tables: Vec<_> = (layout::ALL_TABLES.into_iter())
+    let own_run = running.map(|r| r.run_id.as_str());
+    // The tables are gone through at once: their log reads and listings
+    // overlap.
+    let found: Vec<_> = (layout::ALL_TABLES.into_iter())
         .map(|table| async move {
-            let table_ref = Table::open(store, table);
-            let own_run = running.map(|r| r.run_id.as_str());
-            let state = read.get(table).cloned();
-            let vacuumed = vacuum(store, output, &table_ref, keep, cutoff, own_run, state).await;
+            let (delta_table, state) = (Table::open(store, table), read.get(table).cloned());
+            let found = candidates(store, &delta_table, cutoff, own_run, state).await;
+            (table, found)
+        })
+        .collect();
+    let found: Vec<_> = futures::stream::iter(found)
+        .buffered(layout::ALL_TABLES.len())
+        .collect()
+        .await;
+    let mut by_table = Vec::new();
+    for (table, found) in found {
+        by_table.push((table, found?));
+    }
+    // Only the candidates' dates can have marked files at stake (a file of
+    // one date is in that date's marker alone); every marker is read only
+    // when a candidate is outside any date's partition.
+    let dates: Option<BTreeSet<NaiveDate>> = (by_table.iter())
+        .flat_map(|(_, found)| found.iter())
+        .map(|object| layout::snapshot_date_of(&object.location))
+        .collect();
+    let keep = spared(store, dates.as_ref()).await?;
+    let keep = &keep;
+    let deletes: Vec<_> = (by_table.into_iter())
+        .map(|(table, found)| async move {
+            let vacuumed = delete(store, output, table, found, keep, cutoff, own_run).await;
             (table, vacuumed)
         })
         .collect();
-    let mut vacuums = futures::stream::iter(tables).buffered(layout::ALL_TABLES.len());
+    let mut vacuums = futures::stream::iter(deletes).buffered(layout::ALL_TABLES.len());
     let mut done = BTreeMap::new();
     while let Some((table, vacuumed)) = vacuums.next().await {
         let vacuumed = vacuumed?;
@@ -195,6 +225,71 @@ mod tests {
     use object_store::ObjectStoreExt;
 
     use super::*;
+
+    fn date(day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, day).unwrap()
+    }
+
+    async fn followers_file(store: &Store, day: u32, run_id: &str) -> super::commit::ManifestFile {
+        let path = layout::account_file(layout::FOLLOWERS, date(day), "a", run_id);
+        let mut rows = polars::df!("openid" => [run_id]).unwrap();
+        super::commit::write_file(store, layout::FOLLOWERS, path, &mut rows)
+            .await
+            .unwrap()
+    }
+
+    /// A run killed between its table commits and its marker leaves the
+    /// date's marker naming files the latest version removed: the vacuum
+    /// finds them among its candidates and reads that date's marker, which
+    /// spares them, while it deletes what nothing names.
+    #[tokio::test]
+    async fn files_a_marker_names_outlive_a_vacuum_at_zero_retention() {
+        use super::super::delta::{Change, Fence, Replace};
+
+        let store: Store = Arc::new(InMemory::new());
+        let output = OutputLocation::Url(url::Url::parse("memory:///").unwrap());
+        let fence = Fence { epoch: 1 };
+        let marked = followers_file(&store, 21, "r1").await;
+        let mut writer = super::commit::SnapshotWriter::begin(store.clone(), date(21), "r1");
+        writer.add_file(marked.clone());
+        writer.commit("acme", vec![], fence).await.unwrap();
+        let newer = followers_file(&store, 21, "r2").await;
+        let change = Change {
+            date: date(21),
+            replace: Replace::Date,
+            files: std::slice::from_ref(&newer),
+            fence,
+            run_id: "r2",
+        };
+        Table::open(&store, layout::FOLLOWERS)
+            .commit(change)
+            .await
+            .unwrap();
+        let orphan = followers_file(&store, 22, "r3").await;
+
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let done = vacuum_output(
+            &store,
+            &output,
+            cutoff(Duration::ZERO),
+            None,
+            &Default::default(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(done[layout::FOLLOWERS].files, 1, "{done:?}");
+        let exists = |path: &str| {
+            let path = Path::from(path);
+            let store = store.clone();
+            async move { store.head(&path).await.is_ok() }
+        };
+        assert!(
+            exists(&marked.path).await,
+            "the marker of the 21st names it"
+        );
+        assert!(exists(&newer.path).await, "the latest version holds it");
+        assert!(!exists(&orphan.path).await, "nothing names it");
+    }
 
     #[tokio::test]
     async fn the_state_of_a_date_idle_past_the_retention_expires() {

@@ -27,7 +27,7 @@ use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
 use deltalake_core::kernel::transaction::{CommitBuilder, CommitProperties, TransactionError};
-use deltalake_core::kernel::{Action, Add, StructType, Transaction};
+use deltalake_core::kernel::{Action, Add, LogicalFileView, StructType, Transaction};
 use deltalake_core::logstore::{default_logstore, LogStoreRef, StorageConfig};
 use deltalake_core::operations::create::CreateBuilder;
 use deltalake_core::protocol::{DeltaOperation, SaveMode};
@@ -87,6 +87,9 @@ impl FileFacts {
         })
     }
 }
+
+/// A table's version after a commit, and the files of the commit's date in it.
+pub type Committed = (i64, Vec<ManifestFile>);
 
 /// The lease epoch a run commits under (see the module doc).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,14 +208,18 @@ impl Table {
                     .and_then(|v| v.as_deref())
                     == Some(date.as_str())
             })
-            .map(|f| ManifestFile {
-                table: self.name.clone(),
-                path: format!("{}/{}", self.name, f.path()),
-                rows: f.num_records().unwrap_or(0) as u64,
-                bytes: f.size().max(0) as u64,
-                facts: None,
-            })
+            .map(|f| self.manifest_file(&f))
             .collect()
+    }
+
+    fn manifest_file(&self, file: &LogicalFileView) -> ManifestFile {
+        ManifestFile {
+            table: self.name.clone(),
+            path: format!("{}/{}", self.name, file.path()),
+            rows: file.num_records().unwrap_or(0) as u64,
+            bytes: file.size().max(0) as u64,
+            facts: None,
+        }
     }
 
     /// Creates the table with `schema` unless it exists.
@@ -236,13 +243,11 @@ impl Table {
         }
     }
 
-    /// Commits `change` as one transaction; returns the version it made, or
-    /// the current version when there was nothing to change (`None`: the
-    /// table does not exist and nothing was added).
-    pub async fn commit(
-        &self,
-        change: Change<'_>,
-    ) -> Result<Option<(i64, DeltaTableState)>, LoadError> {
+    /// Commits `change` as one transaction; returns the version it made (or
+    /// the current version when there was nothing to change) and the files
+    /// of the change's date in that version (`None`: the table does not
+    /// exist and nothing was added).
+    pub async fn commit(&self, change: Change<'_>) -> Result<Option<Committed>, LoadError> {
         self.commit_on(change, None).await
     }
 
@@ -253,7 +258,7 @@ impl Table {
         &self,
         change: Change<'_>,
         mut read_before: Option<DeltaTableState>,
-    ) -> Result<Option<(i64, DeltaTableState)>, LoadError> {
+    ) -> Result<Option<Committed>, LoadError> {
         let wanted_schema = change
             .files
             .iter()
@@ -293,11 +298,10 @@ impl Table {
                     ),
                 });
             }
-            let actions = self.actions(&state, &change)?;
+            let (mut actions, files) = self.actions(&state, &change)?;
             if actions.is_empty() {
-                return Ok(Some((state.version() as i64, state)));
+                return Ok(Some((state.version() as i64, files)));
             }
-            let mut actions = actions;
             if let Some(schema) = wanted_schema
                 .as_ref()
                 .and_then(|wanted| schema::widened(&state.schema(), wanted))
@@ -347,14 +351,30 @@ impl Table {
                 ),
                 predicate: Some(predicate(&change)),
             };
-            let committed = CommitBuilder::from(properties)
-                .with_actions(actions)
-                .build(Some(&state), self.log.clone(), operation)
-                .await;
+            let committed = async {
+                CommitBuilder::from(properties)
+                    .with_actions(actions)
+                    .build(Some(&state), self.log.clone(), operation)
+                    .into_prepared_commit_future()
+                    .await?
+                    .await
+            }
+            .await;
             match committed {
-                // The state after the commit, as delta-rs built it: no
-                // second read of the log.
-                Ok(done) => return Ok(Some((done.version() as i64, done.snapshot))),
+                Ok(written) => {
+                    let version = written.version as i64;
+                    // delta-rs's step after a commit first brings the
+                    // table's state to the new version, which reads every
+                    // file's statistics again (the longer the history, the
+                    // longer: ~5 ms a table at a year of daily snapshots),
+                    // then writes the checkpoint and drops expired log
+                    // entries. Only a commit that writes a checkpoint needs
+                    // it; the files of the date are known without it.
+                    if checkpoints {
+                        written.await.map_err(|e| self.error(e))?;
+                    }
+                    return Ok(Some((version, files)));
+                }
                 Err(
                     DeltaTableError::VersionAlreadyExists(_)
                     | DeltaTableError::Transaction {
@@ -374,11 +394,14 @@ impl Table {
     }
 
     /// The `remove` actions of the files `change` replaces, then its `add`s.
+    /// The actions that commit `change` on `state`, and the files of the
+    /// change's date once they are committed (those the change keeps, then
+    /// those it adds).
     fn actions(
         &self,
         state: &DeltaTableState,
         change: &Change<'_>,
-    ) -> Result<Vec<Action>, LoadError> {
+    ) -> Result<(Vec<Action>, Vec<ManifestFile>), LoadError> {
         let date = change.date.to_string();
         let new_paths: Vec<String> = change
             .files
@@ -386,6 +409,7 @@ impl Table {
             .map(|f| in_table(&self.name, &f.path).0)
             .collect();
         let mut actions = Vec::new();
+        let mut files = Vec::new();
         for file in state.log_data().iter() {
             let values = file.partition_values_map();
             let value = |key: &str| values.get(key).and_then(|v| v.as_deref());
@@ -400,6 +424,8 @@ impl Table {
             let path = file.path().to_string();
             if replaced && !new_paths.contains(&path) {
                 actions.push(Action::Remove(file.remove_action(true)));
+            } else {
+                files.push(self.manifest_file(&file));
             }
         }
         let active: Vec<String> = state
@@ -413,6 +439,10 @@ impl Table {
             if active.contains(&path) {
                 continue; // committed by an earlier try of this same change
             }
+            files.push(ManifestFile {
+                facts: None,
+                ..file.clone()
+            });
             actions.push(Action::Add(Add {
                 path,
                 partition_values,
@@ -427,7 +457,7 @@ impl Table {
                 clustering_provider: None,
             }));
         }
-        Ok(actions)
+        Ok((actions, files))
     }
 }
 

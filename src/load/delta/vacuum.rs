@@ -13,6 +13,10 @@
 //! resumed run or `merge` will commit). delta-rs' own vacuum has no way to
 //! spare those last two sets, hence this one, which uses delta-rs for the
 //! log (active files and tombstones) and the store for the listing.
+//!
+//! A vacuum finds a table's [`candidates`] first and checks them against
+//! `keep` after ([`delete`]), so that only the markers of the candidates'
+//! dates need reading: none on most days, instead of one a date of history.
 
 use std::collections::{HashMap, HashSet};
 use std::time::SystemTime;
@@ -20,6 +24,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
+use object_store::ObjectMeta;
 
 use super::{DeltaTableState, Table};
 use crate::job::OutputLocation;
@@ -40,72 +45,90 @@ fn is_hidden(relative: &str) -> bool {
         .any(|part| part.starts_with('_') || part.starts_with('.'))
 }
 
-/// Deletes what no reader may still need from `table` (see the module doc):
-/// what was removed, or written and never committed, before `cutoff`.
-/// `keep` holds paths relative to the output root; the files of run
-/// `own_run` (the run this vacuum is part of, writing as it goes) are
-/// spared whatever their age. `read` is the table's state if it was read
-/// already (as a vacuum starts); else it is read here.
-pub async fn vacuum(
+/// The objects of `table` no version a reader can be holding needs (see the
+/// module doc): removed, or written and never committed, before `cutoff`.
+/// The files of run `own_run` (the run this vacuum is part of, writing as it
+/// goes) are spared whatever their age; markers and landed partitions are
+/// [`delete`]'s to spare. `read` is the table's state if it was read already
+/// (as a vacuum starts); else it is read here.
+pub async fn candidates(
     store: &Store,
-    output: &OutputLocation,
     table: &Table,
-    keep: &HashSet<String>,
     cutoff: SystemTime,
     own_run: Option<&str>,
     read: Option<DeltaTableState>,
-) -> Result<Vacuumed, LoadError> {
+) -> Result<Vec<ObjectMeta>, LoadError> {
     let cutoff_ms = DateTime::<Utc>::from(cutoff).timestamp_millis();
     let name = table.name();
     let state = match read {
         Some(state) => Some(state),
         None => table.state(None).await?,
     };
-    let (active, removed_at) = match state {
-        Some(state) => {
-            let active: HashSet<String> = state
-                .log_data()
-                .iter()
-                .map(|f| format!("{name}/{}", f.path()))
-                .collect();
-            let mut removed_at = HashMap::new();
-            let mut tombstones = state.all_tombstones(table.log.as_ref());
-            while let Some(tombstone) = tombstones.next().await {
-                let tombstone = tombstone.map_err(|e| table.error(e))?;
-                removed_at.insert(
-                    format!("{name}/{}", tombstone.path()),
-                    tombstone.deletion_timestamp().unwrap_or(0),
-                );
-            }
-            (active, removed_at)
-        }
-        None => (HashSet::new(), HashMap::new()),
-    };
+    let mut active = HashSet::new();
+    if let Some(state) = &state {
+        active.extend((state.log_data().iter()).map(|f| format!("{name}/{}", f.path())));
+    }
     let own = |path: &str| own_run.is_some_and(|run_id| layout::written_by(path, run_id));
-    let spared = |path: &str| active.contains(path) || keep.contains(path) || own(path);
-
     let prefix = Path::from(name);
     let objects: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()
         .await
         .map_err(|source| LoadError::store(&prefix, source))?;
-    let mut doomed = Vec::new();
-    let mut done = Vacuumed::default();
-    for object in objects {
-        let path = object.location.to_string();
-        let relative = path
-            .strip_prefix(name)
-            .unwrap_or(&path)
-            .trim_start_matches('/');
-        if is_hidden(relative) || spared(&path) {
-            continue;
+    let unnamed: Vec<_> = (objects.into_iter())
+        .filter(|object| {
+            let path = object.location.as_ref();
+            let relative = path.strip_prefix(name).unwrap_or(path);
+            !is_hidden(relative.trim_start_matches('/')) && !active.contains(path) && !own(path)
+        })
+        .collect();
+    if unnamed.is_empty() {
+        return Ok(unnamed);
+    }
+    // The removal times: the log's `remove` actions are replayed only when
+    // some file is in no version (on most days, none is).
+    let mut removed_at = HashMap::new();
+    if let Some(state) = &state {
+        let mut tombstones = state.all_tombstones(table.log.as_ref());
+        while let Some(tombstone) = tombstones.next().await {
+            let tombstone = tombstone.map_err(|e| table.error(e))?;
+            removed_at.insert(
+                format!("{name}/{}", tombstone.path()),
+                tombstone.deletion_timestamp().unwrap_or(0),
+            );
         }
-        let since_ms = match removed_at.get(&path) {
+    }
+    let mut doomed = Vec::new();
+    for object in unnamed {
+        let since_ms = match removed_at.get(object.location.as_ref()) {
             Some(deleted) => *deleted,
             None => object.last_modified.timestamp_millis(),
         };
         if since_ms < cutoff_ms {
+            doomed.push(object);
+        }
+    }
+    Ok(doomed)
+}
+
+/// Deletes the `candidates` of table `name` but those `keep` names (paths
+/// relative to the output root), and in a local folder the staging files
+/// written before `cutoff` but by run `own_run`; returns what went.
+pub async fn delete(
+    store: &Store,
+    output: &OutputLocation,
+    name: &str,
+    candidates: Vec<ObjectMeta>,
+    keep: &HashSet<String>,
+    cutoff: SystemTime,
+    own_run: Option<&str>,
+) -> Result<Vacuumed, LoadError> {
+    let own = |path: &str| own_run.is_some_and(|run_id| layout::written_by(path, run_id));
+    let prefix = Path::from(name);
+    let mut done = Vacuumed::default();
+    let mut doomed = Vec::new();
+    for object in candidates {
+        if !keep.contains(object.location.as_ref()) {
             done.files += 1;
             done.bytes += object.size;
             doomed.push(object.location);
