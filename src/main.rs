@@ -405,9 +405,15 @@ async fn dispatch(command: Command, progress: Option<Progress>) -> anyhow::Resul
             let store = load::open(&job.output)?;
             let retention = retention.unwrap_or_else(load::vacuum::retention);
             let cutoff = load::vacuum::cutoff(retention);
-            let done =
-                load::vacuum::vacuum_output(&store, &job.output, cutoff, None, &Default::default())
-                    .await?;
+            let done = load::vacuum::vacuum_output(
+                &store,
+                &job.output,
+                cutoff,
+                None,
+                &Default::default(),
+                load::vacuum::Sweep::Whole,
+            )
+            .await?;
             let (files, bytes) = done
                 .values()
                 .fold((0, 0), |(f, b), v| (f + v.files, b + v.bytes));

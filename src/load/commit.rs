@@ -336,7 +336,10 @@ pub async fn write_file(
     let stats = FileStats::of_file(df, &bytes).map_err(encode_error)?;
     let facts = FileFacts::new(table, df.schema(), &stats)?;
     let size = bytes.len() as u64;
-    put_whole(store, &path, bytes).await?;
+    tokio::try_join!(
+        put_whole(store, &path, bytes),
+        super::vacuum::journal(store, &path)
+    )?;
     Ok(ManifestFile {
         table: table.to_string(),
         path: path.to_string(),

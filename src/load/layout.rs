@@ -35,6 +35,22 @@ pub const RECONCILIATION: &str = "reconciliation";
 /// The folder of the snapshot markers; a marker (`manifest.json`) marks a
 /// snapshot complete and names the Delta version of each table.
 pub const MANIFESTS: &str = "_manifests";
+/// The vacuum's journal: an empty object for each date runs wrote data
+/// files under since a vacuum last found its partitions clean
+/// (`_vacuum/snapshot_date=D`), and `_vacuum/started` once a whole sweep
+/// has gone before the journal (see `load::vacuum`).
+pub const JOURNAL: &str = "_vacuum";
+
+/// A date's entry in the vacuum's journal.
+pub fn journal_entry(date: NaiveDate) -> Path {
+    Path::from(format!("{JOURNAL}/{SNAPSHOT_DATE}={date}"))
+}
+
+/// The journal's mark that a whole sweep has gone before it.
+pub fn journal_started() -> Path {
+    Path::from(format!("{JOURNAL}/started"))
+}
+
 /// The partition column of every table.
 pub const SNAPSHOT_DATE: &str = "snapshot_date";
 /// The second partition column of the raw tables.

@@ -90,10 +90,11 @@ impl PartitionWriter {
         path: Path,
         schema: &Schema,
     ) -> Result<Self, LoadError> {
-        let upload = store
-            .put_multipart(&path)
-            .await
-            .map_err(|source| LoadError::store(&path, source))?;
+        let upload = async {
+            (store.put_multipart(&path).await).map_err(|source| LoadError::store(&path, source))
+        };
+        // The date goes in the vacuum's journal as the upload starts.
+        let (upload, ()) = tokio::try_join!(upload, super::vacuum::journal(store, &path))?;
         let buffer = SharedBuffer::default();
         let encoder = ParquetWriter::new(buffer.clone())
             .with_compression(super::parquet::compression())
@@ -386,13 +387,19 @@ mod tests {
         BackgroundWriter::spawn(writer)
     }
 
+    /// The objects of the store but the vacuum's journal (the date of a
+    /// file being written goes in it as the write starts, and stays).
     async fn objects(store: &Store) -> Vec<String> {
-        store
+        let all: Vec<String> = store
             .list(None)
             .map_ok(|o| o.location.to_string())
             .try_collect()
             .await
-            .unwrap()
+            .unwrap();
+        let journal = format!("{}/", crate::load::layout::JOURNAL);
+        all.into_iter()
+            .filter(|o| !o.starts_with(&journal))
+            .collect()
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -17,15 +17,15 @@
 //! segments and landed records; its landed partitions then go as orphans.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-
-use chrono::NaiveDate;
 use std::time::{Duration, SystemTime};
 
+use chrono::NaiveDate;
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
+use object_store::{ObjectStoreExt, PutPayload};
 
 use super::commit::TableStates;
-use super::delta::vacuum::{candidates, delete, Vacuumed};
+use super::delta::vacuum::{delete, unnamed, Reach, Vacuumed};
 use super::delta::Table;
 use super::state::{delete_date_state, landed_of, STATE};
 use super::{commit, layout, LoadError, Store};
@@ -134,17 +134,72 @@ pub fn cutoff(retention: Duration) -> SystemTime {
         .unwrap_or(SystemTime::UNIX_EPOCH)
 }
 
-/// Vacuums every table of the output of what was replaced, or written and
-/// never committed, before `cutoff` ([`cutoff`]); returns what went, by
-/// table. The crawl state of dates idle past `UNIONSNAP_STATE_RETENTION`
-/// goes first, but that of the `running` run's date. `read` holds the
-/// tables' states if they were read already, as the vacuum started.
+/// Which dates' partitions a vacuum goes through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sweep {
+    /// Every date (`unionsnap vacuum`).
+    Whole,
+    /// The dates in the journal (a run's own vacuum): those runs wrote files
+    /// under since a vacuum last found them clean, and the running date.
+    /// Every date the first time, while no whole sweep has gone before the
+    /// journal.
+    Journaled,
+}
+
+/// Notes in the vacuum's journal that a data file is written at `path`,
+/// under its date's partition (nothing for a path outside any date).
+pub async fn journal(store: &Store, path: &Path) -> Result<(), LoadError> {
+    let Some(date) = layout::snapshot_date_of(path) else {
+        return Ok(());
+    };
+    let entry = layout::journal_entry(date);
+    store
+        .put(&entry, PutPayload::default())
+        .await
+        .map_err(|source| LoadError::store(&entry, source))?;
+    Ok(())
+}
+
+/// The journal: its dates, each with when a run last wrote under it, and
+/// whether a whole sweep has gone before it.
+async fn read_journal(store: &Store) -> Result<(BTreeMap<NaiveDate, SystemTime>, bool), LoadError> {
+    let prefix = Path::from(layout::JOURNAL);
+    let objects: Vec<_> = store
+        .list(Some(&prefix))
+        .try_collect()
+        .await
+        .map_err(|source| LoadError::store(&prefix, source))?;
+    let started = objects
+        .iter()
+        .any(|o| o.location == layout::journal_started());
+    let dates = (objects.iter())
+        .filter_map(|o| {
+            Some((
+                layout::snapshot_date_of(&o.location)?,
+                o.last_modified.into(),
+            ))
+        })
+        .collect();
+    Ok((dates, started))
+}
+
+/// Vacuums the tables of the output of what was replaced, or written and
+/// never committed, before `cutoff` ([`cutoff`]), through the partitions of
+/// the dates `sweep` says; returns what went, by table. The crawl state of
+/// dates idle past `UNIONSNAP_STATE_RETENTION` goes first, but that of the
+/// `running` run's date. `read` holds the tables' states if they were read
+/// already, as the vacuum started.
+///
+/// A date leaves the journal when the vacuum went through it, found no file
+/// in it that no version names, and no run wrote under it for the
+/// retention period (so no run still writing it can be missed).
 pub async fn vacuum_output(
     store: &Store,
     output: &OutputLocation,
     cutoff: SystemTime,
     running: Option<&Running>,
     read: &TableStates,
+    sweep: Sweep,
 ) -> Result<BTreeMap<String, Vacuumed>, LoadError> {
     expire_state(
         store,
@@ -153,13 +208,23 @@ pub async fn vacuum_output(
         running.map(|r| r.date),
     )
     .await?;
-    let own_run = running.map(|r| r.run_id.as_str());
+    let (journal, started) = read_journal(store).await?;
+    let dates: Option<BTreeSet<NaiveDate>> = (sweep == Sweep::Journaled && started).then(|| {
+        (journal.keys().copied())
+            .chain(running.map(|r| r.date))
+            .collect()
+    });
+    let reach = Reach {
+        cutoff,
+        own_run: running.map(|r| r.run_id.as_str()),
+        dates: dates.as_ref(),
+    };
     // The tables are gone through at once: their log reads and listings
     // overlap.
     let found: Vec<_> = (layout::ALL_TABLES.into_iter())
         .map(|table| async move {
             let (delta_table, state) = (Table::open(store, table), read.get(table).cloned());
-            let found = candidates(store, &delta_table, cutoff, own_run, state).await;
+            let found = unnamed(store, &delta_table, state, reach).await;
             (table, found)
         })
         .collect();
@@ -171,25 +236,27 @@ pub async fn vacuum_output(
     for (table, found) in found {
         by_table.push((table, found?));
     }
-    // Only the candidates' dates can have marked files at stake (a file of
-    // one date is in that date's marker alone); every marker is read only
-    // when a candidate is outside any date's partition.
-    let dates: Option<BTreeSet<NaiveDate>> = (by_table.iter())
-        .flat_map(|(_, found)| found.iter())
-        .map(|object| layout::snapshot_date_of(&object.location))
+    // Only the dates of the files it may delete can have marked files at
+    // stake (a file of one date is in that date's marker alone); every
+    // marker is read only when such a file is outside any date's partition.
+    let marked: Option<BTreeSet<NaiveDate>> = (by_table.iter())
+        .flat_map(|(_, found)| found.iter().filter(|f| f.expired))
+        .map(|f| layout::snapshot_date_of(&f.object.location))
         .collect();
-    let keep = spared(store, dates.as_ref()).await?;
+    let keep = spared(store, marked.as_ref()).await?;
     let keep = &keep;
     let deletes: Vec<_> = (by_table.into_iter())
         .map(|(table, found)| async move {
-            let vacuumed = delete(store, output, table, found, keep, cutoff, own_run).await;
+            let vacuumed = delete(store, output, table, found, keep, reach).await;
             (table, vacuumed)
         })
         .collect();
     let mut vacuums = futures::stream::iter(deletes).buffered(layout::ALL_TABLES.len());
     let mut done = BTreeMap::new();
+    let mut left = BTreeSet::new();
     while let Some((table, vacuumed)) = vacuums.next().await {
-        let vacuumed = vacuumed?;
+        let (vacuumed, unclean) = vacuumed?;
+        left.extend(unclean);
         if vacuumed.files > 0 {
             tracing::info!(
                 table,
@@ -199,6 +266,29 @@ pub async fn vacuum_output(
             );
         }
         done.insert(table.to_string(), vacuumed);
+    }
+    for (date, written) in journal {
+        if Some(date) == running.map(|r| r.date) || left.contains(&date) || written >= cutoff {
+            continue;
+        }
+        // Read again just before it goes: a run that started a file of the
+        // date while this vacuum went on put the entry again.
+        let entry = layout::journal_entry(date);
+        let still_old = (store.head(&entry).await)
+            .is_ok_and(|meta| SystemTime::from(meta.last_modified) < cutoff);
+        if still_old {
+            match store.delete(&entry).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(source) => return Err(LoadError::store(&entry, source)),
+            }
+        }
+    }
+    if !started {
+        let mark = layout::journal_started();
+        store
+            .put(&mark, PutPayload::default())
+            .await
+            .map_err(|source| LoadError::store(&mark, source))?;
     }
     Ok(done)
 }
@@ -274,6 +364,7 @@ mod tests {
             cutoff(Duration::ZERO),
             None,
             &Default::default(),
+            Sweep::Journaled,
         )
         .await
         .unwrap();
@@ -289,6 +380,68 @@ mod tests {
         );
         assert!(exists(&newer.path).await, "the latest version holds it");
         assert!(!exists(&orphan.path).await, "nothing names it");
+    }
+
+    /// A run's own vacuum goes through the dates in the journal only, once a
+    /// whole sweep has gone before it; a date leaves the journal once it
+    /// holds nothing that no version names and no run wrote under it for
+    /// the retention period.
+    #[tokio::test]
+    async fn a_runs_vacuum_goes_through_the_dates_runs_wrote() {
+        let store: Store = Arc::new(InMemory::new());
+        let output = OutputLocation::Url(url::Url::parse("memory:///").unwrap());
+        let exists = |path: Path| {
+            let store = store.clone();
+            async move { store.head(&path).await.is_ok() }
+        };
+        let vacuum = |retention: Duration, sweep: Sweep| {
+            let (store, output) = (store.clone(), output.clone());
+            async move {
+                let at = cutoff(retention);
+                vacuum_output(&store, &output, at, None, &Default::default(), sweep)
+                    .await
+                    .unwrap()
+            }
+        };
+        let written = followers_file(&store, 21, "r1").await;
+        assert!(
+            exists(layout::journal_entry(date(21))).await,
+            "written: in the journal"
+        );
+        // Before any whole sweep, every date is gone through, and the journal
+        // starts.
+        let unjournaled = layout::account_file(layout::FOLLOWERS, date(20), "a", "r0");
+        store.put(&unjournaled, "old".into()).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let done = vacuum(Duration::ZERO, Sweep::Journaled).await;
+        assert_eq!(done[layout::FOLLOWERS].files, 2, "{done:?}");
+        assert!(exists(layout::journal_started()).await);
+        assert!(
+            !exists(layout::journal_entry(date(21))).await,
+            "the 21st is clean"
+        );
+
+        // From then on, only the journal's dates.
+        store.put(&unjournaled, "old".into()).await.unwrap();
+        let orphan = followers_file(&store, 22, "r2").await;
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // Within the retention, the orphan stays and so does its date.
+        let done = vacuum(Duration::from_secs(3600), Sweep::Journaled).await;
+        assert_eq!(done[layout::FOLLOWERS].files, 0, "{done:?}");
+        assert!(exists(layout::journal_entry(date(22))).await);
+        let done = vacuum(Duration::ZERO, Sweep::Journaled).await;
+        assert_eq!(done[layout::FOLLOWERS].files, 1, "{done:?}");
+        assert!(!exists(Path::from(orphan.path)).await);
+        assert!(!exists(layout::journal_entry(date(22))).await);
+        assert!(
+            exists(unjournaled.clone()).await,
+            "the 20th is not in the journal"
+        );
+        // A whole sweep goes through every date.
+        let done = vacuum(Duration::ZERO, Sweep::Whole).await;
+        assert_eq!(done[layout::FOLLOWERS].files, 1, "{done:?}");
+        assert!(!exists(unjournaled).await);
+        let _ = written;
     }
 
     #[tokio::test]

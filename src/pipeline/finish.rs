@@ -208,7 +208,8 @@ impl StartedEarly {
         let vacuum = AbortOnDropHandle::new(tokio::spawn(async move {
             let states = load::commit::table_states(&store).await;
             let _ = states_tx.send(states.clone());
-            vacuum::vacuum_output(&store, &output, cutoff, Some(&running), &states)
+            let sweep = vacuum::Sweep::Journaled;
+            vacuum::vacuum_output(&store, &output, cutoff, Some(&running), &states, sweep)
                 .await
                 .map(drop)
         }));

@@ -290,9 +290,12 @@ fn decode_for_compare(path: &str, bytes: Vec<u8>) -> Option<polars::prelude::Dat
 /// `path` with the run id in a data file's name replaced by `RUN` (file
 /// names are unique to the run that wrote them), or `None` for the objects
 /// two equal warehouses need not share: the leases (one per shard in a
-/// sharded run) and crawl state.
+/// sharded run), crawl state and the vacuum's journal.
 pub fn comparable_path(path: &str) -> Option<String> {
-    if path.starts_with("_leases/") || path.starts_with("_state/") {
+    if ["_leases/", "_state/", "_vacuum/"]
+        .iter()
+        .any(|folder| path.starts_with(folder))
+    {
         return None;
     }
     let Some(start) = path.rfind("/part-") else {

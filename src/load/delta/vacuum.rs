@@ -14,14 +14,17 @@
 //! spare those last two sets, hence this one, which uses delta-rs for the
 //! log (active files and tombstones) and the store for the listing.
 //!
-//! A vacuum finds a table's [`candidates`] first and checks them against
-//! `keep` after ([`delete`]), so that only the markers of the candidates'
-//! dates need reading: none on most days, instead of one a date of history.
+//! A vacuum finds a table's [`unnamed`] files first and checks them against
+//! `keep` after ([`delete`]), so that only the markers of the dates of
+//! those it may delete need reading: none on most days, instead of one a
+//! date of history. It may go through some dates' partitions only (the
+//! dates runs wrote since a vacuum last found them clean:
+//! [`crate::load::vacuum`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path;
 use object_store::ObjectMeta;
@@ -45,20 +48,44 @@ fn is_hidden(relative: &str) -> bool {
         .any(|part| part.starts_with('_') || part.starts_with('.'))
 }
 
-/// The objects of `table` no version a reader can be holding needs (see the
-/// module doc): removed, or written and never committed, before `cutoff`.
-/// The files of run `own_run` (the run this vacuum is part of, writing as it
-/// goes) are spared whatever their age; markers and landed partitions are
-/// [`delete`]'s to spare. `read` is the table's state if it was read already
-/// (as a vacuum starts); else it is read here.
-pub async fn candidates(
+/// How far a vacuum goes: files removed or written before `cutoff`, but
+/// those of run `own_run` (the run the vacuum is part of, writing as it
+/// goes, whatever their age), under the partitions of `dates` (every date:
+/// None).
+#[derive(Debug, Clone, Copy)]
+pub struct Reach<'a> {
+    pub cutoff: SystemTime,
+    pub own_run: Option<&'a str>,
+    pub dates: Option<&'a BTreeSet<NaiveDate>>,
+}
+
+impl Reach<'_> {
+    fn own(&self, path: &str) -> bool {
+        self.own_run
+            .is_some_and(|run_id| layout::written_by(path, run_id))
+    }
+}
+
+/// A file of a table that no version names.
+#[derive(Debug, Clone)]
+pub struct Unnamed {
+    pub object: ObjectMeta,
+    /// Removed from the table, or written and never committed, before the
+    /// cutoff: no reader may still need it (but a marker or a landed record
+    /// may name it, see [`delete`]).
+    pub expired: bool,
+}
+
+/// The objects of `table` within `reach` that no version names (see the
+/// module doc). `read` is the table's state if it was read already (as a
+/// vacuum starts); else it is read here.
+pub async fn unnamed(
     store: &Store,
     table: &Table,
-    cutoff: SystemTime,
-    own_run: Option<&str>,
     read: Option<DeltaTableState>,
-) -> Result<Vec<ObjectMeta>, LoadError> {
-    let cutoff_ms = DateTime::<Utc>::from(cutoff).timestamp_millis();
+    reach: Reach<'_>,
+) -> Result<Vec<Unnamed>, LoadError> {
+    let cutoff_ms = DateTime::<Utc>::from(reach.cutoff).timestamp_millis();
     let name = table.name();
     let state = match read {
         Some(state) => Some(state),
@@ -68,22 +95,32 @@ pub async fn candidates(
     if let Some(state) = &state {
         active.extend((state.log_data().iter()).map(|f| format!("{name}/{}", f.path())));
     }
-    let own = |path: &str| own_run.is_some_and(|run_id| layout::written_by(path, run_id));
-    let prefix = Path::from(name);
-    let objects: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| LoadError::store(&prefix, source))?;
+    let prefixes: Vec<Path> = match reach.dates {
+        None => vec![Path::from(name)],
+        Some(dates) => (dates.iter())
+            .map(|date| Path::from(format!("{name}/{}={date}", layout::SNAPSHOT_DATE)))
+            .collect(),
+    };
+    let mut objects = Vec::new();
+    for prefix in prefixes {
+        let listed: Vec<_> = store
+            .list(Some(&prefix))
+            .try_collect()
+            .await
+            .map_err(|source| LoadError::store(&prefix, source))?;
+        objects.extend(listed);
+    }
     let unnamed: Vec<_> = (objects.into_iter())
         .filter(|object| {
             let path = object.location.as_ref();
             let relative = path.strip_prefix(name).unwrap_or(path);
-            !is_hidden(relative.trim_start_matches('/')) && !active.contains(path) && !own(path)
+            !is_hidden(relative.trim_start_matches('/'))
+                && !active.contains(path)
+                && !reach.own(path)
         })
         .collect();
     if unnamed.is_empty() {
-        return Ok(unnamed);
+        return Ok(Vec::new());
     }
     // The removal times: the log's `remove` actions are replayed only when
     // some file is in no version (on most days, none is).
@@ -98,40 +135,43 @@ pub async fn candidates(
             );
         }
     }
-    let mut doomed = Vec::new();
-    for object in unnamed {
-        let since_ms = match removed_at.get(object.location.as_ref()) {
-            Some(deleted) => *deleted,
-            None => object.last_modified.timestamp_millis(),
-        };
-        if since_ms < cutoff_ms {
-            doomed.push(object);
-        }
-    }
-    Ok(doomed)
+    Ok((unnamed.into_iter())
+        .map(|object| {
+            let since_ms = match removed_at.get(object.location.as_ref()) {
+                Some(deleted) => *deleted,
+                None => object.last_modified.timestamp_millis(),
+            };
+            Unnamed {
+                object,
+                expired: since_ms < cutoff_ms,
+            }
+        })
+        .collect())
 }
 
-/// Deletes the `candidates` of table `name` but those `keep` names (paths
-/// relative to the output root), and in a local folder the staging files
-/// written before `cutoff` but by run `own_run`; returns what went.
+/// Deletes the expired `unnamed` files of table `name` but those `keep`
+/// names (paths relative to the output root), and in a local folder the
+/// staging files within `reach`. Returns what went, and the dates under
+/// which a file no version names is left.
 pub async fn delete(
     store: &Store,
     output: &OutputLocation,
     name: &str,
-    candidates: Vec<ObjectMeta>,
+    unnamed: Vec<Unnamed>,
     keep: &HashSet<String>,
-    cutoff: SystemTime,
-    own_run: Option<&str>,
-) -> Result<Vacuumed, LoadError> {
-    let own = |path: &str| own_run.is_some_and(|run_id| layout::written_by(path, run_id));
+    reach: Reach<'_>,
+) -> Result<(Vacuumed, BTreeSet<NaiveDate>), LoadError> {
     let prefix = Path::from(name);
     let mut done = Vacuumed::default();
+    let mut left = BTreeSet::new();
     let mut doomed = Vec::new();
-    for object in candidates {
-        if !keep.contains(object.location.as_ref()) {
+    for Unnamed { object, expired } in unnamed {
+        if expired && !keep.contains(object.location.as_ref()) {
             done.files += 1;
             done.bytes += object.size;
             doomed.push(object.location);
+        } else {
+            left.extend(layout::snapshot_date_of(&object.location));
         }
     }
     let mut deleted =
@@ -145,19 +185,29 @@ pub async fn delete(
     // A local folder also holds what no listing shows: the `name#N` staging
     // files of writes a killed process left half-done.
     if let OutputLocation::Local(root) = output {
-        let (files, bytes) = remove_staging(&root.join(name), cutoff, &own);
-        done.files += files;
-        done.bytes += bytes;
+        let table = root.join(name);
+        let folders: Vec<_> = match reach.dates {
+            None => vec![table],
+            Some(dates) => (dates.iter())
+                .map(|date| table.join(format!("{}={date}", layout::SNAPSHOT_DATE)))
+                .collect(),
+        };
+        for folder in folders {
+            let (files, bytes) = remove_staging(&folder, &reach, &mut left);
+            done.files += files;
+            done.bytes += bytes;
+        }
     }
-    Ok(done)
+    Ok((done, left))
 }
 
-/// Removes the `name#N` staging files under `dir` last modified before
-/// `cutoff`, but those `own` names; returns how many and their bytes. Unreadable entries are left.
+/// Removes the `name#N` staging files under `dir` last modified before the
+/// cutoff, but the own run's; returns how many and their bytes, and adds
+/// the dates of those left to `left`. Unreadable entries are left.
 fn remove_staging(
     dir: &std::path::Path,
-    cutoff: SystemTime,
-    own: &dyn Fn(&str) -> bool,
+    reach: &Reach<'_>,
+    left: &mut BTreeSet<NaiveDate>,
 ) -> (u64, u64) {
     let (mut files, mut bytes) = (0, 0);
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -170,18 +220,31 @@ fn remove_staging(
         let name = name.to_string_lossy();
         if meta.is_dir() {
             if !name.starts_with('_') {
-                let (f, b) = remove_staging(&path, cutoff, own);
+                let (f, b) = remove_staging(&path, reach, left);
                 files += f;
                 bytes += b;
             }
-        } else if name.contains('#')
-            && !own(&name)
-            && meta.modified().is_ok_and(|m| m < cutoff)
-            && std::fs::remove_file(&path).is_ok()
-        {
-            files += 1;
-            bytes += meta.len();
+        } else if name.contains('#') {
+            if !reach.own(&name)
+                && meta.modified().is_ok_and(|m| m < reach.cutoff)
+                && std::fs::remove_file(&path).is_ok()
+            {
+                files += 1;
+                bytes += meta.len();
+            } else {
+                left.extend(date_of_folder(&path));
+            }
         }
     }
     (files, bytes)
+}
+
+/// The snapshot date of a local path's `snapshot_date=` folder.
+fn date_of_folder(path: &std::path::Path) -> Option<NaiveDate> {
+    path.components().find_map(|part| {
+        let part = part.as_os_str().to_str()?;
+        part.strip_prefix(&format!("{}=", layout::SNAPSHOT_DATE))?
+            .parse()
+            .ok()
+    })
 }
