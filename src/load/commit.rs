@@ -23,7 +23,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::TryStreamExt;
+
 use object_store::{
     buffered::BufWriter, path::Path, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };
@@ -389,12 +389,7 @@ pub async fn read_manifest(store: &Store, date: NaiveDate) -> Result<Option<Mani
 
 /// The dates that have a manifest, oldest first.
 pub async fn complete_dates(store: &Store) -> Result<Vec<NaiveDate>, LoadError> {
-    let prefix = Path::from(layout::MANIFESTS);
-    let objects: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| LoadError::store(&prefix, source))?;
+    let objects = super::store::list_all(store, &Path::from(layout::MANIFESTS)).await?;
     let mut dates: Vec<NaiveDate> = objects
         .iter()
         .filter(|o| o.location.filename() == Some("manifest.json"))

@@ -194,14 +194,9 @@ struct Commit {
 
 /// The commits of `table` whose log entries are still there, oldest first.
 async fn commits(store: &Store, table: &str) -> Result<Vec<Commit>, LoadError> {
-    use futures::TryStreamExt;
     use object_store::ObjectStoreExt;
     let prefix = object_store::path::Path::from(format!("{table}/_delta_log"));
-    let objects: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| LoadError::store(&prefix, source))?;
+    let objects = super::store::list_all(store, &prefix).await?;
     let mut out = Vec::new();
     for object in objects {
         let Some(name) = object.location.filename() else {

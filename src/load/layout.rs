@@ -43,7 +43,7 @@ pub const JOURNAL: &str = "_vacuum";
 
 /// A date's entry in the vacuum's journal.
 pub fn journal_entry(date: NaiveDate) -> Path {
-    Path::from(format!("{JOURNAL}/{SNAPSHOT_DATE}={date}"))
+    Path::from(date_folder(JOURNAL, date))
 }
 
 /// The journal's mark that a whole sweep has gone before it.
@@ -107,6 +107,12 @@ pub fn written_by(path: &str, run_id: &str) -> bool {
         .is_some_and(|rest| rest.starts_with('-'))
 }
 
+/// `parent/snapshot_date=D`: a date's partition of a table, or a date's
+/// folder of the markers, the crawl state or the vacuum's journal.
+pub fn date_folder(parent: &str, date: NaiveDate) -> String {
+    format!("{parent}/{SNAPSHOT_DATE}={date}")
+}
+
 /// `table/snapshot_date=D/account_id=A/part-<run_id>-0.parquet`
 pub fn account_file(table: &str, date: NaiveDate, account_id: &str, run_id: &str) -> Path {
     Path::from(format!(
@@ -125,12 +131,18 @@ pub fn date_file(table: &str, date: NaiveDate, run_id: &str) -> Path {
 
 /// `_manifests/snapshot_date=D/manifest.json`
 pub fn manifest_file(date: NaiveDate) -> Path {
-    Path::from(format!("{MANIFESTS}/snapshot_date={date}/manifest.json"))
+    Path::from(format!("{}/manifest.json", date_folder(MANIFESTS, date)))
 }
 
 /// Parses the date out of a `.../snapshot_date=D/...` path.
 pub fn snapshot_date_of(path: &Path) -> Option<NaiveDate> {
-    path.parts()
+    date_among(path.parts())
+}
+
+/// The date of the first `snapshot_date=D` among a path's `parts`.
+pub fn date_among<S: AsRef<str>>(parts: impl IntoIterator<Item = S>) -> Option<NaiveDate> {
+    parts
+        .into_iter()
         .find_map(|part| {
             part.as_ref()
                 .strip_prefix("snapshot_date=")

@@ -390,13 +390,7 @@ pub async fn run_holds_a_lease(
     date: NaiveDate,
     run_id: &str,
 ) -> Result<bool, LoadError> {
-    use futures::TryStreamExt;
-    let prefix = Path::from("_leases");
-    let objects: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| LoadError::store(&prefix, source))?;
+    let objects = super::store::list_all(store, &Path::from("_leases")).await?;
     let name = format!("snapshot_date={date}.");
     for object in objects {
         if !object

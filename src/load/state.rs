@@ -117,7 +117,7 @@ pub async fn landed_of(
     store: &Store,
     date: NaiveDate,
 ) -> Result<std::collections::BTreeMap<String, Landed>, StateError> {
-    let prefix = Path::from(format!("{STATE}/snapshot_date={date}"));
+    let prefix = Path::from(super::layout::date_folder(STATE, date));
     let objects: Vec<_> = store
         .list(Some(&prefix))
         .try_collect()

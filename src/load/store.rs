@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use object_store::{
     aws::AmazonS3Builder, azure::MicrosoftAzureBuilder, gcp::GoogleCloudStorageBuilder,
-    local::LocalFileSystem, memory::InMemory, path::Path, prefix::PrefixStore, ObjectStore,
-    ObjectStoreExt,
+    local::LocalFileSystem, memory::InMemory, path::Path, prefix::PrefixStore, ObjectMeta,
+    ObjectStore, ObjectStoreExt,
 };
 
 use crate::job::OutputLocation;
@@ -131,6 +131,13 @@ pub async fn get_if_exists(
         Err(object_store::Error::NotFound { .. }) => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// Every object under `prefix`.
+pub async fn list_all(store: &Store, prefix: &Path) -> Result<Vec<ObjectMeta>, LoadError> {
+    use futures::TryStreamExt;
+    (store.list(Some(prefix)).try_collect().await)
+        .map_err(|source| LoadError::store(prefix, source))
 }
 
 /// Deletes the object at `path`; one that is already gone is fine.

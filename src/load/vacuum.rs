@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::{Duration, SystemTime};
 
 use chrono::NaiveDate;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 
@@ -28,6 +28,7 @@ use super::commit::TableStates;
 use super::delta::vacuum::{delete, unnamed, Reach, Vacuumed};
 use super::delta::Table;
 use super::state::{delete_date_state, landed_of, STATE};
+use super::store::{delete_if_exists, list_all};
 use super::{commit, layout, LoadError, Store};
 use crate::job::OutputLocation;
 
@@ -102,11 +103,7 @@ pub async fn expire_state(
         if Some(date) == running {
             continue;
         }
-        let objects: Vec<_> = store
-            .list(Some(&folder))
-            .try_collect()
-            .await
-            .map_err(|source| LoadError::store(&folder, source))?;
+        let objects = list_all(store, &folder).await?;
         let newest = objects.iter().map(|o| o.last_modified).max();
         let idle = newest.and_then(|at| (now - at).to_std().ok());
         if idle.is_some_and(|idle| idle > retention) {
@@ -163,12 +160,7 @@ pub async fn journal(store: &Store, path: &Path) -> Result<(), LoadError> {
 /// The journal: its dates, each with when a run last wrote under it, and
 /// whether a whole sweep has gone before it.
 async fn read_journal(store: &Store) -> Result<(BTreeMap<NaiveDate, SystemTime>, bool), LoadError> {
-    let prefix = Path::from(layout::JOURNAL);
-    let objects: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| LoadError::store(&prefix, source))?;
+    let objects = list_all(store, &Path::from(layout::JOURNAL)).await?;
     let started = objects
         .iter()
         .any(|o| o.location == layout::journal_started());
@@ -277,10 +269,9 @@ pub async fn vacuum_output(
         let still_old = (store.head(&entry).await)
             .is_ok_and(|meta| SystemTime::from(meta.last_modified) < cutoff);
         if still_old {
-            match store.delete(&entry).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(source) => return Err(LoadError::store(&entry, source)),
-            }
+            delete_if_exists(store, &entry)
+                .await
+                .map_err(|source| LoadError::store(&entry, source))?;
         }
     }
     if !started {
@@ -295,12 +286,7 @@ pub async fn vacuum_output(
 
 /// Every object under the output's table folders, for tests and `history`.
 pub async fn table_objects(store: &Store, table: &str) -> Result<Vec<String>, LoadError> {
-    let prefix = Path::from(table);
-    let objects: Vec<_> = store
-        .list(Some(&prefix))
-        .try_collect()
-        .await
-        .map_err(|source| LoadError::store(&prefix, source))?;
+    let objects = list_all(store, &Path::from(table)).await?;
     Ok(objects
         .into_iter()
         .map(|o| o.location.to_string())

@@ -393,8 +393,8 @@ impl Table {
         )))
     }
 
-    /// The `remove` actions of the files `change` replaces, then its `add`s.
-    /// The actions that commit `change` on `state`, and the files of the
+    /// The actions that commit `change` on `state` (the `remove`s of the
+    /// files it replaces, then its `add`s), and the files of the
     /// change's date once they are committed (those the change keeps, then
     /// those it adds).
     fn actions(

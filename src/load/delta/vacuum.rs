@@ -25,12 +25,13 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::SystemTime;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use object_store::path::Path;
 use object_store::ObjectMeta;
 
 use super::{DeltaTableState, Table};
 use crate::job::OutputLocation;
+use crate::load::store::list_all;
 use crate::load::{layout, LoadError, Store};
 
 /// What a vacuum of one table deleted.
@@ -98,17 +99,12 @@ pub async fn unnamed(
     let prefixes: Vec<Path> = match reach.dates {
         None => vec![Path::from(name)],
         Some(dates) => (dates.iter())
-            .map(|date| Path::from(format!("{name}/{}={date}", layout::SNAPSHOT_DATE)))
+            .map(|date| Path::from(layout::date_folder(name, *date)))
             .collect(),
     };
     let mut objects = Vec::new();
     for prefix in prefixes {
-        let listed: Vec<_> = store
-            .list(Some(&prefix))
-            .try_collect()
-            .await
-            .map_err(|source| LoadError::store(&prefix, source))?;
-        objects.extend(listed);
+        objects.extend(list_all(store, &prefix).await?);
     }
     let unnamed: Vec<_> = (objects.into_iter())
         .filter(|object| {
@@ -185,11 +181,10 @@ pub async fn delete(
     // A local folder also holds what no listing shows: the `name#N` staging
     // files of writes a killed process left half-done.
     if let OutputLocation::Local(root) = output {
-        let table = root.join(name);
         let folders: Vec<_> = match reach.dates {
-            None => vec![table],
+            None => vec![root.join(name)],
             Some(dates) => (dates.iter())
-                .map(|date| table.join(format!("{}={date}", layout::SNAPSHOT_DATE)))
+                .map(|date| root.join(layout::date_folder(name, *date)))
                 .collect(),
         };
         for folder in folders {
@@ -232,19 +227,12 @@ fn remove_staging(
                 files += 1;
                 bytes += meta.len();
             } else {
-                left.extend(date_of_folder(&path));
+                let parts = path
+                    .components()
+                    .map(|part| part.as_os_str().to_string_lossy());
+                left.extend(layout::date_among(parts));
             }
         }
     }
     (files, bytes)
-}
-
-/// The snapshot date of a local path's `snapshot_date=` folder.
-fn date_of_folder(path: &std::path::Path) -> Option<NaiveDate> {
-    path.components().find_map(|part| {
-        let part = part.as_os_str().to_str()?;
-        part.strip_prefix(&format!("{}=", layout::SNAPSHOT_DATE))?
-            .parse()
-            .ok()
-    })
 }
