@@ -23,7 +23,6 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
-
 use object_store::{
     buffered::BufWriter, path::Path, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
 };

@@ -149,11 +149,15 @@ pub async fn journal(store: &Store, path: &Path) -> Result<(), LoadError> {
     let Some(date) = layout::snapshot_date_of(path) else {
         return Ok(());
     };
-    let entry = layout::journal_entry(date);
+    put_empty(store, &layout::journal_entry(date)).await
+}
+
+/// Puts an empty object at `path` (the journal's entries and its mark).
+async fn put_empty(store: &Store, path: &Path) -> Result<(), LoadError> {
     store
-        .put(&entry, PutPayload::default())
+        .put(path, PutPayload::default())
         .await
-        .map_err(|source| LoadError::store(&entry, source))?;
+        .map_err(|source| LoadError::store(path, source))?;
     Ok(())
 }
 
@@ -275,11 +279,7 @@ pub async fn vacuum_output(
         }
     }
     if !started {
-        let mark = layout::journal_started();
-        store
-            .put(&mark, PutPayload::default())
-            .await
-            .map_err(|source| LoadError::store(&mark, source))?;
+        put_empty(store, &layout::journal_started()).await?;
     }
     Ok(done)
 }
@@ -389,7 +389,7 @@ mod tests {
                     .unwrap()
             }
         };
-        let written = followers_file(&store, 21, "r1").await;
+        followers_file(&store, 21, "r1").await;
         assert!(
             exists(layout::journal_entry(date(21))).await,
             "written: in the journal"
@@ -427,7 +427,6 @@ mod tests {
         let done = vacuum(Duration::ZERO, Sweep::Whole).await;
         assert_eq!(done[layout::FOLLOWERS].files, 1, "{done:?}");
         assert!(!exists(unjournaled).await);
-        let _ = written;
     }
 
     #[tokio::test]

@@ -287,15 +287,20 @@ fn decode_for_compare(path: &str, bytes: Vec<u8>) -> Option<polars::prelude::Dat
     })
 }
 
-/// `path` with the run id in a data file's name replaced by `RUN` (file
-/// names are unique to the run that wrote them), or `None` for the objects
-/// two equal warehouses need not share: the leases (one per shard in a
-/// sharded run), crawl state and the vacuum's journal.
-pub fn comparable_path(path: &str) -> Option<String> {
-    if ["_leases/", "_state/", "_vacuum/"]
+/// Whether `path` is the warehouse's bookkeeping rather than its tables:
+/// the leases (one per shard in a sharded run), crawl state and the
+/// vacuum's journal.
+pub fn is_bookkeeping(path: &str) -> bool {
+    ["_leases/", "_state/", "_vacuum/"]
         .iter()
         .any(|folder| path.starts_with(folder))
-    {
+}
+
+/// `path` with the run id in a data file's name replaced by `RUN` (file
+/// names are unique to the run that wrote them), or `None` for the objects
+/// two equal warehouses need not share ([`is_bookkeeping`]).
+pub fn comparable_path(path: &str) -> Option<String> {
+    if is_bookkeeping(path) {
         return None;
     }
     let Some(start) = path.rfind("/part-") else {

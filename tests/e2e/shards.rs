@@ -48,9 +48,7 @@ async fn sharded_runs_and_a_merge_equal_an_unsharded_run() {
     // vacuum's journal (the date written).
     let landed: Vec<String> = files_under(&sharded.output_dir())
         .into_iter()
-        .filter(|f| {
-            !f.starts_with("_state/") && !f.starts_with("_leases/") && !f.starts_with("_vacuum/")
-        })
+        .filter(|f| !is_bookkeeping(f))
         .collect();
     let raw = ["followers/", "tags/", "reconciliation/"];
     assert_eq!(
@@ -132,12 +130,7 @@ async fn shards_are_balanced_by_the_sizes_of_the_previous_snapshot() {
     assert_exit(&out, 0);
     let written: Vec<String> = files_under(&fixture.output_dir())
         .into_iter()
-        .filter(|f| {
-            f.contains(&format!("snapshot_date={DATE}"))
-                && !f.starts_with("_state/")
-                && !f.starts_with("_leases/")
-                && !f.starts_with("_vacuum/")
-        })
+        .filter(|f| f.contains(&format!("snapshot_date={DATE}")) && !is_bookkeeping(f))
         .collect();
     // d_oa's followers, tags and reconciliation partitions, nothing else.
     assert_eq!(written.len(), 3, "{written:?}");
