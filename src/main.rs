@@ -251,7 +251,14 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Failure.code());
         }
     };
-    match runtime.block_on(dispatch(cli.command, progress)) {
+    let outcome = runtime.block_on(dispatch(cli.command, progress));
+    // The command is over: whatever it committed is on the store, and what
+    // it left running (the blocking file operations of futures it dropped)
+    // would be killed with the process anyway, as by any kill, which the
+    // warehouse survives by design. The process ends now instead of
+    // joining every thread first (~3 ms of a 20k day 2's 0.18 s).
+    runtime.shutdown_background();
+    match outcome {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if let Some(job_err) = err.downcast_ref::<JobError>() {
