@@ -134,8 +134,12 @@ async fn list_pages<S: CrawlStore>(
     let mut next = pager.next_page().await?;
     while let Some(page) = next {
         // The next page is requested while this one is saved: the saving
-        // stays off the critical path (one user/get after another).
+        // stays off the critical path (one user/get after another). The
+        // request is made first, and the saving (which serializes the page
+        // before it awaits anything) yields once, so that the request's
+        // connection writes it out before the saving's CPU work.
         let save = async {
+            tokio::task::yield_now().await;
             let mut state = checkpoint.lock().await;
             store.save_page(state.pages, &page.openids).await?;
             state.pages += 1;
@@ -146,7 +150,7 @@ async fn list_pages<S: CrawlStore>(
             progress.page_listed(page.total, state.listed);
             Ok::<_, CrawlError>(())
         };
-        let (saved, following) = tokio::join!(save, pager.next_page());
+        let (following, saved) = tokio::join!(biased; pager.next_page(), save);
         saved?;
         if pages.send(page.openids).await.is_err() {
             return Ok(());
