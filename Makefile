@@ -51,9 +51,10 @@ java-deps:
 
 ## test: unit and end-to-end tests (real HTTP, real Parquet read by DuckDB, real S3 server,
 ## the HTML report in headless Chromium, the manifests and the SQL through the validators,
-## parsers and the Spark that platform and data teams use)
+## parsers and the Spark that platform and data teams use). The fuzz targets are libFuzzer
+## programs, not tests (`cargo test --bins` would run them without end): `make fuzz`
 test: py-deps browser-deps java-deps
-	$(CARGO) test --workspace --no-fail-fast --lib --bins --tests
+	$(CARGO) test --workspace --exclude unionsnap-fuzz --no-fail-fast --lib --bins --tests
 
 ## lint: formatting, clippy (warnings are errors) and the layers of docs/ARCHITECTURE.md
 lint:
@@ -91,12 +92,26 @@ soak: py-deps
 	$(PYTHON) bench/soak.py
 
 ## fuzz: libFuzzer over the response decoders, the job-file parser and the import readers,
-## FUZZ_SECONDS each (default 60). cargo fuzz passes -Z flags: the toolchain
-## here is stable, so RUSTC_BOOTSTRAP=1 lets it take them (sanitizer: none).
+## FUZZ_SECONDS each (default 60). The targets are built on the dependencies the tests
+## built, with libFuzzer's coverage in the workspace's own crates (fuzz/rustc-sancov;
+## stable Rust, no cargo fuzz). Each starts from seeds: the real WeChat answers of
+## tests/fixtures/wechat (status 200), the job files of jobs/ and README.md, the
+## exports of fuzz/seeds/imports and the broken ones of tests/fixtures/imports. What it
+## finds new stays in fuzz/corpus/, a crash in fuzz/artifacts/.
 FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := decoders job_file imports
 fuzz:
-	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
-	cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz build --dev -s none
-	cd fuzz && for target in decoders job_file imports; do \
-		RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run --dev -s none $$target -- -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 || exit 1; \
+	RUSTC_WORKSPACE_WRAPPER=$(CURDIR)/fuzz/rustc-sancov $(CARGO) build -p unionsnap-fuzz --bins
+	@mkdir -p $(addprefix fuzz/corpus/,$(FUZZ_TARGETS)) $(addprefix fuzz/artifacts/,$(FUZZ_TARGETS))
+	@for f in tests/fixtures/wechat/*/*.json; do \
+		{ printf '\000\000'; cat "$$f"; } > fuzz/corpus/decoders/seed-$$(basename "$$f"); done
+	@cp jobs/demo.toml fuzz/corpus/job_file/seed-demo.toml
+	@awk '/^```toml/ { n++; out = "fuzz/corpus/job_file/seed-readme-" n ".toml"; next } \
+		/^```/ { out = "" } out { print > out }' README.md
+	@cp fuzz/seeds/imports/* fuzz/corpus/imports/
+	@for f in tests/fixtures/imports/*; do \
+		case "$$f" in *.md) ;; *) cp "$$f" fuzz/corpus/imports/seed-$$(basename "$$f");; esac; done
+	@for target in $(FUZZ_TARGETS); do \
+		$${CARGO_TARGET_DIR:-target}/debug/$$target -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+			-artifact_prefix=fuzz/artifacts/$$target/ fuzz/corpus/$$target || exit 1; \
 	done

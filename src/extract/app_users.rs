@@ -142,6 +142,8 @@ async fn read_file(
     let cannot_read = |err: String| formats::FormatError(file.name.clone(), err);
     if format == Format::Parquet {
         let copy = files.local_copy(file).await.map_err(cannot_read)?;
+        copy.check()
+            .map_err(|err| cannot_read(formats::not_parquet(err)))?;
         let rows = copy
             .rows()
             .map_err(|err| cannot_read(formats::not_parquet(err)))?;

@@ -3,7 +3,8 @@
 //!
 //! - [`store`]: the output location as an object store (local, S3, GCS, Azure, memory);
 //! - [`layout`]: table names and Hive partition paths (SPEC §4);
-//! - [`parquet`]: zstd Parquet with statistics and bounded row groups;
+//! - [`parquet`]: zstd Parquet with statistics and bounded row groups; files
+//!   from outside checked before polars reads them (`parquet::check_file`);
 //! - [`commit`]: files first, one Delta transaction per table, the snapshot
 //!   marker (`manifest.json`) last;
 //! - [`delta`]: every table a Delta Lake table (delta-rs), fenced commits,

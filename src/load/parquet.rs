@@ -5,6 +5,9 @@ use std::io::Cursor;
 
 use polars::prelude::*;
 
+mod check;
+pub use check::check_file;
+
 /// Rows per row group: SPEC §4 asks for ~128 MiB or 1M rows; our rows are
 /// small, so the row count is the binding limit.
 pub const ROW_GROUP_ROWS: usize = 1_000_000;
@@ -41,5 +44,32 @@ pub fn encode_scratch(df: &mut DataFrame) -> PolarsResult<Vec<u8>> {
 
 /// Decodes a whole Parquet file.
 pub fn decode(bytes: bytes::Bytes) -> PolarsResult<DataFrame> {
-    ParquetReader::new(Cursor::new(bytes)).finish()
+    guarded_frame(|| ParquetReader::new(Cursor::new(bytes)).finish())
+}
+
+/// Runs a read of Parquet that may meet a corrupt file: polars' decoder
+/// panics on some broken pages instead of failing (an index out of bounds
+/// in the dictionary of a login export whose bytes `make fuzz` had changed),
+/// and such a panic is the file's error like any other. Its message is not
+/// repeated: it could hold the file's bytes.
+pub fn guarded<T>(read: impl FnOnce() -> PolarsResult<T>) -> PolarsResult<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(read)).unwrap_or_else(|_| {
+        Err(polars_err!(
+            ComputeError: "the Parquet decoder failed on a corrupt page"
+        ))
+    })
+}
+
+/// [`guarded`] for a read of rows, which must also give every column as many
+/// values as the frame has rows: from a file whose page header states too
+/// few values, polars hands back a column shorter than the others.
+pub fn guarded_frame(read: impl FnOnce() -> PolarsResult<DataFrame>) -> PolarsResult<DataFrame> {
+    let frame = guarded(read)?;
+    match frame.columns().iter().find(|c| c.len() != frame.height()) {
+        Some(short) => Err(polars_err!(
+            ComputeError: "column `{}` has {} values for {} rows (a corrupt page)",
+            short.name(), short.len(), frame.height()
+        )),
+        None => Ok(frame),
+    }
 }

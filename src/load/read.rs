@@ -8,6 +8,7 @@ use futures::StreamExt;
 use object_store::{path::Path, ObjectStoreExt};
 use polars::prelude::*;
 
+use super::parquet::{guarded, guarded_frame};
 use super::stream::STREAM_ROW_GROUP_ROWS;
 use super::{store::Store, LoadError};
 
@@ -117,16 +118,29 @@ impl LocalCopy {
     /// A slice across two row groups would have each decoded twice.
     pub(crate) fn slices(&self) -> PolarsResult<Vec<(usize, usize)>> {
         let mut reader = ParquetReader::new(std::fs::File::open(&self.path)?);
-        let metadata = reader.get_metadata()?;
+        let metadata = guarded(|| reader.get_metadata().cloned())?;
         Ok(slices_of(
             metadata.row_groups.iter().map(|group| group.num_rows()),
             STREAM_ROW_GROUP_ROWS,
         ))
     }
 
+    /// Checks the file's footer and page headers before polars reads it (a
+    /// file from outside: [`super::parquet::check_file`]).
+    pub(crate) fn check(&self) -> PolarsResult<()> {
+        let file = std::fs::File::open(&self.path)?;
+        // SAFETY: the copy is this run's own owner-only file, which nothing
+        // writes while it is mapped (polars maps it the same way to read it).
+        let map = unsafe { memmap2::Mmap::map(&file)? };
+        guarded(|| {
+            super::parquet::check_file(&map).map_err(|why| polars_err!(ComputeError: "{why}"))
+        })
+    }
+
     /// The file's row count (from its footer).
     pub(crate) fn rows(&self) -> PolarsResult<usize> {
-        ParquetReader::new(std::fs::File::open(&self.path)?).num_rows()
+        let mut reader = ParquetReader::new(std::fs::File::open(&self.path)?);
+        guarded(|| reader.num_rows())
     }
 
     /// `len` rows from `offset`, only `columns` when given.
@@ -137,10 +151,12 @@ impl LocalCopy {
         columns: Option<&[&str]>,
     ) -> PolarsResult<DataFrame> {
         let file = std::fs::File::open(&self.path)?;
-        ParquetReader::new(file)
-            .with_columns(columns.map(|c| c.iter().map(|c| c.to_string()).collect()))
-            .with_slice(Some((offset, len)))
-            .finish()
+        guarded_frame(|| {
+            ParquetReader::new(file)
+                .with_columns(columns.map(|c| c.iter().map(|c| c.to_string()).collect()))
+                .with_slice(Some((offset, len)))
+                .finish()
+        })
     }
 }
 

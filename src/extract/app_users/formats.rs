@@ -3,11 +3,11 @@
 //! line) and Parquet. Every row becomes an [`AppUser`] with its location, or
 //! the file fails with the line (row) and the reason.
 
-use std::io::Cursor;
-
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use polars::prelude::*;
 use serde_json::Value;
+
+use crate::load::parquet;
 
 use super::{AppUser, Position, RowLocation};
 
@@ -69,9 +69,11 @@ pub(super) fn parse(
     };
     match format {
         Format::Parquet => {
-            let frame = ParquetReader::new(Cursor::new(bytes))
-                .finish()
-                .map_err(|err| FormatError(file.to_string(), not_parquet(err)))?;
+            let frame = parquet::guarded(|| {
+                parquet::check_file(&bytes).map_err(|why| polars_err!(ComputeError: "{why}"))
+            })
+            .and_then(|()| parquet::decode(bytes))
+            .map_err(|err| FormatError(file.to_string(), not_parquet(err)))?;
             parquet_rows(file, &frame, 0, &mut sink)?;
         }
         Format::Csv | Format::Ndjson => {

@@ -225,6 +225,59 @@ fn parquet_without_unionid_or_with_a_null_openid_fails() {
     assert!(why.starts_with("not a readable Parquet file"), "{why}");
 }
 
+/// Login exports that `make fuzz` made by changing a few bytes of a Parquet
+/// file of two users, each starting with the fuzz target's format byte:
+/// polars' decoder panicked on the first (an index out of bounds in its
+/// dictionary), gave the second's `unionid` column no values for two rows,
+/// where the reader then indexed past its end, reserved 2^61 bytes for
+/// the third, whose page states a negative count, and 34.9 GB for the
+/// fourth, whose footer states a huge list: those allocations failed and
+/// aborted the process. All four took the run with them.
+const CORRUPT_PARQUET: [&[u8]; 4] = [
+    include_bytes!("../../../tests/fixtures/imports/corrupt-dictionary"),
+    include_bytes!("../../../tests/fixtures/imports/short-column"),
+    include_bytes!("../../../tests/fixtures/imports/negative-page-count"),
+    include_bytes!("../../../tests/fixtures/imports/huge-footer-list"),
+];
+
+/// A login export of two users as pyarrow writes it (dictionary pages, a
+/// UTC timestamp): the fuzz target's seed, after its format byte.
+#[test]
+fn a_parquet_export_pyarrow_wrote_passes_the_checks() {
+    let file = include_bytes!("../../../fuzz/seeds/imports/parquet");
+    let rows = rows(Format::Parquet, &file[1..]);
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[1].0.unionid.as_deref(), Some("uGhI-789"));
+    assert_eq!(rows[0].0.first_seen, Some(micros("2025-01-02T03:04:05Z")));
+}
+
+#[tokio::test]
+async fn parquet_files_the_decoder_breaks_on_fail_located_read_whole_or_streamed() {
+    for file in CORRUPT_PARQUET {
+        let bytes = &file[1..];
+        let Err(FormatError(at, why)) = parse(
+            Format::Parquet,
+            "x.parquet",
+            bytes::Bytes::copy_from_slice(bytes),
+        ) else {
+            panic!("expected an error");
+        };
+        assert_eq!(at, "x.parquet");
+        assert!(why.starts_with("not a readable Parquet file"), "{why}");
+
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("logins.parquet"), bytes).unwrap();
+        let err = snapshot("shop_mp", &OutputLocation::Local(dir.path().to_path_buf()))
+            .await
+            .unwrap_err();
+        assert!(err.location.ends_with("logins.parquet"), "{err}");
+        assert!(
+            err.reason.starts_with("not a readable Parquet file"),
+            "{err}"
+        );
+    }
+}
+
 #[test]
 fn first_seen_takes_rfc3339_naive_utc_dates_and_unix_seconds() {
     let expected = micros("2026-11-21T00:00:00Z");
