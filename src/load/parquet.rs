@@ -47,6 +47,12 @@ pub fn decode(bytes: bytes::Bytes) -> PolarsResult<DataFrame> {
     guarded_frame(|| ParquetReader::new(Cursor::new(bytes)).finish())
 }
 
+/// [`check_file`] as a read of polars: what it finds, or a panic in polars'
+/// footer reader that it uses, is the file's error.
+pub fn check(file: &[u8]) -> PolarsResult<()> {
+    guarded(|| check_file(file).map_err(|why| polars_err!(ComputeError: "{why}")))
+}
+
 /// Runs a read of Parquet that may meet a corrupt file: polars' decoder
 /// panics on some broken pages instead of failing (an index out of bounds
 /// in the dictionary of a login export whose bytes `make fuzz` had changed),

@@ -132,9 +132,7 @@ impl LocalCopy {
         // SAFETY: the copy is this run's own owner-only file, which nothing
         // writes while it is mapped (polars maps it the same way to read it).
         let map = unsafe { memmap2::Mmap::map(&file)? };
-        guarded(|| {
-            super::parquet::check_file(&map).map_err(|why| polars_err!(ComputeError: "{why}"))
-        })
+        super::parquet::check(&map)
     }
 
     /// The file's row count (from its footer).

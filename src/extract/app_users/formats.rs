@@ -69,11 +69,9 @@ pub(super) fn parse(
     };
     match format {
         Format::Parquet => {
-            let frame = parquet::guarded(|| {
-                parquet::check_file(&bytes).map_err(|why| polars_err!(ComputeError: "{why}"))
-            })
-            .and_then(|()| parquet::decode(bytes))
-            .map_err(|err| FormatError(file.to_string(), not_parquet(err)))?;
+            let frame = parquet::check(&bytes)
+                .and_then(|()| parquet::decode(bytes))
+                .map_err(|err| FormatError(file.to_string(), not_parquet(err)))?;
             parquet_rows(file, &frame, 0, &mut sink)?;
         }
         Format::Csv | Format::Ndjson => {
