@@ -6,7 +6,10 @@ a. 10M followers over 5 accounts, first snapshot, zero latency: wall time,
 b. The next day, 1% churn, refresh = "new": calls against the minimum
    ceil(N/10000) + ceil(new/100), wall time.
 c. Simulated latency 30 ms (1M followers): wall time against the critical
-   path, user/get paging: ceil(N/10000) x 30 ms.
+   path, user/get paging: ceil(N/10000) x 30 ms, and against the fetches
+   alone on this machine: benches/fetch_floor.rs, a client that only fetches
+   (token, every page, every batchget answer read and thrown away) from the
+   same simulator, which shares the cores.
 d. The dedupe + audience + overlap step alone over the identities of (a),
    polars (benches/derive.rs: spilled and derived a bucket group at a time, as
    the job does, and all in memory) against DuckDB running sql/ over the same file.
@@ -20,7 +23,9 @@ f. Small and medium jobs (20k and 200k memberships) at 30 ms: the day-2 wall
    (median of BENCH_SMALL_RUNS re-runs of the day) against its floor, the
    longest account's user/get chain plus one token (accounts are listed in
    parallel), and against that floor plus the batchget of the new followers
-   of the last page, which can only go once that page has come.
+   of the last page, which can only go once that page has come; and against
+   those fetches alone on this machine (benches/fetch_floor.rs, a whole
+   process: token, the chains, that one batchget).
 h. A year of history: a 20k-membership job (as f) run once a day for
    BENCH_HISTORY_DAYS days (default 365; each run a new date, the population
    churning 1% a day): the median wall of days 2 to 8 against that of the
@@ -255,6 +260,29 @@ def pages(n):
     return n // 10000 + 1
 
 
+_FETCH_FLOOR = []
+
+
+def fetch_floor(sim, job, profiles, runs):
+    """benches/fetch_floor.rs against `sim`: the least any client must do
+    (token, the user/get chains, the batchget answers read and thrown away),
+    as a whole process timed like a run. Returns the median wall of `runs`."""
+    if not _FETCH_FLOOR:
+        out = subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "fetch_floor",
+                              "--message-format=json"], cwd=ROOT, check=True, capture_output=True, text=True)
+        exe = [json.loads(l).get("executable") for l in out.stdout.splitlines() if l.startswith("{")]
+        _FETCH_FLOOR.append([e for e in exe if e][-1])
+    walls = []
+    for _ in range(runs):
+        start = time.monotonic()
+        done = subprocess.run([_FETCH_FLOOR[0], job, "--profiles", profiles], env=sim.env,
+                              capture_output=True, text=True)
+        walls.append(time.monotonic() - start)
+        if done.returncode != 0:
+            sys.exit(f"benches/fetch_floor failed:\n{done.stderr[-4000:]}")
+    return sorted(walls)[len(walls) // 2]
+
+
 def duckdb_derive(identities):
     import duckdb
     con = duckdb.connect()
@@ -374,11 +402,14 @@ def main():
             secs = sorted(times)[len(times) // 2]
             per_account = max(pages(v) for v in m.values()) * 0.030
             total = math.ceil(n / 10000) * 0.030
+            fetches = fetch_floor(sim, job, "all", latency_runs)
             rows.append(("c. latency 30 ms", f"{n:,} followers, 5 accounts",
                          f"{secs:.2f} s (median of {len(times)}: {', '.join(f'{t:.2f}' for t in times)})",
                          f"{peak:,.0f} MiB",
-                         f"floor: the longest account's paging {per_account:.1f} s, ratio {secs / per_account:.2f} "
-                         f"(goal 1.5); all accounts' paging summed {total:.1f} s (ratio {secs / total:.2f})"))
+                         f"floor: the longest account's paging {per_account:.2f} s, ratio {secs / per_account:.2f} "
+                         f"(goal 1.5); all accounts' paging summed {total:.1f} s (ratio {secs / total:.2f}); "
+                         f"the fetches alone on this machine (benches/fetch_floor.rs) {fetches:.2f} s = "
+                         f"{fetches / per_account:.2f}x the paging, unionsnap {secs / fetches:.2f}x them"))
         finally:
             sim.stop()
 
@@ -429,11 +460,14 @@ def main():
                 # a day with new followers avoids.
                 profiled = calls.get("/cgi-bin/user/info/batchget", 0) > 0
                 with_profiles = floor + (0.030 if profiled else 0)
+                fetches = fetch_floor(sim, job, "last" if profiled else "none", small_runs)
                 rows.append((f"f. day 2, {sum(m.values()):,} memberships", f"{len(m)} accounts, 30 ms",
                              f"{secs:.2f} s (median of {len(walls)}: {', '.join(f'{w:.2f}' for w in walls)}; "
                              f"day 1 {day1:.2f} s)", f"{rss:,.0f} MiB",
                              f"floor (longest chain + token) {floor:.2f} s: ratio {secs / floor:.2f} (goal 2); "
                              f"with the last page's batchget {with_profiles:.2f} s: ratio {secs / with_profiles:.2f}; "
+                             f"those fetches alone on this machine (benches/fetch_floor.rs, a whole process) "
+                             f"{fetches:.3f} s = {fetches / floor:.2f}x the floor, unionsnap {secs / fetches:.2f}x them; "
                              f"{sum(calls.values()):,} calls"))
             finally:
                 sim.stop()
