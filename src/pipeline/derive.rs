@@ -310,10 +310,9 @@ impl<'a> PartitionedDerive<'a> {
         identities: &DataFrame,
     ) -> Result<DataFrame, DeriveError> {
         if let Some(previous_people) = self.carried_from(&buckets) {
-            let changes =
-                (self.all_crawled_changes()?).unwrap_or_else(|| transform::no_changes().lazy());
+            let changes: Vec<&DataFrame> = self.crawled.iter().flatten().copied().collect();
             let (people, (joined, left)) =
-                transform::carried_people(previous_people, identities, changes)?;
+                transform::carried_people(previous_people, identities, &changes)?;
             self.people_changes.0 += joined;
             self.people_changes.1 += left;
             return self.person_tables(identities, people);
@@ -334,13 +333,10 @@ impl<'a> PartitionedDerive<'a> {
         identities: &DataFrame,
         people: DataFrame,
     ) -> Result<DataFrame, DeriveError> {
-        self.audience.push(transform::audience(
-            self.accounts,
-            identities.clone().lazy(),
-            people.clone().lazy(),
-        )?);
+        self.audience
+            .push(transform::audience(self.accounts, identities, &people)?);
         self.overlap
-            .push(transform::overlap(self.accounts, people.clone().lazy())?);
+            .push(transform::overlap(self.accounts, &people)?);
         Ok(people)
     }
 

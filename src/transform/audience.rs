@@ -5,132 +5,105 @@
 //! join on person_id costs more memory than the dedupe itself. Overlap pairs
 //! come from the exclusive intersections of accounts (the UpSet sets, at
 //! most 2^accounts of them), so only people in two or more accounts are
-//! touched and the pair counts are summed over a tiny table.
+//! touched and the pair counts are summed over a tiny table. Each is one
+//! pass over the rows, read in place; `transform::tests` checks them
+//! against plain maps on random populations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, Utf8ViewArray};
 
 use super::AccountRef;
 
 /// The name of the `audience` row that counts people across all accounts.
 pub const ALL_ACCOUNTS: &str = "*";
 
-/// Joins account ids of one intersection (ids are `[a-z0-9_-]+`).
-const SEPARATOR: &str = ",";
-
-fn accounts_frame(accounts: &[AccountRef]) -> PolarsResult<DataFrame> {
-    let ids: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
-    let kinds: Vec<&str> = accounts.iter().map(|a| a.account_kind.as_str()).collect();
-    df!("account_id" => ids, "account_kind" => kinds)
-}
-
 /// `audience`: one row per account (also accounts with no members), and the
 /// `*` row with the deduplicated totals. `joined`/`left` are left null here:
 /// they need the previous snapshot.
 ///
 /// `identities` holds each (account, member) once (see
-/// [`super::identities`]), so members are counted as rows.
+/// [`super::identities`]), so members are counted as rows. One pass over
+/// the rows of each (a few accounts make every group-by and join of the
+/// same counts mostly overhead: 12 to 21 ms over 200k memberships, beside
+/// the encoders).
 pub fn audience(
     accounts: &[AccountRef],
-    identities: LazyFrame,
-    people: LazyFrame,
+    identities: &DataFrame,
+    people: &DataFrame,
 ) -> PolarsResult<DataFrame> {
-    let memberships = identities.group_by([col("account_id")]).agg([
-        len().cast(DataType::Int64).alias("members"),
-        col("unionid")
-            .count()
-            .cast(DataType::Int64)
-            .alias("resolved"),
-    ]);
+    let index = AccountIndex::new(accounts);
+    let n = accounts.len();
+    let (mut members, mut resolved, mut exclusive) = (vec![0i64; n], vec![0i64; n], vec![0i64; n]);
+    let unionids = identities.column("unionid")?.str()?;
+    let mut last: Option<(&str, Option<usize>)> = None;
+    for (account, unionid) in identities
+        .column("account_id")?
+        .str()?
+        .iter()
+        .zip(unionids.iter())
+    {
+        let Some(account) = account else { continue };
+        // An account's rows come together: most rows are the last one's.
+        let at = match last {
+            Some((id, at)) if id == account => at,
+            _ => index.get(account),
+        };
+        last = Some((account, at));
+        if let Some(at) = at {
+            members[at] += 1;
+            resolved[at] += i64::from(unionid.is_some());
+        }
+    }
     // People of exactly one account are that account's exclusive people;
     // unresolved members are always among them (a person of their own).
-    let exclusive = people
-        .clone()
-        .filter(col("n_accounts").eq(lit(1i64)))
-        .select([col("accounts")])
-        .explode(
-            cols(["accounts"]),
-            ExplodeOptions {
-                empty_as_null: false,
-                keep_nulls: false,
-            },
-        )
-        .group_by([col("accounts").alias("account_id")])
-        .agg([len().cast(DataType::Int64).alias("exclusive_people")]);
-    let per_account = accounts_frame(accounts)?
-        .lazy()
-        .left_join(memberships, col("account_id"), col("account_id"))
-        .left_join(exclusive, col("account_id"), col("account_id"))
-        .select([
-            col("account_id"),
-            col("account_kind"),
-            col("members").fill_null(lit(0i64)),
-            col("resolved").fill_null(lit(0i64)),
-            (col("members") - col("resolved"))
-                .fill_null(lit(0i64))
-                .alias("unresolved"),
-            col("exclusive_people").fill_null(lit(0i64)),
-            lit(NULL).cast(DataType::Int64).alias("resolved_people"),
-            lit(NULL).cast(DataType::Int64).alias("unique_people"),
-            lit(NULL)
-                .cast(DataType::Int64)
-                .alias("duplicate_memberships"),
-            lit(NULL).cast(DataType::Int64).alias("joined"),
-            lit(NULL).cast(DataType::Int64).alias("left"),
-        ])
-        .collect()?;
+    for_each_person(people, |person| {
+        if let [only] = person {
+            if let Some(at) = index.get(only) {
+                exclusive[at] += 1;
+            }
+        }
+    })?;
+    let unique_people = people.height() as i64;
+    let resolved_people = people.column("resolved")?.bool()?.sum().unwrap_or(0) as i64;
+    let (total_members, total_resolved) =
+        (members.iter().sum::<i64>(), resolved.iter().sum::<i64>());
 
-    let counts = people
-        .select([
-            len().cast(DataType::Int64).alias("unique_people"),
-            col("resolved")
-                .sum()
-                .cast(DataType::Int64)
-                .alias("resolved_people"),
-        ])
-        .collect()?;
-    let first =
-        |name: &str| -> PolarsResult<i64> { Ok(counts.column(name)?.i64()?.get(0).unwrap_or(0)) };
-    let (unique_people, resolved_people) = (first("unique_people")?, first("resolved_people")?);
-    let total = |name: &str| -> PolarsResult<i64> {
-        Ok(per_account.column(name)?.i64()?.sum().unwrap_or(0))
+    // The `*` row, then the accounts by id, as a sort by `account_id` gives
+    // them (`*` sorts before `[a-z0-9_-]`).
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| accounts[a].account_id.cmp(&accounts[b].account_id));
+    let per =
+        |values: &[i64]| -> Vec<Option<i64>> { order.iter().map(|&i| Some(values[i])).collect() };
+    let star_then = |star: Option<i64>, values: Vec<Option<i64>>| -> Vec<Option<i64>> {
+        std::iter::once(star).chain(values).collect()
     };
-    let (members, resolved, unresolved) =
-        (total("members")?, total("resolved")?, total("unresolved")?);
-    let none = None::<i64>;
-    let star = df!(
-        "account_id" => [ALL_ACCOUNTS],
-        "account_kind" => [None::<&str>],
-        "members" => [members],
-        "resolved" => [resolved],
-        "unresolved" => [unresolved],
-        "exclusive_people" => [none],
-        "resolved_people" => [Some(resolved_people)],
+    let nulls = || vec![None::<i64>; n + 1];
+    let unresolved: Vec<i64> = members.iter().zip(&resolved).map(|(m, r)| m - r).collect();
+    df!(
+        "account_id" => std::iter::once(ALL_ACCOUNTS)
+            .chain(order.iter().map(|&i| accounts[i].account_id.as_str()))
+            .collect::<Vec<_>>(),
+        "account_kind" => std::iter::once(None)
+            .chain(order.iter().map(|&i| Some(accounts[i].account_kind.as_str())))
+            .collect::<Vec<_>>(),
+        "members" => star_then(Some(total_members), per(&members)),
+        "resolved" => star_then(Some(total_resolved), per(&resolved)),
+        "unresolved" => star_then(Some(total_members - total_resolved), per(&unresolved)),
+        "exclusive_people" => star_then(None, per(&exclusive)),
+        "resolved_people" => star_then(Some(resolved_people), vec![None; n]),
         // = resolved_people + unresolved members: each unresolved member is a person.
-        "unique_people" => [Some(unique_people)],
-        "duplicate_memberships" => [Some(members - unique_people)],
-        "joined" => [none],
-        "left" => [none],
-    )?;
-    star.vstack(&per_account)?
-        .lazy()
-        .sort(["account_id"], SortMultipleOptions::default())
-        .collect()
+        "unique_people" => star_then(Some(unique_people), vec![None; n]),
+        "duplicate_memberships" => star_then(Some(total_members - unique_people), vec![None; n]),
+        "joined" => nulls(),
+        "left" => nulls(),
+    )
 }
 
 /// `overlap`: people shared by every pair of accounts (a < b), zeros included,
 /// so the table is a complete matrix.
-pub fn overlap(accounts: &[AccountRef], people: LazyFrame) -> PolarsResult<DataFrame> {
-    let intersections = people
-        .filter(col("n_accounts").gt_eq(lit(2i64)))
-        .select([col("accounts")
-            .list()
-            .join(lit(SEPARATOR), true)
-            .alias("set")])
-        .group_by([col("set")])
-        .agg([len().cast(DataType::Int64).alias("people")])
-        .collect()?;
+pub fn overlap(accounts: &[AccountRef], people: &DataFrame) -> PolarsResult<DataFrame> {
     let mut shared: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut ids: Vec<&str> = accounts.iter().map(|a| a.account_id.as_str()).collect();
     ids.sort_unstable();
@@ -140,16 +113,23 @@ pub fn overlap(accounts: &[AccountRef], people: LazyFrame) -> PolarsResult<DataF
             shared.insert((a.to_string(), b.to_string()), 0);
         }
     }
-    let sets = intersections.column("set")?.str()?;
-    let sizes = intersections.column("people")?.i64()?;
-    for (set, size) in sets.iter().zip(sizes.iter()) {
-        let (Some(set), Some(size)) = (set, size) else {
-            continue;
-        };
+    // Counted per intersection first (at most 2^accounts of them), then
+    // added to each pair of it.
+    let mut sets: HashMap<Vec<&str>, i64> = HashMap::new();
+    for_each_person(people, |person| {
+        if person.len() >= 2 {
+            match sets.get_mut(person) {
+                Some(count) => *count += 1,
+                None => {
+                    sets.insert(person.to_vec(), 1);
+                }
+            }
+        }
+    })?;
+    for (set, size) in sets {
         // `accounts` is sorted, so each pair comes out as (a, b) with a < b.
-        let members: Vec<&str> = set.split(SEPARATOR).collect();
-        for (i, a) in members.iter().enumerate() {
-            for b in &members[i + 1..] {
+        for (i, a) in set.iter().enumerate() {
+            for b in &set[i + 1..] {
                 *shared.entry((a.to_string(), b.to_string())).or_insert(0) += size;
             }
         }
@@ -161,6 +141,50 @@ pub fn overlap(accounts: &[AccountRef], people: LazyFrame) -> PolarsResult<DataF
         counts.push(n);
     }
     df!("account_a" => first, "account_b" => second, "shared_people" => counts)
+}
+
+/// The position of each account id in the job's accounts.
+struct AccountIndex<'a>(HashMap<&'a str, usize>);
+
+impl<'a> AccountIndex<'a> {
+    fn new(accounts: &'a [AccountRef]) -> Self {
+        let mut index = HashMap::with_capacity(accounts.len());
+        for (at, account) in accounts.iter().enumerate() {
+            index.entry(account.account_id.as_str()).or_insert(at);
+        }
+        AccountIndex(index)
+    }
+
+    fn get(&self, id: &str) -> Option<usize> {
+        self.0.get(id).copied()
+    }
+}
+
+/// Calls `each` with the accounts of every person of `people` (their
+/// `accounts` list, sorted and distinct as [`super::people`] makes it).
+fn for_each_person<'a>(
+    people: &'a DataFrame,
+    mut each: impl FnMut(&[&'a str]),
+) -> PolarsResult<()> {
+    let lists = people.column("accounts")?.list()?;
+    let mut person: Vec<&str> = Vec::new();
+    for array in lists.downcast_iter() {
+        let values = array
+            .values()
+            .as_any()
+            .downcast_ref::<Utf8ViewArray>()
+            .ok_or_else(|| polars_err!(SchemaMismatch: "`accounts` is not a list of strings"))?;
+        let offsets = array.offsets().as_slice();
+        for (row, range) in offsets.windows(2).enumerate() {
+            if !array.is_valid(row) {
+                continue;
+            }
+            person.clear();
+            person.extend((range[0] as usize..range[1] as usize).filter_map(|at| values.get(at)));
+            each(&person);
+        }
+    }
+    Ok(())
 }
 
 /// The `audience` of a snapshot from the `audience`s of disjoint parts of

@@ -14,12 +14,15 @@ use std::collections::HashSet;
 
 use polars::prelude::*;
 
-use super::identities::{people, person_id};
+use super::identities::people;
+#[cfg(doc)]
+use super::identities::person_id;
 
 /// Today's `people` and the people who joined and left the audience as a
 /// whole, from `previous_people` ([`people`] of the previous snapshot's
 /// identities, sorted by person as it gives them), `identities` (today's)
-/// and `changes` (every row of the day, of every account).
+/// and `changes` (every row of the day, of every account, in one or more
+/// frames).
 ///
 /// Exact only when `identities` are the previous snapshot's identities
 /// without the `changes` rows that left and with those that joined; the
@@ -28,21 +31,29 @@ use super::identities::{people, person_id};
 pub fn carried_people(
     previous_people: &DataFrame,
     identities: &DataFrame,
-    changes: LazyFrame,
+    changes: &[&DataFrame],
 ) -> PolarsResult<(DataFrame, (i64, i64))> {
     // The people whose memberships changed: a leaver's UnionID is the one of
-    // the previous snapshot, so their id is the one they had.
-    let affected = changes.select([person_id()]).collect()?;
-    let affected: HashSet<&str> = affected
-        .column("person_id")?
-        .str()?
-        .iter()
-        .flatten()
-        .collect();
+    // the previous snapshot, so their id is the one they had. Read in place,
+    // row by row: there are few of them, and a person id is built only for a
+    // member without a UnionID (as [`person_id`] makes it).
+    let mut affected: HashSet<String> = HashSet::new();
+    for frame in changes {
+        let [unionid, account, member] = id_columns(frame)?;
+        for ((unionid, account), member) in unionid.iter().zip(account.iter()).zip(member.iter()) {
+            if let Some(id) = person_of(unionid, account, member, &mut String::new()) {
+                affected.insert(id.to_string());
+            }
+        }
+    }
     // Their rows of today, every account's, derived again.
-    let ids = identities.clone().lazy().select([person_id()]).collect()?;
-    let theirs: BooleanChunked = (ids.column("person_id")?.str()?.iter())
-        .map(|id| Some(id.is_some_and(|id| affected.contains(id))))
+    let [unionid, account, member] = id_columns(identities)?;
+    let mut key = String::new();
+    let theirs: BooleanChunked = (unionid.iter().zip(account.iter()).zip(member.iter()))
+        .map(|((unionid, account), member)| {
+            let id = person_of(unionid, account, member, &mut key);
+            Some(id.is_some_and(|id| affected.contains(id)))
+        })
         .collect();
     let derived = people(identities.filter(&theirs)?.lazy()).collect()?;
     // Both are sorted by person: merged, the previous rows of the people
@@ -81,6 +92,36 @@ pub fn carried_people(
     let both = previous_people.vstack(&derived)?;
     let order = IdxCa::from_vec("order".into(), order);
     Ok((both.take(&order)?, (joined, left)))
+}
+
+/// The `unionid`, `account_id` and `member_id` columns of `frame`, as text
+/// (a column of nulls only can come back from Parquet untyped).
+fn id_columns(frame: &DataFrame) -> PolarsResult<[StringChunked; 3]> {
+    let text = |name: &str| -> PolarsResult<StringChunked> {
+        Ok(frame.column(name)?.cast(&DataType::String)?.str()?.clone())
+    };
+    Ok([text("unionid")?, text("account_id")?, text("member_id")?])
+}
+
+/// The person id of a row, as [`person_id`] makes it: its UnionID, else
+/// `account/member`, written into `key`.
+fn person_of<'a>(
+    unionid: Option<&'a str>,
+    account: Option<&str>,
+    member: Option<&str>,
+    key: &'a mut String,
+) -> Option<&'a str> {
+    match (unionid, account, member) {
+        (Some(unionid), _, _) => Some(unionid),
+        (None, Some(account), Some(member)) => {
+            key.clear();
+            key.push_str(account);
+            key.push('/');
+            key.push_str(member);
+            Some(key.as_str())
+        }
+        _ => None,
+    }
 }
 
 /// Whether `people` are sorted by person, one row each, as [`people`] gives
@@ -170,8 +211,9 @@ mod tests {
             let previous_people = people(before.clone().lazy()).collect().unwrap();
             let day = changes(before.clone().lazy(), today.clone().lazy()).unwrap();
 
+            let day = day.collect().unwrap();
             let (carried, counts) =
-                carried_people(&previous_people, &today, day).unwrap();
+                carried_people(&previous_people, &today, &[&day]).unwrap();
 
             let derived = people(today.lazy()).collect().unwrap();
             prop_assert!(carried.equals_missing(&derived), "{carried}\n{derived}");

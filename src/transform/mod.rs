@@ -70,8 +70,8 @@ pub fn derive_since(
     previous: Option<DataFrame>,
 ) -> PolarsResult<Derived> {
     let people = people(identities.clone().lazy()).collect()?;
-    let mut audience = audience(accounts, identities.clone().lazy(), people.clone().lazy())?;
-    let overlap = overlap(accounts, people.clone().lazy())?;
+    let mut audience = audience(accounts, &identities, &people)?;
+    let overlap = overlap(accounts, &people)?;
     let changes = match previous {
         None => no_changes(),
         Some(previous) => {
