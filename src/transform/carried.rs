@@ -13,6 +13,9 @@
 use std::collections::HashSet;
 
 use polars::prelude::*;
+use polars_arrow::array::{Array, ListArray, MutableBinaryViewArray, Utf8ViewArray};
+use polars_arrow::bitmap::MutableBitmap;
+use polars_arrow::offset::OffsetsBuffer;
 
 use super::identities::people;
 #[cfg(doc)]
@@ -89,9 +92,59 @@ pub fn carried_people(
             }
         }
     }
-    let both = previous_people.vstack(&derived)?;
-    let order = IdxCa::from_vec("order".into(), order);
-    Ok((both.take(&order)?, (joined, left)))
+    // Gathered by polars but for the list of accounts, which its gather
+    // copies element by element (7 to 10 ms of ~10 ms over 96k people).
+    let accounts = gather_lists(
+        previous_people.column("accounts")?.list()?,
+        derived.column("accounts")?.list()?,
+        &order,
+    )?;
+    let both = previous_people
+        .drop("accounts")?
+        .vstack(&derived.drop("accounts")?)?;
+    let mut people = both.take(&IdxCa::from_vec("order".into(), order))?;
+    let at = previous_people.get_column_index("accounts").unwrap_or(0);
+    people.insert_column(at, accounts.into_column())?;
+    Ok((people, (joined, left)))
+}
+
+/// The rows `order` of `first` followed by `second`, lists of strings: the
+/// offsets and the strings' views written once each.
+fn gather_lists(
+    first: &ListChunked,
+    second: &ListChunked,
+    order: &[IdxSize],
+) -> PolarsResult<ListChunked> {
+    let (first, second) = (first.rechunk(), second.rechunk());
+    let arrays = [first.downcast_as_array(), second.downcast_as_array()];
+    let values = arrays.map(|array| array.values().as_any().downcast_ref::<Utf8ViewArray>());
+    let [Some(first_values), Some(second_values)] = values else {
+        polars_bail!(SchemaMismatch: "`accounts` is not a list of strings");
+    };
+    let mut offsets: Vec<i64> = Vec::with_capacity(order.len() + 1);
+    offsets.push(0);
+    let mut strings = MutableBinaryViewArray::<str>::with_capacity(order.len());
+    let mut validity = MutableBitmap::with_capacity(order.len());
+    let split = first.len();
+    for &row in order {
+        let (array, values, row) = match (row as usize).checked_sub(split) {
+            None => (arrays[0], first_values, row as usize),
+            Some(row) => (arrays[1], second_values, row),
+        };
+        let (start, end) = array.offsets().start_end(row);
+        for at in start..end {
+            strings.push(values.get(at));
+        }
+        offsets.push(strings.len() as i64);
+        validity.push(array.is_valid(row));
+    }
+    let array = ListArray::<i64>::new(
+        arrays[0].dtype().clone(),
+        OffsetsBuffer::try_from(offsets)?,
+        strings.freeze().boxed(),
+        validity.into(),
+    );
+    Ok(ListChunked::with_chunk(first.name().clone(), array))
 }
 
 /// The `unionid`, `account_id` and `member_id` columns of `frame`, as text
