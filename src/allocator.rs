@@ -106,6 +106,10 @@ mod tests {
 
     use super::*;
 
+    /// The allocator's options are the process's: the tests that read or
+    /// set them run one at a time.
+    static OPTIONS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     fn rss_mib() -> u64 {
         let status = std::fs::read_to_string("/proc/self/status").unwrap();
         let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
@@ -118,6 +122,13 @@ mod tests {
     #[test]
     fn a_worker_hands_back_what_it_freed_once_a_run_is_over() {
         static FINISHED: AtomicU64 = AtomicU64::new(0);
+        let _options = OPTIONS.lock().unwrap_or_else(|e| e.into_inner());
+        // Memory kept for a second while idle, whichever test ran first (a
+        // `tune` of the other test makes it 100 ms: then it goes back before
+        // the run is over, and this test could not tell why).
+        let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
+        let delay = get();
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(1).enable_all();
         tidy_after_each_run(&mut builder, || FINISHED.load(Ordering::Acquire));
@@ -144,6 +155,7 @@ mod tests {
         FINISHED.fetch_add(1, Ordering::Release);
         idle();
         let tidied = rss_mib();
+        unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay) };
         assert!(
             tidied + 200 <= kept,
             "handed back after the run: {kept} -> {tidied} MiB"
@@ -154,6 +166,7 @@ mod tests {
     /// version's default before tuning, the value set after it.
     #[test]
     fn the_allocator_options_are_the_pinned_versions() {
+        let _options = OPTIONS.lock().unwrap_or_else(|e| e.into_inner());
         let get = |option| unsafe { libmimalloc_sys::mi_option_get(option) };
         let unset = |env| std::env::var_os(env).is_none();
         for (option, env, default, _) in ALLOCATOR_OPTIONS {
