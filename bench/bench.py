@@ -268,9 +268,8 @@ def fetch_floor(sim, job, profiles, runs):
     (token, the user/get chains, the batchget answers read and thrown away),
     as a whole process timed like a run. Returns the median wall of `runs`."""
     if not _FETCH_FLOOR:
-        out = subprocess.run(["cargo", "bench", "--no-run", "--quiet", "--bench", "fetch_floor",
-                              "--message-format=json"], cwd=ROOT, check=True, capture_output=True, text=True)
-        exe = [json.loads(l).get("executable") for l in out.stdout.splitlines() if l.startswith("{")]
+        out = cargo(["bench", "--no-run", "--quiet", "--bench", "fetch_floor", "--message-format=json"])
+        exe = [json.loads(l).get("executable") for l in out.splitlines() if l.startswith("{")]
         _FETCH_FLOOR.append([e for e in exe if e][-1])
     walls = []
     for _ in range(runs):
@@ -302,10 +301,20 @@ def duckdb_derive(identities):
     return seconds, unique
 
 
+def cargo(args):
+    """Runs cargo in the repository; returns its stdout, or exits saying why."""
+    try:
+        done = subprocess.run(["cargo", *args], cwd=ROOT, capture_output=True, text=True)
+    except OSError as error:
+        sys.exit(f"cargo {' '.join(args)} could not start: {error}")
+    if done.returncode != 0:
+        sys.exit(f"cargo {' '.join(args)} failed:\n{done.stderr[-4000:]}")
+    return done.stdout
+
+
 def polars_derive(identities):
-    out = subprocess.run(["cargo", "bench", "--quiet", "--bench", "derive", "--", identities],
-                         cwd=ROOT, check=True, capture_output=True, text=True)
-    line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
+    out = cargo(["bench", "--quiet", "--bench", "derive", "--", identities])
+    line = [l for l in out.splitlines() if l.startswith("{")][-1]
     return json.loads(line)
 
 
