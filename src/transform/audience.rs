@@ -36,14 +36,12 @@ pub fn audience(
     let index = AccountIndex::new(accounts);
     let n = accounts.len();
     let (mut members, mut resolved, mut exclusive) = (vec![0i64; n], vec![0i64; n], vec![0i64; n]);
-    let unionids = identities.column("unionid")?.str()?;
+    // As text: a column of nulls only can come back from Parquet untyped.
+    let text =
+        |name: &str| -> PolarsResult<Column> { identities.column(name)?.cast(&DataType::String) };
+    let (account_ids, unionids) = (text("account_id")?, text("unionid")?);
     let mut last: Option<(&str, Option<usize>)> = None;
-    for (account, unionid) in identities
-        .column("account_id")?
-        .str()?
-        .iter()
-        .zip(unionids.iter())
-    {
+    for (account, unionid) in account_ids.str()?.iter().zip(unionids.str()?.iter()) {
         let Some(account) = account else { continue };
         // An account's rows come together: most rows are the last one's.
         let at = match last {

@@ -115,22 +115,29 @@ fn gather_lists(
     second: &ListChunked,
     order: &[IdxSize],
 ) -> PolarsResult<ListChunked> {
-    let (first, second) = (first.rechunk(), second.rechunk());
-    let arrays = [first.downcast_as_array(), second.downcast_as_array()];
-    let values = arrays.map(|array| array.values().as_any().downcast_ref::<Utf8ViewArray>());
-    let [Some(first_values), Some(second_values)] = values else {
-        polars_bail!(SchemaMismatch: "`accounts` is not a list of strings");
+    // Every chunk of both, and the row each starts at.
+    let mut chunks: Vec<(&ListArray<i64>, &Utf8ViewArray)> = Vec::new();
+    let mut starts: Vec<usize> = Vec::new();
+    let mut rows = 0;
+    for array in first.downcast_iter().chain(second.downcast_iter()) {
+        let values = array.values().as_any().downcast_ref::<Utf8ViewArray>();
+        let values = values
+            .ok_or_else(|| polars_err!(SchemaMismatch: "`accounts` is not a list of strings"))?;
+        chunks.push((array, values));
+        starts.push(rows);
+        rows += array.len();
+    }
+    let Some(&(like, _)) = chunks.first() else {
+        return Ok(first.clear());
     };
     let mut offsets: Vec<i64> = Vec::with_capacity(order.len() + 1);
     offsets.push(0);
     let mut strings = MutableBinaryViewArray::<str>::with_capacity(order.len());
     let mut validity = MutableBitmap::with_capacity(order.len());
-    let split = first.len();
     for &row in order {
-        let (array, values, row) = match (row as usize).checked_sub(split) {
-            None => (arrays[0], first_values, row as usize),
-            Some(row) => (arrays[1], second_values, row),
-        };
+        let row = row as usize;
+        let chunk = starts.partition_point(|&start| start <= row) - 1;
+        let ((array, values), row) = (chunks[chunk], row - starts[chunk]);
         let (start, end) = array.offsets().start_end(row);
         for at in start..end {
             strings.push(values.get(at));
@@ -139,7 +146,7 @@ fn gather_lists(
         validity.push(array.is_valid(row));
     }
     let array = ListArray::<i64>::new(
-        arrays[0].dtype().clone(),
+        like.dtype().clone(),
         OffsetsBuffer::try_from(offsets)?,
         strings.freeze().boxed(),
         validity.into(),
@@ -253,6 +260,31 @@ mod tests {
         assert!(!sorted_by_person(
             &derived.vstack(&derived.tail(Some(1))).unwrap()
         ));
+    }
+
+    #[test]
+    fn lists_are_gathered_across_chunks_as_polars_gathers_them() {
+        let lists = |rows: &[&[&str]]| -> ListChunked {
+            let series: Vec<Series> = rows
+                .iter()
+                .map(|row| Series::new("".into(), row.to_vec()))
+                .collect();
+            ListChunked::from_iter(series.into_iter().map(Some)).with_name("accounts".into())
+        };
+        let mut first = lists(&[&["a"], &["a", "b"]]);
+        first.append(&lists(&[&[], &["c"]])).unwrap();
+        let second = lists(&[&["b", "c"]]);
+        assert_eq!(first.chunks().len(), 2);
+        let order = [4, 3, 0, 1, 2, 3];
+        let gathered = gather_lists(&first, &second, &order).unwrap();
+        let mut both = first.clone();
+        both.append(&second).unwrap();
+        let taken = both
+            .take(&IdxCa::from_vec("".into(), order.to_vec()))
+            .unwrap();
+        assert_eq!(gathered.into_series(), taken.into_series());
+        let none = gather_lists(&first.clear(), &second.clear(), &[]).unwrap();
+        assert_eq!(none.len(), 0);
     }
 
     proptest! {

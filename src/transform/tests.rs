@@ -113,6 +113,27 @@ fn audience_counts_members_people_and_exclusives_as_specified() {
 }
 
 #[test]
+fn audience_reads_a_unionid_column_of_nulls_read_back_untyped() {
+    let typed = identities_of(&[("a", "m1", None), ("b", "m1", None)]);
+    let people = derive(&accounts(&["a", "b"]), typed.clone())
+        .unwrap()
+        .people;
+    let mut untyped = typed.clone();
+    untyped
+        .with_column(Column::full_null(
+            "unionid".into(),
+            typed.height(),
+            &DataType::Null,
+        ))
+        .unwrap();
+    let audience = |identities: &DataFrame| {
+        super::audience(&accounts(&["a", "b"]), identities, &people).unwrap()
+    };
+    assert_eq!(audience(&untyped), audience(&typed));
+    assert_eq!(column(&audience(&untyped), "resolved"), [Some(0); 3]);
+}
+
+#[test]
 fn unresolved_members_become_people_of_their_own() {
     let ids = identities_of(&[("a", "m1", None), ("b", "m1", None)]);
     let people = derive(&accounts(&["a", "b"]), ids).unwrap().people;
