@@ -47,6 +47,7 @@ BENCH_CASES (default abcdefhi; d needs a), BENCH_DIR
 (default: a temp dir).
 """
 import datetime
+import functools
 import json
 import math
 import os
@@ -260,21 +261,26 @@ def pages(n):
     return n // 10000 + 1
 
 
-_FETCH_FLOOR = []
+@functools.cache
+def fetch_floor_program():
+    """The executable of benches/fetch_floor.rs, built once per bench run."""
+    out = cargo(["bench", "--no-run", "--quiet", "--bench", "fetch_floor", "--message-format=json"])
+    # The bench's own artifact: cargo also lists the unionsnap binary, which
+    # it builds for benches, in whatever order the builds end.
+    artifacts = [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    return next(a["executable"] for a in artifacts
+                if a.get("executable") and a.get("target", {}).get("name") == "fetch_floor")
 
 
 def fetch_floor(sim, job, profiles, runs):
     """benches/fetch_floor.rs against `sim`: the least any client must do
     (token, the user/get chains, the batchget answers read and thrown away),
     as a whole process timed like a run. Returns the median wall of `runs`."""
-    if not _FETCH_FLOOR:
-        out = cargo(["bench", "--no-run", "--quiet", "--bench", "fetch_floor", "--message-format=json"])
-        exe = [json.loads(l).get("executable") for l in out.splitlines() if l.startswith("{")]
-        _FETCH_FLOOR.append([e for e in exe if e][-1])
+    program = fetch_floor_program()
     walls = []
     for _ in range(runs):
         start = time.monotonic()
-        done = subprocess.run([_FETCH_FLOOR[0], job, "--profiles", profiles], env=sim.env,
+        done = subprocess.run([program, job, "--profiles", profiles], env=sim.env,
                               capture_output=True, text=True)
         walls.append(time.monotonic() - start)
         if done.returncode != 0:
