@@ -12,8 +12,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, Utf8ViewArray};
+use polars_arrow::array::Array;
 
+use super::identities::{account_lists, text};
 use super::AccountRef;
 
 /// The name of the `audience` row that counts people across all accounts.
@@ -36,12 +37,12 @@ pub fn audience(
     let index = AccountIndex::new(accounts);
     let n = accounts.len();
     let (mut members, mut resolved, mut exclusive) = (vec![0i64; n], vec![0i64; n], vec![0i64; n]);
-    // As text: a column of nulls only can come back from Parquet untyped.
-    let text =
-        |name: &str| -> PolarsResult<Column> { identities.column(name)?.cast(&DataType::String) };
-    let (account_ids, unionids) = (text("account_id")?, text("unionid")?);
+    let (account_ids, unionids) = (
+        text(identities, "account_id")?,
+        text(identities, "unionid")?,
+    );
     let mut last: Option<(&str, Option<usize>)> = None;
-    for (account, unionid) in account_ids.str()?.iter().zip(unionids.str()?.iter()) {
+    for (account, unionid) in account_ids.iter().zip(unionids.iter()) {
         let Some(account) = account else { continue };
         // An account's rows come together: most rows are the last one's.
         let at = match last {
@@ -164,14 +165,8 @@ fn for_each_person<'a>(
     people: &'a DataFrame,
     mut each: impl FnMut(&[&'a str]),
 ) -> PolarsResult<()> {
-    let lists = people.column("accounts")?.list()?;
     let mut person: Vec<&str> = Vec::new();
-    for array in lists.downcast_iter() {
-        let values = array
-            .values()
-            .as_any()
-            .downcast_ref::<Utf8ViewArray>()
-            .ok_or_else(|| polars_err!(SchemaMismatch: "`accounts` is not a list of strings"))?;
+    for (array, values) in account_lists(people.column("accounts")?.list()?)? {
         let offsets = array.offsets().as_slice();
         for (row, range) in offsets.windows(2).enumerate() {
             if !array.is_valid(row) {

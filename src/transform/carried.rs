@@ -13,13 +13,13 @@
 use std::collections::HashSet;
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, ListArray, MutableBinaryViewArray, Utf8ViewArray};
+use polars_arrow::array::{Array, ListArray, MutableBinaryViewArray};
 use polars_arrow::bitmap::MutableBitmap;
 use polars_arrow::offset::OffsetsBuffer;
 
-use super::identities::people;
 #[cfg(doc)]
 use super::identities::person_id;
+use super::identities::{account_lists, people, text};
 
 /// Today's `people` and the people who joined and left the audience as a
 /// whole, from `previous_people` ([`people`] of the previous snapshot's
@@ -116,14 +116,11 @@ fn gather_lists(
     order: &[IdxSize],
 ) -> PolarsResult<ListChunked> {
     // Every chunk of both, and the row each starts at.
-    let mut chunks: Vec<(&ListArray<i64>, &Utf8ViewArray)> = Vec::new();
-    let mut starts: Vec<usize> = Vec::new();
+    let mut chunks = account_lists(first)?;
+    chunks.extend(account_lists(second)?);
+    let mut starts: Vec<usize> = Vec::with_capacity(chunks.len());
     let mut rows = 0;
-    for array in first.downcast_iter().chain(second.downcast_iter()) {
-        let values = array.values().as_any().downcast_ref::<Utf8ViewArray>();
-        let values = values
-            .ok_or_else(|| polars_err!(SchemaMismatch: "`accounts` is not a list of strings"))?;
-        chunks.push((array, values));
+    for (array, _) in &chunks {
         starts.push(rows);
         rows += array.len();
     }
@@ -154,13 +151,13 @@ fn gather_lists(
     Ok(ListChunked::with_chunk(first.name().clone(), array))
 }
 
-/// The `unionid`, `account_id` and `member_id` columns of `frame`, as text
-/// (a column of nulls only can come back from Parquet untyped).
+/// The `unionid`, `account_id` and `member_id` columns of `frame`, as text.
 fn id_columns(frame: &DataFrame) -> PolarsResult<[StringChunked; 3]> {
-    let text = |name: &str| -> PolarsResult<StringChunked> {
-        Ok(frame.column(name)?.cast(&DataType::String)?.str()?.clone())
-    };
-    Ok([text("unionid")?, text("account_id")?, text("member_id")?])
+    Ok([
+        text(frame, "unionid")?,
+        text(frame, "account_id")?,
+        text(frame, "member_id")?,
+    ])
 }
 
 /// The person id of a row, as [`person_id`] makes it: its UnionID, else

@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use polars::prelude::*;
+use polars_arrow::array::{ListArray, Utf8ViewArray};
 
 use super::timestamp_type;
 
@@ -110,6 +111,28 @@ pub fn person_id() -> Expr {
             |_, _| Ok(Field::new("person_id".into(), DataType::String)),
         )
         .alias("person_id")
+}
+
+/// A column of `frame` as text: a column of nulls only can come back from
+/// Parquet untyped.
+pub(super) fn text(frame: &DataFrame, name: &str) -> PolarsResult<StringChunked> {
+    Ok(frame.column(name)?.cast(&DataType::String)?.str()?.clone())
+}
+
+/// The chunks of a `people` frame's `accounts` column, each with its
+/// strings, read in place.
+pub(super) fn account_lists(
+    accounts: &ListChunked,
+) -> PolarsResult<Vec<(&ListArray<i64>, &Utf8ViewArray)>> {
+    (accounts.downcast_iter())
+        .map(|array| {
+            let values = array.values().as_any().downcast_ref::<Utf8ViewArray>();
+            let values = values.ok_or_else(
+                || polars_err!(SchemaMismatch: "`accounts` is not a list of strings"),
+            )?;
+            Ok((array, values))
+        })
+        .collect()
 }
 
 /// `people`: one row per person with the accounts they are a member of.
