@@ -9,7 +9,7 @@
 //! pass over the rows, read in place; `transform::tests` checks them
 //! against plain maps on random populations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use polars::prelude::*;
 use polars_arrow::array::Array;
@@ -114,7 +114,7 @@ pub fn overlap(accounts: &[AccountRef], people: &DataFrame) -> PolarsResult<Data
     }
     // Counted per intersection first (at most 2^accounts of them), then
     // added to each pair of it.
-    let mut sets: HashMap<Vec<&str>, i64> = HashMap::new();
+    let mut sets: PlHashMap<Vec<&str>, i64> = PlHashMap::new();
     for_each_person(people, |person| {
         if person.len() >= 2 {
             match sets.get_mut(person) {
@@ -143,11 +143,11 @@ pub fn overlap(accounts: &[AccountRef], people: &DataFrame) -> PolarsResult<Data
 }
 
 /// The position of each account id in the job's accounts.
-struct AccountIndex<'a>(HashMap<&'a str, usize>);
+struct AccountIndex<'a>(PlHashMap<&'a str, usize>);
 
 impl<'a> AccountIndex<'a> {
     fn new(accounts: &'a [AccountRef]) -> Self {
-        let mut index = HashMap::with_capacity(accounts.len());
+        let mut index = PlHashMap::with_capacity(accounts.len());
         for (at, account) in accounts.iter().enumerate() {
             index.entry(account.account_id.as_str()).or_insert(at);
         }

@@ -10,8 +10,6 @@
 //! stayed in the audience; only the people `changes` names are derived
 //! again, from their identity rows of today.
 
-use std::collections::HashSet;
-
 use polars::prelude::*;
 use polars_arrow::array::{Array, ListArray, MutableBinaryViewArray};
 use polars_arrow::bitmap::MutableBitmap;
@@ -40,7 +38,7 @@ pub fn carried_people(
     // the previous snapshot, so their id is the one they had. Read in place,
     // row by row: there are few of them, and a person id is built only for a
     // member without a UnionID (as [`person_id`] makes it).
-    let mut affected: HashSet<String> = HashSet::new();
+    let mut affected: PlHashSet<String> = PlHashSet::new();
     for frame in changes {
         let [unionid, account, member] = id_columns(frame)?;
         for ((unionid, account), member) in unionid.iter().zip(account.iter()).zip(member.iter()) {
@@ -55,7 +53,7 @@ pub fn carried_people(
     let theirs: BooleanChunked = (unionid.iter().zip(account.iter()).zip(member.iter()))
         .map(|((unionid, account), member)| {
             let id = person_of(unionid, account, member, &mut key);
-            Some(id.is_some_and(|id| affected.contains(id)))
+            id.is_some_and(|id| affected.contains(id))
         })
         .collect();
     let derived = people(identities.filter(&theirs)?.lazy()).collect()?;
