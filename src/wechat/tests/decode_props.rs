@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use serde::de::DeserializeOwned;
 
-use crate::wechat::body::{check_envelope, shape_error};
+use crate::wechat::body::{check_envelope, from_json, shape_error};
 use crate::wechat::decode::{self, BodyError};
 use crate::wechat::errcode::{Action, CallKind};
 use crate::wechat::error::Failure;
@@ -111,8 +111,60 @@ fn one_and_two_passes(body: &[u8]) -> Vec<(Result<(), BodyError>, Result<(), Bod
     ]
 }
 
+/// [`from_json`] (the body's UTF-8 checked once, then read as text) and
+/// serde_json reading the bytes (every string checked on its own) give the
+/// same value, or the same error, for the data bodies.
+fn same_as_read_as_bytes(body: &[u8]) -> Result<(), TestCaseError> {
+    let users = |r: BatchgetResponse| r.user_info_list;
+    prop_assert_eq!(
+        from_json::<BatchgetResponse>(body)
+            .map(users)
+            .map_err(|e| e.to_string()),
+        serde_json::from_slice::<BatchgetResponse>(body)
+            .map(users)
+            .map_err(|e| e.to_string())
+    );
+    prop_assert_eq!(
+        from_json::<UserGetResponse>(body)
+            .map(UserGetResponse::into_page)
+            .map_err(|e| e.to_string()),
+        serde_json::from_slice::<UserGetResponse>(body)
+            .map(UserGetResponse::into_page)
+            .map_err(|e| e.to_string())
+    );
+    Ok(())
+}
+
+/// A batchget answer whose strings are any text, and whose fields may
+/// hold the wrong types.
+fn any_batchget() -> impl Strategy<Value = Value> {
+    let text = ".{0,30}";
+    let user = (text, text, prop::option::of(text), any_json(), any::<i64>()).prop_map(
+        |(openid, remark, unionid, odd, time)| {
+            json!({"subscribe": 1, "openid": openid, "unionid": unionid, "remark": remark,
+                   "subscribe_time": time, "tagid_list": [2, 5], "qr_scene_str": odd})
+        },
+    );
+    prop::collection::vec(user, 0..20).prop_map(|users| json!({ "user_info_list": users }))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn text_decoding_equals_reading_bytes(
+        value in prop_oneof![any_batchget(), any_json()],
+        junk in prop::collection::vec(any::<u8>(), 0..4),
+        at in any::<prop::sample::Index>(),
+    ) {
+        let body = serde_json::to_vec(&value).unwrap();
+        same_as_read_as_bytes(&body)?;
+        // Bytes put anywhere, most of them not UTF-8: inside a string, or
+        // where they break the JSON.
+        let mut broken = body.clone();
+        broken.splice(at.index(body.len() + 1)..at.index(body.len() + 1), junk);
+        same_as_read_as_bytes(&broken)?;
+    }
 
     #[test]
     fn one_pass_decoding_equals_two_passes(
