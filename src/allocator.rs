@@ -126,8 +126,7 @@ mod tests {
         // Memory kept for a second while idle, whichever test ran first (a
         // `tune` of the other test makes it 100 ms: then it goes back before
         // the run is over, and this test could not tell why).
-        let get = || unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        let delay = get();
+        let delay = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 1000) };
         let mut builder = tokio::runtime::Builder::new_multi_thread();
         builder.worker_threads(1).enable_all();
