@@ -274,12 +274,14 @@ async fn run_leased(
     store: Store,
     lease: &Lease,
 ) -> Result<RunSummary, RunError> {
-    // The previous complete snapshot: the identity cache of `refresh = "new"`
-    // and what `changes` compares against.
-    let previous = load::history::previous_manifest(&store, tag.date).await?;
-    // The date's own complete snapshot, if any: what this run's partitions
-    // are based on, and what a partial run keeps of the other accounts.
-    let current = load::read_manifest(&store, tag.date).await?;
+    // The previous complete snapshot (the identity cache of `refresh =
+    // "new"` and what `changes` compares against) and the date's own, if
+    // any (what this run's partitions are based on, and what a partial run
+    // keeps of the other accounts), read at once.
+    let (previous, current) = tokio::try_join!(
+        load::history::previous_manifest(&store, tag.date),
+        load::read_manifest(&store, tag.date),
+    )?;
     // A run that may commit (a shard does not) starts the commit's parts
     // that need none of its accounts now, beside the crawl.
     let early = context.shard.is_none().then(|| {
