@@ -498,6 +498,36 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_table_without_a_log_has_no_state_and_a_broken_log_is_an_error() {
+        let store: Store = Arc::new(InMemory::new());
+        let table = Table::open(&store, layout::FOLLOWERS);
+        assert!(table.state(None).await.unwrap().is_none());
+        assert!(table.state(Some(0)).await.unwrap().is_none());
+        assert_eq!(table.version().await.unwrap(), None);
+        commit_day(&store, 21).await;
+        assert_eq!(table.version().await.unwrap(), Some(1));
+        // The log's first entry lost, no checkpoint: the table exists but
+        // cannot be read. That is an error, never a table to create again.
+        let first = Path::from("followers/_delta_log/00000000000000000000.json");
+        store.delete(&first).await.unwrap();
+        assert!(
+            matches!(table.state(None).await, Err(LoadError::Delta { .. })),
+            "a broken log read as no table"
+        );
+        let again = commit_accounts(&store, 22, "r22", &[("a", &["o1"])], None, FENCE).await;
+        assert!(matches!(again, Err(LoadError::Delta { .. })), "{again:?}");
+        // A log holding only what the engine builds no state from (here a
+        // checksum file): a Delta log all the same, so an error too.
+        let table = Table::open(&store, layout::PEOPLE);
+        let crc = Path::from("people/_delta_log/00000000000000000000.crc");
+        store.put(&crc, "{}".into()).await.unwrap();
+        assert!(
+            matches!(table.state(None).await, Err(LoadError::Delta { .. })),
+            "a log without entries read as no table"
+        );
+    }
+
+    #[tokio::test]
     async fn the_marker_names_the_table_versions_and_their_files() {
         let store: Store = Arc::new(InMemory::new());
         let manifest = commit_accounts(

@@ -172,22 +172,26 @@ impl Table {
     /// The table at `version` (the latest when `None`), or `None` when the
     /// table has no log yet.
     pub async fn state(&self, version: Option<i64>) -> Result<Option<DeltaTableState>, LoadError> {
-        if !self
-            .log
-            .is_delta_table_location()
-            .await
-            .map_err(|e| self.error(e))?
-        {
-            return Ok(None);
-        }
         let version = match version {
             Some(v) => Some(u64::try_from(v).map_err(|_| self.error("negative version"))?),
             None => None,
         };
-        DeltaTableState::try_new(self.log.as_ref(), version)
-            .await
-            .map(Some)
-            .map_err(|e| self.error(e))
+        match DeltaTableState::try_new(self.log.as_ref(), version).await {
+            Ok(state) => Ok(Some(state)),
+            // No log to build a state from. Whether the table exists is
+            // asked only then: asked first, it was a listing of the whole
+            // log on every read of a table that does.
+            Err(error @ DeltaTableError::NotATable(_)) => {
+                let exists =
+                    (self.log.is_delta_table_location().await).map_err(|e| self.error(e))?;
+                if exists {
+                    Err(self.error(error))
+                } else {
+                    Ok(None)
+                }
+            }
+            Err(error) => Err(self.error(error)),
+        }
     }
 
     /// The latest version, or `None` when the table has no log yet.
