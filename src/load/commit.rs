@@ -97,9 +97,16 @@ pub type TableStates = HashMap<String, DeltaTableState>;
 /// The state of every table that exists, read beside the crawl so that the
 /// commit only reads the log entries since ([`SnapshotWriter::read_before`]).
 /// A table that cannot be read now is left out: the commit reads it then.
-pub async fn table_states(store: &Store) -> TableStates {
+/// The tables of `known` (those a previous snapshot's marker names) are
+/// read without asking first whether they exist.
+pub async fn table_states(store: &Store, known: &BTreeMap<String, i64>) -> TableStates {
     let reads = layout::ALL_TABLES.into_iter().map(|table| async move {
-        let state = Table::open(store, table).state(None).await;
+        let delta = Table::open(store, table);
+        let state = if known.contains_key(table) {
+            delta.state_of_known(None).await
+        } else {
+            delta.state(None).await
+        };
         (table.to_string(), state.ok().flatten())
     });
     futures::future::join_all(reads)
@@ -497,23 +504,35 @@ mod tests {
         manifest.files.iter().map(|f| f.path.as_str()).collect()
     }
 
+    /// Both reads of a table's state, the one that asks first whether the
+    /// table exists and the one that asks only when the engine finds no log.
+    async fn both_states(table: &Table) -> [Result<Option<i64>, LoadError>; 2] {
+        let version = |state: Option<DeltaTableState>| state.map(|s| s.version() as i64);
+        [
+            table.state(None).await.map(version),
+            table.state_of_known(None).await.map(version),
+        ]
+    }
+
     #[tokio::test]
     async fn a_table_without_a_log_has_no_state_and_a_broken_log_is_an_error() {
         let store: Store = Arc::new(InMemory::new());
         let table = Table::open(&store, layout::FOLLOWERS);
-        assert!(table.state(None).await.unwrap().is_none());
+        for state in both_states(&table).await {
+            assert_eq!(state.unwrap(), None);
+        }
         assert!(table.state(Some(0)).await.unwrap().is_none());
-        assert_eq!(table.version().await.unwrap(), None);
         commit_day(&store, 21).await;
-        assert_eq!(table.version().await.unwrap(), Some(1));
+        for state in both_states(&table).await {
+            assert_eq!(state.unwrap(), Some(1));
+        }
         // The log's first entry lost, no checkpoint: the table exists but
         // cannot be read. That is an error, never a table to create again.
         let first = Path::from("followers/_delta_log/00000000000000000000.json");
         store.delete(&first).await.unwrap();
-        assert!(
-            matches!(table.state(None).await, Err(LoadError::Delta { .. })),
-            "a broken log read as no table"
-        );
+        for state in both_states(&table).await {
+            assert!(matches!(state, Err(LoadError::Delta { .. })), "{state:?}");
+        }
         let again = commit_accounts(&store, 22, "r22", &[("a", &["o1"])], None, FENCE).await;
         assert!(matches!(again, Err(LoadError::Delta { .. })), "{again:?}");
         // A log holding only what the engine builds no state from (here a
@@ -521,10 +540,9 @@ mod tests {
         let table = Table::open(&store, layout::PEOPLE);
         let crc = Path::from("people/_delta_log/00000000000000000000.crc");
         store.put(&crc, "{}".into()).await.unwrap();
-        assert!(
-            matches!(table.state(None).await, Err(LoadError::Delta { .. })),
-            "a log without entries read as no table"
-        );
+        for state in both_states(&table).await {
+            assert!(matches!(state, Err(LoadError::Delta { .. })), "{state:?}");
+        }
     }
 
     #[tokio::test]
@@ -786,8 +804,9 @@ mod tests {
     #[tokio::test]
     async fn a_commit_from_states_read_earlier_sees_what_came_since() {
         let store: Store = Arc::new(InMemory::new());
-        commit_a_and_b(&store).await;
-        let read_early = table_states(&store).await;
+        let first = commit_a_and_b(&store).await;
+        // Read as a run reads them: the tables the marker names directly.
+        let read_early = table_states(&store, &first.tables).await;
         assert!(read_early.contains_key(layout::FOLLOWERS));
         // Another date commits in between.
         commit_accounts(&store, 22, "r2", &[("a", &["o3"])], None, FENCE)
@@ -804,7 +823,7 @@ mod tests {
 
         // A later holder of 23's lease commits its tables after our states
         // were read, and is killed before its marker: the tables fence us.
-        let read_early = table_states(&store).await;
+        let read_early = table_states(&store, &BTreeMap::new()).await;
         commit_accounts(
             &store,
             23,

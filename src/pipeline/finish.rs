@@ -205,8 +205,9 @@ impl StartedEarly {
         // and the vacuum goes through them.
         let (states_tx, states_rx) = oneshot::channel();
         let (store, output) = (store.clone(), output.clone());
+        let known = previous.map(|m| m.tables.clone()).unwrap_or_default();
         let vacuum = AbortOnDropHandle::new(tokio::spawn(async move {
-            let states = load::commit::table_states(&store).await;
+            let states = load::commit::table_states(&store, &known).await;
             let _ = states_tx.send(states.clone());
             let sweep = vacuum::Sweep::Journaled;
             vacuum::vacuum_output(&store, &output, cutoff, Some(&running), &states, sweep)

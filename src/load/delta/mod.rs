@@ -172,26 +172,43 @@ impl Table {
     /// The table at `version` (the latest when `None`), or `None` when the
     /// table has no log yet.
     pub async fn state(&self, version: Option<i64>) -> Result<Option<DeltaTableState>, LoadError> {
-        let version = match version {
-            Some(v) => Some(u64::try_from(v).map_err(|_| self.error("negative version"))?),
-            None => None,
-        };
-        match DeltaTableState::try_new(self.log.as_ref(), version).await {
+        if !self.has_log().await? {
+            return Ok(None);
+        }
+        (self.read_state(version).await)
+            .map(Some)
+            .map_err(|e| self.error(e))
+    }
+
+    /// [`Self::state`] of a table known to exist (a previous snapshot's
+    /// marker names it): read without first asking whether it has a log,
+    /// which is a listing of the whole log (every entry stat'ed on a local
+    /// output; on S3 a LIST). That is asked only when the engine finds no
+    /// log to read, so a log it cannot read stays an error.
+    pub async fn state_of_known(
+        &self,
+        version: Option<i64>,
+    ) -> Result<Option<DeltaTableState>, LoadError> {
+        match self.read_state(version).await {
             Ok(state) => Ok(Some(state)),
-            // No log to build a state from. Whether the table exists is
-            // asked only then: asked first, it was a listing of the whole
-            // log on every read of a table that does.
-            Err(error @ DeltaTableError::NotATable(_)) => {
-                let exists =
-                    (self.log.is_delta_table_location().await).map_err(|e| self.error(e))?;
-                if exists {
-                    Err(self.error(error))
-                } else {
-                    Ok(None)
-                }
-            }
+            Err(DeltaTableError::NotATable(_)) if !self.has_log().await? => Ok(None),
             Err(error) => Err(self.error(error)),
         }
+    }
+
+    async fn has_log(&self) -> Result<bool, LoadError> {
+        (self.log.is_delta_table_location().await).map_err(|e| self.error(e))
+    }
+
+    async fn read_state(&self, version: Option<i64>) -> Result<DeltaTableState, DeltaTableError> {
+        let version = match version {
+            Some(v) => Some(
+                u64::try_from(v)
+                    .map_err(|_| DeltaTableError::Generic(format!("negative version {v}")))?,
+            ),
+            None => None,
+        };
+        DeltaTableState::try_new(self.log.as_ref(), version).await
     }
 
     /// The latest version, or `None` when the table has no log yet.
