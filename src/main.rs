@@ -271,9 +271,14 @@ fn main() -> ExitCode {
     }
 }
 
+/// The log filter when `RUST_LOG` is not set: the run's own lines at
+/// `info`, the Delta libraries' only from `warn` (at `info` they write a
+/// dozen lines of their own for every table a run reads or commits).
+const DEFAULT_LOG_FILTER: &str = "info,buoyant_kernel=warn,deltalake_core=warn";
+
 fn init_logging(format: LogFormat, progress: Option<&Progress>) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_LOG_FILTER));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

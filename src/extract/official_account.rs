@@ -21,6 +21,7 @@ use chrono::Utc;
 use polars::prelude::*;
 use tokio::sync::{mpsc, oneshot, Mutex};
 use tokio::task::JoinSet;
+use tracing::Instrument;
 
 use crate::transform::timestamp_type;
 use crate::wechat::official_account::BATCHGET_MAX;
@@ -236,10 +237,13 @@ async fn fetch_profiles<S: CrawlStore>(
             let client = client.clone();
             let call = next_call;
             next_call += 1;
-            in_flight.spawn(async move {
-                let users = client.batchget(&job.openids).await;
-                (call, users.map(|users| (users, job.end)))
-            });
+            in_flight.spawn(
+                async move {
+                    let users = client.batchget(&job.openids).await;
+                    (call, users.map(|users| (users, job.end)))
+                }
+                .in_current_span(),
+            );
         }
         if let Some((call, _)) = &failed {
             if next_applied == *call {

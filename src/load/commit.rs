@@ -29,6 +29,7 @@ use object_store::{
 use polars::prelude::DataFrame;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
+use tracing::Instrument;
 
 use super::delta::{Change, Fence, FileFacts, FileStats, Replace, Table};
 use super::store::{get_if_exists, get_versioned, Store};
@@ -223,17 +224,20 @@ impl SnapshotWriter {
                 };
                 let (store, date, run_id) = (self.store.clone(), self.date, self.run_id.clone());
                 let read_before = read_before.remove(table);
-                let task = tokio::spawn(async move {
-                    let delta_table = Table::open(&store, table);
-                    let change = Change {
-                        date,
-                        replace,
-                        files: &mine,
-                        fence,
-                        run_id: &run_id,
-                    };
-                    delta_table.commit_on(change, read_before).await
-                });
+                let task = tokio::spawn(
+                    async move {
+                        let delta_table = Table::open(&store, table);
+                        let change = Change {
+                            date,
+                            replace,
+                            files: &mine,
+                            fence,
+                            run_id: &run_id,
+                        };
+                        delta_table.commit_on(change, read_before).await
+                    }
+                    .in_current_span(),
+                );
                 (table, task)
             })
             .collect();

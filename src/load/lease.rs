@@ -30,6 +30,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use object_store::{path::Path, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion};
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::store::{delete_if_exists, get_if_exists, get_versioned, Store};
 use super::LoadError;
@@ -223,13 +224,16 @@ impl Lease {
 
     fn start(store: &Store, path: Path, record: LeaseRecord, ttl: Duration) -> Lease {
         let lost = tokio_util::sync::CancellationToken::new();
-        let renewer = tokio::spawn(renew(
-            store.clone(),
-            path.clone(),
-            record.clone(),
-            ttl,
-            lost.clone(),
-        ));
+        let renewer = tokio::spawn(
+            renew(
+                store.clone(),
+                path.clone(),
+                record.clone(),
+                ttl,
+                lost.clone(),
+            )
+            .in_current_span(),
+        );
         Lease {
             store: store.clone(),
             path,

@@ -11,6 +11,7 @@ use polars::io::parquet::write::BatchedWriter;
 use polars::prelude::*;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use super::delta::{FileFacts, FileStats};
 use super::{commit::ManifestFile, store::Store, LoadError};
@@ -281,7 +282,7 @@ impl BackgroundWriter {
     pub fn spawn(mut writer: PartitionWriter) -> Self {
         let path = writer.path.to_string();
         let (rows, mut incoming) = mpsc::channel(1);
-        let task = tokio::spawn(async move {
+        let writing = async move {
             while let Some(message) = incoming.recv().await {
                 let written = match message {
                     Message::Rows(rows) => writer.write(rows).await,
@@ -296,7 +297,8 @@ impl BackgroundWriter {
             // The sender is gone without `finish`: abandon the file.
             writer.abort().await;
             Ok(None)
-        });
+        };
+        let task = tokio::spawn(writing.in_current_span());
         BackgroundWriter {
             path,
             rows,

@@ -16,6 +16,7 @@
 //! see of the date does not change.
 
 use chrono::NaiveDate;
+use tracing::Instrument;
 
 use crate::job::Job;
 use crate::load::lease::{lease_ttl, Lease};
@@ -38,18 +39,21 @@ pub enum MergeOutcome {
 /// Commits `date` from the raw partitions of every account of `job`,
 /// holding the date's lease (no run of the date may write meanwhile).
 pub async fn merge(job: &Job, date: NaiveDate, run_id: &str) -> Result<MergeOutcome, RunError> {
-    let (store, uploads) = load::store::open_for_run(
-        &job.output,
-        load::RunTag {
-            date,
-            run_id: run_id.to_string(),
-        },
-    )?;
-    let lease = Lease::acquire(&store, date, None, run_id, lease_ttl()).await?;
-    pipeline::abort_stale_uploads(uploads.as_deref(), &store).await;
-    let result = merge_leased(job, date, run_id, store, &lease).await;
-    lease.release().await;
-    result
+    let tag = load::RunTag {
+        date,
+        run_id: run_id.to_string(),
+    };
+    let span = pipeline::run_span(&tag, None);
+    async {
+        let (store, uploads) = load::store::open_for_run(&job.output, tag.clone())?;
+        let lease = Lease::acquire(&store, date, None, run_id, lease_ttl()).await?;
+        pipeline::abort_stale_uploads(uploads.as_deref(), &store).await;
+        let result = merge_leased(job, date, run_id, store, &lease).await;
+        lease.release().await;
+        result
+    }
+    .instrument(span)
+    .await
 }
 
 async fn merge_leased(

@@ -11,6 +11,7 @@ use chrono::NaiveDate;
 use polars::prelude::*;
 use tokio::sync::oneshot;
 use tokio_util::task::AbortOnDropHandle;
+use tracing::Instrument;
 
 use crate::extract::RawShape;
 use crate::job::{Account, Job, OutputLocation};
@@ -183,14 +184,17 @@ impl StartedEarly {
             None => Previous::None,
             Some(manifest) if small(manifest) => {
                 let (store, manifest) = (store.clone(), manifest.clone());
-                Previous::Reading(AbortOnDropHandle::new(tokio::spawn(async move {
+                let reading = async move {
                     let mut spilled = spill_identities_of(&store, &manifest).await?;
                     if carries {
                         let stored = stored_people(&store, &manifest).await;
                         tokio::task::block_in_place(|| spilled.keep_people(stored))?;
                     }
                     Ok(spilled)
-                })))
+                };
+                Previous::Reading(AbortOnDropHandle::new(tokio::spawn(
+                    reading.in_current_span(),
+                )))
             }
             Some(manifest) => Previous::Later(Box::new(manifest.clone())),
         };
@@ -206,14 +210,15 @@ impl StartedEarly {
         let (states_tx, states_rx) = oneshot::channel();
         let (store, output) = (store.clone(), output.clone());
         let known = previous.map(|m| m.tables.clone()).unwrap_or_default();
-        let vacuum = AbortOnDropHandle::new(tokio::spawn(async move {
+        let vacuuming = async move {
             let states = load::commit::table_states(&store, &known).await;
             let _ = states_tx.send(states.clone());
             let sweep = vacuum::Sweep::Journaled;
             vacuum::vacuum_output(&store, &output, cutoff, Some(&running), &states, sweep)
                 .await
                 .map(drop)
-        }));
+        };
+        let vacuum = AbortOnDropHandle::new(tokio::spawn(vacuuming.in_current_span()));
         StartedEarly {
             previous_date: previous.map(|m| m.snapshot_date),
             previous_accounts: (previous.iter())

@@ -228,13 +228,7 @@ pub async fn run_with(
     run: &RunTag,
     context: &RunContext,
 ) -> Result<RunSummary, RunError> {
-    let shard = context.shard.map(|s| s.to_string());
-    let span = tracing::info_span!(
-        "run",
-        run_id = %run.run_id,
-        snapshot_date = %run.date,
-        shard = shard.as_deref().unwrap_or("-"),
-    );
+    let span = run_span(run, context.shard);
     async {
         let (store, uploads) = load::store::open_for_run(&job.output, run.clone())?;
         // Shards of one date run at once by design: each holds its own lease.
@@ -250,6 +244,19 @@ pub async fn run_with(
     }
     .instrument(span)
     .await
+}
+
+/// The span every line of a run (or a merge) is logged in: its run id, date
+/// and shard (`-` when not sharded). Tasks a run spawns take it along
+/// (`in_current_span`).
+pub(crate) fn run_span(run: &RunTag, shard: Option<Shard>) -> tracing::Span {
+    let shard = shard.map(|s| s.to_string());
+    tracing::info_span!(
+        "run",
+        run_id = %run.run_id,
+        snapshot_date = %run.date,
+        shard = shard.as_deref().unwrap_or("-"),
+    )
 }
 
 /// Aborts the multipart uploads killed runs left (S3; see

@@ -1,6 +1,7 @@
 //! Test harness: the simulator in-process on 127.0.0.1, the real `unionsnap`
 //! binary as a child process, DuckDB (Python) reading the Parquet back.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -369,4 +370,25 @@ pub fn assert_same_tables(a: &Tables, b: &Tables) {
             assert!(x.equals_missing(y), "{path} differs:\n{x}\n{y}");
         }
     }
+}
+
+/// The run id every JSON line of `out` carries, in its `run` span or (the
+/// lines logged around the span) as a field; panics naming a line without
+/// one, or on two run ids.
+pub fn the_run_id_of_every_line(out: &Output) -> String {
+    let mut ids = BTreeMap::new();
+    for line in stderr(out).lines() {
+        let event: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        let in_span = (event["spans"].as_array().into_iter().flatten())
+            .find(|s| s["name"] == "run")
+            .map(|s| &s["run_id"]);
+        let id = in_span
+            .or(event["fields"].get("run_id"))
+            .and_then(|id| id.as_str())
+            .unwrap_or_else(|| panic!("a line without the run's id: {line}"));
+        *ids.entry(id.to_string()).or_insert(0) += 1;
+    }
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    ids.into_keys().next().unwrap()
 }

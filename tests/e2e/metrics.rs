@@ -3,6 +3,7 @@
 //! on, and reaches a (fake, 127.0.0.1) Pushgateway.
 
 use std::collections::BTreeMap;
+use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -348,6 +349,74 @@ async fn log_lines_carry_the_run_id_and_the_account_id_as_json() {
         && s["run_id"].as_str().is_some_and(|id| !id.is_empty())
         && s["shard"] == "-"));
     assert_eq!(event["span"]["account_id"], "brand_oa");
+}
+
+fn targets(out: &Output) -> BTreeMap<String, usize> {
+    let mut targets = BTreeMap::new();
+    for line in stderr(out).lines() {
+        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+        let target = event["target"].as_str().unwrap();
+        let library = target.split("::").next().unwrap().to_string();
+        *targets.entry(library).or_insert(0) += 1;
+    }
+    targets
+}
+
+/// At the default level a run's log is its own: the Delta libraries speak
+/// from `warn` (at `info` they write a dozen lines for every table read or
+/// committed). Every line carries the run id, those of the tasks a run
+/// spawns too (batchgets, file writers, commits, the vacuum, the lease's
+/// renewal), and so do the libraries' lines when `RUST_LOG` asks for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_of_a_run_carries_its_run_id_and_the_delta_libraries_speak_from_warn() {
+    let mut scenario = scenario(65, 3000, &[("brand_oa", 0.5, true), ("shop_oa", 0.4, true)]);
+    // Busy answers make the batchgets, each in a task of its own, log
+    // their retries.
+    scenario.faults = Faults {
+        seed: 65,
+        rate: 0.3,
+        kinds: vec![FaultKind::Busy],
+        latency: std::time::Duration::ZERO,
+    };
+    let fixture = Fixture::start(scenario).await;
+    let job = fixture.write_job();
+    let first = fixture.run_job_on(&job, DATE, &[]).await;
+    assert_exit(&first, 0);
+    fixture.server.set_day(1);
+    // The next date reads the tables' states, commits to every table and
+    // vacuums them.
+    let next = fixture.run_job_on(&job, NEXT_DATE, &[]).await;
+    assert_exit(&next, 0);
+    for out in [&first, &next] {
+        the_run_id_of_every_line(out);
+        let targets = targets(out);
+        assert_eq!(
+            targets.keys().collect::<Vec<_>>(),
+            ["unionsnap"],
+            "{targets:?}"
+        );
+    }
+    let retried = stderr(&first)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|e| {
+            e["fields"]["endpoint"]
+                .as_str()
+                .is_some_and(|e| e.contains("batchget"))
+        })
+        .expect("a batchget's retry");
+    assert!(retried["span"]["account_id"].is_string(), "{retried}");
+    // RUST_LOG replaces the default whole: a re-run at `info` has the
+    // libraries' lines, inside the run's span.
+    let verbose = fixture
+        .run_job_on(&job, NEXT_DATE, &[("RUST_LOG", "info")])
+        .await;
+    assert_exit(&verbose, 0);
+    the_run_id_of_every_line(&verbose);
+    let targets = targets(&verbose);
+    for library in ["buoyant_kernel", "deltalake_core"] {
+        assert!(targets.get(library).is_some_and(|&n| n > 0), "{targets:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

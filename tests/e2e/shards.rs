@@ -65,6 +65,8 @@ async fn sharded_runs_and_a_merge_equal_an_unsharded_run() {
         .unionsnap(&["merge", job, "--date", DATE], &[])
         .await;
     assert_exit(&out, 0);
+    // The merge logs in a `run` span of its own, as a run does.
+    the_run_id_of_every_line(&out);
     assert_same_tables(
         &read_local_tables(&whole.output_dir()),
         &read_local_tables(&sharded.output_dir()),
