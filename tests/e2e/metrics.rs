@@ -380,8 +380,16 @@ async fn every_line_of_a_run_carries_its_run_id_and_the_delta_libraries_speak_fr
     };
     let fixture = Fixture::start(scenario).await;
     let job = fixture.write_job();
-    let first = fixture.run_job_on(&job, DATE, &[]).await;
+    // A scratch file a killed run left (no such process): the first run
+    // removes it and says so.
+    let tmp = fixture.dir.path().join("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::write(tmp.join("unionsnap-4294967295-copy-00ff.parquet"), "ids").unwrap();
+    let first = fixture
+        .run_job_on(&job, DATE, &[("TMPDIR", tmp.to_str().unwrap())])
+        .await;
     assert_exit(&first, 0);
+    assert!(stderr(&first).contains("removed local scratch files"));
     fixture.server.set_day(1);
     // The next date reads the tables' states, commits to every table and
     // vacuums them.
