@@ -31,10 +31,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 use tracing::Instrument;
 
-use super::delta::{Change, Fence, FileFacts, FileStats, Replace, Table};
+use super::delta::{Change, Fence, FileFacts, FileStats, ReadBefore, Replace, Table};
 use super::store::{get_if_exists, get_versioned, Store};
 use super::{layout, parquet, LoadError};
-use deltalake_core::table::state::DeltaTableState;
 
 /// Version of the manifest format; bumped only by incompatible changes.
 /// 2: the tables are Delta tables; `tables` names their versions.
@@ -92,22 +91,23 @@ pub struct SnapshotWriter {
     read_before: TableStates,
 }
 
-/// Tables' states by table name.
-pub type TableStates = HashMap<String, DeltaTableState>;
+/// Tables read ahead of a commit, by table name.
+pub type TableStates = HashMap<String, ReadBefore>;
 
-/// The state of every table that exists, read beside the crawl so that the
-/// commit only reads the log entries since ([`SnapshotWriter::read_before`]).
-/// A table that cannot be read now is left out: the commit reads it then.
-/// The tables of `known` (those a previous snapshot's marker names) are
-/// read without asking first whether they exist.
-pub async fn table_states(store: &Store, known: &BTreeMap<String, i64>) -> TableStates {
+/// Every table that exists, read for a commit of `date` beside the crawl
+/// ([`Table::read_before`], [`SnapshotWriter::read_before`]): the commit
+/// then starts from it without reading the log again. A table that cannot
+/// be read now is left out: the commit reads it then. The tables of `known`
+/// (those a previous snapshot's marker names) are read without asking first
+/// whether they exist.
+pub async fn table_states(
+    store: &Store,
+    known: &BTreeMap<String, i64>,
+    date: NaiveDate,
+) -> TableStates {
     let reads = layout::ALL_TABLES.into_iter().map(|table| async move {
         let delta = Table::open(store, table);
-        let state = if known.contains_key(table) {
-            delta.state_of_known(None).await
-        } else {
-            delta.state(None).await
-        };
+        let state = delta.read_before(date, known.contains_key(table)).await;
         (table.to_string(), state.ok().flatten())
     });
     futures::future::join_all(reads)
@@ -440,6 +440,7 @@ mod tests {
     use std::sync::Arc;
 
     use object_store::memory::InMemory;
+    use object_store::ObjectStore;
     use polars::prelude::*;
 
     use super::*;
@@ -511,7 +512,9 @@ mod tests {
     /// Both reads of a table's state, the one that asks first whether the
     /// table exists and the one that asks only when the engine finds no log.
     async fn both_states(table: &Table) -> [Result<Option<i64>, LoadError>; 2] {
-        let version = |state: Option<DeltaTableState>| state.map(|s| s.version() as i64);
+        let version = |state: Option<deltalake_core::table::state::DeltaTableState>| {
+            state.map(|s| s.version() as i64)
+        };
         [
             table.state(None).await.map(version),
             table.state_of_known(None).await.map(version),
@@ -802,6 +805,111 @@ mod tests {
         .unwrap();
     }
 
+    /// `inner`, counting the reads of Delta log entries (`_delta_log/*.json`).
+    #[derive(Debug)]
+    struct CountingLogReads {
+        inner: Store,
+        reads: std::sync::atomic::AtomicUsize,
+    }
+
+    impl std::fmt::Display for CountingLogReads {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "CountingLogReads({})", self.inner)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for CountingLogReads {
+        async fn put_opts(
+            &self,
+            location: &Path,
+            payload: object_store::PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &Path,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &Path,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            let path = location.as_ref();
+            if path.contains("/_delta_log/") && path.ends_with(".json") {
+                (self.reads).fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+            self.inner.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<Path>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<Path>> {
+            self.inner.delete_stream(locations)
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&Path>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<object_store::ObjectMeta>>
+        {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&Path>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &Path,
+            to: &Path,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.inner.copy_opts(from, to, options).await
+        }
+    }
+
+    /// A run's commit on the tables it read beside its crawl reads none of
+    /// their log entries again when no other run committed since: neither
+    /// to bring the state up to date nor to find the date's lease epoch.
+    #[tokio::test]
+    async fn a_commit_on_tables_read_earlier_reads_no_log_entry_again() {
+        let counting = Arc::new(CountingLogReads {
+            inner: Arc::new(InMemory::new()),
+            reads: Default::default(),
+        });
+        let store: Store = counting.clone();
+        let first = commit_a_and_b(&store).await;
+        let read_early = table_states(&store, &first.tables, date(22)).await;
+        assert!(read_early.contains_key(layout::FOLLOWERS));
+        let mut writer = SnapshotWriter::begin(store.clone(), date(22), "r2");
+        writer.read_before(read_early);
+        writer.add_file(write_account(&store, 22, "r2", "a", &["o3"]).await);
+        let before = counting.reads.load(std::sync::atomic::Ordering::SeqCst);
+        let manifest = writer.commit("acme", vec![], FENCE).await.unwrap();
+        let reads = counting.reads.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(reads, 0, "log entries read by the commit");
+        let state = Table::open(&store, layout::FOLLOWERS)
+            .state(None)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(state.version() as i64, manifest.tables[layout::FOLLOWERS]);
+        assert_eq!(state.log_data().num_files(), 3, "21 (a, b) and 22");
+    }
+
     /// A commit that starts from states read before other commits (as a
     /// run's, read beside its crawl) builds on those commits, and is still
     /// fenced off by a later holder's.
@@ -810,7 +918,7 @@ mod tests {
         let store: Store = Arc::new(InMemory::new());
         let first = commit_a_and_b(&store).await;
         // Read as a run reads them: the tables the marker names directly.
-        let read_early = table_states(&store, &first.tables).await;
+        let read_early = table_states(&store, &first.tables, date(23)).await;
         assert!(read_early.contains_key(layout::FOLLOWERS));
         // Another date commits in between.
         commit_accounts(&store, 22, "r2", &[("a", &["o3"])], None, FENCE)
@@ -827,7 +935,7 @@ mod tests {
 
         // A later holder of 23's lease commits its tables after our states
         // were read, and is killed before its marker: the tables fence us.
-        let read_early = table_states(&store, &BTreeMap::new()).await;
+        let read_early = table_states(&store, &BTreeMap::new(), date(23)).await;
         commit_accounts(
             &store,
             23,

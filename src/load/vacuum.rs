@@ -219,7 +219,10 @@ pub async fn vacuum_output(
     // overlap.
     let found: Vec<_> = (layout::ALL_TABLES.into_iter())
         .map(|table| async move {
-            let (delta_table, state) = (Table::open(store, table), read.get(table).cloned());
+            let (delta_table, state) = (
+                Table::open(store, table),
+                read.get(table).map(|read| read.state.clone()),
+            );
             let found = unnamed(store, &delta_table, state, reach).await;
             (table, found)
         })

@@ -211,7 +211,7 @@ impl StartedEarly {
         let (store, output) = (store.clone(), output.clone());
         let known = previous.map(|m| m.tables.clone()).unwrap_or_default();
         let vacuuming = async move {
-            let states = load::commit::table_states(&store, &known).await;
+            let states = load::commit::table_states(&store, &known, date).await;
             let _ = states_tx.send(states.clone());
             let sweep = vacuum::Sweep::Journaled;
             vacuum::vacuum_output(&store, &output, cutoff, Some(&running), &states, sweep)

@@ -16,6 +16,10 @@
 //! later run: it commits nothing ([`LoadError::LeaseLost`], exit 4). The check
 //! is made on exactly the table state the conditional put builds on, so no
 //! clock and no pause can slip a stale run's commit in after a newer one.
+//! A run reads that state (and the date's epoch in it) beside its crawl
+//! ([`Table::read_before`]) and commits on it as read: any commit since
+//! holds the version its put would write, so the put fails and the next try
+//! reads the table again.
 
 pub mod schema;
 mod sorted;
@@ -100,6 +104,15 @@ pub struct Fence {
 /// The application id of a date's transactions.
 pub fn app_id(date: NaiveDate) -> String {
     format!("unionsnap/snapshot_date={date}")
+}
+
+/// A table's state read ahead of a commit of `date`, with the lease epoch
+/// that date's last commit to the table recorded (`None`: never committed).
+#[derive(Clone)]
+pub struct ReadBefore {
+    pub state: DeltaTableState,
+    date: NaiveDate,
+    held: Option<i64>,
 }
 
 /// Which of the date's files a commit replaces.
@@ -196,6 +209,39 @@ impl Table {
         }
     }
 
+    /// The table's state and what a commit of `date` checks on it, read
+    /// ahead of the commit (beside the crawl). `known`: the table is named
+    /// by a previous snapshot's marker ([`Self::state_of_known`]).
+    pub async fn read_before(
+        &self,
+        date: NaiveDate,
+        known: bool,
+    ) -> Result<Option<ReadBefore>, LoadError> {
+        let state = if known {
+            self.state_of_known(None).await?
+        } else {
+            self.state(None).await?
+        };
+        match state {
+            Some(state) => Ok(Some(self.with_held_epoch(state, date).await?)),
+            None => Ok(None),
+        }
+    }
+
+    /// `state` with the lease epoch of `date`'s last commit to the table
+    /// (its Delta transaction of [`app_id`]): a replay of the log.
+    async fn with_held_epoch(
+        &self,
+        state: DeltaTableState,
+        date: NaiveDate,
+    ) -> Result<ReadBefore, LoadError> {
+        let held = state
+            .transaction_version(self.log.as_ref(), app_id(date))
+            .await
+            .map_err(|e| self.error(e))?;
+        Ok(ReadBefore { state, date, held })
+    }
+
     async fn has_log(&self) -> Result<bool, LoadError> {
         (self.log.is_delta_table_location().await).map_err(|e| self.error(e))
     }
@@ -272,31 +318,29 @@ impl Table {
         self.commit_on(change, None).await
     }
 
-    /// [`Self::commit`], its first try on `read_before` (the table's state
-    /// read earlier, brought up to date here: only the log entries since
-    /// are read).
+    /// [`Self::commit`], its first try on `read_before` (the table read
+    /// earlier, [`Self::read_before`]) as it was read: neither the log's
+    /// listing that would bring it up to date nor the replay that finds the
+    /// date's epoch is on the way to the commit. A commit made since takes
+    /// the version this one would write, so this one fails to write it and
+    /// the next try reads the table again.
     pub async fn commit_on(
         &self,
         change: Change<'_>,
-        mut read_before: Option<DeltaTableState>,
+        mut read_before: Option<ReadBefore>,
     ) -> Result<Option<Committed>, LoadError> {
         let wanted_schema = change
             .files
             .iter()
             .find_map(|f| f.facts.as_ref().map(|facts| facts.schema.clone()));
         for _ in 0..COMMIT_TRIES {
-            let latest = match read_before.take() {
-                Some(mut state) => {
-                    state
-                        .update(self.log.as_ref(), None)
-                        .await
-                        .map_err(|e| self.error(e))?;
-                    Some(state)
-                }
-                None => self.state(None).await?,
+            let read = match read_before.take() {
+                Some(read) if read.date == change.date => Some(read),
+                Some(read) => Some(self.with_held_epoch(read.state, change.date).await?),
+                None => self.read_before(change.date, false).await?,
             };
-            let state = match latest {
-                Some(state) => state,
+            let ReadBefore { state, held, .. } = match read {
+                Some(read) => read,
                 None => {
                     let Some(schema) = &wanted_schema else {
                         return Ok(None);
@@ -306,10 +350,6 @@ impl Table {
                 }
             };
             let app_id = app_id(change.date);
-            let held = state
-                .transaction_version(self.log.as_ref(), &app_id)
-                .await
-                .map_err(|e| self.error(e))?;
             if let Some(held) = held.filter(|held| *held > change.fence.epoch) {
                 return Err(LoadError::LeaseLost {
                     date: change.date,
@@ -404,7 +444,7 @@ impl Table {
                             | TransactionError::MaxCommitAttempts(_),
                     },
                 ) => {
-                    tracing::info!(table = %self.name, "another run committed first; retrying on the new version");
+                    tracing::info!(table = %self.name, "another run committed since the table was read; retrying on its new version");
                 }
                 Err(error) => return Err(self.error(error)),
             }
