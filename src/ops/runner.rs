@@ -56,10 +56,6 @@ impl Runner {
             shard = %self.context.shard.map_or("-".to_string(), |s| s.to_string()),
             accounts = job.accounts.len(), output = %job.output, "run starts");
         let started = Instant::now();
-        // Spill and copy files of killed runs hold ids: gone before this one
-        // adds its own (what went is logged in the run's span).
-        pipeline::run_span(&tag, self.context.shard)
-            .in_scope(crate::load::scratch::sweep_leftovers);
         let result = pipeline::run_with(job, &tag, &self.context).await;
         let end = self.judge(&tag, result, started);
         self.publish(&end).await;

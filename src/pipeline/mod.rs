@@ -230,6 +230,9 @@ pub async fn run_with(
 ) -> Result<RunSummary, RunError> {
     let span = run_span(run, context.shard);
     async {
+        // Spill and copy files of killed runs hold ids: gone before this
+        // one adds its own.
+        load::scratch::sweep_leftovers();
         let (store, uploads) = load::store::open_for_run(&job.output, run.clone())?;
         // Shards of one date run at once by design: each holds its own lease.
         let scope = context
