@@ -372,21 +372,27 @@ pub fn assert_same_tables(a: &Tables, b: &Tables) {
     }
 }
 
+/// Every line `out` logged on stderr, each parsed as JSON; panics naming a
+/// line that is not.
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    (stderr(out).lines())
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect()
+}
+
 /// The run id every JSON line of `out` carries, in its `run` span or (the
 /// lines logged around the span) as a field; panics naming a line without
 /// one, or on two run ids.
 pub fn the_run_id_of_every_line(out: &Output) -> String {
     let mut ids = BTreeMap::new();
-    for line in stderr(out).lines() {
-        let event: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+    for event in json_lines(out) {
         let in_span = (event["spans"].as_array().into_iter().flatten())
             .find(|s| s["name"] == "run")
             .map(|s| &s["run_id"]);
         let id = in_span
             .or(event["fields"].get("run_id"))
             .and_then(|id| id.as_str())
-            .unwrap_or_else(|| panic!("a line without the run's id: {line}"));
+            .unwrap_or_else(|| panic!("a line without the run's id: {event}"));
         *ids.entry(id.to_string()).or_insert(0) += 1;
     }
     assert_eq!(ids.len(), 1, "{ids:?}");

@@ -12,6 +12,16 @@ use axum::http::{Method, Uri};
 use crate::common::*;
 use unionsnap::simulator::{FaultKind, Faults, ALL_ACCOUNTS};
 
+/// WeChat answering `rate` of the calls with -1 (busy), drawn from `seed`.
+fn busy(seed: u64, rate: f64) -> Faults {
+    Faults {
+        seed,
+        rate,
+        kinds: vec![FaultKind::Busy],
+        latency: std::time::Duration::ZERO,
+    }
+}
+
 /// One sample line: `name{labels} value`.
 #[derive(Debug, Clone, PartialEq)]
 struct Sample {
@@ -120,12 +130,7 @@ async fn the_metrics_file_parses_and_carries_the_named_metrics() {
         &[("brand_oa", 0.5, true), ("legacy_oa", 0.3, false)],
     );
     // Some -1 answers, so errcode outcomes and retries show up.
-    scenario.faults = Faults {
-        seed: 3,
-        rate: 0.15,
-        kinds: vec![FaultKind::Busy],
-        latency: std::time::Duration::ZERO,
-    };
+    scenario.faults = busy(3, 0.15);
     let fixture = Fixture::start(scenario).await;
     let metrics = fixture.dir.path().join("run.prom");
     let before = chrono::Utc::now().timestamp() as f64;
@@ -353,8 +358,7 @@ async fn log_lines_carry_the_run_id_and_the_account_id_as_json() {
 
 fn targets(out: &Output) -> BTreeMap<String, usize> {
     let mut targets = BTreeMap::new();
-    for line in stderr(out).lines() {
-        let event: serde_json::Value = serde_json::from_str(line).unwrap();
+    for event in json_lines(out) {
         let target = event["target"].as_str().unwrap();
         let library = target.split("::").next().unwrap().to_string();
         *targets.entry(library).or_insert(0) += 1;
@@ -372,12 +376,7 @@ async fn every_line_of_a_run_carries_its_run_id_and_the_delta_libraries_speak_fr
     let mut scenario = scenario(65, 3000, &[("brand_oa", 0.5, true), ("shop_oa", 0.4, true)]);
     // Busy answers make the batchgets, each in a task of its own, log
     // their retries.
-    scenario.faults = Faults {
-        seed: 65,
-        rate: 0.3,
-        kinds: vec![FaultKind::Busy],
-        latency: std::time::Duration::ZERO,
-    };
+    scenario.faults = busy(65, 0.3);
     let fixture = Fixture::start(scenario).await;
     let job = fixture.write_job();
     // A scratch file a killed run left (no such process): the first run
@@ -404,9 +403,8 @@ async fn every_line_of_a_run_carries_its_run_id_and_the_delta_libraries_speak_fr
             "{targets:?}"
         );
     }
-    let retried = stderr(&first)
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+    let retried = json_lines(&first)
+        .into_iter()
         .find(|e| {
             e["fields"]["endpoint"]
                 .as_str()
